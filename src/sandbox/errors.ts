@@ -1,0 +1,212 @@
+// Errors a sandbox raises, and the one place that decides which of them poison it.
+import { HyperlightError } from '../errors.js';
+
+export interface GuestRegistersSnapshot {
+  rip: bigint;
+  rsp: bigint;
+  rax: bigint;
+  rflags: bigint;
+  cr0?: bigint;
+  cr2?: bigint;
+  cr3?: bigint;
+  cr4?: bigint;
+  efer?: bigint;
+}
+
+/** The guest function returned an error (`GuestError` in its FunctionCallResult). */
+export class GuestError extends HyperlightError {
+  /** Hyperlight's ErrorCode (e.g. 4 GuestFunctionNotFound, 17 HostError). */
+  readonly guestCode: number;
+  readonly guestMessage: string;
+
+  constructor(guestCode: number, guestMessage: string, options?: { cause?: unknown }) {
+    super('ERR_GUEST_ERROR', `guest error ${guestCode} (${errorCodeName(guestCode)}): ${guestMessage}`, options);
+    this.guestCode = guestCode;
+    this.guestMessage = guestMessage;
+  }
+}
+
+/** The guest aborted (hl_abort_with_code*, or a guest runtime failure). */
+export class GuestAbortedError extends HyperlightError {
+  readonly abortCode: number;
+  readonly guestMessage: string;
+
+  constructor(abortCode: number, guestMessage: string) {
+    super('ERR_GUEST_ABORTED',
+      `guest aborted with code ${abortCode}${guestMessage ? `: ${guestMessage}` : ''}`);
+    this.abortCode = abortCode;
+    this.guestMessage = guestMessage;
+  }
+}
+
+/** Names of the x86 exception vectors 0..31 (Intel SDM vol. 3A, 6.3.1). */
+export const EXCEPTION_NAMES: readonly string[] = [
+  'DivideError', 'Debug', 'NMI', 'Breakpoint', 'Overflow', 'BoundRangeExceeded',
+  'InvalidOpcode', 'DeviceNotAvailable', 'DoubleFault', 'CoprocessorSegmentOverrun',
+  'InvalidTSS', 'SegmentNotPresent', 'StackSegmentFault', 'GeneralProtectionFault',
+  'PageFault', 'Reserved15', 'X87FloatingPoint', 'AlignmentCheck', 'MachineCheck',
+  'SIMDFloatingPoint', 'Virtualization', 'ControlProtection', 'Reserved22', 'Reserved23',
+  'Reserved24', 'Reserved25', 'Reserved26', 'Reserved27', 'HypervisorInjection',
+  'VMMCommunication', 'Security', 'Reserved31',
+];
+
+/** An unhandled CPU exception in the guest, reported by the guest's exception handler. */
+export class GuestExceptionError extends HyperlightError {
+  readonly vector: number;
+  readonly errorCode: bigint;
+  readonly rip: bigint;
+  readonly cr2: bigint;
+  readonly guestMessage: string;
+
+  constructor(vector: number, errorCode: bigint, rip: bigint, cr2: bigint, guestMessage = '') {
+    const name = EXCEPTION_NAMES[vector] ?? `Vector${vector}`;
+    super('ERR_GUEST_EXCEPTION',
+      `Exception: ${name} | Exception vector: ${vector} | error code 0x${errorCode.toString(16)}` +
+      ` at RIP 0x${rip.toString(16)}` + (vector === 14 ? ` (CR2 0x${cr2.toString(16)})` : '') +
+      (guestMessage ? `: ${guestMessage}` : ''));
+    this.vector = vector;
+    this.errorCode = errorCode;
+    this.rip = rip;
+    this.cr2 = cr2;
+    this.guestMessage = guestMessage;
+  }
+}
+
+/** The guest ran past the bottom of its stack into the guard page. */
+export class StackOverflowError extends HyperlightError {
+  readonly rip: bigint;
+  readonly address: bigint;
+
+  constructor(rip: bigint, address: bigint) {
+    super('ERR_STACK_OVERFLOW',
+      `guest stack overflow: access to guard page at 0x${address.toString(16)} from RIP 0x${rip.toString(16)}`);
+    this.rip = rip;
+    this.address = address;
+  }
+}
+
+/** The call was stopped by `kill()` or by `maxExecutionTimeMs`. */
+export class ExecutionCanceledError extends HyperlightError {
+  readonly reason: 'killed' | 'timeout';
+
+  constructor(reason: 'killed' | 'timeout', detail = '') {
+    super('ERR_EXECUTION_CANCELED',
+      `guest execution canceled by the host (${reason === 'timeout' ? 'time limit reached' : 'kill()'})${detail}`);
+    this.reason = reason;
+  }
+}
+
+/** The guest touched guest-physical memory it was not given (MMIO exit), or the host
+ * found a guest-supplied address outside the region it must lie in. */
+export class MemoryAccessViolationError extends HyperlightError {
+  readonly address: bigint;
+  readonly access: 'read' | 'write' | 'execute' | 'unknown';
+  readonly rip: bigint;
+
+  constructor(address: bigint, access: 'read' | 'write' | 'execute' | 'unknown', rip: bigint) {
+    super('ERR_MEMORY_ACCESS_VIOLATION',
+      `guest memory access violation: ${access} at 0x${address.toString(16)} from RIP 0x${rip.toString(16)}`);
+    this.address = address;
+    this.access = access;
+    this.rip = rip;
+  }
+}
+
+/** The vCPU shut down (triple fault). */
+export class GuestTripleFaultError extends HyperlightError {
+  readonly registers: GuestRegistersSnapshot;
+
+  constructor(registers: GuestRegistersSnapshot) {
+    super('ERR_GUEST_TRIPLE_FAULT',
+      `guest triple fault (vCPU shutdown) at RIP 0x${registers.rip.toString(16)}, RSP 0x${registers.rsp.toString(16)}`);
+    this.registers = registers;
+  }
+}
+
+/** KVM could not emulate or execute an instruction of the guest. */
+export class EmulationFailureError extends HyperlightError {
+  readonly rip: bigint;
+  readonly instructionBytes: Uint8Array;
+  readonly suberror: number;
+
+  constructor(message: string, rip: bigint, instructionBytes: Uint8Array, suberror: number) {
+    super('ERR_EMULATION_FAILURE', message);
+    this.rip = rip;
+    this.instructionBytes = instructionBytes;
+    this.suberror = suberror;
+  }
+}
+
+/** The guest broke the wire protocol: bad buffer pointers, malformed flatbuffers,
+ * an unknown port, an `in` instruction, an abort stream that never ends. */
+export class GuestProtocolError extends HyperlightError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_GUEST_PROTOCOL', `guest protocol violation: ${message}`, options);
+  }
+}
+
+/** A call on a sandbox that an earlier failure left in an unknown state. */
+export class PoisonedSandboxError extends HyperlightError {
+  constructor(options?: { cause?: unknown }) {
+    super('ERR_SANDBOX_POISONED',
+      'sandbox is poisoned by an earlier failure; restore(snapshot) to use it again', options);
+  }
+}
+
+/** The guest called a host function that was never registered. */
+export class HostFunctionNotFoundError extends HyperlightError {
+  readonly functionName: string;
+
+  constructor(functionName: string) {
+    super('ERR_HOST_FUNCTION_NOT_FOUND', `host function not found: ${functionName}`);
+    this.functionName = functionName;
+  }
+}
+
+/** Argument count or types do not match the declared signature, or a value does not fit
+ * its type (an Int outside i32, a Long that is not a bigint, ...). */
+export class ParameterTypeMismatchError extends HyperlightError {
+  constructor(message: string) {
+    super('ERR_PARAMETER_TYPE_MISMATCH', message);
+  }
+}
+
+/** A returned value does not have the declared return type. */
+export class ReturnTypeMismatchError extends HyperlightError {
+  constructor(message: string) {
+    super('ERR_RETURN_TYPE_MISMATCH', message);
+  }
+}
+
+/** Hyperlight's guest ErrorCode names (hyperlight-reference.md). */
+const ERROR_CODE_NAMES: Readonly<Record<number, string>> = {
+  0: 'NoError', 2: 'UnsupportedParameterType', 3: 'GuestFunctionNameNotProvided',
+  4: 'GuestFunctionNotFound', 5: 'GuestFunctionIncorrecNoOfParameters',
+  6: 'GispatchFunctionPointerNotSet', 7: 'OutbError', 8: 'UnknownError', 10: 'GsCheckFailed',
+  11: 'TooManyGuestFunctions', 12: 'FailureInDlmalloc', 13: 'MallocFailed',
+  14: 'GuestFunctionParameterTypeMismatch', 15: 'GuestError', 16: 'ArrayLengthParamIsMissing',
+  17: 'HostError',
+};
+
+export function errorCodeName(code: number): string {
+  return ERROR_CODE_NAMES[code] ?? 'Unknown';
+}
+
+/**
+ * Whether an error raised by a call leaves the sandbox poisoned. The one place this is
+ * decided: an error that stopped the guest somewhere other than a clean Halt poisons.
+ */
+export function poisons(error: unknown): boolean {
+  if (!(error instanceof HyperlightError)) return true; // unknown failure mid-call
+  switch (error.code) {
+    case 'ERR_GUEST_ERROR':
+    case 'ERR_HOST_FUNCTION_NOT_FOUND':
+    case 'ERR_PARAMETER_TYPE_MISMATCH':
+    case 'ERR_RETURN_TYPE_MISMATCH':
+    case 'ERR_SANDBOX_POISONED':
+    case 'ERR_CONFIG_INVALID':
+      return false;
+    default:
+      return true;
+  }
+}
