@@ -1,0 +1,130 @@
+// The guest ABI constants (docs/guest-abi.md) and the PEB writer; it does not lay out guest memory or run anything.
+// The C side is guests/sdk/include/hyperlight/abi.h (same names with an `HL_` prefix);
+// test/unit/abi-agreement.test.ts checks that the two agree.
+import { ConfigInvalidError, GuestMemoryBoundsError } from '../errors.js';
+
+// ---- OUT ports (the guest uses `out dx, eax`) ----
+/** A GuestLogData was pushed onto the output buffer. */
+export const PORT_LOG = 99;
+/** A FunctionCall (type host) was pushed onto the output buffer. */
+export const PORT_CALL_FUNCTION = 101;
+/** One 4-byte chunk of the abort stream (see abort.ts). */
+export const PORT_ABORT = 102;
+/** One character in the low byte of EAX. */
+export const PORT_DEBUG_PRINT = 103;
+/** Init or call finished (a plain `hlt` is accepted too). */
+export const PORT_HALT = 108;
+
+// ---- PEB: 14 little-endian u64 fields, read-only to the guest ----
+export const PEB_OFF_INPUT_SIZE = 0;
+export const PEB_OFF_INPUT_PTR = 8;
+export const PEB_OFF_OUTPUT_SIZE = 16;
+export const PEB_OFF_OUTPUT_PTR = 24;
+export const PEB_OFF_INIT_SIZE = 32;
+export const PEB_OFF_INIT_PTR = 40;
+export const PEB_OFF_HEAP_SIZE = 48;
+export const PEB_OFF_HEAP_PTR = 56;
+export const PEB_OFF_STACK_SIZE = 64;
+export const PEB_OFF_STACK_PTR = 72;
+export const PEB_OFF_EXN_STACK_SIZE = 80;
+export const PEB_OFF_EXN_STACK_PTR = 88;
+export const PEB_OFF_MAGIC = 96;
+export const PEB_OFF_ABI_VERSION = 104;
+/** Size of the PEB in bytes. */
+export const PEB_SIZE = 112;
+/** The bytes "HLTSPEB1" read as a little-endian u64. */
+export const PEB_MAGIC = 0x3142455053544C48n;
+/** Version of this ABI, stored in the PEB. */
+export const ABI_VERSION = 1;
+
+// ---- The abort stream (port 102) ----
+/** Abort code the SDK uses for an unhandled CPU exception (25-byte payload follows). */
+export const ABORT_CODE_EXCEPTION = 0xfe;
+/** Abort code for a page fault on the stack guard page (same payload as an exception). */
+export const ABORT_CODE_STACK_OVERFLOW = 0xfd;
+/** The `n` value that ends the stream. */
+export const ABORT_END = 0xff;
+/** The host keeps at most this many data bytes of one abort stream. */
+export const ABORT_MAX_BYTES = 1024;
+
+// ---- I/O buffers ----
+/** Stack pointer of an empty I/O buffer (bytes 0..8 hold the pointer itself). */
+export const IOBUF_EMPTY_SP = 8;
+
+// ---- GDT selectors (the guest loads its own GDT with these) ----
+export const SEL_CODE = 0x08;
+export const SEL_DATA = 0x10;
+export const SEL_TSS = 0x18;
+
+/** A u64 PEB value: a non-negative safe integer or a bigint in u64. */
+export type PebValue = number | bigint;
+
+/** What the host tells the guest through the PEB. Sizes in bytes, pointers are guest addresses. */
+export interface PebFields {
+  inputSize: PebValue;
+  inputPtr: PebValue;
+  outputSize: PebValue;
+  outputPtr: PebValue;
+  /** 0 when there is no init data. */
+  initSize: PebValue;
+  /** 0 when there is no init data. */
+  initPtr: PebValue;
+  heapSize: PebValue;
+  heapPtr: PebValue;
+  stackSize: PebValue;
+  /** Lowest address of the stack; the guard page lies just below. */
+  stackPtr: PebValue;
+  exnStackSize: PebValue;
+  /** Lowest address of the exception (IST1) stack; a guard page lies just below. */
+  exnStackPtr: PebValue;
+}
+
+const PEB_FIELD_OFFSETS: ReadonlyArray<readonly [keyof PebFields, number]> = [
+  ['inputSize', PEB_OFF_INPUT_SIZE], ['inputPtr', PEB_OFF_INPUT_PTR],
+  ['outputSize', PEB_OFF_OUTPUT_SIZE], ['outputPtr', PEB_OFF_OUTPUT_PTR],
+  ['initSize', PEB_OFF_INIT_SIZE], ['initPtr', PEB_OFF_INIT_PTR],
+  ['heapSize', PEB_OFF_HEAP_SIZE], ['heapPtr', PEB_OFF_HEAP_PTR],
+  ['stackSize', PEB_OFF_STACK_SIZE], ['stackPtr', PEB_OFF_STACK_PTR],
+  ['exnStackSize', PEB_OFF_EXN_STACK_SIZE], ['exnStackPtr', PEB_OFF_EXN_STACK_PTR],
+];
+
+const U64_MAX = (1n << 64n) - 1n;
+
+function toU64(name: string, v: PebValue): bigint {
+  if (typeof v === 'bigint') {
+    if (v < 0n || v > U64_MAX) throw new ConfigInvalidError(`peb.${name}`, `${v} is not a u64`);
+    return v;
+  }
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new ConfigInvalidError(`peb.${name}`, `${v} is not a non-negative safe integer`);
+  }
+  return BigInt(v);
+}
+
+/**
+ * Writes the whole PEB (all 12 region fields, the magic and the ABI version) at `offset`
+ * of `view` (offset relative to the view). Throws ConfigInvalidError for a value that is
+ * not a u64 and GuestMemoryBoundsError when the 112 bytes do not fit in the view.
+ */
+export function writePeb(view: DataView, offset: number, fields: PebFields): void {
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset + PEB_SIZE > view.byteLength) {
+    throw new GuestMemoryBoundsError(offset, PEB_SIZE, view.byteLength, 'the PEB view');
+  }
+  // Convert everything first so a bad value leaves the PEB untouched.
+  const values = PEB_FIELD_OFFSETS.map(([name, off]) => [off, toU64(name, fields[name])] as const);
+  for (const [off, v] of values) view.setBigUint64(offset + off, v, true);
+  view.setBigUint64(offset + PEB_OFF_MAGIC, PEB_MAGIC, true);
+  view.setBigUint64(offset + PEB_OFF_ABI_VERSION, BigInt(ABI_VERSION), true);
+}
+
+/** Reads a PEB back (host-side tests and debugging); every field as a bigint. */
+export function readPeb(view: DataView, offset: number): Record<keyof PebFields | 'magic' | 'abiVersion', bigint> {
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset + PEB_SIZE > view.byteLength) {
+    throw new GuestMemoryBoundsError(offset, PEB_SIZE, view.byteLength, 'the PEB view');
+  }
+  const out = {} as Record<keyof PebFields | 'magic' | 'abiVersion', bigint>;
+  for (const [name, off] of PEB_FIELD_OFFSETS) out[name] = view.getBigUint64(offset + off, true);
+  out.magic = view.getBigUint64(offset + PEB_OFF_MAGIC, true);
+  out.abiVersion = view.getBigUint64(offset + PEB_OFF_ABI_VERSION, true);
+  return out;
+}
