@@ -1,0 +1,263 @@
+// Plans the guest-physical memory map of one sandbox (pure arithmetic); it allocates no memory and builds no page tables.
+//
+// The map is one KVM memory slot starting at guest-physical 0, identity-mapped
+// (guest-virtual = guest-physical). Regions, in address order:
+//
+//   null page (unmapped) | page tables (unmapped) | PEB (r--) | [gap] | image (per segment)
+//   | input (rw-) | output (rw-) | [init data (r--)] | heap (rw-) | stack guard (unmapped)
+//   | stack (rw-) | exception-stack guard (unmapped) | exception stack (rw-)
+//
+// Every writable region is NX; see docs/memory-layout.md for the drawing and the rules.
+
+import { ConfigInvalidError, ElfInvalidError } from '../../errors.js';
+import { pageTableAreaSize } from './page-tables.js';
+
+/** The x86-64 base page size in bytes; every region starts and ends on it. */
+export const PAGE_SIZE = 0x1000;
+/** Largest total guest memory a layout may describe, in bytes (1 GiB). */
+export const MAX_TOTAL_SIZE = 0x4000_0000;
+/** Largest image span a layout accepts, in bytes (64 MiB, the ELF loader's default too). */
+export const MAX_IMAGE_SPAN = 0x400_0000;
+/** Smallest input/output buffer, in bytes: Hyperlight's minimum. */
+export const MIN_IO_BUFFER_SIZE = 0x2000;
+/** Smallest heap, in bytes: one page. The guest SDK's allocator needs at least its header page. */
+export const MIN_HEAP_SIZE = 0x1000;
+/** Smallest stack, in bytes: one page. */
+export const MIN_STACK_SIZE = 0x1000;
+/** Smallest exception (IST1) stack, in bytes: one page. */
+export const MIN_EXCEPTION_STACK_SIZE = 0x1000;
+
+/**
+ * Default sizes in bytes. Heap and I/O buffers are Hyperlight's defaults. The stack is
+ * our choice: 128 KiB, enough for the StackAllocate/LargeVar style test guests while an
+ * idle sandbox stays small (untouched pages cost no resident memory).
+ */
+export const HYPERLIGHT_DEFAULTS = Object.freeze({
+  heapSize: 128 * 1024,
+  stackSize: 128 * 1024,
+  inputDataSize: 0x4000,
+  outputDataSize: 0x4000,
+  exceptionStackSize: 0x4000,
+});
+
+/**
+ * Sizes in bytes. Each is rounded up to a multiple of 4 KiB after validation (the minimums
+ * apply to the value as given).
+ */
+export interface LayoutConfig {
+  readonly heapSize: number;
+  readonly stackSize: number;
+  readonly inputDataSize: number;
+  readonly outputDataSize: number;
+  /** Default 0x4000. */
+  readonly exceptionStackSize?: number;
+  /** 0 or absent: no init-data region. */
+  readonly initDataSize?: number;
+  /**
+   * The guest image: `span` bytes from its page-aligned first address to its page-rounded end.
+   * `fixedBase` (ET_EXEC images) is the guest address it was linked at.
+   */
+  readonly image: { readonly span: number; readonly fixedBase?: number };
+}
+
+export type RegionName =
+  | 'nullPage' | 'pageTables' | 'peb' | 'gap' | 'image' | 'inputData' | 'outputData'
+  | 'initData' | 'heap' | 'stackGuard' | 'stack' | 'exceptionStackGuard' | 'exceptionStack';
+
+/** A guest-physical range (identity-mapped, so also its guest-virtual range). */
+export interface Span {
+  /** First guest-physical address, 4 KiB aligned. */
+  readonly gpa: number;
+  /** Length in bytes, a multiple of 4 KiB. */
+  readonly size: number;
+}
+
+/**
+ * One region of the map. `mapped: false` regions are backed by the memory slot but have
+ * no page-table entry. For `image`, `writable`/`executable` are false here: its page
+ * permissions come from the ELF segments (see `mappedRangesFor`).
+ */
+export interface Region extends Span {
+  readonly name: RegionName;
+  readonly mapped: boolean;
+  readonly writable: boolean;
+  readonly executable: boolean;
+}
+
+export interface MemoryLayout {
+  /** All regions in address order; they tile [0, totalSize) without holes. */
+  readonly regions: readonly Region[];
+  readonly nullPage: Span;
+  readonly pageTables: Span;
+  readonly peb: Span;
+  readonly image: Span;
+  readonly inputData: Span;
+  readonly outputData: Span;
+  /** null when the config asks for no init data. */
+  readonly initData: Span | null;
+  readonly heap: Span;
+  readonly stackGuard: Span;
+  readonly stack: Span;
+  readonly exceptionStackGuard: Span;
+  readonly exceptionStack: Span;
+  /** Size of the memory slot in bytes (the end of the exception stack). */
+  readonly totalSize: number;
+}
+
+/** Rounds `n` bytes up to a multiple of 4 KiB. */
+export function pageUp(n: number): number {
+  return Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
+}
+
+function checkSize(field: string, value: unknown, min: number, max: number, zeroOk = false): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw new ConfigInvalidError(field, `must be an integer number of bytes, got ${String(value)}`);
+  }
+  if (value === 0 && zeroOk) return 0;
+  if (value <= 0) throw new ConfigInvalidError(field, `must be > 0, got ${value}`);
+  if (value < min) {
+    throw new ConfigInvalidError(field, `must be at least 0x${min.toString(16)} bytes, got 0x${value.toString(16)}`);
+  }
+  if (value > max) {
+    throw new ConfigInvalidError(field, `must be at most 0x${max.toString(16)} bytes, got 0x${value.toString(16)}`);
+  }
+  return pageUp(value);
+}
+
+interface Sizes {
+  heap: number; stack: number; input: number; output: number; exceptionStack: number;
+  initData: number; imageSpan: number; fixedBase: number | undefined;
+}
+
+function validate(config: LayoutConfig): Sizes {
+  if (typeof config !== 'object' || config === null) {
+    throw new ConfigInvalidError('config', 'must be an object');
+  }
+  const image: unknown = config.image;
+  if (typeof image !== 'object' || image === null) {
+    throw new ConfigInvalidError('image', 'must be an object { span, fixedBase? }');
+  }
+  const { span, fixedBase } = image as { span?: unknown; fixedBase?: unknown };
+  if (fixedBase !== undefined &&
+      (typeof fixedBase !== 'number' || !Number.isInteger(fixedBase) || fixedBase < 0)) {
+    throw new ConfigInvalidError('image.fixedBase', `must be a non-negative integer, got ${String(fixedBase)}`);
+  }
+  return {
+    heap: checkSize('heapSize', config.heapSize, MIN_HEAP_SIZE, MAX_TOTAL_SIZE),
+    stack: checkSize('stackSize', config.stackSize, MIN_STACK_SIZE, MAX_TOTAL_SIZE),
+    input: checkSize('inputDataSize', config.inputDataSize, MIN_IO_BUFFER_SIZE, MAX_TOTAL_SIZE),
+    output: checkSize('outputDataSize', config.outputDataSize, MIN_IO_BUFFER_SIZE, MAX_TOTAL_SIZE),
+    exceptionStack: checkSize('exceptionStackSize',
+      config.exceptionStackSize ?? HYPERLIGHT_DEFAULTS.exceptionStackSize,
+      MIN_EXCEPTION_STACK_SIZE, MAX_TOTAL_SIZE),
+    initData: checkSize('initDataSize', config.initDataSize ?? 0, 1, MAX_TOTAL_SIZE, true),
+    imageSpan: checkSize('image.span', span, 1, MAX_IMAGE_SPAN),
+    fixedBase: fixedBase as number | undefined,
+  };
+}
+
+const PERMS = {
+  none: { mapped: false, writable: false, executable: false },
+  ro: { mapped: true, writable: false, executable: false },
+  rw: { mapped: true, writable: true, executable: false },
+} as const;
+
+function place(s: Sizes, pageTablesSize: number): MemoryLayout {
+  const regions: Region[] = [];
+  let cursor = 0;
+  const add = (name: RegionName, size: number, perms: typeof PERMS[keyof typeof PERMS]): Span => {
+    const r: Region = Object.freeze({ name, gpa: cursor, size, ...perms });
+    regions.push(r);
+    cursor += size;
+    return Object.freeze({ gpa: r.gpa, size });
+  };
+  const nullPage = add('nullPage', PAGE_SIZE, PERMS.none);
+  const pageTables = add('pageTables', pageTablesSize, PERMS.none);
+  const peb = add('peb', PAGE_SIZE, PERMS.ro);
+  if (s.fixedBase !== undefined) {
+    if (s.fixedBase % PAGE_SIZE !== 0) {
+      throw new ElfInvalidError(`fixed (ET_EXEC) image base 0x${s.fixedBase.toString(16)} is not 4 KiB aligned`);
+    }
+    if (s.fixedBase < cursor) {
+      throw new ElfInvalidError(
+        `fixed (ET_EXEC) image base 0x${s.fixedBase.toString(16)} lies below the end of the PEB ` +
+        `(0x${cursor.toString(16)}); link the guest higher or build it as a static PIE`);
+    }
+    if (s.fixedBase > MAX_TOTAL_SIZE) {
+      throw new ElfInvalidError(`fixed (ET_EXEC) image base 0x${s.fixedBase.toString(16)} is beyond the ` +
+        `largest guest memory (0x${MAX_TOTAL_SIZE.toString(16)})`);
+    }
+    if (s.fixedBase > cursor) add('gap', s.fixedBase - cursor, PERMS.none);
+  }
+  const image = add('image', s.imageSpan, PERMS.none);
+  // The image is mapped, its permissions come from its segments.
+  regions[regions.length - 1] = Object.freeze({ ...regions[regions.length - 1]!, mapped: true });
+  const inputData = add('inputData', s.input, PERMS.rw);
+  const outputData = add('outputData', s.output, PERMS.rw);
+  const initData = s.initData > 0 ? add('initData', s.initData, PERMS.ro) : null;
+  const heap = add('heap', s.heap, PERMS.rw);
+  const stackGuard = add('stackGuard', PAGE_SIZE, PERMS.none);
+  const stack = add('stack', s.stack, PERMS.rw);
+  const exceptionStackGuard = add('exceptionStackGuard', PAGE_SIZE, PERMS.none);
+  const exceptionStack = add('exceptionStack', s.exceptionStack, PERMS.rw);
+  return Object.freeze({
+    regions: Object.freeze(regions), nullPage, pageTables, peb, image, inputData, outputData,
+    initData, heap, stackGuard, stack, exceptionStackGuard, exceptionStack, totalSize: cursor,
+  });
+}
+
+/**
+ * Plans the memory map for `config`.
+ * @throws ConfigInvalidError (naming the field) for a size that is not an integer, not
+ *   positive, below its minimum, above 1 GiB, an image span above 64 MiB, or a total above
+ *   `MAX_TOTAL_SIZE`.
+ * @throws ElfInvalidError when `image.fixedBase` is not page-aligned or lies below the end
+ *   of the PEB page.
+ */
+export function planLayout(config: LayoutConfig): MemoryLayout {
+  const sizes = validate(config);
+  // The page-table area depends on the total, which depends on the area: grow it until it fits.
+  let pageTablesSize = PAGE_SIZE;
+  for (;;) {
+    const layout = place(sizes, pageTablesSize);
+    if (layout.totalSize > MAX_TOTAL_SIZE) {
+      throw new ConfigInvalidError('totalSize',
+        `the layout needs 0x${layout.totalSize.toString(16)} bytes, more than the maximum ` +
+        `0x${MAX_TOTAL_SIZE.toString(16)} (1 GiB)`);
+    }
+    const needed = pageTableAreaSize(layout.totalSize);
+    if (needed <= pageTablesSize) return layout;
+    pageTablesSize = needed;
+  }
+}
+
+function hex(n: number, width: number): string {
+  return '0x' + n.toString(16).padStart(width, '0');
+}
+
+function human(n: number): string {
+  if (n >= 1 << 20 && n % (1 << 20) === 0) return `${n / (1 << 20)} MiB`;
+  if (n >= 1 << 10) return `${+(n / 1024).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+function perms(r: Region): string {
+  if (!r.mapped) return 'unmapped';
+  if (r.name === 'image') return 'per segment';
+  return `r${r.writable ? 'w' : '-'}${r.executable ? 'x' : '-'}${r.executable ? '' : ' NX'}`;
+}
+
+/** Renders the layout as a fixed-width ASCII table, one row per region, lowest address first. */
+export function formatLayout(layout: MemoryLayout): string {
+  const width = Math.max(8, layout.totalSize.toString(16).length);
+  const head = ['region', 'start', 'end (excl.)', 'size', 'access'];
+  const rows = layout.regions.map((r) =>
+    [r.name, hex(r.gpa, width), hex(r.gpa + r.size, width), human(r.size), perms(r)]);
+  rows.push(['total', hex(0, width), hex(layout.totalSize, width), human(layout.totalSize), '']);
+  const cols = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]): string =>
+    '| ' + cells.map((c, i) => c.padEnd(cols[i]!)).join(' | ') + ' |';
+  const rule = '+' + cols.map((c) => '-'.repeat(c + 2)).join('+') + '+';
+  const body = rows.map(line);
+  return [rule, line(head), rule, ...body.slice(0, -1), rule, body[body.length - 1]!, rule].join('\n');
+}

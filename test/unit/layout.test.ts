@@ -1,0 +1,144 @@
+// Unit tests of the guest memory layout planner (pure arithmetic; no KVM, no page tables built here).
+import { describe, expect, it } from 'vitest';
+import { ConfigInvalidError, ElfInvalidError } from '../../src/errors.js';
+import {
+  formatLayout, HYPERLIGHT_DEFAULTS, MAX_TOTAL_SIZE, pageTableAreaSize, planLayout, type LayoutConfig,
+} from '../../src/mem/x86_64/index.js';
+
+const base: LayoutConfig = { ...HYPERLIGHT_DEFAULTS, image: { span: 0x5000 } };
+
+function fieldOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigInvalidError);
+    expect((e as ConfigInvalidError).code).toBe('ERR_CONFIG_INVALID');
+    return (e as ConfigInvalidError).field;
+  }
+  throw new Error('expected a ConfigInvalidError');
+}
+
+describe('planLayout', () => {
+  it('lays out the default config at fixed addresses', () => {
+    const l = planLayout(base);
+    expect(l.nullPage).toEqual({ gpa: 0, size: 0x1000 });
+    expect(l.pageTables).toEqual({ gpa: 0x1000, size: 0x4000 });
+    expect(l.peb).toEqual({ gpa: 0x5000, size: 0x1000 });
+    expect(l.image).toEqual({ gpa: 0x6000, size: 0x5000 });
+    expect(l.inputData).toEqual({ gpa: 0xb000, size: 0x4000 });
+    expect(l.outputData).toEqual({ gpa: 0xf000, size: 0x4000 });
+    expect(l.initData).toBeNull();
+    expect(l.heap).toEqual({ gpa: 0x13000, size: 0x20000 });
+    expect(l.stackGuard).toEqual({ gpa: 0x33000, size: 0x1000 });
+    expect(l.stack).toEqual({ gpa: 0x34000, size: 0x20000 });
+    expect(l.exceptionStackGuard).toEqual({ gpa: 0x54000, size: 0x1000 });
+    expect(l.exceptionStack).toEqual({ gpa: 0x55000, size: 0x4000 });
+    expect(l.totalSize).toBe(0x59000);
+  });
+
+  it('tiles [0, total) with page-aligned regions in the documented order and rights', () => {
+    const l = planLayout({ ...base, initDataSize: 100 });
+    expect(l.regions.map((r) => r.name)).toEqual(['nullPage', 'pageTables', 'peb', 'image', 'inputData',
+      'outputData', 'initData', 'heap', 'stackGuard', 'stack', 'exceptionStackGuard', 'exceptionStack']);
+    let cursor = 0;
+    for (const r of l.regions) {
+      expect(r.gpa).toBe(cursor);
+      expect(r.gpa % 0x1000).toBe(0);
+      expect(r.size % 0x1000).toBe(0);
+      expect(r.size).toBeGreaterThan(0);
+      expect(r.writable && r.executable).toBe(false);
+      cursor += r.size;
+    }
+    expect(cursor).toBe(l.totalSize);
+    const by = Object.fromEntries(l.regions.map((r) => [r.name, r]));
+    for (const n of ['nullPage', 'pageTables', 'stackGuard', 'exceptionStackGuard']) expect(by[n]!.mapped).toBe(false);
+    for (const n of ['peb', 'initData']) expect(by[n]).toMatchObject({ mapped: true, writable: false, executable: false });
+    for (const n of ['inputData', 'outputData', 'heap', 'stack', 'exceptionStack']) {
+      expect(by[n]).toMatchObject({ mapped: true, writable: true, executable: false });
+    }
+    expect(l.initData).toEqual({ gpa: by.initData!.gpa, size: 0x1000 });
+    expect(l.stackGuard.gpa + 0x1000).toBe(l.stack.gpa);
+    expect(l.exceptionStackGuard.gpa + 0x1000).toBe(l.exceptionStack.gpa);
+  });
+
+  it('rounds sizes up to 4 KiB', () => {
+    const l = planLayout({ ...base, heapSize: 0x1001, stackSize: 0x1fff, inputDataSize: 0x2001, image: { span: 1 } });
+    expect(l.heap.size).toBe(0x2000);
+    expect(l.stack.size).toBe(0x2000);
+    expect(l.inputData.size).toBe(0x3000);
+    expect(l.image.size).toBe(0x1000);
+  });
+
+  it('sizes the page-table area from the total so the tables always fit', () => {
+    for (const heapSize of [0x1000, 0x20_0000, 0x1000_0000, 0x3000_0000]) {
+      const l = planLayout({ ...base, heapSize });
+      expect(l.pageTables.size).toBeGreaterThanOrEqual(pageTableAreaSize(l.totalSize));
+    }
+    expect(planLayout({ ...base, heapSize: 0x3000_0000 }).pageTables.size).toBe((3 + 385) * 0x1000);
+  });
+
+  it('places an ET_EXEC image at its fixed base with an unmapped gap', () => {
+    const l = planLayout({ ...base, image: { span: 0x4000, fixedBase: 0x40_0000 } });
+    expect(l.image).toEqual({ gpa: 0x40_0000, size: 0x4000 });
+    const gap = l.regions.find((r) => r.name === 'gap');
+    // 4.3 MiB total: PML4 + PDPT + PD + three PTs.
+    expect(l.pageTables).toEqual({ gpa: 0x1000, size: 0x6000 });
+    expect(l.peb).toEqual({ gpa: 0x7000, size: 0x1000 });
+    expect(gap).toEqual({ name: 'gap', gpa: 0x8000, size: 0x40_0000 - 0x8000, mapped: false, writable: false, executable: false });
+    expect(l.inputData.gpa).toBe(0x40_4000);
+    expect(planLayout({ ...base, image: { span: 0x4000, fixedBase: 0x6000 } }).regions.some((r) => r.name === 'gap')).toBe(false);
+  });
+
+  it('refuses a misplaced fixed base with ElfInvalidError saying why', () => {
+    expect(() => planLayout({ ...base, image: { span: 0x4000, fixedBase: 0x40_0800 } })).toThrow(/not 4 KiB aligned/);
+    expect(() => planLayout({ ...base, image: { span: 0x4000, fixedBase: 0x1000 } })).toThrow(ElfInvalidError);
+    expect(() => planLayout({ ...base, image: { span: 0x4000, fixedBase: 0x1000 } })).toThrow(/below the end of the PEB/);
+    expect(() => planLayout({ ...base, image: { span: 0x4000, fixedBase: 2 ** 40 } })).toThrow(ElfInvalidError);
+    expect(fieldOf(() => planLayout({ ...base, image: { span: 0x4000, fixedBase: -4096 } }))).toBe('image.fixedBase');
+    expect(fieldOf(() => planLayout({ ...base, image: { span: 0x4000, fixedBase: 1.5 } }))).toBe('image.fixedBase');
+  });
+
+  it.each([
+    ['heapSize', { heapSize: 0 }], ['heapSize', { heapSize: -1 }], ['heapSize', { heapSize: 0xfff }],
+    ['heapSize', { heapSize: 1.5 }], ['heapSize', { heapSize: Number.NaN }], ['heapSize', { heapSize: '4096' }],
+    ['heapSize', { heapSize: 2 ** 60 }], ['heapSize', { heapSize: Infinity }],
+    ['stackSize', { stackSize: 0 }], ['stackSize', { stackSize: 0x800 }], ['stackSize', { stackSize: MAX_TOTAL_SIZE + 1 }],
+    ['inputDataSize', { inputDataSize: 0x1fff }], ['inputDataSize', { inputDataSize: undefined }],
+    ['outputDataSize', { outputDataSize: 0x1000 }], ['outputDataSize', { outputDataSize: 2 ** 53 }],
+    ['exceptionStackSize', { exceptionStackSize: 0 }], ['exceptionStackSize', { exceptionStackSize: 0x10 }],
+    ['initDataSize', { initDataSize: -1 }], ['initDataSize', { initDataSize: 0.5 }],
+    ['image.span', { image: { span: 0 } }], ['image.span', { image: { span: 64 * 1024 * 1024 + 1 } }],
+    ['image', { image: null }],
+    ['totalSize', { heapSize: 0x3000_0000, stackSize: 0x1000_0000 }],
+    ['totalSize', { heapSize: MAX_TOTAL_SIZE }],
+  ])('names the field %s for %o', (field, patch) => {
+    expect(fieldOf(() => planLayout({ ...base, ...(patch as Partial<LayoutConfig>) } as LayoutConfig))).toBe(field);
+  });
+
+  it('accepts the largest layout that fits in 1 GiB', () => {
+    const l = planLayout({ ...base, heapSize: MAX_TOTAL_SIZE - 0x100_0000 });
+    expect(l.totalSize).toBeLessThanOrEqual(MAX_TOTAL_SIZE);
+  });
+
+  it('returns frozen results', () => {
+    const l = planLayout(base);
+    expect(Object.isFrozen(l)).toBe(true);
+    expect(Object.isFrozen(l.regions)).toBe(true);
+    expect(Object.isFrozen(l.regions[0])).toBe(true);
+  });
+});
+
+describe('formatLayout', () => {
+  it('draws one row per region plus the total', () => {
+    const text = formatLayout(planLayout(base));
+    const lines = text.split('\n');
+    expect(lines.filter((s) => s.startsWith('| ')).length).toBe(1 + 11 + 1);
+    expect(text).toMatch(/\| peb +\| 0x00005000 \| 0x00006000 +\| 4 KiB +\| r-- NX/);
+    expect(text).toMatch(/\| heap +\| 0x00013000 \| 0x00033000 +\| 128 KiB +\| rw- NX/);
+    expect(text).toMatch(/\| stackGuard +\| .* unmapped/);
+    expect(text).toMatch(/\| image +\| .* per segment/);
+    expect(text).toMatch(/\| total +\| 0x00000000 \| 0x00059000 +\| 356 KiB/);
+    const widths = new Set(lines.map((s) => s.length));
+    expect(widths.size).toBe(1);
+  });
+});
