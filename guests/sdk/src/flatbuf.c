@@ -1,0 +1,498 @@
+/* Hand-written flatbuffer reader (every offset bounds-checked) and builder for the wire tables; no I/O, no allocation. */
+#include "hyperlight/flatbuf.h"
+
+/* ---------------------------------------------------------------- reader */
+
+typedef struct {
+  const uint8_t *b; /* flatbuffer start (just after the size prefix) */
+  uint32_t n;       /* its length */
+  uint32_t pos;     /* table start */
+  uint32_t vt;      /* vtable start */
+  uint16_t vtsize;
+  uint16_t tsize;
+} fb_table;
+
+static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static uint32_t rd32(const uint8_t *p) {
+  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | ((uint64_t)rd32(p + 4) << 32); }
+
+/* Validates the table at `pos`: its soffset, vtable and inline size lie in the buffer. */
+static bool table_at(const uint8_t *b, uint32_t n, uint32_t pos, fb_table *t) {
+  if (pos > n || n - pos < 4) return false;
+  int64_t vt = (int64_t)pos - (int64_t)(int32_t)rd32(b + pos);
+  if (vt < 0 || vt > (int64_t)n - 4) return false;
+  t->b = b;
+  t->n = n;
+  t->pos = pos;
+  t->vt = (uint32_t)vt;
+  t->vtsize = rd16(b + vt);
+  t->tsize = rd16(b + vt + 2);
+  if (t->vtsize < 4 || (t->vtsize & 1) || (uint64_t)t->vt + t->vtsize > n) return false;
+  if (t->tsize < 4 || (uint64_t)pos + t->tsize > n) return false;
+  return true;
+}
+
+/* Finds field `id` of `width` bytes: 0 absent, 1 present (*abs set), -1 out of bounds. */
+static int field(const fb_table *t, unsigned id, uint32_t width, uint32_t *abs) {
+  uint32_t vo = 4 + 2 * id;
+  if (vo + 2 > t->vtsize) return 0;
+  uint16_t off = rd16(t->b + t->vt + vo);
+  if (off == 0) return 0;
+  if ((uint32_t)off + width > t->tsize) return -1;
+  *abs = t->pos + off;
+  return 1;
+}
+
+static int read_u8(const fb_table *t, unsigned id, uint8_t *out) {
+  uint32_t a;
+  int r = field(t, id, 1, &a);
+  *out = r == 1 ? t->b[a] : 0;
+  return r;
+}
+static int read_u32(const fb_table *t, unsigned id, uint32_t *out) {
+  uint32_t a;
+  int r = field(t, id, 4, &a);
+  *out = r == 1 ? rd32(t->b + a) : 0;
+  return r;
+}
+static int read_u64(const fb_table *t, unsigned id, uint64_t *out) {
+  uint32_t a;
+  int r = field(t, id, 8, &a);
+  *out = r == 1 ? rd64(t->b + a) : 0;
+  return r;
+}
+
+/* Follows the uoffset in field `id`: 0 absent, 1 present (*target set), -1 bad. */
+static int read_ref(const fb_table *t, unsigned id, uint32_t *target) {
+  uint32_t a;
+  int r = field(t, id, 4, &a);
+  if (r != 1) return r;
+  uint64_t tgt = (uint64_t)a + rd32(t->b + a);
+  if (tgt >= t->n) return -1;
+  *target = (uint32_t)tgt;
+  return 1;
+}
+
+static int read_table(const fb_table *t, unsigned id, fb_table *out) {
+  uint32_t tgt;
+  int r = read_ref(t, id, &tgt);
+  if (r != 1) return r;
+  return table_at(t->b, t->n, tgt, out) ? 1 : -1;
+}
+
+/* A string must hold its length, its bytes and a NUL terminator inside the buffer. */
+static int read_string(const fb_table *t, unsigned id, const uint8_t **s, uint32_t *len) {
+  uint32_t tgt;
+  int r = read_ref(t, id, &tgt);
+  if (r != 1) return r;
+  if ((uint64_t)tgt + 4 > t->n) return -1;
+  uint32_t l = rd32(t->b + tgt);
+  if ((uint64_t)tgt + 4 + l + 1 > t->n) return -1;
+  if (t->b[tgt + 4 + l] != 0) return -1;
+  *s = t->b + tgt + 4;
+  *len = l;
+  return 1;
+}
+
+/* A vector of `elem`-byte elements: returns the element count in *count. */
+static int read_vector(const fb_table *t, unsigned id, uint32_t elem, uint32_t *start,
+                       uint32_t *count) {
+  uint32_t tgt;
+  int r = read_ref(t, id, &tgt);
+  if (r != 1) return r;
+  if ((uint64_t)tgt + 4 > t->n) return -1;
+  uint32_t c = rd32(t->b + tgt);
+  if ((uint64_t)tgt + 4 + (uint64_t)c * elem > t->n) return -1;
+  *start = tgt + 4;
+  *count = c;
+  return 1;
+}
+
+static const uint8_t empty_string[1] = {0};
+
+/* Reads the scalar/string/bytes inside a value table (hlint .. hlvecbytes) of ParameterType pt. */
+static int read_value_table(const fb_table *vt, uint8_t pt, hlfb_value *out) {
+  int r;
+  switch (pt) {
+  case HLFB_PT_INT:
+  case HLFB_PT_UINT:
+  case HLFB_PT_FLOAT:
+    r = read_u32(vt, 0, &out->v.u32);
+    break;
+  case HLFB_PT_LONG:
+  case HLFB_PT_ULONG:
+  case HLFB_PT_DOUBLE:
+    r = read_u64(vt, 0, &out->v.u64);
+    break;
+  case HLFB_PT_BOOL: {
+    uint8_t x;
+    r = read_u8(vt, 0, &x);
+    out->v.b = x != 0;
+    break;
+  }
+  case HLFB_PT_STRING:
+    r = read_string(vt, 0, &out->v.buf.ptr, &out->v.buf.len);
+    if (r == 0) {
+      out->v.buf.ptr = empty_string;
+      out->v.buf.len = 0;
+    }
+    break;
+  case HLFB_PT_VECBYTES: {
+    uint32_t start = 0, count = 0;
+    r = read_vector(vt, 0, 1, &start, &count);
+    out->v.buf.ptr = r == 1 ? vt->b + start : empty_string;
+    out->v.buf.len = count;
+    break;
+  }
+  default:
+    return -1;
+  }
+  return r < 0 ? -1 : 0;
+}
+
+/* Opens the root table of a size-prefixed message. */
+static bool root_of(const uint8_t *msg, size_t avail, fb_table *root) {
+  int64_t n = hlfb_prefixed_len(msg, avail);
+  if (n < 8) return false;
+  const uint8_t *b = msg + 4;
+  return table_at(b, (uint32_t)n, rd32(b), root);
+}
+
+int64_t hlfb_prefixed_len(const uint8_t *msg, size_t avail) {
+  if (msg == NULL || avail < 4) return -1;
+  uint32_t n = rd32(msg);
+  if ((uint64_t)n > (uint64_t)avail - 4) return -1;
+  return n;
+}
+
+int hlfb_read_call(const uint8_t *msg, size_t avail, hlfb_call *call, hlfb_value *params,
+                   size_t max_params) {
+  fb_table root;
+  if (!root_of(msg, avail, &root)) return HLFB_EMALFORMED;
+  const uint8_t *name;
+  uint32_t name_len;
+  int r = read_string(&root, 0, &name, &name_len);
+  if (r < 0) return HLFB_EMALFORMED;
+  if (r == 0) return HLFB_ENONAME;
+  call->name = (const char *)name;
+  call->name_len = name_len;
+  if (read_u8(&root, 2, &call->call_type) < 0) return HLFB_EMALFORMED;
+  if (read_u8(&root, 3, &call->return_type) < 0) return HLFB_EMALFORMED;
+  uint32_t start = 0, count = 0;
+  r = read_vector(&root, 1, 4, &start, &count);
+  if (r < 0) return HLFB_EMALFORMED;
+  call->param_count = count;
+  for (uint32_t i = 0; i < count; i++) {
+    uint32_t at = start + 4 * i;
+    uint64_t tgt = (uint64_t)at + rd32(root.b + at);
+    fb_table param, value;
+    if (tgt >= root.n || !table_at(root.b, root.n, (uint32_t)tgt, &param)) return HLFB_EMALFORMED;
+    uint8_t utype;
+    if (read_u8(&param, 0, &utype) != 1 || utype < 1 || utype > 9) return HLFB_EMALFORMED;
+    if (read_table(&param, 1, &value) != 1) return HLFB_EMALFORMED;
+    if (i >= max_params) continue; /* keep validating, report ETOOMANY at the end */
+    params[i].type = (uint8_t)(utype - 1);
+    if (read_value_table(&value, params[i].type, &params[i]) < 0) return HLFB_EMALFORMED;
+  }
+  return count > max_params ? HLFB_ETOOMANY : HLFB_OK;
+}
+
+int hlfb_read_result(const uint8_t *msg, size_t avail, hlfb_result *out) {
+  fb_table root, inner, value;
+  if (!root_of(msg, avail, &root)) return HLFB_EMALFORMED;
+  uint8_t utype;
+  if (read_u8(&root, 0, &utype) != 1) return HLFB_EMALFORMED;
+  if (read_table(&root, 1, &inner) != 1) return HLFB_EMALFORMED;
+  out->is_error = false;
+  out->error_code = 0;
+  out->error_message = NULL;
+  out->error_message_len = 0;
+  if (utype == 2) { /* GuestError */
+    const uint8_t *m;
+    uint32_t ml;
+    out->is_error = true;
+    if (read_u64(&inner, 0, &out->error_code) < 0) return HLFB_EMALFORMED;
+    int r = read_string(&inner, 1, &m, &ml);
+    if (r < 0) return HLFB_EMALFORMED;
+    if (r == 1) {
+      out->error_message = (const char *)m;
+      out->error_message_len = ml;
+    }
+    return HLFB_OK;
+  }
+  if (utype != 1) return HLFB_EMALFORMED; /* ReturnValueBox */
+  if (read_u8(&inner, 0, &utype) != 1 || utype < 1 || utype > 10) return HLFB_EMALFORMED;
+  uint8_t rt = (uint8_t)(utype - 1);
+  out->value.type = rt;
+  if (read_table(&inner, 1, &value) != 1) return HLFB_EMALFORMED;
+  if (rt == HLFB_RT_VOID) return HLFB_OK;
+  if (rt == HLFB_RT_VECBYTES) { /* hlsizeprefixedbuffer { size: int; value: [ubyte] } */
+    uint32_t start = 0, count = 0;
+    int r = read_vector(&value, 1, 1, &start, &count);
+    if (r < 0) return HLFB_EMALFORMED;
+    out->value.v.buf.ptr = r == 1 ? value.b + start : empty_string;
+    out->value.v.buf.len = count;
+    return HLFB_OK;
+  }
+  /* ReturnType 0..7 has the same order as ParameterType 0..7. */
+  return read_value_table(&value, rt, &out->value) < 0 ? HLFB_EMALFORMED : HLFB_OK;
+}
+
+/* ---------------------------------------------------------------- builder */
+
+typedef struct {
+  uint8_t *buf;
+  size_t cap;
+  size_t len;
+  bool failed;
+} fb_builder;
+
+static void wr32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+  p[2] = (uint8_t)(v >> 16);
+  p[3] = (uint8_t)(v >> 24);
+}
+
+/* Reserves n zeroed bytes; returns their offset (or 0 after an overflow). */
+static size_t reserve(fb_builder *b, size_t n) {
+  if (b->failed || n > b->cap - b->len) {
+    b->failed = true;
+    return 0;
+  }
+  size_t at = b->len;
+  for (size_t i = 0; i < n; i++) b->buf[at + i] = 0;
+  b->len += n;
+  return at;
+}
+
+/* Pads so that len % a == rem. Offsets are relative to the size prefix, which sits at an
+ * 8-aligned address in the I/O buffers. */
+static void pad_to(fb_builder *b, size_t a, size_t rem) {
+  size_t n = (rem + a - b->len % a) % a;
+  reserve(b, n);
+}
+
+static void put_bytes(fb_builder *b, const uint8_t *src, size_t n) {
+  size_t at = reserve(b, n);
+  if (b->failed) return;
+  for (size_t i = 0; i < n; i++) b->buf[at + i] = src[i];
+}
+
+/* Points the uoffset at `at` to `target` (always later in the buffer). */
+static void patch(fb_builder *b, size_t at, size_t target) {
+  if (b->failed) return;
+  wr32(b->buf + at, (uint32_t)(target - at));
+}
+
+typedef struct {
+  uint8_t width; /* 0 absent, 1, 4 or 8 */
+  bool ref;      /* a uoffset to patch later */
+  uint64_t value;
+  size_t at; /* where the field landed */
+} fb_field;
+
+/* Writes a vtable and then its table; fields are laid out 8-byte first so all align. */
+static size_t put_table(fb_builder *b, fb_field *f, unsigned n) {
+  uint16_t off[8];
+  uint16_t o = 4;
+  bool has8 = false;
+  for (unsigned w = 8; w >= 1; w /= 2)
+    for (unsigned i = 0; i < n; i++)
+      if (f[i].width == w) {
+        off[i] = o;
+        o = (uint16_t)(o + w);
+        if (w == 8) has8 = true;
+      }
+  for (unsigned i = 0; i < n; i++)
+    if (f[i].width == 0) off[i] = 0;
+  uint16_t tsize = (uint16_t)((o + 3) & ~3u);
+  pad_to(b, 2, 0);
+  size_t vt = reserve(b, 4 + 2 * (size_t)n);
+  if (b->failed) return 0;
+  uint16_t vtsize = (uint16_t)(4 + 2 * n);
+  b->buf[vt] = (uint8_t)vtsize;
+  b->buf[vt + 1] = (uint8_t)(vtsize >> 8);
+  b->buf[vt + 2] = (uint8_t)tsize;
+  b->buf[vt + 3] = (uint8_t)(tsize >> 8);
+  for (unsigned i = 0; i < n; i++) {
+    b->buf[vt + 4 + 2 * i] = (uint8_t)off[i];
+    b->buf[vt + 5 + 2 * i] = (uint8_t)(off[i] >> 8);
+  }
+  pad_to(b, has8 ? 8 : 4, has8 ? 4 : 0);
+  size_t pos = reserve(b, tsize);
+  if (b->failed) return 0;
+  wr32(b->buf + pos, (uint32_t)(pos - vt)); /* soffset: vtable lies before the table */
+  for (unsigned i = 0; i < n; i++) {
+    if (f[i].width == 0) continue;
+    f[i].at = pos + off[i];
+    for (unsigned k = 0; k < f[i].width; k++)
+      b->buf[f[i].at + k] = f[i].ref ? 0 : (uint8_t)(f[i].value >> (8 * k));
+  }
+  return pos;
+}
+
+/* A string (u32 length, bytes, NUL) or a byte vector (no NUL). */
+static size_t put_blob(fb_builder *b, const uint8_t *p, size_t n, bool nul) {
+  if (n > 0x7FFFFFF0u) {
+    b->failed = true;
+    return 0;
+  }
+  pad_to(b, 4, 0);
+  size_t at = reserve(b, 4);
+  if (b->failed) return 0;
+  wr32(b->buf + at, (uint32_t)n);
+  put_bytes(b, p, n);
+  if (nul) reserve(b, 1);
+  return at;
+}
+
+static void begin(fb_builder *b, uint8_t *buf, size_t cap) {
+  b->buf = buf;
+  b->cap = cap;
+  b->len = 0;
+  b->failed = buf == NULL;
+  reserve(b, 8); /* size prefix + root uoffset */
+}
+
+static size_t finish(fb_builder *b) {
+  pad_to(b, 8, 0);
+  if (b->failed) return 0;
+  wr32(b->buf, (uint32_t)(b->len - 4));
+  return b->len;
+}
+
+static size_t cstrlen(const char *s) {
+  size_t n = 0;
+  if (s)
+    while (s[n]) n++;
+  return n;
+}
+
+/* Writes a value table (hlint .. hlvecbytes, or hlvoid / hlsizeprefixedbuffer for results). */
+static size_t put_value_table(fb_builder *b, uint8_t pt, const hlfb_value *v, bool result) {
+  fb_field f[2] = {{0}};
+  unsigned n = 1;
+  switch (pt) {
+  case HLFB_PT_INT: case HLFB_PT_UINT: case HLFB_PT_FLOAT:
+    f[0].width = 4;
+    f[0].value = v->v.u32;
+    break;
+  case HLFB_PT_LONG: case HLFB_PT_ULONG: case HLFB_PT_DOUBLE:
+    f[0].width = 8;
+    f[0].value = v->v.u64;
+    break;
+  case HLFB_PT_BOOL:
+    f[0].width = 1;
+    f[0].value = v->v.b ? 1 : 0;
+    break;
+  case HLFB_PT_STRING:
+    f[0].width = 4;
+    f[0].ref = true;
+    break;
+  case HLFB_PT_VECBYTES:
+    if (result) { /* hlsizeprefixedbuffer { size: int; value: [ubyte] } */
+      n = 2;
+      f[0].width = 4;
+      f[0].value = v->v.buf.len;
+      f[1].width = 4;
+      f[1].ref = true;
+    } else {
+      f[0].width = 4;
+      f[0].ref = true;
+    }
+    break;
+  case HLFB_RT_VOID + 100: /* hlvoid: no fields */
+    n = 0;
+    break;
+  default:
+    b->failed = true;
+    return 0;
+  }
+  size_t pos = put_table(b, f, n);
+  if (pt == HLFB_PT_STRING) {
+    const uint8_t *p = v->v.buf.ptr ? v->v.buf.ptr : empty_string;
+    patch(b, f[0].at, put_blob(b, p, v->v.buf.len, true));
+  } else if (pt == HLFB_PT_VECBYTES) {
+    fb_field *r = &f[n - 1];
+    patch(b, r->at, put_blob(b, v->v.buf.ptr, v->v.buf.len, false));
+  }
+  return pos;
+}
+
+size_t hlfb_build_call(uint8_t *buf, size_t cap, const char *name, size_t name_len,
+                       uint8_t call_type, uint8_t return_type, const hlfb_value *params,
+                       size_t n_params) {
+  fb_builder b;
+  begin(&b, buf, cap);
+  fb_field f[4] = {{4, true, 0, 0}, {4, true, 0, 0}, {1, false, call_type, 0},
+                   {1, false, return_type, 0}};
+  size_t root = put_table(&b, f, 4);
+  patch(&b, 4, root);
+  patch(&b, f[0].at, put_blob(&b, (const uint8_t *)name, name_len, true));
+  pad_to(&b, 4, 0);
+  size_t vec = reserve(&b, 4 + 4 * n_params);
+  if (!b.failed) wr32(b.buf + vec, (uint32_t)n_params);
+  patch(&b, f[1].at, vec);
+  for (size_t i = 0; i < n_params && !b.failed; i++) {
+    uint8_t pt = params[i].type;
+    if (pt > HLFB_PT_VECBYTES) return 0;
+    fb_field pf[2] = {{1, false, (uint64_t)pt + 1, 0}, {4, true, 0, 0}};
+    patch(&b, vec + 4 + 4 * i, put_table(&b, pf, 2));
+    patch(&b, pf[1].at, put_value_table(&b, pt, &params[i], false));
+  }
+  return finish(&b);
+}
+
+size_t hlfb_build_result(uint8_t *buf, size_t cap, const hlfb_value *value) {
+  fb_builder b;
+  begin(&b, buf, cap);
+  uint8_t rt = value->type;
+  if (rt > HLFB_RT_VECBYTES) return 0;
+  fb_field f[2] = {{1, false, 1, 0}, {4, true, 0, 0}}; /* result: ReturnValueBox */
+  size_t root = put_table(&b, f, 2);
+  patch(&b, 4, root);
+  fb_field bx[2] = {{1, false, (uint64_t)rt + 1, 0}, {4, true, 0, 0}};
+  patch(&b, f[1].at, put_table(&b, bx, 2));
+  uint8_t kind = rt == HLFB_RT_VOID ? HLFB_RT_VOID + 100
+               : rt == HLFB_RT_VECBYTES ? HLFB_PT_VECBYTES : rt;
+  patch(&b, bx[1].at, put_value_table(&b, kind, value, true));
+  return finish(&b);
+}
+
+size_t hlfb_build_error(uint8_t *buf, size_t cap, uint64_t code, const char *msg,
+                        size_t msg_len) {
+  fb_builder b;
+  begin(&b, buf, cap);
+  fb_field f[2] = {{1, false, 2, 0}, {4, true, 0, 0}}; /* result: GuestError */
+  patch(&b, 4, put_table(&b, f, 2));
+  fb_field e[2] = {{8, false, code, 0}, {4, true, 0, 0}};
+  patch(&b, f[1].at, put_table(&b, e, 2));
+  patch(&b, e[1].at, put_blob(&b, (const uint8_t *)(msg ? msg : ""), msg ? msg_len : 0, true));
+  return finish(&b);
+}
+
+size_t hlfb_build_log(uint8_t *buf, size_t cap, uint8_t level, const char *message,
+                      const char *source, const char *caller, const char *source_file,
+                      uint32_t line) {
+  fb_builder b;
+  begin(&b, buf, cap);
+  fb_field f[6] = {{4, true, 0, 0}, {4, true, 0, 0}, {1, false, level, 0},
+                   {4, true, 0, 0}, {4, true, 0, 0}, {4, false, line, 0}};
+  patch(&b, 4, put_table(&b, f, 6));
+  const char *s[5] = {message, source, NULL, caller, source_file};
+  for (unsigned i = 0; i < 5; i++) {
+    if (i == 2) continue;
+    const char *p = s[i] ? s[i] : "";
+    patch(&b, f[i].at, put_blob(&b, (const uint8_t *)p, cstrlen(p), true));
+  }
+  return finish(&b);
+}
+
+size_t hlfb_result_bound(const hlfb_value *value) {
+  size_t extra = 0;
+  if (value->type == HLFB_RT_STRING || value->type == HLFB_RT_VECBYTES) extra = value->v.buf.len;
+  return 128 + extra;
+}

@@ -1,0 +1,121 @@
+// KVM constants (linux/kvm.h) and x86 control-register and segment bits (Intel SDM).
+// Values only: no behaviour lives here.
+
+/** The only KVM API version there is (KVM_GET_API_VERSION). */
+export const KVM_API_VERSION = 12;
+
+// Capabilities (KVM_CHECK_EXTENSION), linux/kvm.h.
+export const KVM_CAP_IRQCHIP = 0;
+export const KVM_CAP_HLT = 1;
+export const KVM_CAP_USER_MEMORY = 3;
+export const KVM_CAP_SET_TSS_ADDR = 4;
+export const KVM_CAP_EXT_CPUID = 7;
+export const KVM_CAP_NR_VCPUS = 9;
+export const KVM_CAP_NR_MEMSLOTS = 10;
+export const KVM_CAP_SYNC_MMU = 16;
+export const KVM_CAP_SET_GUEST_DEBUG = 23;
+export const KVM_CAP_MAX_VCPUS = 66;
+export const KVM_CAP_READONLY_MEM = 81;
+export const KVM_CAP_IMMEDIATE_EXIT = 136;
+export const KVM_CAP_GUEST_DEBUG_HW_BPS = 119;
+export const KVM_CAP_X86_MSR_FILTER = 189;
+export const KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168;
+
+// Memory region flags (kvm_userspace_memory_region.flags).
+export const KVM_MEM_LOG_DIRTY_PAGES = 1 << 0;
+export const KVM_MEM_READONLY = 1 << 1;
+
+// Exit reasons (kvm_run.exit_reason).
+export const KVM_EXIT_UNKNOWN = 0;
+export const KVM_EXIT_EXCEPTION = 1;
+export const KVM_EXIT_IO = 2;
+export const KVM_EXIT_HYPERCALL = 3;
+export const KVM_EXIT_DEBUG = 4;
+export const KVM_EXIT_HLT = 5;
+export const KVM_EXIT_MMIO = 6;
+export const KVM_EXIT_IRQ_WINDOW_OPEN = 7;
+export const KVM_EXIT_SHUTDOWN = 8;
+export const KVM_EXIT_FAIL_ENTRY = 9;
+export const KVM_EXIT_INTR = 10;
+export const KVM_EXIT_SET_TPR = 11;
+export const KVM_EXIT_TPR_ACCESS = 12;
+export const KVM_EXIT_NMI = 16;
+export const KVM_EXIT_INTERNAL_ERROR = 17;
+export const KVM_EXIT_SYSTEM_EVENT = 24;
+
+/** Exit reason number -> kernel name. */
+export const EXIT_REASON_NAMES: Readonly<Record<number, string>> = {
+  0: 'KVM_EXIT_UNKNOWN', 1: 'KVM_EXIT_EXCEPTION', 2: 'KVM_EXIT_IO', 3: 'KVM_EXIT_HYPERCALL',
+  4: 'KVM_EXIT_DEBUG', 5: 'KVM_EXIT_HLT', 6: 'KVM_EXIT_MMIO', 7: 'KVM_EXIT_IRQ_WINDOW_OPEN',
+  8: 'KVM_EXIT_SHUTDOWN', 9: 'KVM_EXIT_FAIL_ENTRY', 10: 'KVM_EXIT_INTR', 11: 'KVM_EXIT_SET_TPR',
+  12: 'KVM_EXIT_TPR_ACCESS', 13: 'KVM_EXIT_S390_SIEIC', 14: 'KVM_EXIT_S390_RESET',
+  15: 'KVM_EXIT_DCR', 16: 'KVM_EXIT_NMI', 17: 'KVM_EXIT_INTERNAL_ERROR', 18: 'KVM_EXIT_OSI',
+  19: 'KVM_EXIT_PAPR_HCALL', 20: 'KVM_EXIT_S390_UCONTROL', 21: 'KVM_EXIT_WATCHDOG',
+  22: 'KVM_EXIT_S390_TSCH', 23: 'KVM_EXIT_EPR', 24: 'KVM_EXIT_SYSTEM_EVENT',
+  25: 'KVM_EXIT_S390_STSI', 26: 'KVM_EXIT_IOAPIC_EOI', 27: 'KVM_EXIT_HYPERV',
+  28: 'KVM_EXIT_ARM_NISV', 29: 'KVM_EXIT_X86_RDMSR', 30: 'KVM_EXIT_X86_WRMSR',
+  31: 'KVM_EXIT_DIRTY_RING_FULL', 32: 'KVM_EXIT_AP_RESET_HOLD', 33: 'KVM_EXIT_X86_BUS_LOCK',
+  34: 'KVM_EXIT_XEN', 35: 'KVM_EXIT_RISCV_SBI', 36: 'KVM_EXIT_RISCV_CSR', 37: 'KVM_EXIT_NOTIFY',
+  38: 'KVM_EXIT_LOONGARCH_IOCSR', 39: 'KVM_EXIT_MEMORY_FAULT',
+};
+
+// kvm_run.io.direction.
+export const KVM_EXIT_IO_IN = 0;
+export const KVM_EXIT_IO_OUT = 1;
+
+// kvm_run.internal.suberror.
+export const KVM_INTERNAL_ERROR_EMULATION = 1;
+export const KVM_INTERNAL_ERROR_SIMUL_EX = 2;
+export const KVM_INTERNAL_ERROR_DELIVERY_EV = 3;
+
+// kvm_guest_debug.control.
+export const KVM_GUESTDBG_ENABLE = 0x1;
+export const KVM_GUESTDBG_SINGLESTEP = 0x2;
+export const KVM_GUESTDBG_USE_SW_BP = 0x10000;
+
+// CR0 bits (Intel SDM vol. 3A, 2.5 "Control Registers").
+export const CR0_PE_BIT = 0; export const CR0_PE = 1n << 0n;   // protection enable
+export const CR0_MP_BIT = 1; export const CR0_MP = 1n << 1n;   // monitor coprocessor
+export const CR0_EM_BIT = 2; export const CR0_EM = 1n << 2n;   // x87 emulation
+export const CR0_TS_BIT = 3; export const CR0_TS = 1n << 3n;   // task switched
+export const CR0_ET_BIT = 4; export const CR0_ET = 1n << 4n;   // extension type
+export const CR0_NE_BIT = 5; export const CR0_NE = 1n << 5n;   // numeric error
+export const CR0_WP_BIT = 16; export const CR0_WP = 1n << 16n; // supervisor write protect
+export const CR0_AM_BIT = 18; export const CR0_AM = 1n << 18n; // alignment mask
+export const CR0_PG_BIT = 31; export const CR0_PG = 1n << 31n; // paging
+/** CR0 for a long-mode guest: 0x80050033 (Hyperlight's value). */
+export const CR0_INIT = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_PG;
+
+// CR4 bits (Intel SDM vol. 3A, 2.5).
+export const CR4_PSE_BIT = 4; export const CR4_PSE = 1n << 4n;             // page size extensions
+export const CR4_PAE_BIT = 5; export const CR4_PAE = 1n << 5n;             // physical address ext.
+export const CR4_OSFXSR_BIT = 9; export const CR4_OSFXSR = 1n << 9n;       // fxsave/fxrstor
+export const CR4_OSXMMEXCPT_BIT = 10; export const CR4_OSXMMEXCPT = 1n << 10n; // SIMD exceptions
+export const CR4_FSGSBASE_BIT = 16; export const CR4_FSGSBASE = 1n << 16n; // rdfsbase etc.
+/** CR4 for a long-mode guest: 0x620 (Hyperlight's value). */
+export const CR4_INIT = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+
+// EFER bits (Intel SDM vol. 3A, 2.2.1 "Extended Feature Enable Register").
+export const EFER_SCE_BIT = 0; export const EFER_SCE = 1n << 0n;    // syscall enable
+export const EFER_LME_BIT = 8; export const EFER_LME = 1n << 8n;    // long mode enable
+export const EFER_LMA_BIT = 10; export const EFER_LMA = 1n << 10n;  // long mode active
+export const EFER_NXE_BIT = 11; export const EFER_NXE = 1n << 11n;  // no-execute enable
+/** EFER for a long-mode guest: 0xD01. */
+export const EFER_INIT = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
+
+// Segment descriptor types (Intel SDM vol. 3A, 3.4.5.1, table 3-1), with S=1 for
+// code/data and S=0 for system descriptors.
+export const SEG_TYPE_DATA_RW_ACCESSED = 3;
+export const SEG_TYPE_CODE_XR_ACCESSED = 11;
+export const SEG_TYPE_CODE_X_ACCESSED = 9;
+export const SEG_TYPE_TSS64_AVAILABLE = 9;
+export const SEG_TYPE_TSS64_BUSY = 11;
+export const SEG_TYPE_LDT = 2;
+
+/** RFLAGS bit 1 is reserved and always 1. */
+export const RFLAGS_RESERVED_1 = 0x2n;
+
+// CPUID bits hidden from guests (Intel SDM vol. 2A, CPUID leaf 1 ECX bit 5 VMX;
+// AMD APM leaf 0x80000001 ECX bit 2 SVM).
+export const CPUID_1_ECX_VMX = 1 << 5;
+export const CPUID_80000001_ECX_SVM = 1 << 2;

@@ -1,0 +1,232 @@
+// The libc calls hyperlight-ts makes, bound with koffi. The only module that imports
+// koffi; it knows nothing about KVM beyond passing ioctl numbers through.
+import koffi from 'koffi';
+import { ERRNO, LIBC, itimerspec, sigaction, sigevent } from './layouts.generated.js';
+
+export { LIBC };
+
+const libc = koffi.load('libc.so.6');
+
+// Two non-variadic prototypes for the variadic ioctl(2): on x86-64 an integer third
+// argument and a pointer third argument travel in the same register, and glibc's ioctl
+// reads exactly one word from it. Non-variadic declarations keep koffi's fast path.
+const ioctlInt = libc.func('int ioctl(int fd, unsigned long request, unsigned long arg)');
+const ioctlPtr = libc.func('int ioctl(int fd, unsigned long request, void *arg)');
+const openFn = libc.func('int open(const char *path, int flags)');
+const closeFn = libc.func('int close(int fd)');
+const mmapFn = libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)');
+const munmapFn = libc.func('int munmap(uintptr_t addr, size_t len)');
+const mprotectFn = libc.func('int mprotect(uintptr_t addr, size_t len, int prot)');
+const madviseFn = libc.func('int madvise(uintptr_t addr, size_t len, int advice)');
+const memfdCreateFn = libc.func('int memfd_create(const char *name, unsigned int flags)');
+const gettidFn = libc.func('int gettid()');
+const getpidFn = libc.func('int getpid()');
+const tgkillFn = libc.func('int tgkill(int tgid, int tid, int sig)');
+const sigactionFn = libc.func('int sigaction(int sig, void *act, void *oldact)');
+const timerCreateFn = libc.func('int timer_create(int clockid, void *sevp, void *timerid)');
+const timerSettimeFn = libc.func('int timer_settime(intptr_t timerid, int flags, void *newValue, void *oldValue)');
+const timerDeleteFn = libc.func('int timer_delete(intptr_t timerid)');
+const sigrtminFn = libc.func('int __libc_current_sigrtmin()');
+const sigrtmaxFn = libc.func('int __libc_current_sigrtmax()');
+
+/** An opaque pointer returned by libc (koffi external). */
+export type NativePointer = unknown;
+
+const errnoNames = new Map<number, string>();
+for (const [name, value] of Object.entries(ERRNO)) {
+  if (!errnoNames.has(value)) errnoNames.set(value, name);
+}
+
+/** The symbolic name of an errno value, e.g. 14 -> `EFAULT`. */
+export function errnoName(errno: number): string {
+  return errnoNames.get(errno) ?? `errno ${errno}`;
+}
+
+/** A libc call failed; carries errno. Wrapped by callers into typed library errors. */
+export class SyscallError extends Error {
+  readonly call: string;
+  readonly errno: number;
+  readonly errnoName: string;
+
+  constructor(call: string, errno: number) {
+    super(`${call} failed: ${errnoName(errno)}`);
+    this.name = 'SyscallError';
+    this.call = call;
+    this.errno = errno;
+    this.errnoName = errnoName(errno);
+  }
+}
+
+/** The errno of the most recent libc call on this thread. Read it right after the call. */
+export function lastErrno(): number {
+  return koffi.errno();
+}
+
+/** ioctl(2) with an integer argument. Returns the result, or -errno (never throws). */
+export function ioctlWithInt(fd: number, request: number, arg: number | bigint = 0): number {
+  const r = ioctlInt(fd, request, arg) as number;
+  return r < 0 ? -koffi.errno() : r;
+}
+
+/** ioctl(2) with a pointer to `buf` (passed without copying). Returns the result or -errno. */
+export function ioctlWithBuffer(fd: number, request: number, buf: Uint8Array): number {
+  const r = ioctlPtr(fd, request, buf) as number;
+  return r < 0 ? -koffi.errno() : r;
+}
+
+/** open(2); throws SyscallError. */
+export function open(path: string, flags: number): number {
+  const fd = openFn(path, flags) as number;
+  if (fd < 0) throw new SyscallError(`open(${path})`, koffi.errno());
+  return fd;
+}
+
+/** close(2); throws SyscallError (EBADF means a double close: a bug in the caller). */
+export function close(fd: number): void {
+  if ((closeFn(fd) as number) < 0) throw new SyscallError('close', koffi.errno());
+}
+
+export interface Mapping {
+  /** Host-virtual address of the first byte. */
+  readonly address: bigint;
+  readonly pointer: NativePointer;
+  readonly length: number;
+}
+
+const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
+
+/** mmap(2) of `length` bytes; `fd` -1 for anonymous memory. Throws SyscallError. */
+export function mmap(length: number, prot: number, flags: number, fd = -1, offset = 0): Mapping {
+  const pointer = mmapFn(null, length, prot, flags, fd, offset) as NativePointer;
+  const address = pointer === null ? 0n : koffi.address(pointer);
+  if (address === MAP_FAILED || address === 0n) throw new SyscallError('mmap', koffi.errno());
+  return { address, pointer, length };
+}
+
+/** The host address `offset` bytes into a mapping. */
+function at(mapping: Mapping, offset: number): bigint {
+  return mapping.address + BigInt(offset);
+}
+
+/** munmap(2) of a whole mapping. */
+export function munmap(mapping: Mapping): void {
+  if ((munmapFn(mapping.address, mapping.length) as number) < 0) {
+    throw new SyscallError('munmap', koffi.errno());
+  }
+}
+
+/** mprotect(2) of `length` bytes at `offset` into a mapping. */
+export function mprotect(mapping: Mapping, offset: number, length: number, prot: number): void {
+  if ((mprotectFn(at(mapping, offset), length, prot) as number) < 0) {
+    throw new SyscallError('mprotect', koffi.errno());
+  }
+}
+
+/** madvise(2) of `length` bytes at `offset` into a mapping (e.g. MADV_DONTNEED to zero). */
+export function madvise(mapping: Mapping, offset: number, length: number, advice: number): void {
+  if ((madviseFn(at(mapping, offset), length, advice) as number) < 0) {
+    throw new SyscallError('madvise', koffi.errno());
+  }
+}
+
+/** memfd_create(2); returns the fd. */
+export function memfdCreate(name: string, flags: number = LIBC.MFD_CLOEXEC): number {
+  const fd = memfdCreateFn(name, flags) as number;
+  if (fd < 0) throw new SyscallError('memfd_create', koffi.errno());
+  return fd;
+}
+
+/**
+ * A zero-copy view of `length` bytes of a mapping.
+ * FFI: the view aliases native memory owned by the mapping; it must not be used after
+ * munmap (callers drop their views when they unmap).
+ */
+export function viewOf(mapping: Mapping, length = mapping.length): Uint8Array {
+  return new Uint8Array(koffi.view(mapping.pointer, length));
+}
+
+/** The kernel thread id of the calling thread. */
+export function gettid(): number {
+  return gettidFn() as number;
+}
+
+/** The process id. */
+export function getpid(): number {
+  return getpidFn() as number;
+}
+
+/** Sends `signal` to one thread of this process (tgkill(2)); false if it is gone. */
+export function tgkill(pid: number, tid: number, signal: number): boolean {
+  return (tgkillFn(pid, tid, signal) as number) === 0;
+}
+
+let kickSignal = 0;
+
+/**
+ * The signal used to kick a vCPU thread out of KVM_RUN: a real-time signal whose handler
+ * is libc's `sched_yield` (async-signal-safe, ignores its argument). A handled signal makes
+ * a blocked KVM_RUN return EINTR; SA_RESTART is not set. Installed once per process.
+ */
+export function vcpuKickSignal(): number {
+  if (kickSignal !== 0) return kickSignal;
+  const signal = (sigrtmaxFn() as number) - 4;
+  if (signal <= (sigrtminFn() as number)) throw new Error('no real-time signal available');
+  const act = new Uint8Array(sigaction.size);
+  const view = new DataView(act.buffer);
+  // FFI: a function pointer into libc, valid for the life of the process.
+  const handler = koffi.address(libc.symbol('sched_yield'));
+  view.setBigUint64(sigaction.fields.sa_handler[0], handler, true);
+  view.setInt32(sigaction.fields.sa_flags[0], 0, true);
+  if ((sigactionFn(signal, act, null) as number) < 0) throw new SyscallError('sigaction', koffi.errno());
+  kickSignal = signal;
+  return signal;
+}
+
+/** A POSIX timer that signals one thread (timer_create with SIGEV_THREAD_ID). */
+export class ThreadTimer {
+  private id: bigint;
+  private readonly spec = new Uint8Array(itimerspec.size);
+  private readonly specView = new DataView(this.spec.buffer);
+
+  /** Creates a timer that sends `signal` to thread `tid` (of this process). */
+  constructor(tid: number, signal: number) {
+    const sev = new Uint8Array(sigevent.size);
+    const view = new DataView(sev.buffer);
+    view.setInt32(sigevent.fields.sigev_signo[0], signal, true);
+    view.setInt32(sigevent.fields.sigev_notify[0], LIBC.SIGEV_THREAD_ID, true);
+    view.setInt32(sigevent.fields.sigev_notify_thread_id[0], tid, true);
+    const out = new Uint8Array(8);
+    if ((timerCreateFn(LIBC.CLOCK_MONOTONIC, sev, out) as number) < 0) {
+      throw new SyscallError('timer_create', koffi.errno());
+    }
+    this.id = new DataView(out.buffer).getBigInt64(0, true);
+  }
+
+  /** Arms the timer: first expiry after `firstNs`, then every `intervalNs` (0: once). */
+  arm(firstNs: number, intervalNs = 0): void {
+    const f = itimerspec.fields;
+    const first = firstNs <= 0 ? 1 : firstNs; // 0 would disarm
+    this.specView.setBigInt64(f['it_value.tv_sec'][0], BigInt(Math.floor(first / 1e9)), true);
+    this.specView.setBigInt64(f['it_value.tv_nsec'][0], BigInt(Math.floor(first % 1e9)), true);
+    this.specView.setBigInt64(f['it_interval.tv_sec'][0], BigInt(Math.floor(intervalNs / 1e9)), true);
+    this.specView.setBigInt64(f['it_interval.tv_nsec'][0], BigInt(Math.floor(intervalNs % 1e9)), true);
+    if ((timerSettimeFn(this.id, 0, this.spec, null) as number) < 0) {
+      throw new SyscallError('timer_settime', koffi.errno());
+    }
+  }
+
+  /** Stops the timer. */
+  disarm(): void {
+    this.spec.fill(0);
+    if ((timerSettimeFn(this.id, 0, this.spec, null) as number) < 0) {
+      throw new SyscallError('timer_settime', koffi.errno());
+    }
+  }
+
+  /** Deletes the timer; idempotent. */
+  close(): void {
+    if (this.id === -1n) return;
+    timerDeleteFn(this.id);
+    this.id = -1n;
+  }
+}

@@ -1,0 +1,215 @@
+// A KVM vCPU fd: registers, CPUID, MSRs, FPU, debug, translation and KVM_RUN with its
+// decoded exit. Buffers are made once per vCPU; run() allocates nothing.
+import { KvmIoctlError, ResourceClosedError } from './errors.js';
+import { ExitDecoder, type VcpuExit } from './exit.js';
+import * as I from './ioctl.js';
+import {
+  kvm_fpu, kvm_guest_debug, kvm_msr_entry, kvm_msrs, kvm_regs, kvm_run, kvm_sregs, kvm_translation,
+} from './layouts.generated.js';
+import { LIBC, type Mapping, close, ioctlWithBuffer, ioctlWithInt, mmap, munmap, viewOf } from './libc.js';
+import {
+  type CpuidEntry, type Regs, type Sregs, decodeRegs, decodeSregs, emptyRegs, encodeCpuid, encodeRegs,
+  encodeSregs,
+} from './structs.js';
+
+const EINTR = 4;
+
+export interface Fpu {
+  /** x87 registers, 8 x 16 bytes. */
+  fpr: Uint8Array;
+  fcw: number; fsw: number; ftwx: number; lastOpcode: number; lastIp: bigint; lastDp: bigint;
+  /** XMM registers, 16 x 16 bytes. */
+  xmm: Uint8Array;
+  mxcsr: number;
+}
+export interface MsrEntry { index: number; data: bigint }
+export interface Translation { physicalAddress: bigint; valid: boolean; writeable: boolean; usermode: boolean }
+export interface GuestDebug { control: number; debugreg?: readonly bigint[] }
+
+export class Vcpu {
+  #fd: number;
+  #run: Mapping | undefined;
+  readonly #runBytes: Uint8Array;
+  readonly #decoder: ExitDecoder;
+  readonly #onClose: () => void;
+  readonly #regsBuf = new Uint8Array(kvm_regs.size);
+  readonly #regsView = new DataView(this.#regsBuf.buffer);
+  readonly #sregsBuf = new Uint8Array(kvm_sregs.size);
+  readonly #sregsView = new DataView(this.#sregsBuf.buffer);
+
+  /** Use `vm.createVcpu()`. Maps the vCPU's kvm_run area (`mmapSize` bytes). */
+  constructor(fd: number, mmapSize: number, onClose: () => void) {
+    this.#fd = fd;
+    this.#onClose = onClose;
+    this.#run = mmap(mmapSize, LIBC.PROT_READ | LIBC.PROT_WRITE, LIBC.MAP_SHARED, fd, 0);
+    // FFI: kvm_run plus its data pages, `mmapSize` bytes shared with the kernel; owned by
+    // this vCPU and unmapped in close(), after which the views must not be used.
+    this.#runBytes = viewOf(this.#run);
+    this.#decoder = new ExitDecoder(this.#runBytes);
+  }
+
+  get fd(): number {
+    if (this.#fd < 0) throw new ResourceClosedError('Vcpu');
+    return this.#fd;
+  }
+
+  /** The raw kvm_run area (for tools; the run loop uses `run()`). */
+  get kvmRun(): Uint8Array {
+    return this.#runBytes;
+  }
+
+  private ioctlBuf(request: number, buf: Uint8Array): void {
+    const r = ioctlWithBuffer(this.fd, request, buf);
+    if (r < 0) throw new KvmIoctlError(request, -r);
+  }
+
+  /** KVM_GET_REGS. Pass `out` to reuse an object (no allocation). */
+  getRegs(out?: Regs): Regs {
+    this.ioctlBuf(I.KVM_GET_REGS, this.#regsBuf);
+    return decodeRegs(this.#regsView, out ?? emptyRegs());
+  }
+
+  /** KVM_SET_REGS. */
+  setRegs(regs: Regs): void {
+    encodeRegs(this.#regsView, regs);
+    this.ioctlBuf(I.KVM_SET_REGS, this.#regsBuf);
+  }
+
+  /** KVM_GET_SREGS. */
+  getSregs(): Sregs {
+    this.ioctlBuf(I.KVM_GET_SREGS, this.#sregsBuf);
+    return decodeSregs(this.#sregsView);
+  }
+
+  /** KVM_SET_SREGS. */
+  setSregs(sregs: Sregs): void {
+    encodeSregs(this.#sregsView, sregs);
+    this.ioctlBuf(I.KVM_SET_SREGS, this.#sregsBuf);
+  }
+
+  /** KVM_GET_FPU. */
+  getFpu(): Fpu {
+    const buf = new Uint8Array(kvm_fpu.size);
+    this.ioctlBuf(I.KVM_GET_FPU, buf);
+    const v = new DataView(buf.buffer);
+    const F = kvm_fpu.fields;
+    return {
+      fpr: buf.slice(F.fpr[0], F.fpr[0] + F.fpr[1]),
+      fcw: v.getUint16(F.fcw[0], true), fsw: v.getUint16(F.fsw[0], true),
+      ftwx: v.getUint8(F.ftwx[0]), lastOpcode: v.getUint16(F.last_opcode[0], true),
+      lastIp: v.getBigUint64(F.last_ip[0], true), lastDp: v.getBigUint64(F.last_dp[0], true),
+      xmm: buf.slice(F.xmm[0], F.xmm[0] + F.xmm[1]), mxcsr: v.getUint32(F.mxcsr[0], true),
+    };
+  }
+
+  /** KVM_SET_FPU. */
+  setFpu(fpu: Fpu): void {
+    const buf = new Uint8Array(kvm_fpu.size);
+    const v = new DataView(buf.buffer);
+    const F = kvm_fpu.fields;
+    buf.set(fpu.fpr.subarray(0, F.fpr[1]), F.fpr[0]);
+    v.setUint16(F.fcw[0], fpu.fcw, true);
+    v.setUint16(F.fsw[0], fpu.fsw, true);
+    v.setUint8(F.ftwx[0], fpu.ftwx);
+    v.setUint16(F.last_opcode[0], fpu.lastOpcode, true);
+    v.setBigUint64(F.last_ip[0], fpu.lastIp, true);
+    v.setBigUint64(F.last_dp[0], fpu.lastDp, true);
+    buf.set(fpu.xmm.subarray(0, F.xmm[1]), F.xmm[0]);
+    v.setUint32(F.mxcsr[0], fpu.mxcsr, true);
+    this.ioctlBuf(I.KVM_SET_FPU, buf);
+  }
+
+  /** KVM_SET_CPUID2: the CPUID the guest sees. */
+  setCpuid2(entries: readonly CpuidEntry[]): void {
+    this.ioctlBuf(I.KVM_SET_CPUID2, encodeCpuid(entries));
+  }
+
+  /** KVM_GET_MSRS for the given MSR indices. */
+  getMsrs(indices: readonly number[]): MsrEntry[] {
+    const buf = new Uint8Array(kvm_msrs.size + indices.length * kvm_msr_entry.size);
+    const v = new DataView(buf.buffer);
+    v.setUint32(kvm_msrs.fields.nmsrs[0], indices.length, true);
+    const at = (i: number): number => kvm_msrs.fields.entries[0] + i * kvm_msr_entry.size;
+    indices.forEach((index, i) => v.setUint32(at(i) + kvm_msr_entry.fields.index[0], index, true));
+    const r = ioctlWithBuffer(this.fd, I.KVM_GET_MSRS, buf);
+    if (r < 0) throw new KvmIoctlError(I.KVM_GET_MSRS, -r);
+    if (r !== indices.length) {
+      throw new KvmIoctlError(I.KVM_GET_MSRS, 22, `read ${r} of ${indices.length} MSRs; MSR 0x${indices[r]?.toString(16)} is not supported`);
+    }
+    return indices.map((index, i) => ({ index, data: v.getBigUint64(at(i) + kvm_msr_entry.fields.data[0], true) }));
+  }
+
+  /** KVM_SET_MSRS. */
+  setMsrs(entries: readonly MsrEntry[]): void {
+    const buf = new Uint8Array(kvm_msrs.size + entries.length * kvm_msr_entry.size);
+    const v = new DataView(buf.buffer);
+    v.setUint32(kvm_msrs.fields.nmsrs[0], entries.length, true);
+    entries.forEach((e, i) => {
+      const at = kvm_msrs.fields.entries[0] + i * kvm_msr_entry.size;
+      v.setUint32(at + kvm_msr_entry.fields.index[0], e.index, true);
+      v.setBigUint64(at + kvm_msr_entry.fields.data[0], e.data, true);
+    });
+    const r = ioctlWithBuffer(this.fd, I.KVM_SET_MSRS, buf);
+    if (r < 0) throw new KvmIoctlError(I.KVM_SET_MSRS, -r);
+    if (r !== entries.length) {
+      throw new KvmIoctlError(I.KVM_SET_MSRS, 22, `wrote ${r} of ${entries.length} MSRs; MSR 0x${entries[r]?.index.toString(16)} was refused`);
+    }
+  }
+
+  /** KVM_SET_GUEST_DEBUG (KVM_CAP_SET_GUEST_DEBUG), e.g. ENABLE|SINGLESTEP. */
+  setGuestDebug(debug: GuestDebug): void {
+    const buf = new Uint8Array(kvm_guest_debug.size);
+    const v = new DataView(buf.buffer);
+    v.setUint32(kvm_guest_debug.fields.control[0], debug.control, true);
+    (debug.debugreg ?? []).slice(0, 8).forEach((d, i) =>
+      v.setBigUint64(kvm_guest_debug.fields['arch.debugreg'][0] + 8 * i, d, true));
+    this.ioctlBuf(I.KVM_SET_GUEST_DEBUG, buf);
+  }
+
+  /** KVM_TRANSLATE: walks the guest's page tables for a guest-virtual address. */
+  translate(gva: bigint): Translation {
+    const buf = new Uint8Array(kvm_translation.size);
+    const v = new DataView(buf.buffer);
+    const F = kvm_translation.fields;
+    v.setBigUint64(F.linear_address[0], gva, true);
+    this.ioctlBuf(I.KVM_TRANSLATE, buf);
+    return {
+      physicalAddress: v.getBigUint64(F.physical_address[0], true),
+      valid: v.getUint8(F.valid[0]) !== 0,
+      writeable: v.getUint8(F.writeable[0]) !== 0,
+      usermode: v.getUint8(F.usermode[0]) !== 0,
+    };
+  }
+
+  /** Sets kvm_run.immediate_exit (KVM_CAP_IMMEDIATE_EXIT): the next KVM_RUN returns EINTR at once. */
+  setImmediateExit(on: boolean): void {
+    this.#runBytes[kvm_run.fields.immediate_exit[0]] = on ? 1 : 0;
+  }
+
+  /**
+   * KVM_RUN: runs the vCPU until its next exit and decodes it. Returns
+   * `{ kind: 'interrupted' }` when a signal interrupted it (EINTR). The returned object is
+   * reused by the next run() on this vCPU.
+   * @throws KvmIoctlError for any other failure.
+   */
+  run(): VcpuExit {
+    const r = ioctlWithInt(this.fd, I.KVM_RUN, 0);
+    if (r < 0 && r !== -EINTR) throw new KvmIoctlError(I.KVM_RUN, -r);
+    return this.#decoder.decode(r);
+  }
+
+  /** Unmaps kvm_run and closes the vCPU fd; idempotent. */
+  close(): void {
+    if (this.#fd < 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    if (this.#run) munmap(this.#run);
+    this.#run = undefined;
+    close(fd);
+    this.#onClose();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

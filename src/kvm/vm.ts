@@ -1,0 +1,127 @@
+// A KVM VM fd: memory slots, dirty logs and vCPU creation. No policy.
+import { KvmIoctlError, ResourceClosedError } from './errors.js';
+import * as I from './ioctl.js';
+import { kvm_dirty_log, kvm_userspace_memory_region } from './layouts.generated.js';
+import { LIBC, type Mapping, close, ioctlWithBuffer, ioctlWithInt, mmap, munmap, viewOf } from './libc.js';
+import { Vcpu } from './vcpu.js';
+
+export interface UserMemoryRegion {
+  slot: number;
+  /** KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY. */
+  flags?: number;
+  guestPhysAddr: bigint;
+  /** Bytes; 0 deletes the slot. */
+  memorySize: bigint;
+  /** Host-virtual address of the backing memory (page-aligned). */
+  userspaceAddr: bigint;
+}
+
+interface DirtyBitmap { mapping: Mapping; bytes: Uint8Array; pages: number }
+
+export class Vm {
+  #fd: number;
+  readonly #vcpuMmapSize: number;
+  readonly #vcpus = new Set<Vcpu>();
+  readonly #bitmaps = new Map<number, DirtyBitmap>();
+  readonly #regionBuf = new Uint8Array(kvm_userspace_memory_region.size);
+  readonly #regionView = new DataView(this.#regionBuf.buffer);
+  readonly #dirtyBuf = new Uint8Array(kvm_dirty_log.size);
+  readonly #dirtyView = new DataView(this.#dirtyBuf.buffer);
+
+  /** Use `Kvm.createVm()`. */
+  constructor(fd: number, vcpuMmapSize: number) {
+    this.#fd = fd;
+    this.#vcpuMmapSize = vcpuMmapSize;
+  }
+
+  get fd(): number {
+    if (this.#fd < 0) throw new ResourceClosedError('Vm');
+    return this.#fd;
+  }
+
+  /** KVM_CHECK_EXTENSION on the VM fd (some capabilities are per VM). */
+  checkExtension(cap: number): number {
+    const r = ioctlWithInt(this.fd, I.KVM_CHECK_EXTENSION, cap);
+    if (r < 0) throw new KvmIoctlError(I.KVM_CHECK_EXTENSION, -r);
+    return r;
+  }
+
+  /** KVM_SET_USER_MEMORY_REGION: maps host memory at a guest-physical address. */
+  setUserMemoryRegion(region: UserMemoryRegion): void {
+    const F = kvm_userspace_memory_region.fields;
+    const v = this.#regionView;
+    v.setUint32(F.slot[0], region.slot, true);
+    v.setUint32(F.flags[0], region.flags ?? 0, true);
+    v.setBigUint64(F.guest_phys_addr[0], region.guestPhysAddr, true);
+    v.setBigUint64(F.memory_size[0], region.memorySize, true);
+    v.setBigUint64(F.userspace_addr[0], region.userspaceAddr, true);
+    const r = ioctlWithBuffer(this.fd, I.KVM_SET_USER_MEMORY_REGION, this.#regionBuf);
+    if (r < 0) {
+      throw new KvmIoctlError(I.KVM_SET_USER_MEMORY_REGION, -r,
+        `slot ${region.slot}, gpa 0x${region.guestPhysAddr.toString(16)}, size 0x${region.memorySize.toString(16)}`);
+    }
+    this.#dropBitmap(region.slot);
+    if (((region.flags ?? 0) & 1) !== 0 && region.memorySize > 0n) {
+      const pages = Number((region.memorySize + 4095n) / 4096n);
+      const length = Math.ceil(pages / 64) * 8;
+      // FFI: native memory for the kernel to write the bitmap into; owned by this Vm,
+      // unmapped when the slot changes or the Vm closes.
+      const mapping = mmap(Math.max(length, 4096), LIBC.PROT_READ | LIBC.PROT_WRITE,
+        LIBC.MAP_PRIVATE | LIBC.MAP_ANONYMOUS);
+      this.#bitmaps.set(region.slot, { mapping, bytes: viewOf(mapping, length), pages });
+    }
+  }
+
+  /**
+   * KVM_GET_DIRTY_LOG: the pages written since the last call (one bit per 4 KiB page,
+   * little-endian u64 words), for a slot created with KVM_MEM_LOG_DIRTY_PAGES. The
+   * returned view is reused by the next call for the same slot.
+   */
+  getDirtyLog(slot: number): Uint8Array {
+    const bitmap = this.#bitmaps.get(slot);
+    if (!bitmap) throw new KvmIoctlError(I.KVM_GET_DIRTY_LOG, 2 /* ENOENT */, `slot ${slot} has no dirty logging`);
+    const F = kvm_dirty_log.fields;
+    this.#dirtyView.setUint32(F.slot[0], slot, true);
+    this.#dirtyView.setBigUint64(F.dirty_bitmap[0], bitmap.mapping.address, true);
+    const r = ioctlWithBuffer(this.fd, I.KVM_GET_DIRTY_LOG, this.#dirtyBuf);
+    if (r < 0) throw new KvmIoctlError(I.KVM_GET_DIRTY_LOG, -r, `slot ${slot}`);
+    return bitmap.bytes;
+  }
+
+  /** KVM_CREATE_VCPU, then mmap of its kvm_run area. */
+  createVcpu(id = 0): Vcpu {
+    const r = ioctlWithInt(this.fd, I.KVM_CREATE_VCPU, id);
+    if (r < 0) throw new KvmIoctlError(I.KVM_CREATE_VCPU, -r, `vcpu ${id}`);
+    let vcpu: Vcpu;
+    try {
+      vcpu = new Vcpu(r, this.#vcpuMmapSize, () => this.#vcpus.delete(vcpu));
+    } catch (e) {
+      close(r);
+      throw e;
+    }
+    this.#vcpus.add(vcpu);
+    return vcpu;
+  }
+
+  #dropBitmap(slot: number): void {
+    const old = this.#bitmaps.get(slot);
+    if (old) {
+      this.#bitmaps.delete(slot);
+      munmap(old.mapping);
+    }
+  }
+
+  /** Closes the VM's vCPUs (if still open), its dirty bitmaps, then the VM fd. Idempotent. */
+  close(): void {
+    if (this.#fd < 0) return;
+    for (const vcpu of [...this.#vcpus]) vcpu.close();
+    for (const slot of [...this.#bitmaps.keys()]) this.#dropBitmap(slot);
+    const fd = this.#fd;
+    this.#fd = -1;
+    close(fd);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,148 @@
+// Guest memory: one page-aligned anonymous mapping with PROT_NONE guard pages around it,
+// and bounds-checked reads and writes. Knows nothing about layout or KVM slots.
+import { GuestMemoryBoundsError } from '../errors.js';
+import { LIBC, type Mapping, madvise, mmap, mprotect, munmap, viewOf } from '../kvm/libc.js';
+import { ResourceClosedError } from '../kvm/errors.js';
+
+export const PAGE_SIZE = 4096;
+const GUARD = PAGE_SIZE;
+
+const utf8 = new TextDecoder('utf-8', { fatal: false });
+
+/**
+ * Guest memory backed by mmap (private, anonymous, no-reserve), with a host-side
+ * PROT_NONE guard page before and after it: a host bug that runs off the end faults
+ * instead of touching other memory. Every accessor checks bounds and throws
+ * GuestMemoryBoundsError (ERR_GUEST_MEMORY_BOUNDS) with the offset and length.
+ */
+export class GuestMemory {
+  #mapping: Mapping | undefined;
+  #bytes: Uint8Array;
+  #view: DataView;
+  /** Host-virtual address of byte 0 (after the leading guard page). */
+  readonly hostAddress: bigint;
+  /** Size in bytes (a multiple of the page size). */
+  readonly size: number;
+
+  private constructor(mapping: Mapping, size: number) {
+    this.#mapping = mapping;
+    this.size = size;
+    this.hostAddress = mapping.address + BigInt(GUARD);
+    // FFI: a view of the usable part of the mapping (not the guards), `size` bytes,
+    // owned by this object; dropped in close() before munmap.
+    this.#bytes = viewOf(mapping).subarray(GUARD, GUARD + size);
+    this.#view = new DataView(this.#bytes.buffer, this.#bytes.byteOffset, size);
+  }
+
+  /** Maps `size` bytes (rounded up to whole pages) of zeroed memory between guard pages. */
+  static allocate(size: number): GuestMemory {
+    if (!Number.isSafeInteger(size) || size <= 0) {
+      throw new RangeError(`guest memory size must be a positive integer, got ${size}`);
+    }
+    const rounded = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
+    const mapping = mmap(rounded + 2 * GUARD, LIBC.PROT_NONE,
+      LIBC.MAP_PRIVATE | LIBC.MAP_ANONYMOUS | LIBC.MAP_NORESERVE);
+    try {
+      mprotect(mapping, GUARD, rounded, LIBC.PROT_READ | LIBC.PROT_WRITE);
+      return new GuestMemory(mapping, rounded);
+    } catch (e) {
+      munmap(mapping);
+      throw e;
+    }
+  }
+
+  /** The whole memory as bytes (zero-copy; invalid after close()). */
+  get bytes(): Uint8Array {
+    if (!this.#mapping) throw new ResourceClosedError('GuestMemory');
+    return this.#bytes;
+  }
+
+  /** A DataView over the whole memory (zero-copy; invalid after close()). */
+  get view(): DataView {
+    if (!this.#mapping) throw new ResourceClosedError('GuestMemory');
+    return this.#view;
+  }
+
+  /** Throws unless [offset, offset + length) lies inside the memory. */
+  check(offset: number, length: number): void {
+    if (!this.#mapping) throw new ResourceClosedError('GuestMemory');
+    if (!(Number.isInteger(offset) && Number.isInteger(length) && offset >= 0 && length >= 0 &&
+      offset + length <= this.size)) {
+      throw new GuestMemoryBoundsError(offset, length, this.size);
+    }
+  }
+
+  readU8(offset: number): number { this.check(offset, 1); return this.#view.getUint8(offset); }
+  readU16(offset: number): number { this.check(offset, 2); return this.#view.getUint16(offset, true); }
+  readU32(offset: number): number { this.check(offset, 4); return this.#view.getUint32(offset, true); }
+  readU64(offset: number): bigint { this.check(offset, 8); return this.#view.getBigUint64(offset, true); }
+  writeU8(offset: number, v: number): void { this.check(offset, 1); this.#view.setUint8(offset, v); }
+  writeU16(offset: number, v: number): void { this.check(offset, 2); this.#view.setUint16(offset, v, true); }
+  writeU32(offset: number, v: number): void { this.check(offset, 4); this.#view.setUint32(offset, v, true); }
+  writeU64(offset: number, v: bigint): void {
+    this.check(offset, 8);
+    this.#view.setBigUint64(offset, BigInt.asUintN(64, v), true);
+  }
+
+  /** A zero-copy view of `length` bytes at `offset` (valid until close()). */
+  slice(offset: number, length: number): Uint8Array {
+    this.check(offset, length);
+    return this.#bytes.subarray(offset, offset + length);
+  }
+
+  /** A copy of `length` bytes at `offset`. */
+  copyOut(offset: number, length: number): Uint8Array {
+    return this.slice(offset, length).slice();
+  }
+
+  /** Copies `data` into guest memory at `offset`. */
+  copyIn(offset: number, data: Uint8Array): void {
+    this.check(offset, data.length);
+    this.#bytes.set(data, offset);
+  }
+
+  /** Fills `length` bytes at `offset` with `value`. */
+  fill(offset: number, length: number, value = 0): void {
+    this.check(offset, length);
+    this.#bytes.fill(value, offset, offset + length);
+  }
+
+  /**
+   * Reads a NUL-terminated UTF-8 string starting at `offset`, looking at most `maxLength`
+   * bytes (and never past the end of memory). Throws when no NUL is found in that window.
+   */
+  readCString(offset: number, maxLength: number): string {
+    this.check(offset, 0);
+    const end = Math.min(this.size, offset + maxLength);
+    const nul = this.#bytes.subarray(offset, end).indexOf(0);
+    if (nul < 0) throw new GuestMemoryBoundsError(offset, end - offset + 1, this.size, 'a NUL-terminated string window');
+    return utf8.decode(this.#bytes.subarray(offset, offset + nul));
+  }
+
+  /**
+   * Gives pages back to the kernel: they read as zero afterwards and stop counting as
+   * resident (MADV_DONTNEED on private anonymous memory). Page-aligned ranges only.
+   */
+  discard(offset: number, length: number): void {
+    this.check(offset, length);
+    if (offset % PAGE_SIZE !== 0 || length % PAGE_SIZE !== 0) {
+      throw new GuestMemoryBoundsError(offset, length, this.size, 'page-aligned guest memory');
+    }
+    if (!this.#mapping) throw new ResourceClosedError('GuestMemory');
+    madvise(this.#mapping, GUARD + offset, length, LIBC.MADV_DONTNEED);
+  }
+
+  /** Unmaps the memory; idempotent. Views obtained earlier must not be used after. */
+  close(): void {
+    const m = this.#mapping;
+    if (!m) return;
+    this.#mapping = undefined;
+    this.#bytes = new Uint8Array(0);
+    this.#view = new DataView(new ArrayBuffer(0));
+    munmap(m);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

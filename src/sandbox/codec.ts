@@ -1,0 +1,529 @@
+// The flatbuffer codec of the wire protocol: encodes with the generated code, verifies and decodes guest bytes; no I/O buffers here.
+//
+// Decoding never trusts the guest. Each decoder is a verifying reader for exactly the tables
+// of schema/hyperlight.fbs: every position it reads is checked first (size prefix, root
+// offset, each table's vtable offset, vtable size, table size and field offsets, every
+// string's length, NUL terminator and UTF-8, every vector's length, union tags, enum values,
+// required fields). It reads fields directly with a DataView rather than through the
+// generated accessors, whose ByteBuffer silently yields 0 past the end; the unit tests check
+// that on valid input both agree. The schema is not recursive and the reader follows only
+// schema fields, so nesting is at most three tables deep and no input can make it loop; the
+// work is linear in the input (parameter lists are capped at MAX_WIRE_PARAMETERS).
+// Not checked: alignment (irrelevant to DataView reads) and bytes past the size prefix.
+// Every failure is a GuestProtocolError.
+import * as flatbuffers from 'flatbuffers';
+import { FunctionCall } from './fb/function-call.js';
+import { FunctionCallResult } from './fb/function-call-result.js';
+import { FunctionCallResultType } from './fb/function-call-result-type.js';
+import { FunctionCallType } from './fb/function-call-type.js';
+import { GuestError } from './fb/guest-error.js';
+import { GuestLogData } from './fb/guest-log-data.js';
+import { hlbool } from './fb/hlbool.js';
+import { hldouble } from './fb/hldouble.js';
+import { hlfloat } from './fb/hlfloat.js';
+import { hlint } from './fb/hlint.js';
+import { hllong } from './fb/hllong.js';
+import { hlsizeprefixedbuffer } from './fb/hlsizeprefixedbuffer.js';
+import { hlstring } from './fb/hlstring.js';
+import { hluint } from './fb/hluint.js';
+import { hlulong } from './fb/hlulong.js';
+import { hlvecbytes } from './fb/hlvecbytes.js';
+import { hlvoid } from './fb/hlvoid.js';
+import { Parameter } from './fb/parameter.js';
+import { ParameterValue as FbParameterValue } from './fb/parameter-value.js';
+import { ReturnType as FbReturnType } from './fb/return-type.js';
+import { ReturnValue as FbReturnValue } from './fb/return-value.js';
+import { ReturnValueBox } from './fb/return-value-box.js';
+import { GuestProtocolError, ParameterTypeMismatchError, ReturnTypeMismatchError } from './errors.js';
+import { describeValue, validateTypedValue, type ParameterTypeName, type ReturnTypeName, type TypedValue } from './values.js';
+
+/** Who a FunctionCall is for: a guest function (host -> guest) or a host function (guest -> host). */
+export type CallType = 'guest' | 'host';
+
+/** A decoded FunctionCall. */
+export interface DecodedFunctionCall {
+  name: string;
+  args: TypedValue[];
+  callType: CallType;
+  returnType: ReturnTypeName;
+}
+
+/** What a FunctionCallResult carries: a value (`undefined` for Void) or a GuestError. */
+export type FunctionCallOutcome =
+  | { ok: true; value: TypedValue | undefined }
+  | { ok: false; code: number; message: string };
+
+/** A decoded GuestLogData. `level` is 0 Trace .. 5 Critical, 6 None (see LOG_LEVEL_NAMES). */
+export interface GuestLogRecord {
+  message: string;
+  source: string;
+  level: number;
+  caller: string;
+  sourceFile: string;
+  line: number;
+}
+
+/** Names of the LogLevel values, indexed by `GuestLogRecord.level`. */
+export const LOG_LEVEL_NAMES: readonly string[] =
+  ['Trace', 'Debug', 'Information', 'Warning', 'Error', 'Critical', 'None'];
+
+/** Most parameters one FunctionCall may carry (Hyperlight's host-function limit). */
+export const MAX_WIRE_PARAMETERS = 32;
+
+// Value types in the order of the ParameterValue/ReturnValue union tags (tag = index + 1)
+// and of the ParameterType/ReturnType enums (value = index).
+const PARAM_TAG_TYPES: readonly ParameterTypeName[] =
+  ['Int', 'UInt', 'Long', 'ULong', 'Float', 'Double', 'String', 'Bool', 'VecBytes'];
+const RETURN_ENUM_TYPES: readonly ReturnTypeName[] =
+  ['Int', 'UInt', 'Long', 'ULong', 'Float', 'Double', 'String', 'Bool', 'Void', 'VecBytes'];
+
+function returnTypeEnum(t: ReturnTypeName): FbReturnType {
+  switch (t) {
+    case 'Int': return FbReturnType.hlint;
+    case 'UInt': return FbReturnType.hluint;
+    case 'Long': return FbReturnType.hllong;
+    case 'ULong': return FbReturnType.hlulong;
+    case 'Float': return FbReturnType.hlfloat;
+    case 'Double': return FbReturnType.hldouble;
+    case 'String': return FbReturnType.hlstring;
+    case 'Bool': return FbReturnType.hlbool;
+    case 'Void': return FbReturnType.hlvoid;
+    case 'VecBytes': return FbReturnType.hlsizeprefixedbuffer;
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const U16_SIGNED_LIMIT = 0x8000;
+
+/**
+ * A bounds-checked reader over one size-prefixed flatbuffer. Positions are offsets from the
+ * start of `bytes` (the size prefix included). Reused across decodes by WireCodec.
+ */
+class Reader {
+  private bytes: Uint8Array = new Uint8Array(0);
+  private view: DataView = new DataView(new ArrayBuffer(0));
+  private base = 0;
+  private end = 0;
+  private what = '';
+  /** Length of the last vector found by `vector()`. */
+  vectorLength = 0;
+
+  /** Starts reading `bytes`; `view` must cover bytes.buffer from its start. Returns the root table. */
+  begin(bytes: Uint8Array, view: DataView, what: string): number {
+    this.bytes = bytes;
+    this.view = view;
+    this.base = bytes.byteOffset;
+    this.what = what;
+    this.end = 0;
+    if (bytes.length < 8) this.fail(`${bytes.length} bytes is too short for a size prefix and a root offset`);
+    const size = view.getUint32(this.base, true);
+    if (size > bytes.length - 4) this.fail(`size prefix ${size} exceeds the ${bytes.length - 4} bytes that follow it`);
+    this.end = 4 + size;
+    if (this.end < 8) this.fail(`size prefix ${size} leaves no room for a root offset`);
+    const root = 4 + view.getUint32(this.base + 4, true);
+    return this.table(root, 'root');
+  }
+
+  fail(msg: string): never {
+    throw new GuestProtocolError(`malformed ${this.what}: ${msg}`);
+  }
+
+  private u16(p: number): number { return this.view.getUint16(this.base + p, true); }
+  private u32(p: number): number { return this.view.getUint32(this.base + p, true); }
+
+  /** Verifies the table at `t` (soffset, vtable and inline size in bounds) and returns `t`. */
+  table(t: number, name: string): number {
+    if (t > this.end - 4) this.fail(`${name} table at ${t} is out of bounds (end ${this.end})`);
+    const vt = t - this.view.getInt32(this.base + t, true);
+    if (vt < 0 || vt > this.end - 4) this.fail(`${name} vtable at ${vt} is out of bounds`);
+    const vtSize = this.u16(vt);
+    const tSize = this.u16(vt + 2);
+    if (vtSize < 4 || (vtSize & 1) !== 0 || vtSize >= U16_SIGNED_LIMIT || vt + vtSize > this.end) {
+      this.fail(`${name} vtable at ${vt} has a bad size ${vtSize}`);
+    }
+    if (tSize < 4 || tSize >= U16_SIGNED_LIMIT || t + tSize > this.end) {
+      this.fail(`${name} table at ${t} has a bad inline size ${tSize}`);
+    }
+    return t;
+  }
+
+  /** Position of field `slot` (width `size`) of the verified table `t`, or 0 when absent. */
+  field(t: number, slot: number, size: number): number {
+    const vt = t - this.view.getInt32(this.base + t, true);
+    const entry = 4 + 2 * slot;
+    if (entry + 2 > this.u16(vt)) return 0;
+    const fo = this.u16(vt + entry);
+    if (fo === 0) return 0;
+    if (fo < 4 || fo + size > this.u16(vt + 2)) this.fail(`field ${slot} offset ${fo} lies outside its table at ${t}`);
+    return t + fo;
+  }
+
+  u8Field(t: number, slot: number): number {
+    const p = this.field(t, slot, 1);
+    return p === 0 ? 0 : this.bytes[p]!;
+  }
+  i32Field(t: number, slot: number): number {
+    const p = this.field(t, slot, 4);
+    return p === 0 ? 0 : this.view.getInt32(this.base + p, true);
+  }
+  u32Field(t: number, slot: number): number {
+    const p = this.field(t, slot, 4);
+    return p === 0 ? 0 : this.u32(p);
+  }
+  i64Field(t: number, slot: number): bigint {
+    const p = this.field(t, slot, 8);
+    return p === 0 ? 0n : this.view.getBigInt64(this.base + p, true);
+  }
+  u64Field(t: number, slot: number): bigint {
+    const p = this.field(t, slot, 8);
+    return p === 0 ? 0n : this.view.getBigUint64(this.base + p, true);
+  }
+  f32Field(t: number, slot: number): number {
+    const p = this.field(t, slot, 4);
+    return p === 0 ? 0 : this.view.getFloat32(this.base + p, true);
+  }
+  f64Field(t: number, slot: number): number {
+    const p = this.field(t, slot, 8);
+    return p === 0 ? 0 : this.view.getFloat64(this.base + p, true);
+  }
+
+  /** Target of the uoffset field `slot`, with at least 4 bytes in bounds, or 0 when absent. */
+  private indirect(t: number, slot: number, name: string): number {
+    const p = this.field(t, slot, 4);
+    if (p === 0) return 0;
+    const target = p + this.u32(p);
+    if (target > this.end - 4) this.fail(`${name} at ${target} is out of bounds (end ${this.end})`);
+    return target;
+  }
+
+  /** The sub-table in field `slot` (verified), or 0 when absent. */
+  subtable(t: number, slot: number, name: string): number {
+    const target = this.indirect(t, slot, name);
+    return target === 0 ? 0 : this.table(target, name);
+  }
+
+  /** The vector in field `slot`: returns its first element's position and sets
+   * `vectorLength`; 0 (and length 0) when absent. */
+  vector(t: number, slot: number, elemSize: number, name: string): number {
+    const v = this.indirect(t, slot, name);
+    if (v === 0) { this.vectorLength = 0; return 0; }
+    const n = this.u32(v);
+    if (n > (this.end - v - 4) / elemSize) this.fail(`${name} vector at ${v} of ${n} elements overruns the buffer`);
+    this.vectorLength = n;
+    return v + 4;
+  }
+
+  /** Element `i` of a vector of tables starting at `start` (verified). */
+  tableAt(start: number, i: number, name: string): number {
+    const p = start + 4 * i;
+    const target = p + this.u32(p);
+    return this.table(target, name);
+  }
+
+  /** The string in field `slot`; `undefined` when absent. */
+  string(t: number, slot: number, name: string): string | undefined {
+    const s = this.indirect(t, slot, name);
+    if (s === 0) return undefined;
+    const n = this.u32(s);
+    if (n > this.end - s - 5) this.fail(`${name} string at ${s} of ${n} bytes overruns the buffer`);
+    const start = s + 4;
+    if (this.bytes[start + n] !== 0) this.fail(`${name} string at ${s} lacks its NUL terminator`);
+    return this.utf8(start, n, name);
+  }
+
+  private utf8(start: number, n: number, name: string): string {
+    const b = this.bytes;
+    if (n <= 64) {
+      // Short ASCII strings (names, most messages) are cheaper to build by hand.
+      let out = '';
+      for (let i = start; i < start + n; i++) {
+        const c = b[i]!;
+        if (c >= 0x80) { out = ''; break; }
+        out += String.fromCharCode(c);
+        if (i === start + n - 1) return out;
+      }
+      if (n === 0) return '';
+    }
+    try {
+      return utf8.decode(b.subarray(start, start + n));
+    } catch (e) {
+      throw new GuestProtocolError(`malformed ${this.what}: ${name} string is not valid UTF-8`, { cause: e });
+    }
+  }
+
+  /** Copies `n` bytes at `start` out of the buffer (decoded values must not alias guest memory). */
+  copy(start: number, n: number): Uint8Array {
+    return this.bytes.slice(start, start + n);
+  }
+}
+
+/** Reads one value table of union tag `tag` (ParameterValue tag numbering, 1..9) at `t`. */
+function readValue(r: Reader, type: ParameterTypeName, t: number): TypedValue {
+  switch (type) {
+    case 'Int': return { type, value: r.i32Field(t, 0) };
+    case 'UInt': return { type, value: r.u32Field(t, 0) };
+    case 'Long': return { type, value: r.i64Field(t, 0) };
+    case 'ULong': return { type, value: r.u64Field(t, 0) };
+    case 'Float': return { type, value: r.f32Field(t, 0) };
+    case 'Double': return { type, value: r.f64Field(t, 0) };
+    case 'String': return { type, value: r.string(t, 0, 'hlstring.value') ?? '' };
+    case 'Bool': return { type, value: r.u8Field(t, 0) !== 0 };
+    case 'VecBytes': {
+      const start = r.vector(t, 0, 1, 'hlvecbytes.value');
+      return { type, value: r.copy(start, r.vectorLength) };
+    }
+  }
+}
+
+/** Decodes a verified FunctionCall (see the file comment for what is verified). */
+function readFunctionCall(r: Reader, root: number): DecodedFunctionCall {
+  const name = r.string(root, 0, 'FunctionCall.function_name');
+  if (name === undefined) r.fail('the required field function_name is missing');
+  const start = r.vector(root, 1, 4, 'FunctionCall.parameters');
+  const count = r.vectorLength;
+  if (count > MAX_WIRE_PARAMETERS) r.fail(`${count} parameters exceed the limit of ${MAX_WIRE_PARAMETERS}`);
+  const args: TypedValue[] = [];
+  for (let i = 0; i < count; i++) {
+    const p = r.tableAt(start, i, 'Parameter');
+    const tag = r.u8Field(p, 0);
+    const type = PARAM_TAG_TYPES[tag - 1];
+    if (type === undefined) r.fail(`parameter ${i} has ParameterValue tag ${tag}, expected 1..9`);
+    const v = r.subtable(p, 1, 'Parameter.value');
+    if (v === 0) r.fail(`parameter ${i} lacks its required value`);
+    args.push(readValue(r, type, v));
+  }
+  const ct = r.u8Field(root, 2);
+  if (ct !== FunctionCallType.guest && ct !== FunctionCallType.host) {
+    r.fail(`function_call_type ${ct} is neither guest (1) nor host (2)`);
+  }
+  const rt = r.u8Field(root, 3);
+  const returnType = RETURN_ENUM_TYPES[rt];
+  if (returnType === undefined) r.fail(`expected_return_type ${rt} is not a ReturnType (0..9)`);
+  return { name, args, callType: ct === FunctionCallType.guest ? 'guest' : 'host', returnType };
+}
+
+function readFunctionCallResult(r: Reader, root: number): FunctionCallOutcome {
+  const tag = r.u8Field(root, 0);
+  if (tag !== FunctionCallResultType.ReturnValueBox && tag !== FunctionCallResultType.GuestError) {
+    r.fail(`result tag ${tag} is neither ReturnValueBox (1) nor GuestError (2)`);
+  }
+  const t = r.subtable(root, 1, tag === 1 ? 'ReturnValueBox' : 'GuestError');
+  if (t === 0) r.fail('the required field result is missing');
+  if (tag === FunctionCallResultType.GuestError) {
+    const code = r.u64Field(t, 0);
+    if (code > BigInt(Number.MAX_SAFE_INTEGER)) r.fail(`GuestError code ${code} exceeds 2^53 - 1`);
+    return { ok: false, code: Number(code), message: r.string(t, 1, 'GuestError.message') ?? '' };
+  }
+  const vtag = r.u8Field(t, 0);
+  if (vtag < FbReturnValue.hlint || vtag > FbReturnValue.hlsizeprefixedbuffer) {
+    r.fail(`ReturnValue tag ${vtag} is not 1..10`);
+  }
+  const v = r.subtable(t, 1, 'ReturnValueBox.value');
+  if (v === 0) r.fail('ReturnValueBox lacks its required value');
+  if (vtag === FbReturnValue.hlvoid) return { ok: true, value: undefined };
+  if (vtag === FbReturnValue.hlsizeprefixedbuffer) {
+    const declared = r.i32Field(v, 0);
+    const start = r.vector(v, 1, 1, 'hlsizeprefixedbuffer.value');
+    if (declared !== r.vectorLength) {
+      r.fail(`hlsizeprefixedbuffer.size ${declared} differs from its vector length ${r.vectorLength}`);
+    }
+    return { ok: true, value: { type: 'VecBytes', value: r.copy(start, r.vectorLength) } };
+  }
+  // Tags 1..8 name the same types as ParameterValue tags 1..8.
+  return { ok: true, value: readValue(r, PARAM_TAG_TYPES[vtag - 1]!, v) };
+}
+
+function readGuestLogData(r: Reader, root: number): GuestLogRecord {
+  const level = r.u8Field(root, 2);
+  if (level > 6) r.fail(`log level ${level} is not 0..6`);
+  return {
+    message: r.string(root, 0, 'GuestLogData.message') ?? '',
+    source: r.string(root, 1, 'GuestLogData.source') ?? '',
+    level,
+    caller: r.string(root, 3, 'GuestLogData.caller') ?? '',
+    sourceFile: r.string(root, 4, 'GuestLogData.source_file') ?? '',
+    line: r.u32Field(root, 5),
+  };
+}
+
+function viewOf(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer);
+}
+
+/**
+ * Verifies and decodes a size-prefixed FunctionCall. Strings are decoded and VecBytes copied,
+ * so the result does not alias `bytes`. Throws GuestProtocolError for any malformed input,
+ * including a function_call_type of none and more than MAX_WIRE_PARAMETERS parameters.
+ */
+export function decodeFunctionCall(bytes: Uint8Array): DecodedFunctionCall {
+  const r = new Reader();
+  return readFunctionCall(r, r.begin(bytes, viewOf(bytes), 'FunctionCall'));
+}
+
+/**
+ * Verifies and decodes a size-prefixed FunctionCallResult. A VecBytes result travels as
+ * hlsizeprefixedbuffer, whose `size` must equal its vector length. A GuestError code above
+ * 2^53 - 1 is a GuestProtocolError (Hyperlight's codes are small). Throws GuestProtocolError.
+ */
+export function decodeFunctionCallResult(bytes: Uint8Array): FunctionCallOutcome {
+  const r = new Reader();
+  return readFunctionCallResult(r, r.begin(bytes, viewOf(bytes), 'FunctionCallResult'));
+}
+
+/** Verifies and decodes a size-prefixed GuestLogData; absent strings read as ''. Throws GuestProtocolError. */
+export function decodeGuestLogData(bytes: Uint8Array): GuestLogRecord {
+  const r = new Reader();
+  return readGuestLogData(r, r.begin(bytes, viewOf(bytes), 'GuestLogData'));
+}
+
+/**
+ * Encodes and decodes the wire messages. One instance per sandbox: it reuses one
+ * flatbuffers.Builder and one reader, so it is not reentrant. Every encode returns a view of
+ * the builder's buffer, valid until the next encode on the same instance (copy it, or push it
+ * into an I/O buffer, before encoding again). Encoded tables always carry every scalar field
+ * (force-defaults), so -0.0 and other defaults survive the trip.
+ */
+export class WireCodec {
+  private readonly builder: flatbuffers.Builder;
+  private readonly reader = new Reader();
+  private readonly paramOffsets: number[] = [];
+  private viewBuffer: ArrayBufferLike | undefined;
+  private view: DataView = new DataView(new ArrayBuffer(0));
+
+  /** @param initialSize the builder's first buffer size in bytes; it grows as needed and keeps its size. */
+  constructor(initialSize = 1024) {
+    this.builder = new flatbuffers.Builder(initialSize);
+  }
+
+  private start(): flatbuffers.Builder {
+    const b = this.builder;
+    b.clear();
+    b.forceDefaults(true);
+    return b;
+  }
+
+  private valueTable(v: TypedValue): number {
+    const b = this.builder;
+    switch (v.type) {
+      case 'Int': return hlint.createhlint(b, v.value);
+      case 'UInt': return hluint.createhluint(b, v.value);
+      case 'Long': return hllong.createhllong(b, v.value);
+      case 'ULong': return hlulong.createhlulong(b, v.value);
+      case 'Float': return hlfloat.createhlfloat(b, v.value);
+      case 'Double': return hldouble.createhldouble(b, v.value);
+      case 'String': return hlstring.createhlstring(b, b.createString(v.value));
+      case 'Bool': return hlbool.createhlbool(b, v.value);
+      case 'VecBytes': return hlvecbytes.createhlvecbytes(b, b.createByteVector(v.value));
+    }
+  }
+
+  /**
+   * Encodes a size-prefixed FunctionCall. Each argument is validated (a hand-made TypedValue
+   * that does not fit its type throws ParameterTypeMismatchError), as is the count (at most
+   * MAX_WIRE_PARAMETERS). The result aliases the builder's buffer until the next encode.
+   */
+  encodeFunctionCall(name: string, args: readonly TypedValue[], callType: CallType, returnType: ReturnTypeName): Uint8Array {
+    if (args.length > MAX_WIRE_PARAMETERS) {
+      throw new ParameterTypeMismatchError(`${args.length} arguments exceed the limit of ${MAX_WIRE_PARAMETERS}`);
+    }
+    if (typeof name !== 'string') throw new ParameterTypeMismatchError(`function name must be a string, got ${describeValue(name)}`);
+    const rt = returnTypeEnum(returnType);
+    if (rt === undefined) throw new ParameterTypeMismatchError(`unknown return type ${describeValue(returnType)}`);
+    const b = this.start();
+    const offs = this.paramOffsets;
+    offs.length = 0;
+    for (const arg of args) {
+      validateTypedValue(arg, ParameterTypeMismatchError);
+      const value = this.valueTable(arg);
+      offs.push(Parameter.createParameter(b, PARAM_TAG_TYPES.indexOf(arg.type) + 1, value));
+    }
+    const nameOff = b.createString(name);
+    FunctionCall.startParametersVector(b, offs.length);
+    for (let i = offs.length - 1; i >= 0; i--) b.addOffset(offs[i]!);
+    const paramsOff = b.endVector();
+    FunctionCall.startFunctionCall(b);
+    FunctionCall.addFunctionName(b, nameOff);
+    FunctionCall.addParameters(b, paramsOff);
+    FunctionCall.addFunctionCallType(b, callType === 'guest' ? FunctionCallType.guest : FunctionCallType.host);
+    FunctionCall.addExpectedReturnType(b, rt);
+    b.finishSizePrefixed(FunctionCall.endFunctionCall(b));
+    return b.asUint8Array();
+  }
+
+  /**
+   * Encodes a size-prefixed FunctionCallResult: a ReturnValueBox (VecBytes as
+   * hlsizeprefixedbuffer, `undefined` as hlvoid) or a GuestError (`code` a non-negative safe
+   * integer). An invalid value throws ReturnTypeMismatchError. Aliases the builder's buffer.
+   */
+  encodeFunctionCallResult(r: FunctionCallOutcome): Uint8Array {
+    const b = this.start();
+    let tag: FunctionCallResultType;
+    let off: number;
+    if (r.ok) {
+      const v = r.value;
+      let vtag: FbReturnValue;
+      let voff: number;
+      if (v === undefined) {
+        vtag = FbReturnValue.hlvoid;
+        hlvoid.starthlvoid(b);
+        voff = hlvoid.endhlvoid(b);
+      } else if (v.type === 'VecBytes') {
+        validateTypedValue(v, ReturnTypeMismatchError);
+        vtag = FbReturnValue.hlsizeprefixedbuffer;
+        voff = hlsizeprefixedbuffer.createhlsizeprefixedbuffer(b, v.value.length, b.createByteVector(v.value));
+      } else {
+        validateTypedValue(v, ReturnTypeMismatchError);
+        vtag = PARAM_TAG_TYPES.indexOf(v.type) + 1;
+        voff = this.valueTable(v);
+      }
+      tag = FunctionCallResultType.ReturnValueBox;
+      off = ReturnValueBox.createReturnValueBox(b, vtag, voff);
+    } else {
+      if (!Number.isSafeInteger(r.code) || r.code < 0) {
+        throw new ReturnTypeMismatchError(`GuestError code must be a non-negative safe integer, got ${describeValue(r.code)}`);
+      }
+      const msg = b.createString(String(r.message));
+      tag = FunctionCallResultType.GuestError;
+      off = GuestError.createGuestError(b, BigInt(r.code), msg);
+    }
+    b.finishSizePrefixed(FunctionCallResult.createFunctionCallResult(b, tag, off));
+    return b.asUint8Array();
+  }
+
+  /** Encodes a size-prefixed GuestLogData (the guest's side; for tests and tools). Aliases the builder's buffer. */
+  encodeGuestLogData(log: GuestLogRecord): Uint8Array {
+    const b = this.start();
+    const message = b.createString(log.message);
+    const source = b.createString(log.source);
+    const caller = b.createString(log.caller);
+    const sourceFile = b.createString(log.sourceFile);
+    b.finishSizePrefixed(GuestLogData.createGuestLogData(b, message, source, log.level, caller, sourceFile, log.line));
+    return b.asUint8Array();
+  }
+
+  private viewFor(bytes: Uint8Array): DataView {
+    if (bytes.buffer !== this.viewBuffer) {
+      this.viewBuffer = bytes.buffer;
+      this.view = new DataView(bytes.buffer);
+    }
+    return this.view;
+  }
+
+  /** As the standalone decodeFunctionCall, reusing this instance's reader and view. */
+  decodeFunctionCall(bytes: Uint8Array): DecodedFunctionCall {
+    const r = this.reader;
+    return readFunctionCall(r, r.begin(bytes, this.viewFor(bytes), 'FunctionCall'));
+  }
+
+  /** As the standalone decodeFunctionCallResult, reusing this instance's reader and view. */
+  decodeFunctionCallResult(bytes: Uint8Array): FunctionCallOutcome {
+    const r = this.reader;
+    return readFunctionCallResult(r, r.begin(bytes, this.viewFor(bytes), 'FunctionCallResult'));
+  }
+
+  /** As the standalone decodeGuestLogData, reusing this instance's reader and view. */
+  decodeGuestLogData(bytes: Uint8Array): GuestLogRecord {
+    const r = this.reader;
+    return readGuestLogData(r, r.begin(bytes, this.viewFor(bytes), 'GuestLogData'));
+  }
+}
