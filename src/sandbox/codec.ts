@@ -236,13 +236,13 @@ class Reader {
     if (n <= 64) {
       // Short ASCII strings (names, most messages) are cheaper to build by hand.
       let out = '';
-      for (let i = start; i < start + n; i++) {
+      let i = start;
+      for (; i < start + n; i++) {
         const c = b[i]!;
-        if (c >= 0x80) { out = ''; break; }
+        if (c >= 0x80) break;
         out += String.fromCharCode(c);
-        if (i === start + n - 1) return out;
       }
-      if (n === 0) return '';
+      if (i === start + n) return out;
     }
     try {
       return utf8.decode(b.subarray(start, start + n));
@@ -257,7 +257,7 @@ class Reader {
   }
 }
 
-/** Reads one value table of union tag `tag` (ParameterValue tag numbering, 1..9) at `t`. */
+/** Reads the verified value table `t` holding a value of `type` (hlint .. hlvecbytes). */
 function readValue(r: Reader, type: ParameterTypeName, t: number): TypedValue {
   switch (type) {
     case 'Int': return { type, value: r.i32Field(t, 0) };
@@ -429,6 +429,9 @@ export class WireCodec {
     if (typeof name !== 'string') throw new ParameterTypeMismatchError(`function name must be a string, got ${describeValue(name)}`);
     const rt = returnTypeEnum(returnType);
     if (rt === undefined) throw new ParameterTypeMismatchError(`unknown return type ${describeValue(returnType)}`);
+    if (callType !== 'guest' && callType !== 'host') {
+      throw new ParameterTypeMismatchError(`call type must be 'guest' or 'host', got ${describeValue(callType)}`);
+    }
     const b = this.start();
     const offs = this.paramOffsets;
     offs.length = 0;

@@ -1,5 +1,5 @@
 // The public value types (ParameterType, ReturnType, TypedValue, ParameterValue) and plain-JS mapping; no wire encoding here.
-import { ConfigInvalidError } from '../errors.js';
+import { ConfigInvalidError, type HyperlightError } from '../errors.js';
 import { ParameterTypeMismatchError, ReturnTypeMismatchError } from './errors.js';
 
 /** Names of the parameter types. */
@@ -152,6 +152,18 @@ export function isTypedValue(v: unknown): v is TypedValue {
   if (typeof v !== 'object' || v === null || v instanceof Uint8Array) return false;
   const t = (v as { type?: unknown }).type;
   return typeof t === 'string' && (PARAMETER_TYPE_NAMES as readonly string[]).includes(t) && 'value' in v;
+}
+
+/**
+ * Checks that `v` is a TypedValue whose value fits its type (for values made by hand rather
+ * than by the builders); throws `Err` (ParameterTypeMismatchError by default) otherwise.
+ */
+export function validateTypedValue(
+  v: unknown, Err: new (message: string) => HyperlightError = ParameterTypeMismatchError,
+): asserts v is TypedValue {
+  if (!isTypedValue(v)) throw new Err(`not a typed value: ${describeValue(v)}`);
+  const r = check(v.type, v.value, false);
+  if (typeof r === 'string') throw new Err(r);
 }
 
 /**
