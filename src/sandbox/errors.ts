@@ -210,3 +210,28 @@ export function poisons(error: unknown): boolean {
       return true;
   }
 }
+
+/** The host tried to push an element that does not fit in the free space of an I/O buffer
+ * (arguments or a host-function result larger than the configured buffer). */
+export class BufferOverflowError extends HyperlightError {
+  /** Bytes the push needed (element + 8-byte back-pointer). */
+  readonly needed: number;
+  /** Bytes free in the buffer. */
+  readonly available: number;
+
+  constructor(needed: number, available: number, what = 'I/O buffer') {
+    super('ERR_BUFFER_OVERFLOW',
+      `${what} overflow: pushing ${needed} bytes (element + 8-byte back-pointer) with ${available} bytes free; ` +
+      'raise inputDataSize/outputDataSize or send less data');
+    this.needed = needed;
+    this.available = available;
+  }
+}
+
+/** The vCPU stopped for a reason the sandbox does not handle (entry failure, debug exit,
+ * an unknown exit reason). */
+export class UnexpectedExitError extends HyperlightError {
+  constructor(message: string) {
+    super('ERR_UNEXPECTED_EXIT', message);
+  }
+}
