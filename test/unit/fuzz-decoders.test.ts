@@ -52,7 +52,7 @@ function mutate(seed: Uint8Array, rnd: () => number): Uint8Array {
     const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
     const pos = b.length > 0 ? int(b.length) : 0;
     switch (int(9)) {
-      case 0: if (b.length) b[pos]! ^= 1 << int(8); break;                       // bit flip
+      case 0: if (b.length) b[pos] = b[pos]! ^ (1 << int(8)); break;             // bit flip
       case 1: if (b.length) b[pos] = [0, 0xff, 0x7f, 0x80, 1, int(256)][int(6)]!; break; // byte set
       case 2: if (pos + 4 <= b.length) dv.setUint32(pos, INTERESTING_U32[int(INTERESTING_U32.length)]!, true); break;
       case 3: if (pos + 4 <= b.length) dv.setInt32(pos, int(b.length * 2) - b.length, true); break; // offset in/out of range, backwards
@@ -81,7 +81,8 @@ function mutate(seed: Uint8Array, rnd: () => number): Uint8Array {
 
 function expectOnlyProtocolErrors(e: unknown, input: Uint8Array | number[]): void {
   if (!(e instanceof GuestProtocolError)) {
-    const hex = Buffer.from(input instanceof Uint8Array ? input : Uint32Array.from(input).buffer).toString('hex');
+    const bytes = input instanceof Uint8Array ? input : new Uint8Array(Uint32Array.from(input).buffer);
+    const hex = Buffer.from(bytes).toString('hex');
     throw new Error(`non-protocol error for input ${hex}: ${String(e)}`, { cause: e });
   }
 }
@@ -286,7 +287,7 @@ describe(`decoder fuzzing (seed 0x${FUZZ_SEED.toString(16)}, ${FUZZ_INPUTS_PER_D
         if (m === 0) view.setUint32(off + int(Math.max(1, sp)), INTERESTING_U32[int(INTERESTING_U32.length)]!, true);
         else if (m === 1) view.setUint32(off, int(size + 32), true);
         else if (m === 2 && sp >= 16) view.setUint32(off + sp - 8 - int(4), int(sp + 16), true);
-        else mem[off + int(size)] ^= 1 << int(8);
+        else { const p = off + int(size); mem[p] = mem[p]! ^ (1 << int(8)); }
       }
       // Each successful pop lowers sp by at least 12, so this loop must end within size / 12 pops.
       for (let k = 0; k <= size / 12 + 1; k++) {
