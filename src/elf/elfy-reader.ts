@@ -10,24 +10,24 @@ import { createRequire } from 'node:module';
 import { ElfInvalidError } from '../errors.js';
 
 export interface ElfyHeader {
-  readonly class: unknown;
-  readonly endian: unknown;
-  readonly type: unknown;
-  readonly machine: unknown;
-  readonly entry: unknown;
-  readonly phoff: unknown;
-  readonly phentsize: unknown;
-  readonly phnum: unknown;
+  readonly class?: unknown;
+  readonly endian?: unknown;
+  readonly type?: unknown;
+  readonly machine?: unknown;
+  readonly entry?: unknown;
+  readonly phoff?: unknown;
+  readonly phentsize?: unknown;
+  readonly phnum?: unknown;
 }
 
 export interface ElfyProgram {
-  readonly type: unknown;
-  readonly offset: unknown;
-  readonly vaddr: unknown;
-  readonly filesz: unknown;
-  readonly memsz: unknown;
-  readonly align: unknown;
-  readonly flags: unknown;
+  readonly type?: unknown;
+  readonly offset?: unknown;
+  readonly vaddr?: unknown;
+  readonly filesz?: unknown;
+  readonly memsz?: unknown;
+  readonly align?: unknown;
+  readonly flags?: unknown;
 }
 
 interface ElfyParser {
@@ -62,5 +62,5 @@ export function readWithElfy(bytes: Uint8Array): { header: ElfyHeader; programs:
   if (!isRecord(header) || !Array.isArray(programs) || !programs.every(isRecord)) {
     throw new ElfInvalidError('the ELF parser (elfy) returned an unexpected shape');
   }
-  return { header: header as ElfyHeader, programs: programs as ElfyProgram[] };
+  return { header, programs };
 }
