@@ -192,6 +192,17 @@ describe('generated accessors agree', () => {
       else expect(g, `param ${i}`).toEqual(o);
     }
   });
+  it('our encoding is byte-identical to the generated code with Builder.createString', () => {
+    for (const text of ['hi', '', 'x'.repeat(300), 'ünï 😀']) {
+      const b = new flatbuffers.Builder(64);
+      b.forceDefaults(true);
+      const p = Parameter.createParameter(b, 7, hlstring.createhlstring(b, b.createString(text)));
+      const name = b.createString('Echo');
+      const params = FunctionCall.createParametersVector(b, [p]);
+      b.finishSizePrefixed(FunctionCall.createFunctionCall(b, name, params, 1, 6));
+      expect(codec.encodeFunctionCall('Echo', [PV.String(text)], 'guest', 'String')).toEqual(b.asUint8Array());
+    }
+  });
   it('on FunctionCallResult and GuestLogData', () => {
     const r = FunctionCallResult.getSizePrefixedRootAsFunctionCallResult(new flatbuffers.ByteBuffer(
       codec.encodeFunctionCallResult({ ok: true, value: PV.VecBytes(new Uint8Array([5, 6])) })));
