@@ -1,0 +1,63 @@
+/* The smallest valid guest: checks its entry arguments, then answers every call with a Void result; it uses no SDK code. */
+#include <stdint.h>
+#include "hyperlight/abi.h"
+
+/* FunctionCallResult { result: ReturnValueBox { value: hlvoid {} } }, size-prefixed,
+ * exactly as the SDK's builder lays it out (56 bytes, a multiple of 8). */
+static const uint8_t VOID_RESULT[56] = {
+    0x34, 0, 0, 0, 0x0c, 0, 0, 0, 0x08, 0, 0x0c, 0, 0x08, 0, 0x04, 0,
+    0x08, 0, 0, 0, 0x10, 0, 0, 0, 0x01, 0, 0, 0, 0x08, 0, 0x0c, 0,
+    0x08, 0, 0x04, 0, 0x08, 0, 0, 0, 0x0c, 0, 0, 0, 0x09, 0, 0, 0,
+    0x04, 0, 0x04, 0, 0x04, 0, 0, 0};
+
+static const volatile uint64_t *peb;
+
+static inline void out32(uint16_t port, uint32_t v) {
+  __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port) : "memory");
+}
+
+__attribute__((noreturn)) void dummy_halt_loop(void);
+
+/* Called by dummy_dispatch with a fresh stack: push the Void result onto the output stack. */
+__attribute__((used)) void dummy_dispatch_c(void) {
+  uint8_t *out = (uint8_t *)(uintptr_t)peb[HL_PEB_OFF_OUTPUT_PTR / 8];
+  uint64_t size = peb[HL_PEB_OFF_OUTPUT_SIZE / 8];
+  volatile uint64_t *spp = (volatile uint64_t *)out;
+  uint64_t sp = *spp;
+  if (sp < HL_IOBUF_EMPTY_SP || sp > size || size - sp < sizeof VOID_RESULT + 8) return;
+  for (unsigned i = 0; i < sizeof VOID_RESULT; i++) out[sp + i] = VOID_RESULT[i];
+  *(volatile uint64_t *)(out + sp + sizeof VOID_RESULT) = sp;
+  *spp = sp + sizeof VOID_RESULT + 8;
+}
+
+/* Entry: RDI = PEB, RSI = seed, RDX = page size, RCX = log level. */
+__attribute__((used)) void dummy_start_c(const volatile uint64_t *p, uint64_t seed,
+                                         uint64_t page_size) {
+  (void)seed;
+  if (p == 0 || p[HL_PEB_OFF_MAGIC / 8] != HL_PEB_MAGIC ||
+      p[HL_PEB_OFF_ABI_VERSION / 8] != HL_ABI_VERSION || page_size != 4096) {
+    out32(HL_PORT_ABORT, 1u | (0xFCu << 8)); /* abort code 0xFC: bad entry */
+    out32(HL_PORT_ABORT, HL_ABORT_END);
+    for (;;) __asm__ volatile("hlt");
+  }
+  peb = p;
+}
+
+__asm__(
+    ".text\n"
+    ".globl _start\n"
+    "_start:\n\t"
+    "andq $-16, %rsp\n\t"
+    "call dummy_start_c\n\t"
+    "jmp 2f\n"
+    "dummy_dispatch:\n\t"
+    "movq peb(%rip), %rax\n\t"
+    "movq " "72" "(%rax), %rsp\n\t" /* stack.ptr + stack.size = top */
+    "addq " "64" "(%rax), %rsp\n\t"
+    "andq $-16, %rsp\n\t"
+    "call dummy_dispatch_c\n"
+    "2:\n\t"
+    "leaq dummy_dispatch(%rip), %rax\n\t"
+    "movl $108, %edx\n\t"
+    "outl %eax, %dx\n\t"
+    "jmp dummy_dispatch\n");

@@ -1,0 +1,252 @@
+/* The Hyperlight-style C guest API: value types, function registration, results, host calls, errors, aborts and logging. */
+/* Not a libc: the libc subset lives in stdio.h, stdlib.h, string.h, assert.h and alloca.h. */
+#ifndef HYPERLIGHT_GUEST_H
+#define HYPERLIGHT_GUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hyperlight/abi.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Parameter and return types; the values are the wire enums of schema/hyperlight.fbs. */
+typedef enum {
+  hl_ParameterType_Int = 0,
+  hl_ParameterType_UInt = 1,
+  hl_ParameterType_Long = 2,
+  hl_ParameterType_ULong = 3,
+  hl_ParameterType_Float = 4,
+  hl_ParameterType_Double = 5,
+  hl_ParameterType_String = 6,
+  hl_ParameterType_Bool = 7,
+  hl_ParameterType_VecBytes = 8
+} hl_ParameterType;
+
+typedef enum {
+  hl_ReturnType_Int = 0,
+  hl_ReturnType_UInt = 1,
+  hl_ReturnType_Long = 2,
+  hl_ReturnType_ULong = 3,
+  hl_ReturnType_Float = 4,
+  hl_ReturnType_Double = 5,
+  hl_ReturnType_String = 6,
+  hl_ReturnType_Bool = 7,
+  hl_ReturnType_Void = 8,
+  hl_ReturnType_VecBytes = 9 /* hlsizeprefixedbuffer on the wire */
+} hl_ReturnType;
+
+/* Guest error codes (GuestError.code on the wire). */
+typedef enum {
+  hl_ErrorCode_NoError = 0,
+  hl_ErrorCode_UnsupportedParameterType = 2,
+  hl_ErrorCode_GuestFunctionNameNotProvided = 3,
+  hl_ErrorCode_GuestFunctionNotFound = 4,
+  hl_ErrorCode_GuestFunctionIncorrecNoOfParameters = 5,
+  hl_ErrorCode_GispatchFunctionPointerNotSet = 6,
+  hl_ErrorCode_OutbError = 7,
+  hl_ErrorCode_UnknownError = 8,
+  hl_ErrorCode_GsCheckFailed = 10,
+  hl_ErrorCode_TooManyGuestFunctions = 11,
+  hl_ErrorCode_FailureInDlmalloc = 12,
+  hl_ErrorCode_MallocFailed = 13,
+  hl_ErrorCode_GuestFunctionParameterTypeMismatch = 14,
+  hl_ErrorCode_GuestError = 15,
+  hl_ErrorCode_ArrayLengthParamIsMissing = 16,
+  hl_ErrorCode_HostError = 17
+} hl_ErrorCode;
+
+/* Log levels (GuestLogData.level). */
+typedef enum {
+  hl_Level_Trace = 0,
+  hl_Level_Debug = 1,
+  hl_Level_Information = 2,
+  hl_Level_Warning = 3,
+  hl_Level_Error = 4,
+  hl_Level_Critical = 5,
+  hl_Level_None = 6
+} hl_Level;
+
+/* A byte vector. As a parameter it points into the input buffer (valid for the call). */
+typedef struct {
+  uint8_t *data;
+  size_t len;
+} hl_Vec;
+
+/* One parameter value.
+ *
+ * Float and Double are IEEE-754 BIT PATTERNS (uint32_t / uint64_t), not float/double:
+ * guests are built with -mgeneral-regs-only because this project's KVM cannot run
+ * x87/SSE instructions, and gcc refuses float or double parameters and return values
+ * under that flag. Reinterpret the bits yourself if you need the number; printf's %f
+ * takes a uint64_t of double bits (see hl_float_bits_to_double_bits). */
+typedef struct {
+  hl_ParameterType tag;
+  union {
+    int32_t Int;
+    uint32_t UInt;
+    int64_t Long;
+    uint64_t ULong;
+    uint32_t Float;  /* IEEE-754 binary32 bits */
+    uint64_t Double; /* IEEE-754 binary64 bits */
+    bool Bool;
+    char *String; /* NUL-terminated */
+    hl_Vec VecBytes;
+  } value;
+} hl_Parameter;
+
+/* A call: the one a guest function receives, or the one it makes to the host. */
+typedef struct {
+  const char *function_name;
+  const hl_Parameter *parameters;
+  size_t parameters_len;
+  hl_ReturnType return_type;
+} hl_FunctionCall;
+
+/* A guest function returns a result made by one of the hl_flatbuffer_result_from_*
+ * functions (the SDK frees it). Returning NULL without hl_set_error reports
+ * MallocFailed. */
+typedef hl_Vec *(*hl_guest_function)(const hl_FunctionCall *call);
+
+/* Guest functions take at most this many parameters (as in Hyperlight). */
+#define HL_MAX_GUEST_PARAMS 11
+/* Host calls and the fallback dispatcher take at most this many parameters. */
+#define HL_MAX_PARAMS 32
+/* Registered guest functions at most. */
+#define HL_MAX_FUNCTIONS 256
+
+/* The guest defines this: called once at init to register functions. */
+void hyperlight_main(void);
+
+/* Optional fallback for names nobody registered (weak in the SDK). */
+hl_Vec *c_guest_dispatch_function(const hl_FunctionCall *call);
+
+/* Registers `name` (kept by pointer: pass a string literal) with its signature; the
+ * types array is kept by pointer too. Aborts if more than HL_MAX_FUNCTIONS are
+ * registered or param_count > HL_MAX_GUEST_PARAMS. */
+void hl_register_function_definition(const char *name, hl_guest_function fn,
+                                     size_t param_count, const hl_ParameterType *param_types,
+                                     hl_ReturnType return_type);
+
+/* Calls a host function; fetch its value with hl_get_host_return_value_as_*. If the
+ * host answers with a GuestError (e.g. code 17 HostError), the current guest call
+ * fails with that error (this function does not return). */
+void hl_call_host_function(const hl_FunctionCall *call);
+
+/* The last host call's return value. A type mismatch fails the guest call with code
+ * 15 (GuestError). String and VecBytes point into the input buffer: valid until the
+ * next host call. */
+int32_t hl_get_host_return_value_as_Int(void);
+uint32_t hl_get_host_return_value_as_UInt(void);
+int64_t hl_get_host_return_value_as_Long(void);
+uint64_t hl_get_host_return_value_as_ULong(void);
+bool hl_get_host_return_value_as_Bool(void);
+uint32_t hl_get_host_return_value_as_Float(void);  /* IEEE-754 bits */
+uint64_t hl_get_host_return_value_as_Double(void); /* IEEE-754 bits */
+const char *hl_get_host_return_value_as_String(void);
+hl_Vec hl_get_host_return_value_as_VecBytes(void);
+
+/* Result builders (heap allocated; NULL when the heap is exhausted). */
+hl_Vec *hl_flatbuffer_result_from_Int(int32_t v);
+hl_Vec *hl_flatbuffer_result_from_UInt(uint32_t v);
+hl_Vec *hl_flatbuffer_result_from_Long(int64_t v);
+hl_Vec *hl_flatbuffer_result_from_ULong(uint64_t v);
+hl_Vec *hl_flatbuffer_result_from_Float(uint32_t bits);
+hl_Vec *hl_flatbuffer_result_from_Double(uint64_t bits);
+hl_Vec *hl_flatbuffer_result_from_Void(void);
+hl_Vec *hl_flatbuffer_result_from_String(const char *s);
+hl_Vec *hl_flatbuffer_result_from_Bool(bool v);
+hl_Vec *hl_flatbuffer_result_from_Bytes(const uint8_t *data, size_t len);
+
+/* Makes the current guest call fail with GuestError(code, message) once the function
+ * returns (its return value is then discarded). The message is copied (up to 1023 bytes). */
+void hl_set_error(hl_ErrorCode code, const char *message);
+
+/* Aborts the sandbox through the abort stream (port 102): byte 0 is the low byte of
+ * `code` (use 0..0xEF; 0xF0..0xFF are reserved by the SDK). Never returns. */
+__attribute__((noreturn)) void hl_abort_with_code(int32_t code);
+__attribute__((noreturn)) void hl_abort_with_code_and_message(int32_t code, const char *message);
+
+/* Sends a GuestLogData to the host (port 99) unless level is below the host's level. */
+void hl_log(hl_Level level, const char *message, int line, const char *file);
+#define LOG(level, message) hl_log((level), (message), __LINE__, __FILE__)
+
+/* Writes text to the host's debug console (port 103), one character per OUT. */
+void hl_debug_print(const char *text);
+
+/* Widens binary32 bits to binary64 bits exactly (integer arithmetic only). */
+uint64_t hl_float_bits_to_double_bits(uint32_t bits);
+
+/* ---- HYPERLIGHT_WRAP_FUNCTION(fn, Ret, N, T1..TN) / HYPERLIGHT_REGISTER_FUNCTION ----
+ * Ret and Ti are type names: Int UInt Long ULong Float Double String Bool VecBytes
+ * (and Void for Ret). The C types are: int32_t uint32_t int64_t uint64_t uint32_t
+ * (float bits) uint64_t (double bits) const char* bool hl_Vec (by value); a String
+ * return is copied, a VecBytes return is an hl_Vec whose bytes are copied. */
+#define HL_CAT_(a, b) a##b
+#define HL_CAT(a, b) HL_CAT_(a, b)
+#define HL_P_(i, T) c->parameters[i].value.T
+#define HL_ARGS_0()
+#define HL_ARGS_1(a) HL_P_(0, a)
+#define HL_ARGS_2(a, b) HL_ARGS_1(a), HL_P_(1, b)
+#define HL_ARGS_3(a, b, d) HL_ARGS_2(a, b), HL_P_(2, d)
+#define HL_ARGS_4(a, b, d, e) HL_ARGS_3(a, b, d), HL_P_(3, e)
+#define HL_ARGS_5(a, b, d, e, f) HL_ARGS_4(a, b, d, e), HL_P_(4, f)
+#define HL_ARGS_6(a, b, d, e, f, g) HL_ARGS_5(a, b, d, e, f), HL_P_(5, g)
+#define HL_ARGS_7(a, b, d, e, f, g, h) HL_ARGS_6(a, b, d, e, f, g), HL_P_(6, h)
+#define HL_ARGS_8(a, b, d, e, f, g, h, i) HL_ARGS_7(a, b, d, e, f, g, h), HL_P_(7, i)
+#define HL_ARGS_9(a, b, d, e, f, g, h, i, j) HL_ARGS_8(a, b, d, e, f, g, h, i), HL_P_(8, j)
+#define HL_ARGS_10(a, b, d, e, f, g, h, i, j, k) \
+  HL_ARGS_9(a, b, d, e, f, g, h, i, j), HL_P_(9, k)
+#define HL_ARGS_11(a, b, d, e, f, g, h, i, j, k, l) \
+  HL_ARGS_10(a, b, d, e, f, g, h, i, j, k), HL_P_(10, l)
+#define HL_T_(T) hl_ParameterType_##T,
+#define HL_TYPES_0()
+#define HL_TYPES_1(a) HL_T_(a)
+#define HL_TYPES_2(a, b) HL_TYPES_1(a) HL_T_(b)
+#define HL_TYPES_3(a, b, d) HL_TYPES_2(a, b) HL_T_(d)
+#define HL_TYPES_4(a, b, d, e) HL_TYPES_3(a, b, d) HL_T_(e)
+#define HL_TYPES_5(a, b, d, e, f) HL_TYPES_4(a, b, d, e) HL_T_(f)
+#define HL_TYPES_6(a, b, d, e, f, g) HL_TYPES_5(a, b, d, e, f) HL_T_(g)
+#define HL_TYPES_7(a, b, d, e, f, g, h) HL_TYPES_6(a, b, d, e, f, g) HL_T_(h)
+#define HL_TYPES_8(a, b, d, e, f, g, h, i) HL_TYPES_7(a, b, d, e, f, g, h) HL_T_(i)
+#define HL_TYPES_9(a, b, d, e, f, g, h, i, j) HL_TYPES_8(a, b, d, e, f, g, h, i) HL_T_(j)
+#define HL_TYPES_10(a, b, d, e, f, g, h, i, j, k) \
+  HL_TYPES_9(a, b, d, e, f, g, h, i, j) HL_T_(k)
+#define HL_TYPES_11(a, b, d, e, f, g, h, i, j, k, l) \
+  HL_TYPES_10(a, b, d, e, f, g, h, i, j, k) HL_T_(l)
+#define HL_RESULT_Int(x) hl_flatbuffer_result_from_Int(x)
+#define HL_RESULT_UInt(x) hl_flatbuffer_result_from_UInt(x)
+#define HL_RESULT_Long(x) hl_flatbuffer_result_from_Long(x)
+#define HL_RESULT_ULong(x) hl_flatbuffer_result_from_ULong(x)
+#define HL_RESULT_Float(x) hl_flatbuffer_result_from_Float(x)
+#define HL_RESULT_Double(x) hl_flatbuffer_result_from_Double(x)
+#define HL_RESULT_String(x) hl_flatbuffer_result_from_String(x)
+#define HL_RESULT_Bool(x) hl_flatbuffer_result_from_Bool(x)
+#define HL_RESULT_Void(x) ((x), hl_flatbuffer_result_from_Void())
+#define HL_RESULT_VecBytes(x) hl_result_from_vec_value_(x)
+
+static inline hl_Vec *hl_result_from_vec_value_(hl_Vec v) {
+  return hl_flatbuffer_result_from_Bytes(v.data, v.len);
+}
+
+#define HYPERLIGHT_WRAP_FUNCTION(fn, Ret, N, ...)                                     \
+  static hl_Vec *_call_##fn(const hl_FunctionCall *c) {                               \
+    (void)c;                                                                         \
+    return HL_RESULT_##Ret(fn(HL_CAT(HL_ARGS_, N)(__VA_ARGS__)));                     \
+  }                                                                                  \
+  static const size_t _##fn##_parameter_count = (N);                                  \
+  static const hl_ReturnType _##fn##_return_type = hl_ReturnType_##Ret;              \
+  static const hl_ParameterType _##fn##_parameter_types[(N) + 1] = {                  \
+      HL_CAT(HL_TYPES_, N)(__VA_ARGS__) hl_ParameterType_Int};
+
+#define HYPERLIGHT_REGISTER_FUNCTION(name, fn)                                        \
+  hl_register_function_definition((name), _call_##fn, _##fn##_parameter_count,        \
+                                  _##fn##_parameter_types, _##fn##_return_type)
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,452 @@
+/* Guest-call dispatch, host calls, results, errors and logging over the I/O buffer stacks; no boot code, no libc. */
+#include "internal.h"
+#include "hyperlight/flatbuf.h"
+#include <stdlib.h>
+
+struct hl_sdk_env {
+  uint8_t *input;
+  uint64_t input_size;
+  uint8_t *output;
+  uint64_t output_size;
+  uint64_t stack_lo;
+  uint8_t log_level;
+};
+extern struct hl_sdk_env hl_env;
+
+/* The fallback dispatcher is optional: weak, so it is NULL unless the guest defines it. */
+extern hl_Vec *c_guest_dispatch_function(const hl_FunctionCall *call) __attribute__((weak));
+
+typedef struct {
+  const char *name;
+  size_t name_len;
+  hl_guest_function fn;
+  size_t param_count;
+  const hl_ParameterType *param_types;
+  hl_ReturnType return_type;
+} registered_fn;
+
+static registered_fn functions[HL_MAX_FUNCTIONS];
+static size_t function_count;
+
+/* State of the guest call in progress. */
+static bool in_call;
+static hl_jmp_buf call_jmp;
+static uint64_t error_code;
+static const char *error_message;
+static size_t error_message_len;
+static char error_copy[1024];
+static hlfb_value host_result;
+
+static size_t cstrlen(const char *s) {
+  size_t n = 0;
+  while (s && s[n]) n++;
+  return n;
+}
+
+static uint64_t rd64(const uint8_t *p) { return *(const volatile uint64_t *)p; }
+static void wr64(uint8_t *p, uint64_t v) { *(volatile uint64_t *)p = v; }
+
+/* ---------------------------------------------------------------- I/O buffer stacks */
+
+/* The top element: *elem and *avail (bytes between it and the back-pointer), *bp its offset. */
+static bool stack_top(uint8_t *buf, uint64_t size, uint8_t **elem, uint64_t *avail, uint64_t *bp) {
+  if (buf == NULL || size < 16) return false;
+  uint64_t sp = rd64(buf);
+  if (sp < 8 + 4 + 8 || sp > size) return false;
+  uint64_t back = rd64(buf + sp - 8);
+  if (back < 8 || back + 4 > sp - 8) return false;
+  *elem = buf + back;
+  *avail = sp - 8 - back;
+  *bp = back;
+  return true;
+}
+
+/* Free space for the next element of the output stack (the back-pointer is reserved). */
+static uint8_t *push_space(size_t *cap) {
+  uint8_t *buf = hl_env.output;
+  uint64_t size = hl_env.output_size;
+  *cap = 0;
+  if (buf == NULL || size < 16) return NULL;
+  uint64_t sp = rd64(buf);
+  if (sp < 8 || sp > size - 8 || (sp & 7)) return NULL;
+  *cap = (size_t)(size - sp - 8);
+  return buf + sp;
+}
+
+/* Commits `len` bytes written at push_space(): back-pointer, then the new sp. */
+static void push_commit(size_t len) {
+  uint8_t *buf = hl_env.output;
+  uint64_t sp = rd64(buf);
+  wr64(buf + sp + len, sp);
+  wr64(buf, sp + len + 8);
+}
+
+static bool push_bytes(const uint8_t *data, size_t len) {
+  size_t cap;
+  uint8_t *dst = push_space(&cap);
+  if (dst == NULL || len > cap) return false;
+  for (size_t i = 0; i < len; i++) dst[i] = data[i];
+  push_commit(len);
+  return true;
+}
+
+static void push_error(uint64_t code, const char *msg, size_t len) {
+  size_t cap;
+  uint8_t *dst = push_space(&cap);
+  size_t n = hlfb_build_error(dst, cap, code, msg, len);
+  if (n == 0 && len > 64) n = hlfb_build_error(dst, cap, code, msg, 64);
+  if (n == 0) {
+    static const char why[] = "output buffer too small for a GuestError";
+    hl_sdk_abort(HL_SDK_ABORT_RUNTIME, NULL, 0, why, sizeof why - 1);
+  }
+  push_commit(n);
+}
+
+/* ---------------------------------------------------------------- errors */
+
+__attribute__((noreturn)) void hl_sdk_fail_call(uint64_t code, const char *message, size_t len) {
+  if (!in_call) { /* during hyperlight_main there is no call to fail */
+    hl_sdk_abort(HL_SDK_ABORT_RUNTIME, NULL, 0, message, len);
+  }
+  error_code = code;
+  error_message = message;
+  error_message_len = len;
+  hl_longjmp(&call_jmp, 1);
+}
+
+void hl_set_error(hl_ErrorCode code, const char *message) {
+  size_t n = cstrlen(message);
+  if (n > sizeof error_copy - 1) n = sizeof error_copy - 1;
+  for (size_t i = 0; i < n; i++) error_copy[i] = message[i];
+  error_copy[n] = 0;
+  error_code = code == hl_ErrorCode_NoError ? hl_ErrorCode_GuestError : (uint64_t)code;
+  error_message = error_copy;
+  error_message_len = n;
+}
+
+/* A small appender for error messages built in error_copy. */
+static size_t em_len;
+static void em_bytes(const char *p, size_t n) {
+  for (size_t i = 0; i < n && em_len < sizeof error_copy - 1; i++) error_copy[em_len++] = p[i];
+  error_copy[em_len] = 0;
+}
+static void em_str(const char *s) { em_bytes(s, cstrlen(s)); }
+static void em_uint(uint64_t v) {
+  char d[20];
+  size_t n = 0;
+  do d[n++] = (char)('0' + v % 10); while ((v /= 10) != 0);
+  while (n) em_bytes(&d[--n], 1);
+}
+
+/* ---------------------------------------------------------------- registry */
+
+void hl_register_function_definition(const char *name, hl_guest_function fn, size_t param_count,
+                                     const hl_ParameterType *param_types,
+                                     hl_ReturnType return_type) {
+  static const char too_many[] = "too many guest functions registered";
+  static const char bad[] = "invalid guest function definition";
+  if (function_count >= HL_MAX_FUNCTIONS)
+    hl_sdk_abort(HL_SDK_ABORT_RUNTIME, NULL, 0, too_many, sizeof too_many - 1);
+  if (name == NULL || fn == NULL || param_count > HL_MAX_GUEST_PARAMS ||
+      (param_count > 0 && param_types == NULL))
+    hl_sdk_abort(HL_SDK_ABORT_RUNTIME, NULL, 0, bad, sizeof bad - 1);
+  registered_fn *r = &functions[function_count++];
+  r->name = name;
+  r->name_len = cstrlen(name);
+  r->fn = fn;
+  r->param_count = param_count;
+  r->param_types = param_types;
+  r->return_type = return_type;
+}
+
+static registered_fn *lookup(const char *name, size_t len) {
+  for (size_t i = 0; i < function_count; i++) {
+    registered_fn *r = &functions[i];
+    if (r->name_len != len) continue;
+    size_t k = 0;
+    while (k < len && r->name[k] == name[k]) k++;
+    if (k == len) return r;
+  }
+  return NULL;
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static const char TYPE_NAMES[] = "Int\0UInt\0Long\0ULong\0Float\0Double\0String\0Bool\0VecBytes\0?\0";
+
+static const char *type_name(unsigned t) {
+  const char *p = TYPE_NAMES;
+  for (unsigned i = 0; i < t && i < 9; i++) p += cstrlen(p) + 1;
+  return p;
+}
+
+static void to_parameter(const hlfb_value *v, hl_Parameter *p) {
+  p->tag = (hl_ParameterType)v->type;
+  switch (v->type) {
+  case HLFB_PT_STRING: p->value.String = (char *)v->v.buf.ptr; break;
+  case HLFB_PT_VECBYTES:
+    p->value.VecBytes.data = (uint8_t *)v->v.buf.ptr;
+    p->value.VecBytes.len = v->v.buf.len;
+    break;
+  case HLFB_PT_BOOL: p->value.Bool = v->v.b; break;
+  default: p->value.ULong = v->v.u64; break; /* copies the widest scalar */
+  }
+  if (v->type == HLFB_PT_INT || v->type == HLFB_PT_UINT || v->type == HLFB_PT_FLOAT)
+    p->value.UInt = v->v.u32;
+}
+
+/* Checks count and types; on a mismatch pushes the GuestError and returns false. */
+static bool check_signature(const registered_fn *r, const hl_Parameter *params, size_t n) {
+  em_len = 0;
+  if (n != r->param_count) {
+    em_str("guest function ");
+    em_bytes(r->name, r->name_len);
+    em_str(" takes ");
+    em_uint(r->param_count);
+    em_str(" parameters, called with ");
+    em_uint(n);
+    push_error(hl_ErrorCode_GuestFunctionIncorrecNoOfParameters, error_copy, em_len);
+    return false;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (params[i].tag != r->param_types[i]) {
+      em_str("parameter ");
+      em_uint(i);
+      em_str(" of guest function ");
+      em_bytes(r->name, r->name_len);
+      em_str(": expected ");
+      em_str(type_name(r->param_types[i]));
+      em_str(", got ");
+      em_str(type_name(params[i].tag));
+      push_error(hl_ErrorCode_GuestFunctionParameterTypeMismatch, error_copy, em_len);
+      return false;
+    }
+  }
+  return true;
+}
+
+/* Runs fn under the error trap; returns its result or NULL with error_code set. */
+static hl_Vec *run_trapped(hl_guest_function fn, const hl_FunctionCall *fc) {
+  hl_Vec *volatile result = NULL;
+  in_call = true;
+  if (hl_setjmp(&call_jmp) == 0) {
+    result = fn(fc);
+    hl_stdout_flush_quiet();
+  }
+  in_call = false;
+  return result;
+}
+
+/* Called from entry.S on a fresh stack for each guest call. */
+__attribute__((used)) void hl_sdk_dispatch(void) {
+  static hlfb_value values[HL_MAX_PARAMS];
+  static hl_Parameter params[HL_MAX_PARAMS];
+  uint8_t *elem;
+  uint64_t avail, bp;
+  error_code = 0;
+  error_message = NULL;
+  error_message_len = 0;
+  if (!stack_top(hl_env.input, hl_env.input_size, &elem, &avail, &bp)) {
+    static const char m[] = "no FunctionCall in the input buffer";
+    push_error(hl_ErrorCode_UnknownError, m, sizeof m - 1);
+    return;
+  }
+  hlfb_call call;
+  int r = hlfb_read_call(elem, avail, &call, values, HL_MAX_PARAMS);
+  if (r != HLFB_OK) {
+    static const char noname[] = "FunctionCall without a function name";
+    static const char toomany[] = "too many parameters";
+    static const char bad[] = "malformed FunctionCall";
+    if (r == HLFB_ENONAME) push_error(hl_ErrorCode_GuestFunctionNameNotProvided, noname, sizeof noname - 1);
+    else if (r == HLFB_ETOOMANY) push_error(hl_ErrorCode_GuestFunctionIncorrecNoOfParameters, toomany, sizeof toomany - 1);
+    else push_error(hl_ErrorCode_UnknownError, bad, sizeof bad - 1);
+    wr64(hl_env.input, bp);
+    return;
+  }
+  for (uint32_t i = 0; i < call.param_count; i++) to_parameter(&values[i], &params[i]);
+  hl_FunctionCall fc = {call.name, params, call.param_count, (hl_ReturnType)call.return_type};
+  registered_fn *fn = lookup(call.name, call.name_len);
+  hl_guest_function target;
+  if (fn != NULL) {
+    if (!check_signature(fn, params, call.param_count)) {
+      wr64(hl_env.input, bp);
+      return;
+    }
+    target = fn->fn;
+  } else if (c_guest_dispatch_function != NULL) {
+    target = c_guest_dispatch_function;
+  } else {
+    em_len = 0;
+    em_str("guest function not found: ");
+    em_bytes(call.name, call.name_len);
+    push_error(hl_ErrorCode_GuestFunctionNotFound, error_copy, em_len);
+    wr64(hl_env.input, bp);
+    return;
+  }
+  /* The call stays on the input stack while it runs, so host-call results pushed
+   * above it cannot overwrite its String/VecBytes parameters; it is popped here. */
+  hl_Vec *result = run_trapped(target, &fc);
+  if (error_code != 0) {
+    push_error(error_code, error_message, error_message_len);
+  } else if (result == NULL) {
+    static const char m[] = "guest function returned no result (heap exhausted?)";
+    push_error(hl_ErrorCode_MallocFailed, m, sizeof m - 1);
+  } else if (!push_bytes(result->data, result->len)) {
+    static const char m[] = "result does not fit in the output buffer";
+    push_error(hl_ErrorCode_UnknownError, m, sizeof m - 1);
+  }
+  if (result != NULL) free(result);
+  wr64(hl_env.input, bp);
+}
+
+/* ---------------------------------------------------------------- results */
+
+
+static hl_Vec *make_result(const hlfb_value *v) {
+  size_t cap = hlfb_result_bound(v);
+  hl_Vec *out = malloc(sizeof(hl_Vec) + cap);
+  if (out == NULL) {
+    hl_set_error(hl_ErrorCode_MallocFailed, "out of heap building a result");
+    return NULL;
+  }
+  out->data = (uint8_t *)(out + 1);
+  out->len = hlfb_build_result(out->data, cap, v);
+  return out;
+}
+
+hl_Vec *hl_flatbuffer_result_from_Int(int32_t v) {
+  hlfb_value x = {.type = HLFB_RT_INT, .v.i32 = v};
+  return make_result(&x);
+}
+hl_Vec *hl_flatbuffer_result_from_UInt(uint32_t v) {
+  hlfb_value x = {.type = HLFB_RT_UINT, .v.u32 = v};
+  return make_result(&x);
+}
+hl_Vec *hl_flatbuffer_result_from_Long(int64_t v) {
+  hlfb_value x = {.type = HLFB_RT_LONG, .v.i64 = v};
+  return make_result(&x);
+}
+hl_Vec *hl_flatbuffer_result_from_ULong(uint64_t v) {
+  hlfb_value x = {.type = HLFB_RT_ULONG, .v.u64 = v};
+  return make_result(&x);
+}
+hl_Vec *hl_flatbuffer_result_from_Float(uint32_t bits) {
+  hlfb_value x = {.type = HLFB_RT_FLOAT, .v.u32 = bits};
+  return make_result(&x);
+}
+hl_Vec *hl_flatbuffer_result_from_Double(uint64_t bits) {
+  hlfb_value x = {.type = HLFB_RT_DOUBLE, .v.u64 = bits};
+  return make_result(&x);
+}
+hl_Vec *hl_flatbuffer_result_from_Void(void) {
+  hlfb_value x = {.type = HLFB_RT_VOID};
+  return make_result(&x);
+}
+hl_Vec *hl_flatbuffer_result_from_Bool(bool v) {
+  hlfb_value x = {.type = HLFB_RT_BOOL, .v.b = v};
+  return make_result(&x);
+}
+hl_Vec *hl_flatbuffer_result_from_String(const char *s) {
+  hlfb_value x = {.type = HLFB_RT_STRING};
+  x.v.buf.ptr = (const uint8_t *)(s ? s : "");
+  x.v.buf.len = (uint32_t)cstrlen(s);
+  return make_result(&x);
+}
+hl_Vec *hl_flatbuffer_result_from_Bytes(const uint8_t *data, size_t len) {
+  hlfb_value x = {.type = HLFB_RT_VECBYTES};
+  x.v.buf.ptr = data;
+  x.v.buf.len = (uint32_t)len;
+  return make_result(&x);
+}
+
+/* ---------------------------------------------------------------- host calls */
+
+void hl_call_host_function(const hl_FunctionCall *call) {
+  static hlfb_value values[HL_MAX_PARAMS];
+  static const char toomany[] = "too many parameters for a host call";
+  static const char nofit[] = "host call does not fit in the output buffer";
+  static const char bad[] = "malformed host function result";
+  size_t n = call->parameters_len;
+  if (n > HL_MAX_PARAMS) hl_sdk_fail_call(hl_ErrorCode_UnsupportedParameterType, toomany, sizeof toomany - 1);
+  for (size_t i = 0; i < n; i++) {
+    const hl_Parameter *p = &call->parameters[i];
+    hlfb_value *v = &values[i];
+    v->type = (uint8_t)p->tag;
+    switch (p->tag) {
+    case hl_ParameterType_String:
+      v->v.buf.ptr = (const uint8_t *)(p->value.String ? p->value.String : "");
+      v->v.buf.len = (uint32_t)cstrlen(p->value.String);
+      break;
+    case hl_ParameterType_VecBytes:
+      v->v.buf.ptr = p->value.VecBytes.data;
+      v->v.buf.len = (uint32_t)p->value.VecBytes.len;
+      break;
+    case hl_ParameterType_Bool: v->v.b = p->value.Bool; break;
+    case hl_ParameterType_Int: case hl_ParameterType_UInt: case hl_ParameterType_Float:
+      v->v.u32 = p->value.UInt;
+      break;
+    default: v->v.u64 = p->value.ULong; break;
+    }
+  }
+  size_t cap;
+  uint8_t *dst = push_space(&cap);
+  size_t len = hlfb_build_call(dst, cap, call->function_name, cstrlen(call->function_name),
+                               HLFB_CALL_HOST, (uint8_t)call->return_type, values, n);
+  if (len == 0) hl_sdk_fail_call(hl_ErrorCode_OutbError, nofit, sizeof nofit - 1);
+  push_commit(len);
+  hl_out32(HL_PORT_CALL_FUNCTION, 0);
+  uint8_t *elem;
+  uint64_t avail, bp;
+  hlfb_result res;
+  if (!stack_top(hl_env.input, hl_env.input_size, &elem, &avail, &bp) ||
+      hlfb_read_result(elem, avail, &res) != HLFB_OK)
+    hl_sdk_fail_call(hl_ErrorCode_UnknownError, bad, sizeof bad - 1);
+  wr64(hl_env.input, bp); /* pop; the bytes stay readable until the next host call */
+  if (res.is_error) hl_sdk_fail_call(res.error_code, res.error_message, res.error_message_len);
+  host_result = res.value;
+}
+
+static const char *return_type_name(uint8_t t) {
+  return t == HLFB_RT_VOID ? "Void" : t == HLFB_RT_VECBYTES ? "VecBytes" : type_name(t);
+}
+
+static const hlfb_value *host_value(uint8_t type) {
+  if (host_result.type != type) {
+    em_len = 0;
+    em_str("host function returned ");
+    em_str(return_type_name(host_result.type));
+    em_str(", expected ");
+    em_str(return_type_name(type));
+    hl_sdk_fail_call(hl_ErrorCode_GuestError, error_copy, em_len);
+  }
+  return &host_result;
+}
+
+int32_t hl_get_host_return_value_as_Int(void) { return host_value(HLFB_RT_INT)->v.i32; }
+uint32_t hl_get_host_return_value_as_UInt(void) { return host_value(HLFB_RT_UINT)->v.u32; }
+int64_t hl_get_host_return_value_as_Long(void) { return host_value(HLFB_RT_LONG)->v.i64; }
+uint64_t hl_get_host_return_value_as_ULong(void) { return host_value(HLFB_RT_ULONG)->v.u64; }
+bool hl_get_host_return_value_as_Bool(void) { return host_value(HLFB_RT_BOOL)->v.b; }
+uint32_t hl_get_host_return_value_as_Float(void) { return host_value(HLFB_RT_FLOAT)->v.u32; }
+uint64_t hl_get_host_return_value_as_Double(void) { return host_value(HLFB_RT_DOUBLE)->v.u64; }
+const char *hl_get_host_return_value_as_String(void) {
+  return (const char *)host_value(HLFB_RT_STRING)->v.buf.ptr;
+}
+hl_Vec hl_get_host_return_value_as_VecBytes(void) {
+  const hlfb_value *v = host_value(HLFB_RT_VECBYTES);
+  hl_Vec out = {(uint8_t *)v->v.buf.ptr, v->v.buf.len};
+  return out;
+}
+
+/* ---------------------------------------------------------------- logging */
+
+void hl_log(hl_Level level, const char *message, int line, const char *file) {
+  if ((unsigned)level < hl_env.log_level || level >= hl_Level_None) return;
+  size_t cap;
+  uint8_t *dst = push_space(&cap);
+  size_t len = hlfb_build_log(dst, cap, (uint8_t)level, message, "guest", "", file,
+                              (uint32_t)line);
+  if (len == 0) return; /* no room: the record is dropped */
+  push_commit(len);
+  hl_out32(HL_PORT_LOG, 0);
+}

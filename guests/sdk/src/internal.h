@@ -1,0 +1,35 @@
+/* Declarations shared by the SDK's own sources; not part of the guest-facing API. */
+#ifndef HL_SDK_INTERNAL_H
+#define HL_SDK_INTERNAL_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include "hyperlight_guest.h"
+
+/* Abort codes the SDK adds to docs/guest-abi.md's reserved range. */
+#define HL_SDK_ABORT_RUNTIME 0xFC /* bad entry arguments or an SDK invariant failed */
+#define HL_SDK_ABORT_LIBC 0xFB    /* abort() or a failed assert() */
+
+static inline void hl_out32(uint16_t port, uint32_t value) {
+  __asm__ volatile("outl %0, %1" : : "a"(value), "Nd"(port) : "memory");
+}
+
+typedef struct {
+  uint64_t regs[8];
+} hl_jmp_buf;
+int hl_setjmp(hl_jmp_buf *b) __attribute__((returns_twice));
+__attribute__((noreturn)) void hl_longjmp(hl_jmp_buf *b, int v);
+
+/* Sends an abort stream (code, payload bytes, message) and halts forever. */
+__attribute__((noreturn)) void hl_sdk_abort(uint8_t code, const uint8_t *payload, size_t payload_len,
+                                            const char *message, size_t message_len);
+
+/* Fails the running guest call with GuestError(code, message); aborts outside a call. */
+__attribute__((noreturn)) void hl_sdk_fail_call(uint64_t code, const char *message, size_t len);
+
+void hl_heap_init(uintptr_t base, size_t size);
+void hl_rand_seed(uint64_t seed);
+void hl_stdout_flush_quiet(void);
+int hl_vformat(void (*put)(void *ctx, char c), void *ctx, const char *fmt, __builtin_va_list ap);
+
+#endif

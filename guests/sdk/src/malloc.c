@@ -1,0 +1,99 @@
+/* The guest heap over the PEB heap region: first-fit, address-ordered free list with coalescing; not thread-safe (guests have one CPU). */
+#include <stdlib.h>
+#include <string.h>
+#include <stdint.h>
+#include "internal.h"
+
+/* Every block starts with this 16-byte header; `size` includes it. Free blocks are
+ * linked in address order so that neighbours can be merged on free. */
+typedef struct block {
+  size_t size;
+  struct block *next; /* free blocks only; MAGIC_USED while allocated */
+} block;
+
+#define HDR sizeof(block)
+#define MIN_BLOCK (2 * HDR)
+#define MAGIC_USED ((block *)(uintptr_t)0x5553454455534544ull)
+
+static block *free_list;
+static uintptr_t heap_lo, heap_hi;
+
+void hl_heap_init(uintptr_t base, size_t size) {
+  uintptr_t lo = (base + 15) & ~(uintptr_t)15;
+  uintptr_t hi = (base + size) & ~(uintptr_t)15;
+  free_list = NULL;
+  heap_lo = heap_hi = lo;
+  if (base == 0 || hi <= lo || hi - lo < MIN_BLOCK) return;
+  heap_hi = hi;
+  free_list = (block *)lo;
+  free_list->size = hi - lo;
+  free_list->next = NULL;
+}
+
+void *malloc(size_t n) {
+  if (n == 0) n = 1;
+  if (n > heap_hi - heap_lo) return NULL;
+  size_t need = ((n + 15) & ~(size_t)15) + HDR;
+  for (block **link = &free_list; *link; link = &(*link)->next) {
+    block *b = *link;
+    if (b->size < need) continue;
+    if (b->size - need >= MIN_BLOCK) { /* split: the tail stays free */
+      block *rest = (block *)((char *)b + need);
+      rest->size = b->size - need;
+      rest->next = b->next;
+      *link = rest;
+      b->size = need;
+    } else {
+      *link = b->next;
+    }
+    b->next = MAGIC_USED;
+    return (char *)b + HDR;
+  }
+  return NULL;
+}
+
+void free(void *p) {
+  if (p == NULL) return;
+  block *b = (block *)((char *)p - HDR);
+  if ((uintptr_t)b < heap_lo || (uintptr_t)b >= heap_hi || ((uintptr_t)p & 15) ||
+      b->next != MAGIC_USED)
+    hl_abort_with_code_and_message(HL_SDK_ABORT_LIBC, "free(): invalid pointer or double free");
+  block *prev = NULL, *cur = free_list;
+  while (cur && cur < b) prev = cur, cur = cur->next;
+  b->next = cur;
+  if (cur && (char *)b + b->size == (char *)cur) { /* merge with the following block */
+    b->size += cur->size;
+    b->next = cur->next;
+  }
+  if (prev && (char *)prev + prev->size == (char *)b) { /* merge into the preceding one */
+    prev->size += b->size;
+    prev->next = b->next;
+  } else if (prev) {
+    prev->next = b;
+  } else {
+    free_list = b;
+  }
+}
+
+void *calloc(size_t count, size_t size) {
+  if (size && count > (size_t)-1 / size) return NULL;
+  void *p = malloc(count * size);
+  if (p) memset(p, 0, count * size);
+  return p;
+}
+
+void *realloc(void *p, size_t n) {
+  if (p == NULL) return malloc(n);
+  if (n == 0) {
+    free(p);
+    return NULL;
+  }
+  block *b = (block *)((char *)p - HDR);
+  size_t have = b->size - HDR;
+  if (n <= have) return p;
+  void *q = malloc(n);
+  if (q == NULL) return NULL;
+  memcpy(q, p, have);
+  free(p);
+  return q;
+}

@@ -1,0 +1,378 @@
+/* The bundled test guest: one function per behaviour the host must handle (values, printing, buffers, stack, heap, aborts, faults, host calls). */
+#include <alloca.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hyperlight_guest.h"
+
+/* ---- echoes */
+static const char *echo(const char *s) { return s; }
+static int32_t echo_i32(int32_t v) { return v; }
+static uint32_t echo_u32(uint32_t v) { return v; }
+static int64_t echo_i64(int64_t v) { return v; }
+static uint64_t echo_u64(uint64_t v) { return v; }
+static uint32_t echo_float(uint32_t bits) { return bits; }
+static uint64_t echo_double(uint64_t bits) { return bits; }
+static bool echo_bool(bool v) { return v; }
+static void no_op(void) {}
+HYPERLIGHT_WRAP_FUNCTION(echo, String, 1, String)
+HYPERLIGHT_WRAP_FUNCTION(echo_i32, Int, 1, Int)
+HYPERLIGHT_WRAP_FUNCTION(echo_u32, UInt, 1, UInt)
+HYPERLIGHT_WRAP_FUNCTION(echo_i64, Long, 1, Long)
+HYPERLIGHT_WRAP_FUNCTION(echo_u64, ULong, 1, ULong)
+HYPERLIGHT_WRAP_FUNCTION(echo_float, Float, 1, Float)
+HYPERLIGHT_WRAP_FUNCTION(echo_double, Double, 1, Double)
+HYPERLIGHT_WRAP_FUNCTION(echo_bool, Bool, 1, Bool)
+HYPERLIGHT_WRAP_FUNCTION(no_op, Void, 0)
+
+/* ---- printing through HostPrint */
+static int32_t print_output(const char *s) {
+  int n = printf("%s", s);
+  fflush(stdout);
+  return n;
+}
+HYPERLIGHT_WRAP_FUNCTION(print_output, Int, 1, String)
+
+static const char *yes_no(bool b) { return b ? "true" : "false"; }
+
+/* PrintTwoArgs .. PrintElevenArgs: print "Message: arg1:.. argN:..." and return its length. */
+static int32_t print_args(const hl_FunctionCall *c, size_t n) {
+  const hl_Parameter *p = c->parameters;
+  char buf[1024];
+  int len = snprintf(buf, sizeof buf, "Message: arg1:%s arg2:%d", p[0].value.String, p[1].value.Int);
+  if (n > 2) len += snprintf(buf + len, sizeof buf - len, " arg3:%lld", (long long)p[2].value.Long);
+  if (n > 3) len += snprintf(buf + len, sizeof buf - len, " arg4:%s", p[3].value.String);
+  if (n > 4) len += snprintf(buf + len, sizeof buf - len, " arg5:%s", p[4].value.String);
+  if (n > 5) len += snprintf(buf + len, sizeof buf - len, " arg6:%s", yes_no(p[5].value.Bool));
+  if (n > 6) len += snprintf(buf + len, sizeof buf - len, " arg7:%s", yes_no(p[6].value.Bool));
+  if (n > 7) len += snprintf(buf + len, sizeof buf - len, " arg8:%u", p[7].value.UInt);
+  if (n > 8) len += snprintf(buf + len, sizeof buf - len, " arg9:%llu", (unsigned long long)p[8].value.ULong);
+  if (n > 9) len += snprintf(buf + len, sizeof buf - len, " arg10:%d", p[9].value.Int);
+  if (n > 10)
+    len += snprintf(buf + len, sizeof buf - len, " arg11:%.3f",
+                    hl_float_bits_to_double_bits(p[10].value.Float));
+  int printed = printf("%s\n", buf);
+  fflush(stdout);
+  return printed;
+}
+
+#define PRINT_N(fname, n)                                                             \
+  static hl_Vec *fname(const hl_FunctionCall *c) {                                    \
+    return hl_flatbuffer_result_from_Int(print_args(c, n));                           \
+  }
+PRINT_N(print_2, 2)
+PRINT_N(print_3, 3)
+PRINT_N(print_4, 4)
+PRINT_N(print_5, 5)
+PRINT_N(print_6, 6)
+PRINT_N(print_7, 7)
+PRINT_N(print_8, 8)
+PRINT_N(print_9, 9)
+PRINT_N(print_10, 10)
+PRINT_N(print_11, 11)
+
+static const hl_ParameterType PRINT_TYPES[11] = {
+    hl_ParameterType_String, hl_ParameterType_Int,   hl_ParameterType_Long,
+    hl_ParameterType_String, hl_ParameterType_String, hl_ParameterType_Bool,
+    hl_ParameterType_Bool,   hl_ParameterType_UInt,  hl_ParameterType_ULong,
+    hl_ParameterType_Int,    hl_ParameterType_Float};
+
+/* ---- byte buffers */
+static hl_Vec set_byte_array_to_zero(hl_Vec v) {
+  memset(v.data, 0, v.len);
+  return v;
+}
+static hl_Vec get_size_prefixed_buffer(hl_Vec v) { return v; }
+static hl_Vec in24k_out8k(hl_Vec v) {
+  if (v.len > 8192) v.len = 8192;
+  return v;
+}
+HYPERLIGHT_WRAP_FUNCTION(set_byte_array_to_zero, VecBytes, 1, VecBytes)
+HYPERLIGHT_WRAP_FUNCTION(get_size_prefixed_buffer, VecBytes, 1, VecBytes)
+HYPERLIGHT_WRAP_FUNCTION(in24k_out8k, VecBytes, 1, VecBytes)
+
+/* ---- stack */
+static int32_t stack_allocate(int32_t n) {
+  if (n < 0) n = 0;
+  volatile char *p = alloca((size_t)n + 1);
+  for (int32_t i = 0; i < n; i += 512) p[i] = (char)i;
+  p[n] = 1;
+  return n;
+}
+
+/* Recursion with 16 KiB frames; the volatile frame and the work after the call keep
+ * the compiler from shrinking or tail-calling it away. */
+static __attribute__((noinline)) int32_t overflow_frame(int32_t depth) {
+  volatile char frame[16 * 1024];
+  frame[0] = (char)depth;
+  frame[sizeof frame - 1] = (char)depth;
+  if (depth <= 0) return frame[0];
+  return overflow_frame(depth - 1) + frame[sizeof frame - 1] - (char)depth + 1;
+}
+static int32_t stack_overflow(int32_t depth) { return overflow_frame(depth); }
+
+/* As in Hyperlight's C test guest: copies the whole string into a 17-byte buffer.
+ * Short strings return 17 - length; long ones smash the stack (there is no stack
+ * protector), which ends in a CPU exception abort. */
+static __attribute__((noinline)) int32_t buffer_overrun(const char *s) {
+  char buffer[17];
+  size_t length = s ? strlen(s) : 0;
+  if (length > 0) memcpy((char *volatile)buffer, s, length);
+  __asm__ volatile("" : : "r"(buffer) : "memory");
+  return (int32_t)(17 - length);
+}
+
+static int32_t large_var(void) {
+  volatile char buffer[0x10000];
+  for (size_t i = 0; i < sizeof buffer; i += 4096) buffer[i] = 1;
+  buffer[sizeof buffer - 1] = 1;
+  return (int32_t)sizeof buffer;
+}
+static int32_t small_var(void) {
+  volatile char buffer[1024];
+  buffer[0] = 1;
+  buffer[sizeof buffer - 1] = 1;
+  return (int32_t)sizeof buffer;
+}
+static __attribute__((noinline)) int32_t recurse_forever(volatile int32_t n) {
+  volatile char frame[64];
+  frame[0] = (char)n;
+  if (n < 0) return 0; /* never true (n only grows), but it keeps the warning quiet */
+  return recurse_forever(n + 1) + frame[0];
+}
+static int32_t infinite_recursion(void) { return recurse_forever(0); }
+HYPERLIGHT_WRAP_FUNCTION(stack_allocate, Int, 1, Int)
+HYPERLIGHT_WRAP_FUNCTION(stack_overflow, Int, 1, Int)
+HYPERLIGHT_WRAP_FUNCTION(buffer_overrun, Int, 1, String)
+HYPERLIGHT_WRAP_FUNCTION(large_var, Int, 0)
+HYPERLIGHT_WRAP_FUNCTION(small_var, Int, 0)
+HYPERLIGHT_WRAP_FUNCTION(infinite_recursion, Int, 0)
+
+/* ---- heap */
+static int32_t call_malloc(int32_t n) {
+  volatile char *p = malloc(n > 0 ? (size_t)n : 1);
+  if (p == NULL) {
+    hl_set_error(hl_ErrorCode_MallocFailed, "malloc failed");
+    return 0;
+  }
+  p[0] = 1;
+  if (n > 0) p[n - 1] = 1;
+  return n;
+}
+static int32_t malloc_and_free(int32_t n) {
+  char *p = malloc(n > 0 ? (size_t)n : 1);
+  if (p == NULL) {
+    hl_set_error(hl_ErrorCode_MallocFailed, "malloc failed");
+    return 0;
+  }
+  memset(p, 0xAB, n > 0 ? (size_t)n : 1);
+  free(p);
+  return n;
+}
+/* Allocates until malloc returns NULL, then aborts with code 13 (MallocFailed), as a
+ * Hyperlight guest does when its allocator fails: the host sees GuestAborted. */
+static int32_t exhaust_heap(void) {
+  size_t total = 0;
+  for (size_t chunk = 4096; chunk >= 16;) {
+    void *p = malloc(chunk);
+    if (p == NULL) {
+      chunk /= 2;
+      continue;
+    }
+    total += chunk;
+  }
+  char msg[96];
+  snprintf(msg, sizeof msg, "heap exhausted after %zu bytes", total);
+  hl_abort_with_code_and_message(hl_ErrorCode_MallocFailed, msg);
+}
+HYPERLIGHT_WRAP_FUNCTION(call_malloc, Int, 1, Int)
+HYPERLIGHT_WRAP_FUNCTION(malloc_and_free, Int, 1, Int)
+HYPERLIGHT_WRAP_FUNCTION(exhaust_heap, Int, 0)
+
+/* ---- state kept across calls */
+static int32_t counter;
+static char static_buffer[16 * 1024];
+static int32_t set_static(void) {
+  memset(static_buffer, 5, sizeof static_buffer);
+  counter = 5;
+  return counter;
+}
+static int32_t get_static(void) { return counter; }
+static int32_t add_to_static(int32_t n) { return counter += n; }
+HYPERLIGHT_WRAP_FUNCTION(set_static, Int, 0)
+HYPERLIGHT_WRAP_FUNCTION(get_static, Int, 0)
+HYPERLIGHT_WRAP_FUNCTION(add_to_static, Int, 1, Int)
+
+/* ---- aborts and faults */
+static int32_t abort_with_code(int32_t code) { hl_abort_with_code(code); }
+static int32_t abort_with_message(int32_t code, const char *msg) {
+  hl_abort_with_code_and_message(code, msg);
+}
+typedef void (*thunk)(void);
+static int32_t execute_on_stack(void) {
+  volatile uint8_t code[16] = {0xC3}; /* ret */
+  ((thunk)(uintptr_t)code)();          /* the stack is NX: #PF */
+  return 0;
+}
+static int32_t execute_on_heap(void) {
+  volatile uint8_t *code = malloc(16);
+  if (code == NULL) return -1;
+  code[0] = 0xC3;
+  ((thunk)(uintptr_t)code)(); /* the heap is NX: #PF */
+  return 0;
+}
+static void spin(void) {
+  for (;;) __asm__ volatile("pause" ::: "memory");
+}
+static void trigger_exception(void) { __asm__ volatile("ud2"); }
+HYPERLIGHT_WRAP_FUNCTION(abort_with_code, Int, 1, Int)
+HYPERLIGHT_WRAP_FUNCTION(abort_with_message, Int, 2, Int, String)
+HYPERLIGHT_WRAP_FUNCTION(execute_on_stack, Int, 0)
+HYPERLIGHT_WRAP_FUNCTION(execute_on_heap, Int, 0)
+HYPERLIGHT_WRAP_FUNCTION(spin, Void, 0)
+HYPERLIGHT_WRAP_FUNCTION(trigger_exception, Void, 0)
+
+/* ---- logging */
+static int32_t log_message(const char *msg, int64_t level) {
+  LOG((hl_Level)level, msg);
+  return (int32_t)strlen(msg);
+}
+HYPERLIGHT_WRAP_FUNCTION(log_message, Int, 2, String, Long)
+
+/* ---- calls into the host */
+static int32_t guest_method1(const char *s) {
+  static const char prefix[] = "Hello from GuestFunction1, ";
+  size_t n = strlen(s);
+  char *msg = malloc(sizeof prefix + n);
+  if (msg == NULL) {
+    hl_set_error(hl_ErrorCode_MallocFailed, "malloc failed");
+    return 0;
+  }
+  memcpy(msg, prefix, sizeof prefix - 1);
+  memcpy(msg + sizeof prefix - 1, s, n + 1);
+  hl_Parameter p = {.tag = hl_ParameterType_String, .value.String = msg};
+  hl_FunctionCall call = {"HostMethod1", &p, 1, hl_ReturnType_Int};
+  hl_call_host_function(&call);
+  free(msg);
+  return hl_get_host_return_value_as_Int();
+}
+static int32_t add(int32_t a, int32_t b) {
+  hl_Parameter p[2] = {{.tag = hl_ParameterType_Int, .value.Int = a},
+                       {.tag = hl_ParameterType_Int, .value.Int = b}};
+  hl_FunctionCall call = {"HostAdd", p, 2, hl_ReturnType_Int};
+  hl_call_host_function(&call);
+  return hl_get_host_return_value_as_Int();
+}
+HYPERLIGHT_WRAP_FUNCTION(guest_method1, Int, 1, String)
+HYPERLIGHT_WRAP_FUNCTION(add, Int, 2, Int, Int)
+
+/* RoundTripHost<T>(T) -> T: calls HostEcho<T>(T) -> T and returns what it got. */
+static const hl_Parameter *round_trip(const hl_FunctionCall *c, const char *host_fn,
+                                      hl_ReturnType ret) {
+  hl_FunctionCall call = {host_fn, c->parameters, 1, ret};
+  hl_call_host_function(&call);
+  return c->parameters;
+}
+static hl_Vec *rt_int(const hl_FunctionCall *c) {
+  round_trip(c, "HostEchoInt", hl_ReturnType_Int);
+  return hl_flatbuffer_result_from_Int(hl_get_host_return_value_as_Int());
+}
+static hl_Vec *rt_uint(const hl_FunctionCall *c) {
+  round_trip(c, "HostEchoUInt", hl_ReturnType_UInt);
+  return hl_flatbuffer_result_from_UInt(hl_get_host_return_value_as_UInt());
+}
+static hl_Vec *rt_long(const hl_FunctionCall *c) {
+  round_trip(c, "HostEchoLong", hl_ReturnType_Long);
+  return hl_flatbuffer_result_from_Long(hl_get_host_return_value_as_Long());
+}
+static hl_Vec *rt_ulong(const hl_FunctionCall *c) {
+  round_trip(c, "HostEchoULong", hl_ReturnType_ULong);
+  return hl_flatbuffer_result_from_ULong(hl_get_host_return_value_as_ULong());
+}
+static hl_Vec *rt_float(const hl_FunctionCall *c) {
+  round_trip(c, "HostEchoFloat", hl_ReturnType_Float);
+  return hl_flatbuffer_result_from_Float(hl_get_host_return_value_as_Float());
+}
+static hl_Vec *rt_double(const hl_FunctionCall *c) {
+  round_trip(c, "HostEchoDouble", hl_ReturnType_Double);
+  return hl_flatbuffer_result_from_Double(hl_get_host_return_value_as_Double());
+}
+static hl_Vec *rt_bool(const hl_FunctionCall *c) {
+  round_trip(c, "HostEchoBool", hl_ReturnType_Bool);
+  return hl_flatbuffer_result_from_Bool(hl_get_host_return_value_as_Bool());
+}
+static hl_Vec *rt_string(const hl_FunctionCall *c) {
+  round_trip(c, "HostEchoString", hl_ReturnType_String);
+  return hl_flatbuffer_result_from_String(hl_get_host_return_value_as_String());
+}
+static hl_Vec *rt_vecbytes(const hl_FunctionCall *c) {
+  round_trip(c, "HostEchoVecBytes", hl_ReturnType_VecBytes);
+  hl_Vec v = hl_get_host_return_value_as_VecBytes();
+  return hl_flatbuffer_result_from_Bytes(v.data, v.len);
+}
+
+static void register_one(const char *name, hl_guest_function fn, hl_ParameterType t,
+                         hl_ReturnType r) {
+  static hl_ParameterType types[16];
+  static size_t used;
+  types[used] = t;
+  hl_register_function_definition(name, fn, 1, &types[used++], r);
+}
+
+void hyperlight_main(void) {
+  HYPERLIGHT_REGISTER_FUNCTION("Echo", echo);
+  HYPERLIGHT_REGISTER_FUNCTION("EchoI32", echo_i32);
+  HYPERLIGHT_REGISTER_FUNCTION("EchoU32", echo_u32);
+  HYPERLIGHT_REGISTER_FUNCTION("EchoI64", echo_i64);
+  HYPERLIGHT_REGISTER_FUNCTION("EchoU64", echo_u64);
+  HYPERLIGHT_REGISTER_FUNCTION("EchoFloat", echo_float);
+  HYPERLIGHT_REGISTER_FUNCTION("EchoDouble", echo_double);
+  HYPERLIGHT_REGISTER_FUNCTION("EchoBool", echo_bool);
+  HYPERLIGHT_REGISTER_FUNCTION("NoOp", no_op);
+  HYPERLIGHT_REGISTER_FUNCTION("PrintOutput", print_output);
+  hl_register_function_definition("PrintTwoArgs", print_2, 2, PRINT_TYPES, hl_ReturnType_Int);
+  hl_register_function_definition("PrintThreeArgs", print_3, 3, PRINT_TYPES, hl_ReturnType_Int);
+  hl_register_function_definition("PrintFourArgs", print_4, 4, PRINT_TYPES, hl_ReturnType_Int);
+  hl_register_function_definition("PrintFiveArgs", print_5, 5, PRINT_TYPES, hl_ReturnType_Int);
+  hl_register_function_definition("PrintSixArgs", print_6, 6, PRINT_TYPES, hl_ReturnType_Int);
+  hl_register_function_definition("PrintSevenArgs", print_7, 7, PRINT_TYPES, hl_ReturnType_Int);
+  hl_register_function_definition("PrintEightArgs", print_8, 8, PRINT_TYPES, hl_ReturnType_Int);
+  hl_register_function_definition("PrintNineArgs", print_9, 9, PRINT_TYPES, hl_ReturnType_Int);
+  hl_register_function_definition("PrintTenArgs", print_10, 10, PRINT_TYPES, hl_ReturnType_Int);
+  hl_register_function_definition("PrintElevenArgs", print_11, 11, PRINT_TYPES, hl_ReturnType_Int);
+  HYPERLIGHT_REGISTER_FUNCTION("SetByteArrayToZero", set_byte_array_to_zero);
+  HYPERLIGHT_REGISTER_FUNCTION("GetSizePrefixedBuffer", get_size_prefixed_buffer);
+  HYPERLIGHT_REGISTER_FUNCTION("24K_in_8K_out", in24k_out8k);
+  HYPERLIGHT_REGISTER_FUNCTION("StackAllocate", stack_allocate);
+  HYPERLIGHT_REGISTER_FUNCTION("StackOverflow", stack_overflow);
+  HYPERLIGHT_REGISTER_FUNCTION("BufferOverrun", buffer_overrun);
+  HYPERLIGHT_REGISTER_FUNCTION("LargeVar", large_var);
+  HYPERLIGHT_REGISTER_FUNCTION("SmallVar", small_var);
+  HYPERLIGHT_REGISTER_FUNCTION("CallMalloc", call_malloc);
+  HYPERLIGHT_REGISTER_FUNCTION("MallocAndFree", malloc_and_free);
+  HYPERLIGHT_REGISTER_FUNCTION("ExhaustHeap", exhaust_heap);
+  HYPERLIGHT_REGISTER_FUNCTION("SetStatic", set_static);
+  HYPERLIGHT_REGISTER_FUNCTION("GetStatic", get_static);
+  HYPERLIGHT_REGISTER_FUNCTION("AddToStatic", add_to_static);
+  HYPERLIGHT_REGISTER_FUNCTION("GuestAbortWithCode", abort_with_code);
+  HYPERLIGHT_REGISTER_FUNCTION("GuestAbortWithMessage", abort_with_message);
+  HYPERLIGHT_REGISTER_FUNCTION("ExecuteOnStack", execute_on_stack);
+  HYPERLIGHT_REGISTER_FUNCTION("ExecuteOnHeap", execute_on_heap);
+  HYPERLIGHT_REGISTER_FUNCTION("LogMessage", log_message);
+  HYPERLIGHT_REGISTER_FUNCTION("GuestMethod1", guest_method1);
+  HYPERLIGHT_REGISTER_FUNCTION("Add", add);
+  register_one("RoundTripHostInt", rt_int, hl_ParameterType_Int, hl_ReturnType_Int);
+  register_one("RoundTripHostUInt", rt_uint, hl_ParameterType_UInt, hl_ReturnType_UInt);
+  register_one("RoundTripHostLong", rt_long, hl_ParameterType_Long, hl_ReturnType_Long);
+  register_one("RoundTripHostULong", rt_ulong, hl_ParameterType_ULong, hl_ReturnType_ULong);
+  register_one("RoundTripHostFloat", rt_float, hl_ParameterType_Float, hl_ReturnType_Float);
+  register_one("RoundTripHostDouble", rt_double, hl_ParameterType_Double, hl_ReturnType_Double);
+  register_one("RoundTripHostBool", rt_bool, hl_ParameterType_Bool, hl_ReturnType_Bool);
+  register_one("RoundTripHostString", rt_string, hl_ParameterType_String, hl_ReturnType_String);
+  register_one("RoundTripHostVecBytes", rt_vecbytes, hl_ParameterType_VecBytes,
+               hl_ReturnType_VecBytes);
+  HYPERLIGHT_REGISTER_FUNCTION("Spin", spin);
+  HYPERLIGHT_REGISTER_FUNCTION("TriggerException", trigger_exception);
+  HYPERLIGHT_REGISTER_FUNCTION("InfiniteRecursion", infinite_recursion);
+}

@@ -1,0 +1,132 @@
+// Compiles and links C guest sources with the bundled guest SDK (gcc only); it does not run or load guests.
+// The flags are guests/Makefile's; test/unit/guest-build.test.ts proves both give byte-identical ELFs.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HyperlightError } from '../errors.js';
+
+/** gcc failed, was not found, or the inputs are unusable. `stderr` holds gcc's diagnostics. */
+export class GuestBuildError extends HyperlightError {
+  readonly stderr: string;
+
+  constructor(message: string, stderr = '', options?: { cause?: unknown }) {
+    super('ERR_GUEST_BUILD', stderr ? `${message}\n${stderr}` : message, options);
+    this.stderr = stderr;
+  }
+}
+
+/**
+ * Compiler flags for guests (same order and values as GUEST_CFLAGS in guests/Makefile).
+ * Freestanding static-PIE code without x87/SSE/AVX (this project's KVM cannot run them),
+ * no red zone (exceptions run on IST stacks, but keep frames plain), page probes for
+ * large frames so a stack overflow always hits the guard page, and nothing that varies
+ * between builds (no ident, no unwind tables, no build id).
+ */
+export const GUEST_CFLAGS: readonly string[] = Object.freeze([
+  '-std=gnu11', '-O2', '-ffreestanding', '-fno-builtin', '-nostdlib', '-nostdinc', '-fPIE',
+  '-mgeneral-regs-only', '-mno-red-zone', '-mcmodel=small', '-fno-stack-protector',
+  '-fstack-clash-protection', '-fcf-protection=none', '-fno-asynchronous-unwind-tables',
+  '-fno-unwind-tables', '-fno-ident', '-fno-common', '-fno-plt', '-fvisibility=hidden',
+  '-ffunction-sections', '-fdata-sections', '-Wall', '-Wextra', '-Wno-unused-parameter',
+]);
+
+/** Linker flags for guests (GUEST_LDFLAGS in guests/Makefile): static PIE, W^X segments on 4 KiB pages. */
+export const GUEST_LDFLAGS: readonly string[] = Object.freeze([
+  '-static-pie', '-Wl,--no-dynamic-linker', '-Wl,--build-id=none', '-Wl,-z,separate-code',
+  '-Wl,-z,noexecstack', '-Wl,-z,norelro', '-Wl,-z,max-page-size=4096',
+  '-Wl,-z,common-page-size=4096', '-Wl,--gc-sections', '-Wl,--hash-style=gnu',
+  '-Wl,--sort-section=name', '-Wl,-T,sdk/guest.ld',
+]);
+
+export interface BuildGuestOptions {
+  /** Path of the ELF to write (relative to the current directory or absolute). */
+  output: string;
+  /** The guest's C (or .S) sources, compiled after the SDK sources in this order. */
+  sources: string[];
+  /** Extra include directories for the guest's own headers. */
+  includeDirs?: string[];
+  /** Replaces the default `-O2`, e.g. `-Os` or `s`. */
+  optimize?: string;
+}
+
+/** The directory holding package.json with name "hyperlight-ts", from src/cli or dist/src/cli. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        const parsed: unknown = JSON.parse(readFileSync(pkg, 'utf8'));
+        if (typeof parsed === 'object' && parsed !== null &&
+            (parsed as { name?: unknown }).name === 'hyperlight-ts') return dir;
+      } catch {
+        // not our package.json: keep walking up
+      }
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new GuestBuildError('cannot find the hyperlight-ts package root');
+    dir = parent;
+  }
+}
+
+/** The SDK sources relative to guests/, sorted bytewise as make's $(sort) does. */
+export function sdkSources(guestsDir: string): string[] {
+  const names = readdirSync(join(guestsDir, 'sdk', 'src'))
+    .filter((n) => n.endsWith('.c') || n.endsWith('.S'))
+    .map((n) => `sdk/src/${n}`);
+  return names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+function runGcc(args: string[], cwd: string): string {
+  const r = spawnSync('gcc', args, { cwd, encoding: 'utf8' });
+  if (r.error) {
+    const code = (r.error as NodeJS.ErrnoException).code;
+    throw new GuestBuildError(code === 'ENOENT'
+      ? 'gcc was not found on PATH; guests are built with gcc (e.g. apt-get install gcc)'
+      : `cannot run gcc: ${r.error.message}`, '', { cause: r.error });
+  }
+  if (r.status !== 0) {
+    throw new GuestBuildError(`gcc failed with exit status ${String(r.status ?? r.signal)}`, r.stderr);
+  }
+  return r.stdout;
+}
+
+/** Builds the compile+link argument list (exported for tests). */
+export function guestGccArgs(opts: BuildGuestOptions, guestsDir: string, gccInclude: string): string[] {
+  const cwd = process.cwd();
+  let cflags = [...GUEST_CFLAGS];
+  if (opts.optimize !== undefined) {
+    const o = opts.optimize.startsWith('-O') ? opts.optimize : `-O${opts.optimize}`;
+    if (!/^-O([0-3sgz]|fast)?$/.test(o)) throw new GuestBuildError(`invalid optimize level: ${opts.optimize}`);
+    cflags = cflags.map((f) => (f === '-O2' ? o : f));
+  }
+  const includes = (opts.includeDirs ?? []).flatMap((d) => ['-I', resolve(cwd, d)]);
+  const sources = opts.sources.map((s) => (isAbsolute(s) ? s : resolve(cwd, s)));
+  return [
+    ...cflags,
+    '-isystem', gccInclude, '-I', 'sdk/include', ...includes,
+    // Later maps win: paths under guests/ become relative to it (as in the Makefile),
+    // other sources relative to the current directory.
+    `-ffile-prefix-map=${cwd}/=`, `-ffile-prefix-map=${guestsDir}/=`,
+    '-o', resolve(cwd, opts.output),
+    ...sdkSources(guestsDir), ...sources,
+    ...GUEST_LDFLAGS,
+  ];
+}
+
+/**
+ * Compiles and links `sources` with the guest SDK into a static-PIE guest ELF at `output`.
+ * Runs gcc synchronously from the package's guests/ directory.
+ * @throws GuestBuildError when there are no sources, a source is missing, gcc is missing
+ *   or gcc fails (the error carries gcc's stderr).
+ */
+export function buildGuest(opts: BuildGuestOptions): void {
+  if (opts.sources.length === 0) throw new GuestBuildError('no guest sources given');
+  for (const s of opts.sources) {
+    if (!existsSync(resolve(process.cwd(), s))) throw new GuestBuildError(`guest source not found: ${s}`);
+  }
+  const guestsDir = join(packageRoot(), 'guests');
+  const gccInclude = runGcc(['-print-file-name=include'], guestsDir).trim();
+  runGcc(guestGccArgs(opts, guestsDir, gccInclude), guestsDir);
+}

@@ -1,0 +1,142 @@
+// Checks the guest build: reproducible bundled binaries, buildGuest == Makefile, ELF shape, no x87/SSE/AVX, ABI header names.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GUEST_CFLAGS, GUEST_LDFLAGS, GuestBuildError, buildGuest } from '../../src/cli/build-guest.js';
+import { HyperlightError } from '../../src/errors.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const GUESTS = join(ROOT, 'guests');
+const BUNDLED = ['simpleguest', 'dummyguest'] as const;
+
+let dir = '';
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hl-guest-build-'));
+  execFileSync('make', ['-s', '-C', GUESTS, `OUT=${join(dir, 'make')}`], { stdio: 'pipe' });
+});
+afterAll(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
+
+function bundled(name: string): Buffer {
+  return readFileSync(join(GUESTS, 'bin', `${name}.elf`));
+}
+
+/** A Makefile variable defined with `:=` over backslash-continued lines, split on spaces. */
+function makeVar(name: string): string[] {
+  const text = readFileSync(join(GUESTS, 'Makefile'), 'utf8').replace(/\\\n/g, ' ');
+  const line = text.split('\n').find((l) => l.startsWith(`${name} :=`));
+  if (!line) throw new Error(`${name} not in the Makefile`);
+  return line.slice(name.length + 3).trim().split(/\s+/);
+}
+
+describe('guest build', () => {
+  it('keeps the Makefile flags and GUEST_CFLAGS/GUEST_LDFLAGS identical', () => {
+    expect(makeVar('GUEST_CFLAGS')).toEqual([...GUEST_CFLAGS]);
+    expect(makeVar('GUEST_LDFLAGS')).toEqual([...GUEST_LDFLAGS]);
+  });
+
+  it('rebuilds byte-identical copies of the committed guests/bin binaries', () => {
+    for (const name of BUNDLED) {
+      const rebuilt = readFileSync(join(dir, 'make', `${name}.elf`));
+      expect(rebuilt.equals(bundled(name)), `${name}.elf differs: run make -C guests and commit`).toBe(true);
+    }
+  });
+
+  it('buildGuest gives the same simpleguest ELF as the Makefile', () => {
+    const out = join(dir, 'simpleguest.elf');
+    buildGuest({ output: out, sources: [join(GUESTS, 'simpleguest/main.c')] });
+    expect(readFileSync(out).equals(readFileSync(join(dir, 'make', 'simpleguest.elf')))).toBe(true);
+  });
+
+  it('builds the hello-world guest of docs/guest-sdk.md', () => {
+    const doc = readFileSync(join(ROOT, 'docs/guest-sdk.md'), 'utf8');
+    const code = /```c\n([\s\S]*?)```/.exec(doc)?.[1];
+    expect(code).toBeDefined();
+    expect(code?.split('\n').length).toBeLessThan(30);
+    const src = join(dir, 'hello.c');
+    writeFileSync(src, code ?? '');
+    const out = join(dir, 'hello.elf');
+    buildGuest({ output: out, sources: [src], optimize: 's' });
+    expect(readFileSync(out).subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+  });
+
+  it('throws GuestBuildError with gcc diagnostics on a broken source', () => {
+    const src = join(dir, 'broken.c');
+    writeFileSync(src, 'void hyperlight_main(void) { this is not C; }\n');
+    let caught: unknown;
+    try {
+      buildGuest({ output: join(dir, 'broken.elf'), sources: [src] });
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(GuestBuildError);
+    expect(caught).toBeInstanceOf(HyperlightError);
+    const err = caught as GuestBuildError;
+    expect(err.code).toBe('ERR_GUEST_BUILD');
+    expect(err.stderr).toMatch(/error/);
+    expect(() => buildGuest({ output: join(dir, 'x.elf'), sources: [join(dir, 'missing.c')] }))
+      .toThrow(GuestBuildError);
+    expect(() => buildGuest({ output: join(dir, 'x.elf'), sources: [] })).toThrow(GuestBuildError);
+  });
+});
+
+describe('bundled guest ELFs', () => {
+  for (const name of BUNDLED) {
+    const path = join(GUESTS, 'bin', `${name}.elf`);
+
+    it(`${name}: static PIE, no interpreter, no relocations but RELATIVE, W^X page-aligned segments`, () => {
+      const headers = execFileSync('readelf', ['-hlrW', path], { encoding: 'utf8' });
+      expect(headers).toMatch(/Type:\s+DYN/);
+      expect(headers).not.toMatch(/INTERP/);
+      const relocs = headers.split('\n').filter((l) => /^[0-9a-f]{12,16}\s+[0-9a-f]+\s+R_X86_64_/.test(l));
+      expect(relocs.every((l) => /R_X86_64_(RELATIVE|NONE)/.test(l))).toBe(true);
+      const loads = headers.split('\n').filter((l) => /^\s*LOAD\s/.test(l)).map((l) => {
+        const f = l.trim().split(/\s+/);
+        return { offset: Number(f[1]), vaddr: Number(f[2]), flags: f.slice(6, -1).join(''), align: Number(f.at(-1)) };
+      });
+      expect(loads.length).toBeGreaterThanOrEqual(3);
+      for (const seg of loads) {
+        expect(seg.vaddr % 4096, `segment at ${seg.vaddr}`).toBe(0);
+        expect(seg.offset % 4096).toBe(0);
+        expect(seg.align).toBe(4096);
+        expect(seg.flags === 'RWE').toBe(false);
+        expect(seg.flags.includes('W') && seg.flags.includes('E')).toBe(false);
+      }
+      expect(loads.map((s) => s.flags)).toEqual(expect.arrayContaining(['R', 'RE', 'RW']));
+    });
+
+    it(`${name}: contains no x87/SSE/AVX instruction`, () => {
+      const dis = execFileSync('objdump', ['-d', '--no-show-raw-insn', path], { encoding: 'utf8' });
+      const insns = dis.split('\n').filter((l) => /^\s+[0-9a-f]+:\t/.test(l));
+      expect(insns.length).toBeGreaterThan(20);
+      const bad = insns.filter((l) => {
+        const text = l.split('\t')[1] ?? '';
+        return /%[xyz]mm|%st\b|%st\(|%mm\d/.test(text) ||
+          /^(f[a-z0-9]*|fx(save|rstor)\S*|xgetbv|xsetbv|xsave\S*|xrstor\S*|[lv]?[ls]dmxcsr|emms|v?(mov|add|sub|mul|div)(s[sd]|[ap][sd]|dq[au])\b|p(xor|and|or|add|sub|shuf|unpck)\S*)(\s|$)/.test(text);
+      });
+      expect(bad).toEqual([]);
+    });
+  }
+});
+
+describe('guests/sdk/include/hyperlight/abi.h', () => {
+  it('defines exactly the agreed constants', () => {
+    const text = readFileSync(join(GUESTS, 'sdk/include/hyperlight/abi.h'), 'utf8');
+    const defs = new Map<string, string>();
+    for (const m of text.matchAll(/^#define (HL_\w+) (\S+)$/gm)) defs.set(m[1] ?? '', m[2] ?? '');
+    expect(Object.fromEntries(defs)).toEqual({
+      HL_PORT_LOG: '99', HL_PORT_CALL_FUNCTION: '101', HL_PORT_ABORT: '102',
+      HL_PORT_DEBUG_PRINT: '103', HL_PORT_HALT: '108',
+      HL_PEB_OFF_INPUT_SIZE: '0', HL_PEB_OFF_INPUT_PTR: '8', HL_PEB_OFF_OUTPUT_SIZE: '16',
+      HL_PEB_OFF_OUTPUT_PTR: '24', HL_PEB_OFF_INIT_SIZE: '32', HL_PEB_OFF_INIT_PTR: '40',
+      HL_PEB_OFF_HEAP_SIZE: '48', HL_PEB_OFF_HEAP_PTR: '56', HL_PEB_OFF_STACK_SIZE: '64',
+      HL_PEB_OFF_STACK_PTR: '72', HL_PEB_OFF_EXN_STACK_SIZE: '80', HL_PEB_OFF_EXN_STACK_PTR: '88',
+      HL_PEB_OFF_MAGIC: '96', HL_PEB_OFF_ABI_VERSION: '104', HL_PEB_SIZE: '112',
+      HL_PEB_MAGIC: '0x3142455053544C48ULL', HL_ABI_VERSION: '1',
+      HL_ABORT_CODE_EXCEPTION: '0xFE', HL_ABORT_CODE_STACK_OVERFLOW: '0xFD', HL_ABORT_END: '0xFF',
+      HL_ABORT_MAX_BYTES: '1024', HL_IOBUF_EMPTY_SP: '8',
+      HL_SEL_CODE: '0x08', HL_SEL_DATA: '0x10', HL_SEL_TSS: '0x18',
+    });
+  });
+});
