@@ -141,6 +141,10 @@ function checkLoad(p: RawPhdr, fileLength: number): void {
 /** Validates PT_LOAD headers and returns those with a non-zero size, in order. */
 function checkLoads(phdrs: readonly RawPhdr[], fileLength: number): RawPhdr[] {
   const loads: RawPhdr[] = [];
+  // Rights of the page where the previous segment ended: a page may be shared by a chain of
+  // small segments, and the union over all of them must respect W^X.
+  let tailPage = -1n;
+  let tailFlags = 0;
   for (const p of phdrs) {
     if (p.type !== C.PT_LOAD) continue;
     checkLoad(p, fileLength);
@@ -150,11 +154,14 @@ function checkLoads(phdrs: readonly RawPhdr[], fileLength: number): RawPhdr[] {
       bad(`PT_LOAD (program header ${p.index}) at ${hex(p.vaddr)} overlaps or precedes the previous one ` +
         `(${hex(prev.vaddr)}..${hex(prev.vaddr + prev.memsz)}); segments must be ascending and disjoint`);
     }
-    if (prev && pageDown(prev.vaddr + prev.memsz - 1n) === pageDown(p.vaddr) &&
-        ((prev.flags | p.flags) & (C.PF_W | C.PF_X)) === (C.PF_W | C.PF_X)) {
-      bad(`PT_LOAD (program header ${p.index}) shares the page ${hex(pageDown(p.vaddr))} with the previous ` +
-        'segment and one is writable, the other executable (W^X)');
+    const firstPage = pageDown(p.vaddr);
+    const headFlags = p.flags | (firstPage === tailPage ? tailFlags : 0);
+    if ((headFlags & (C.PF_W | C.PF_X)) === (C.PF_W | C.PF_X)) {
+      bad(`PT_LOAD (program header ${p.index}) shares the page ${hex(firstPage)} with a previous ` +
+        'segment and one is writable, another executable (W^X)');
     }
+    tailPage = pageDown(p.vaddr + p.memsz - 1n);
+    tailFlags = tailPage === firstPage ? headFlags : p.flags;
     loads.push(p);
   }
   if (loads.length === 0) bad('no loadable segment (PT_LOAD with p_memsz > 0)');

@@ -192,6 +192,14 @@ describe('parseElf refusals', () => {
     ['W+X segment', (b) => setU32(b, phdrsOf(b, 1)[1]! + 4, 7), /writable and executable/],
     ['W+X shared page', (b) => { const p = phdrsOf(b, 1)[2]!; setU32(b, p + 4, 6); setU32(b, phdrsOf(b, 1)[1]! + 4, 5);
       const q = phdrsOf(b, 1)[1]!; setU64(b, p + 16, u64(b, q + 16) + 0x100n); setU64(b, p + 8, u64(b, q + 8) + 0x100n); }, /shares the page 0x1000 .*W\^X/],
+    ['W+X across a chain of small segments in one page', (b) => {
+      const [s0, s1, s2] = phdrsOf(b, 1) as [number, number, number];
+      setU32(b, s0 + 4, 6);
+      for (const [p, at, flags] of [[s1, 0x300n, 4], [s2, 0x400n, 5]] as const) {
+        setU32(b, p + 4, flags); setU64(b, p + 8, at); setU64(b, p + 16, at); setU64(b, p + 32, 0x10n); setU64(b, p + 40, 0x10n);
+      }
+      setU64(b, 24, 0x400n);
+    }, /program header 3\) shares the page 0x0 with a previous segment/],
     ['no PT_LOAD', (b) => { for (const p of phdrsOf(b, 1)) setU32(b, p, 4); }, /no loadable segment/],
     ['entry outside', (b) => setU64(b, 24, 0n), /entry point 0x0 is not inside/],
     ['entry in BSS', (b) => setU64(b, 24, 0x3fffn), /entry point/],
