@@ -1,6 +1,6 @@
 /* Native command-line tool over the SDK's flatbuffer code, for cross-checks against flatc and the TypeScript codec; not part of any guest. */
 /*
- * Build: gcc -O1 -I guests/sdk/include -o fbtool guests/tools/fbtool.c guests/sdk/src/flatbuf.c
+ * Build: gcc -O1 -iquote guests/sdk/include -o fbtool guests/tools/fbtool.c guests/sdk/src/flatbuf.c
  *
  * Modes (all messages are size-prefixed, binary on stdin/stdout):
  *   fbtool decode-call   < FunctionCall       prints one line of canonical JSON:

@@ -29,6 +29,7 @@ __attribute__((noreturn)) void hl_sdk_fail_call(uint64_t code, const char *messa
 
 void hl_heap_init(uintptr_t base, size_t size);
 void hl_rand_seed(uint64_t seed);
+/* Sends buffered printf output to HostPrint; a failing host call fails the guest call. */
 void hl_stdout_flush_quiet(void);
 int hl_vformat(void (*put)(void *ctx, char c), void *ctx, const char *fmt, __builtin_va_list ap);
 

@@ -355,19 +355,17 @@ int sprintf(char *buf, const char *fmt, ...) {
 #define OUT_CAP 512
 static char out_buf[OUT_CAP + 1];
 static size_t out_len;
-static bool flushing;
 
 /* Sends the buffered text to HostPrint(String)->Int. */
 static void flush_out(void) {
-  if (out_len == 0 || flushing) return;
-  flushing = true;
+  if (out_len == 0) return;
   out_buf[out_len] = 0;
   out_len = 0;
   hl_Parameter p;
   p.tag = hl_ParameterType_String;
   p.value.String = out_buf;
   hl_FunctionCall call = {"HostPrint", &p, 1, hl_ReturnType_Int};
-  flushing = false; /* a failing host call longjmps out: do not stay latched */
+  /* out_len is already 0: if HostPrint fails the call, the text is not sent twice. */
   hl_call_host_function(&call);
 }
 
