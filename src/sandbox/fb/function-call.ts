@@ -28,7 +28,7 @@ static getSizePrefixedRootAsFunctionCall(bb:flatbuffers.ByteBuffer, obj?:Functio
 
 functionName():string|null
 functionName(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
-functionName(optionalEncoding?:any):string|Uint8Array|null {
+functionName(optionalEncoding?:flatbuffers.Encoding):string|Uint8Array|null {
   const offset = this.bb!.__offset(this.bb_pos, 4);
   return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
 }

@@ -26,14 +26,14 @@ static getSizePrefixedRootAsGuestLogData(bb:flatbuffers.ByteBuffer, obj?:GuestLo
 
 message():string|null
 message(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
-message(optionalEncoding?:any):string|Uint8Array|null {
+message(optionalEncoding?:flatbuffers.Encoding):string|Uint8Array|null {
   const offset = this.bb!.__offset(this.bb_pos, 4);
   return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
 }
 
 source():string|null
 source(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
-source(optionalEncoding?:any):string|Uint8Array|null {
+source(optionalEncoding?:flatbuffers.Encoding):string|Uint8Array|null {
   const offset = this.bb!.__offset(this.bb_pos, 6);
   return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
 }
@@ -45,14 +45,14 @@ level():LogLevel {
 
 caller():string|null
 caller(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
-caller(optionalEncoding?:any):string|Uint8Array|null {
+caller(optionalEncoding?:flatbuffers.Encoding):string|Uint8Array|null {
   const offset = this.bb!.__offset(this.bb_pos, 10);
   return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
 }
 
 sourceFile():string|null
 sourceFile(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
-sourceFile(optionalEncoding?:any):string|Uint8Array|null {
+sourceFile(optionalEncoding?:flatbuffers.Encoding):string|Uint8Array|null {
   const offset = this.bb!.__offset(this.bb_pos, 12);
   return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
 }

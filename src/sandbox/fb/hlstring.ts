@@ -23,7 +23,7 @@ static getSizePrefixedRootAshlstring(bb:flatbuffers.ByteBuffer, obj?:hlstring):h
 
 value():string|null
 value(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
-value(optionalEncoding?:any):string|Uint8Array|null {
+value(optionalEncoding?:flatbuffers.Encoding):string|Uint8Array|null {
   const offset = this.bb!.__offset(this.bb_pos, 4);
   return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
 }

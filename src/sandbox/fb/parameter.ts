@@ -29,9 +29,9 @@ valueType():ParameterValue {
   return offset ? this.bb!.readUint8(this.bb_pos + offset) : ParameterValue.NONE;
 }
 
-value<T extends flatbuffers.Table>(obj:any):any|null {
+value<T>(obj:T):T|null {
   const offset = this.bb!.__offset(this.bb_pos, 6);
-  return offset ? this.bb!.__union(obj, this.bb_pos + offset) : null;
+  return offset ? this.bb!.__union(obj as flatbuffers.Table, this.bb_pos + offset) as T : null;
 }
 
 static startParameter(builder:flatbuffers.Builder) {
