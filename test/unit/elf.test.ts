@@ -199,7 +199,7 @@ describe('parseElf refusals', () => {
         setU32(b, p + 4, flags); setU64(b, p + 8, at); setU64(b, p + 16, at); setU64(b, p + 32, 0x10n); setU64(b, p + 40, 0x10n);
       }
       setU64(b, 24, 0x400n);
-    }, /program header 3\) shares the page 0x0 with a previous segment/],
+    }, /program header 2\) shares the page 0x0 with a previous segment/],
     ['no PT_LOAD', (b) => { for (const p of phdrsOf(b, 1)) setU32(b, p, 4); }, /no loadable segment/],
     ['entry outside', (b) => setU64(b, 24, 0n), /entry point 0x0 is not inside/],
     ['entry in BSS', (b) => setU64(b, 24, 0x3fffn), /entry point/],
