@@ -28,7 +28,7 @@ export interface AbortReport {
 
 /** Code byte + vector byte + three u64s. */
 const EXCEPTION_HEADER_BYTES = 1 + 1 + 8 + 8 + 8;
-const lenientUtf8 = new TextDecoder('utf-8');
+const lenientUtf8 = new TextDecoder('utf-8', { ignoreBOM: true }); // keep a leading U+FEFF
 
 /**
  * Accumulates port-102 chunks. Each OUT carries EAX = n | b1 << 8 | b2 << 16 | b3 << 24 with

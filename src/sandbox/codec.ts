@@ -92,7 +92,7 @@ function returnTypeEnum(t: ReturnTypeName): FbReturnType {
   }
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }); // ignoreBOM: keep a leading U+FEFF
 
 /**
  * Writes `s` as a flatbuffer string, byte-identical to Builder.createString. Short ASCII

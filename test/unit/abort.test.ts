@@ -58,6 +58,10 @@ describe('AbortStream', () => {
     expect(run(s, chunks([3, ...enc('after')]))).toEqual({ code: 3, message: 'after', truncated: false });
   });
 
+  it('keeps a leading byte-order mark in the message', () => {
+    expect(run(new AbortStream(), chunks([5, 0xef, 0xbb, 0xbf, 0x78])).message).toBe('\uFEFFx');
+  });
+
   it('replaces invalid UTF-8 instead of throwing', () => {
     const r = run(new AbortStream(), chunks([5, 0x68, 0xff, 0x69, 0xc3]));
     expect(r.message).toBe('h\ufffdi\ufffd');

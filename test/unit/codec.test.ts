@@ -85,6 +85,11 @@ describe('FunctionCall round trips', () => {
     }
   });
 
+  it('a leading byte-order mark is kept, not stripped', () => {
+    const d = codec.decodeFunctionCall(codec.encodeFunctionCall('\uFEFFbom', [PV.String('\uFEFFé')], 'guest', 'Void'));
+    expect([d.name, d.args[0]!.value]).toEqual(['\uFEFFbom', '\uFEFFé']);
+  });
+
   it('no arguments and an empty name', () => {
     const d = codec.decodeFunctionCall(codec.encodeFunctionCall('', [], 'guest', 'Void'));
     expect(d).toEqual({ name: '', args: [], callType: 'guest', returnType: 'Void' });
