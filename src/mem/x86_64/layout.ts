@@ -20,7 +20,7 @@ export const MAX_TOTAL_SIZE = 0x4000_0000;
 export const MAX_IMAGE_SPAN = 0x400_0000;
 /** Smallest input/output buffer, in bytes: Hyperlight's minimum. */
 export const MIN_IO_BUFFER_SIZE = 0x2000;
-/** Smallest heap, in bytes: one page. The guest SDK's allocator needs at least its header page. */
+/** Smallest heap, in bytes: one page (our choice; the guest's allocator needs somewhere to live). */
 export const MIN_HEAP_SIZE = 0x1000;
 /** Smallest stack, in bytes: one page. */
 export const MIN_STACK_SIZE = 0x1000;
