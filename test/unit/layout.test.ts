@@ -36,6 +36,16 @@ describe('planLayout', () => {
     expect(l.totalSize).toBe(0x59000);
   });
 
+  it('matches the drawing in docs/memory-layout.md (a 72 KiB image)', () => {
+    const l = planLayout({ ...HYPERLIGHT_DEFAULTS, image: { span: 0x12000 } });
+    expect(l.regions.map((r) => [r.name, r.gpa])).toEqual([
+      ['nullPage', 0], ['pageTables', 0x1000], ['peb', 0x5000], ['image', 0x6000], ['inputData', 0x18000],
+      ['outputData', 0x1c000], ['heap', 0x20000], ['stackGuard', 0x40000], ['stack', 0x41000],
+      ['exceptionStackGuard', 0x61000], ['exceptionStack', 0x62000],
+    ]);
+    expect(l.totalSize).toBe(0x66000);
+  });
+
   it('tiles [0, total) with page-aligned regions in the documented order and rights', () => {
     const l = planLayout({ ...base, initDataSize: 100 });
     expect(l.regions.map((r) => r.name)).toEqual(['nullPage', 'pageTables', 'peb', 'image', 'inputData',
