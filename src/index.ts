@@ -1,4 +1,31 @@
 // hyperlight-ts public API: the only entry point of the package.
 export { HyperlightError, ConfigInvalidError, GuestMemoryBoundsError, ElfInvalidError } from './errors.js';
+
+// Sandboxes (the main API).
+export { UninitializedSandbox, LogLevel, type PrintFunction, type LogFunction, type EvolveOptions } from './sandbox/uninitialized-sandbox.js';
+export { MultiUseSandbox, type SandboxStatus } from './sandbox/multi-use-sandbox.js';
+export { Snapshot } from './sandbox/snapshot.js';
+export { InterruptHandle } from './sandbox/interrupt.js';
+export { GuestBinary, bundledGuestPath, BUNDLED_GUESTS } from './sandbox/guest-binary.js';
+export { type SandboxConfig } from './sandbox/config.js';
+export { type HostFunctionSignature, type HostFunction } from './sandbox/host-functions.js';
+export type { PhaseSink, StartPhase } from './sandbox/vm-setup.js';
+export type { GuestLogRecord } from './sandbox/codec.js';
+export {
+  ParameterType, ReturnType, ParameterValue, type TypedValue, type ParameterTypeName, type ReturnTypeName,
+  type PlainValue,
+} from './sandbox/values.js';
+export {
+  GuestError, GuestAbortedError, GuestExceptionError, StackOverflowError, ExecutionCanceledError,
+  MemoryAccessViolationError, GuestTripleFaultError, EmulationFailureError, GuestProtocolError,
+  PoisonedSandboxError, HostFunctionNotFoundError, ParameterTypeMismatchError, ReturnTypeMismatchError,
+  UnexpectedExitError, SnapshotIncompatibleError, SandboxBusyError, BufferOverflowError, poisons,
+  EXCEPTION_NAMES,
+} from './sandbox/errors.js';
+
+// The low-level layers, for experiments.
 export * from './kvm/index.js';
 export { GuestMemory, PAGE_SIZE } from './mem/guest-memory.js';
+export { MemorySnapshot } from './mem/snapshot.js';
+export * as PageTables from './mem/x86_64/index.js';
+export { parseElf, ElfImage } from './elf/index.js';

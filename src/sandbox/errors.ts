@@ -195,6 +195,7 @@ export function errorCodeName(code: number): string {
 /**
  * Whether an error raised by a call leaves the sandbox poisoned. The one place this is
  * decided: an error that stopped the guest somewhere other than a clean Halt poisons.
+ * (Errors raised before the guest is entered never reach this: the guest is untouched.)
  */
 export function poisons(error: unknown): boolean {
   if (!(error instanceof HyperlightError)) return true; // unknown failure mid-call
@@ -204,7 +205,10 @@ export function poisons(error: unknown): boolean {
     case 'ERR_PARAMETER_TYPE_MISMATCH':
     case 'ERR_RETURN_TYPE_MISMATCH':
     case 'ERR_SANDBOX_POISONED':
+    case 'ERR_SANDBOX_BUSY':
+    case 'ERR_SNAPSHOT_INCOMPATIBLE':
     case 'ERR_CONFIG_INVALID':
+    case 'ERR_CLOSED':
       return false;
     default:
       return true;
@@ -233,5 +237,19 @@ export class BufferOverflowError extends HyperlightError {
 export class UnexpectedExitError extends HyperlightError {
   constructor(message: string) {
     super('ERR_UNEXPECTED_EXIT', message);
+  }
+}
+
+/** A snapshot was restored into a sandbox whose memory layout differs from its origin. */
+export class SnapshotIncompatibleError extends HyperlightError {
+  constructor(message: string) {
+    super('ERR_SNAPSHOT_INCOMPATIBLE', message);
+  }
+}
+
+/** A call was made on a sandbox that is already running a call (e.g. from a host function). */
+export class SandboxBusyError extends HyperlightError {
+  constructor() {
+    super('ERR_SANDBOX_BUSY', 'sandbox is already running a guest call (calls cannot be nested from host functions)');
   }
 }

@@ -1,0 +1,115 @@
+// Snapshots of guest memory: capture (all-zero pages skipped), restore by full copy, and
+// restore of only the pages a dirty bitmap names. Knows nothing of vCPUs or sandboxes.
+import { GuestMemoryBoundsError } from '../errors.js';
+import { PAGE_SIZE, type GuestMemory } from './guest-memory.js';
+
+const WORDS_PER_PAGE = PAGE_SIZE / 4;
+
+/** An immutable copy of guest memory. Pages that were all zero are not stored. */
+export class MemorySnapshot {
+  /** Size of the memory it was taken from, in bytes. */
+  readonly size: number;
+  /** For page i: offset of its copy in `data`, or -1 when the page was all zero. */
+  readonly #pageOffsets: Int32Array;
+  readonly #data: Uint8Array;
+
+  private constructor(size: number, pageOffsets: Int32Array, data: Uint8Array) {
+    this.size = size;
+    this.#pageOffsets = pageOffsets;
+    this.#data = data;
+  }
+
+  /** Number of non-zero pages held. */
+  get storedPages(): number {
+    return this.#data.length / PAGE_SIZE;
+  }
+
+  /** Copies every non-zero page of `memory`. */
+  static capture(memory: GuestMemory): MemorySnapshot {
+    const bytes = memory.bytes;
+    const pages = memory.size / PAGE_SIZE;
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+    const offsets = new Int32Array(pages).fill(-1);
+    let stored = 0;
+    for (let p = 0; p < pages; p++) {
+      if (!isZeroPage(words, p)) offsets[p] = stored++ * PAGE_SIZE;
+    }
+    const data = new Uint8Array(stored * PAGE_SIZE);
+    for (let p = 0; p < pages; p++) {
+      const at = offsets[p]!;
+      if (at >= 0) data.set(bytes.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE), at);
+    }
+    return new MemorySnapshot(memory.size, offsets, data);
+  }
+
+  #checkSize(memory: GuestMemory): void {
+    if (memory.size !== this.size) {
+      throw new GuestMemoryBoundsError(0, this.size, memory.size, 'the memory being restored (size differs from the snapshot)');
+    }
+  }
+
+  /** Writes page `p` of the snapshot back into `bytes`. */
+  #restorePage(bytes: Uint8Array, p: number): void {
+    const at = this.#pageOffsets[p]!;
+    const dst = p * PAGE_SIZE;
+    if (at < 0) bytes.fill(0, dst, dst + PAGE_SIZE);
+    else bytes.set(this.#data.subarray(at, at + PAGE_SIZE), dst);
+  }
+
+  /** Restores all of memory: every page equals the snapshot afterwards. */
+  restoreFull(memory: GuestMemory): void {
+    this.#checkSize(memory);
+    const bytes = memory.bytes;
+    const pages = this.size / PAGE_SIZE;
+    for (let p = 0; p < pages; p++) this.#restorePage(bytes, p);
+  }
+
+  /**
+   * Restores only the pages set in `bitmap` (one bit per page, little-endian u64 words, as
+   * KVM_GET_DIRTY_LOG returns). Pages not named must already equal the snapshot.
+   * @returns the number of pages restored.
+   */
+  restoreDirty(memory: GuestMemory, bitmap: Uint8Array): number {
+    this.#checkSize(memory);
+    const bytes = memory.bytes;
+    const pages = this.size / PAGE_SIZE;
+    let restored = 0;
+    const n = Math.min(bitmap.length, Math.ceil(pages / 8));
+    for (let i = 0; i < n; i++) {
+      let b = bitmap[i]!;
+      while (b !== 0) {
+        const bit = 31 - Math.clz32(b & -b);
+        b &= b - 1;
+        const p = i * 8 + bit;
+        if (p < pages) {
+          this.#restorePage(bytes, p);
+          restored++;
+        }
+      }
+    }
+    return restored;
+  }
+
+  /** Restores the pages overlapping [offset, offset + length). */
+  restoreRange(memory: GuestMemory, offset: number, length: number): void {
+    this.#checkSize(memory);
+    memory.check(offset, length);
+    if (length === 0) return;
+    const bytes = memory.bytes;
+    const last = Math.floor((offset + length - 1) / PAGE_SIZE);
+    for (let p = Math.floor(offset / PAGE_SIZE); p <= last; p++) this.#restorePage(bytes, p);
+  }
+
+  /** The snapshot's copy of a page (zeros when it was not stored), for tests and tools. */
+  page(p: number): Uint8Array {
+    const at = this.#pageOffsets[p];
+    if (at === undefined) throw new GuestMemoryBoundsError(p * PAGE_SIZE, PAGE_SIZE, this.size, 'the snapshot');
+    return at < 0 ? new Uint8Array(PAGE_SIZE) : this.#data.slice(at, at + PAGE_SIZE);
+  }
+}
+
+function isZeroPage(words: Uint32Array, p: number): boolean {
+  const end = (p + 1) * WORDS_PER_PAGE;
+  for (let w = p * WORDS_PER_PAGE; w < end; w++) if (words[w] !== 0) return false;
+  return true;
+}

@@ -1,0 +1,91 @@
+// Host functions a guest may call: registration with a declared signature, and the call
+// itself with argument and return checks. No wire encoding, no vCPU.
+import { ConfigInvalidError } from '../errors.js';
+import { HostFunctionNotFoundError, ParameterTypeMismatchError } from './errors.js';
+import {
+  type ParameterTypeName, type PlainValue, type ReturnTypeName, type TypedValue, coerceReturn,
+  parseReturnTypeName, parseTypeName,
+} from './values.js';
+
+/** Hyperlight's ErrorCode HostError: what the guest receives when a host function fails. */
+export const HOST_ERROR_CODE = 17;
+
+/** Hyperlight's limit on host-function parameters. */
+export const MAX_HOST_FUNCTION_PARAMETERS = 32;
+
+export interface HostFunctionSignature {
+  /** Parameter types, as `ParameterType.Int` or the name `'Int'`. */
+  params: readonly (ParameterTypeName | string)[];
+  /** Return type, as `ReturnType.Int` or the name `'Int'` (`'Void'` for none). */
+  returns: ReturnTypeName | string;
+}
+
+// Host functions take and return plain values; their exact shape is checked at run time.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type HostFunction = (...args: any[]) => unknown;
+
+interface Entry {
+  readonly params: readonly ParameterTypeName[];
+  readonly returns: ReturnTypeName;
+  readonly fn: HostFunction;
+}
+
+/** The host functions of one sandbox. */
+export class HostFunctionRegistry {
+  readonly #entries = new Map<string, Entry>();
+
+  /** Registers (or replaces) `name`. Throws ConfigInvalidError for a bad signature. */
+  register(name: string, signature: HostFunctionSignature, fn: HostFunction): void {
+    if (typeof name !== 'string' || name.length === 0 || name.length > 256) {
+      throw new ConfigInvalidError('hostFunction.name', 'must be a non-empty string of at most 256 characters');
+    }
+    if (typeof fn !== 'function') throw new ConfigInvalidError(`hostFunction.${name}`, 'implementation must be a function');
+    if (!signature || !Array.isArray(signature.params)) {
+      throw new ConfigInvalidError(`hostFunction.${name}.params`, 'must be an array of parameter types');
+    }
+    if (signature.params.length > MAX_HOST_FUNCTION_PARAMETERS) {
+      throw new ConfigInvalidError(`hostFunction.${name}.params`, `at most ${MAX_HOST_FUNCTION_PARAMETERS} parameters`);
+    }
+    const params = signature.params.map((p, i) => parseTypeName(p, `hostFunction.${name}.params[${i}]`));
+    const returns = parseReturnTypeName(signature.returns, `hostFunction.${name}.returns`);
+    this.#entries.set(name, { params, returns, fn });
+  }
+
+  has(name: string): boolean {
+    return this.#entries.has(name);
+  }
+
+  /** Registered names with their signatures (for tools). */
+  list(): { name: string; params: readonly ParameterTypeName[]; returns: ReturnTypeName }[] {
+    return [...this.#entries].map(([name, e]) => ({ name, params: e.params, returns: e.returns }));
+  }
+
+  /** A copy, so an evolved sandbox is not affected by later registrations. */
+  clone(): HostFunctionRegistry {
+    const r = new HostFunctionRegistry();
+    for (const [k, v] of this.#entries) r.#entries.set(k, v);
+    return r;
+  }
+
+  /**
+   * Calls `name` with the guest's arguments. Throws HostFunctionNotFoundError,
+   * ParameterTypeMismatchError (count or types differ from the signature),
+   * ReturnTypeMismatchError, or whatever the function throws.
+   */
+  call(name: string, args: readonly TypedValue[]): TypedValue | undefined {
+    const e = this.#entries.get(name);
+    if (!e) throw new HostFunctionNotFoundError(name);
+    if (args.length !== e.params.length) {
+      throw new ParameterTypeMismatchError(`host function ${name} takes ${e.params.length} arguments, the guest passed ${args.length}`);
+    }
+    const plain: PlainValue[] = new Array<PlainValue>(args.length);
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i]!;
+      if (a.type !== e.params[i]) {
+        throw new ParameterTypeMismatchError(`host function ${name} argument ${i} must be ${e.params[i]}, the guest passed ${a.type}`);
+      }
+      plain[i] = a.value;
+    }
+    return coerceReturn(e.returns, e.fn(...plain));
+  }
+}

@@ -1,0 +1,222 @@
+// An evolved sandbox: typed guest calls, host calls answered, snapshots, poisoning, kill.
+import { ResourceClosedError } from '../kvm/errors.js';
+import { MemorySnapshot } from '../mem/snapshot.js';
+import type { ResolvedConfig } from './config.js';
+import {
+  GuestError, PoisonedSandboxError, ReturnTypeMismatchError, SandboxBusyError,
+  SnapshotIncompatibleError, poisons,
+} from './errors.js';
+import { HOST_ERROR_CODE, type HostFunctionRegistry } from './host-functions.js';
+import type { InterruptHandle, InterruptState } from './interrupt.js';
+import type { RunLoop } from './run-loop.js';
+import { Snapshot, layoutKey } from './snapshot.js';
+import {
+  type PlainValue, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName, toPlain,
+} from './values.js';
+import { GUEST_SLOT, type Machine, type PhaseSink } from './vm-setup.js';
+
+export type SandboxStatus = 'ready' | 'poisoned' | 'closed';
+
+/** Runs the guest until its call halts, answering host calls synchronously. */
+export function driveToHalt(loop: RunLoop, hosts: HostFunctionRegistry): { hostError: unknown } {
+  let hostError: unknown;
+  for (;;) {
+    const action = loop.step();
+    if (action.kind === 'halt') return { hostError };
+    let reply: Uint8Array;
+    try {
+      const value = hosts.call(action.call.name, action.call.args);
+      reply = loop.codec.encodeFunctionCallResult({ ok: true, value });
+    } catch (e) {
+      hostError = e;
+      const message = e instanceof Error ? e.message : String(e);
+      reply = loop.codec.encodeFunctionCallResult({ ok: false, code: HOST_ERROR_CODE, message });
+    }
+    loop.pushInput(reply);
+  }
+}
+
+/**
+ * A guest that has run its initialisation and is ready for calls. State persists between
+ * calls. A failure that leaves the guest in an unknown state poisons the sandbox: it then
+ * refuses calls until `restore(snapshot)`.
+ */
+export class MultiUseSandbox {
+  readonly #m: Machine;
+  readonly #loop: RunLoop;
+  readonly #interrupt: InterruptState;
+  readonly #hosts: HostFunctionRegistry;
+  readonly #config: ResolvedConfig;
+  readonly #layoutKey: string;
+  readonly #trace: PhaseSink | undefined;
+  #poison: unknown;
+  #closed = false;
+  #busy = false;
+  /** The snapshot guest memory equals, apart from pages in the dirty log. */
+  #baseline: Snapshot | undefined;
+  /** Guest address of the dispatch function the guest reported at init. */
+  readonly dispatchAddress: bigint;
+
+  /** @internal use `UninitializedSandbox.evolve()`. */
+  constructor(machine: Machine, loop: RunLoop, interrupt: InterruptState, hosts: HostFunctionRegistry,
+    config: ResolvedConfig, dispatchAddress: bigint, trace?: PhaseSink) {
+    this.#m = machine;
+    this.#loop = loop;
+    this.#interrupt = interrupt;
+    this.#hosts = hosts;
+    this.#config = config;
+    this.#layoutKey = layoutKey(machine.layout);
+    this.dispatchAddress = dispatchAddress;
+    this.#trace = trace;
+  }
+
+  /** `ready`, `poisoned` (only restore() is accepted) or `closed`. */
+  status(): SandboxStatus {
+    return this.#closed ? 'closed' : this.#poison !== undefined ? 'poisoned' : 'ready';
+  }
+
+  get poisoned(): boolean {
+    return this.#poison !== undefined;
+  }
+
+  /** The memory layout (for tools). */
+  get layout(): Machine['layout'] {
+    return this.#m.layout;
+  }
+
+  /** @internal the machine, for tools and tests that look inside. */
+  get machine(): Machine {
+    return this.#m;
+  }
+
+  #usable(): void {
+    if (this.#closed) throw new ResourceClosedError('MultiUseSandbox');
+    if (this.#busy) throw new SandboxBusyError();
+  }
+
+  /**
+   * Calls guest function `name` with explicit typed parameters and returns its result as a
+   * plain value (`number`, `bigint`, `string`, `boolean`, `Uint8Array`, or `undefined` for
+   * Void).
+   * @throws GuestError when the guest function fails (does not poison); the typed errors
+   *   of docs/errors.md otherwise; PoisonedSandboxError while poisoned.
+   */
+  callGuestFunctionByName(name: string, returnType: ReturnTypeName | string, params: readonly TypedValue[] = []): PlainValue {
+    return toPlain(this.#invoke(name, parseReturnTypeName(returnType), params));
+  }
+
+  /**
+   * Calls guest function `name` with plain JS arguments: string -> String, boolean -> Bool,
+   * bigint -> Long (ULong above i64), Uint8Array -> VecBytes, number -> Int when it is a
+   * 32-bit integer, otherwise Double. Use ParameterValue for other types.
+   */
+  call(name: string, returnType: ReturnTypeName | string, ...args: unknown[]): PlainValue {
+    return toPlain(this.#invoke(name, parseReturnTypeName(returnType), args.map(fromPlain)));
+  }
+
+  #invoke(name: string, returnType: ReturnTypeName, params: readonly TypedValue[]): TypedValue | undefined {
+    this.#usable();
+    if (this.#poison !== undefined) throw new PoisonedSandboxError({ cause: this.#poison });
+    const loop = this.#loop;
+    // Nothing below can poison until the guest runs: a bad argument leaves it untouched.
+    const message = loop.codec.encodeFunctionCall(name, params, 'guest', returnType);
+    loop.startCall(message);
+    const t0 = this.#trace ? process.hrtime.bigint() : 0n;
+    this.#busy = true;
+    this.#interrupt.beginCall();
+    try {
+      loop.armTimeLimit(this.#config.maxExecutionTimeMs);
+      const { hostError } = driveToHalt(loop, this.#hosts);
+      const outcome = loop.codec.decodeFunctionCallResult(loop.popOutput());
+      if (!outcome.ok) {
+        throw new GuestError(outcome.code, outcome.message, hostError === undefined ? undefined : { cause: hostError });
+      }
+      const got: ReturnTypeName = outcome.value === undefined ? 'Void' : outcome.value.type;
+      if (got !== returnType) {
+        throw new ReturnTypeMismatchError(`guest function ${name} returned ${got}, the caller expected ${returnType}`);
+      }
+      return outcome.value;
+    } catch (e) {
+      if (poisons(e)) this.#poison = e;
+      throw e;
+    } finally {
+      loop.disarmTimeLimit();
+      loop.flushDebugPrint();
+      this.#interrupt.endCall();
+      this.#busy = false;
+      if (this.#trace) this.#trace.phase('call', t0, process.hrtime.bigint());
+    }
+  }
+
+  /** A handle that stops the running call from any thread (`kill()`). */
+  interruptHandle(): InterruptHandle {
+    return this.#interrupt.handle();
+  }
+
+  /**
+   * Captures guest memory and vCPU registers. Not allowed while poisoned (the state is
+   * unknown): restore first.
+   */
+  snapshot(): Snapshot {
+    this.#usable();
+    if (this.#poison !== undefined) throw new PoisonedSandboxError({ cause: this.#poison });
+    const { vm, vcpu, memory } = this.#m;
+    vm.getDirtyLog(GUEST_SLOT); // from here on the log holds changes since this snapshot
+    const snap = new Snapshot(this.#layoutKey, MemorySnapshot.capture(memory), vcpu.getRegs(), vcpu.getSregs());
+    this.#baseline = snap;
+    this.#loop.clearHostWrites();
+    return snap;
+  }
+
+  /**
+   * Brings memory and vCPU state back to `snapshot`, also from a poisoned state. When the
+   * sandbox's memory last equalled this same snapshot, only the pages KVM's dirty log
+   * reports (plus the I/O buffer bytes the host wrote) are copied; otherwise all of memory.
+   * @throws SnapshotIncompatibleError for a snapshot of a different memory layout.
+   */
+  restore(snapshot: Snapshot): void {
+    this.#usable();
+    if (!(snapshot instanceof Snapshot)) throw new SnapshotIncompatibleError('restore() needs a Snapshot from snapshot()');
+    if (snapshot.layoutKey !== this.#layoutKey) {
+      throw new SnapshotIncompatibleError('snapshot was taken from a sandbox with a different memory layout');
+    }
+    const { vm, vcpu, memory, layout } = this.#m;
+    const dirty = vm.getDirtyLog(GUEST_SLOT);
+    const loop = this.#loop;
+    if (this.#baseline === snapshot) {
+      snapshot.memory.restoreDirty(memory, dirty);
+      snapshot.memory.restoreRange(memory, layout.inputData.gpa, loop.hostWriteEndInput);
+      snapshot.memory.restoreRange(memory, layout.outputData.gpa, loop.hostWriteEndOutput);
+    } else {
+      snapshot.memory.restoreFull(memory);
+    }
+    vcpu.setSregs(snapshot.sregs);
+    vcpu.setRegs(snapshot.regs);
+    this.#baseline = snapshot;
+    loop.clearHostWrites();
+    loop.resetGuestStreams();
+    this.#poison = undefined;
+  }
+
+  /** Releases the vCPU, guest memory and VM; idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#interrupt.close();
+    this.#loop.close();
+    const { vm, vcpu, memory } = this.#m;
+    try {
+      vcpu.close();
+    } finally {
+      try {
+        memory.close();
+      } finally {
+        vm.close();
+      }
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,164 @@
+// A sandbox before evolve(): the validated guest image, configuration and host functions.
+import { ConfigInvalidError } from '../errors.js';
+import { type ElfImage, parseElf } from '../elf/index.js';
+import { type ResolvedConfig, type SandboxConfig, resolveConfig } from './config.js';
+import type { GuestLogRecord } from './codec.js';
+import { GuestProtocolError } from './errors.js';
+import { GuestBinary } from './guest-binary.js';
+import { type HostFunction, HostFunctionRegistry, type HostFunctionSignature } from './host-functions.js';
+import { InterruptState } from './interrupt.js';
+import { MultiUseSandbox, driveToHalt } from './multi-use-sandbox.js';
+import { RunLoop } from './run-loop.js';
+import { type PhaseSink, createMachine, layoutFor } from './vm-setup.js';
+import type { MemoryLayout } from '../mem/x86_64/index.js';
+
+/** Prints guest text; returns the number of characters printed (HostPrint's result). */
+export type PrintFunction = (text: string) => number | void;
+/** Receives guest log records at or above the level given to `registerLogger`. */
+export type LogFunction = (record: GuestLogRecord) => void;
+
+/** Log levels a guest may send (Hyperlight's LogLevel). */
+export const LogLevel = Object.freeze({
+  Trace: 0, Debug: 1, Information: 2, Warning: 3, Error: 4, Critical: 5, None: 6,
+} as const);
+
+const defaultPrint: PrintFunction = (text) => {
+  process.stdout.write(text);
+  return text.length;
+};
+
+export interface EvolveOptions {
+  /** Receives the duration of each start-up phase (and of each call later). */
+  trace?: PhaseSink;
+}
+
+/**
+ * A guest binary with its configuration and host functions, not yet running. Create with
+ * `UninitializedSandbox.create()`, register host functions, then `evolve()`.
+ */
+export class UninitializedSandbox {
+  readonly #image: ElfImage;
+  readonly #config: ResolvedConfig;
+  readonly #layout: MemoryLayout;
+  readonly #hosts = new HostFunctionRegistry();
+  #print: PrintFunction = defaultPrint;
+  #logger: LogFunction | undefined;
+  #logLevel: number = LogLevel.None;
+  #evolved = false;
+
+  private constructor(image: ElfImage, config: ResolvedConfig, layout: MemoryLayout) {
+    this.#image = image;
+    this.#config = config;
+    this.#layout = layout;
+    this.#hosts.register('HostPrint', { params: ['String'], returns: 'Int' }, (text: string) => this.#printText(text));
+  }
+
+  /**
+   * Validates the guest ELF and the configuration.
+   * @param guest a GuestBinary, a file path, or the ELF bytes.
+   * @throws ElfInvalidError (ERR_ELF_INVALID), ConfigInvalidError (ERR_CONFIG_INVALID).
+   */
+  static create(guest: GuestBinary | string | Uint8Array, config?: SandboxConfig): UninitializedSandbox {
+    const binary = guest instanceof GuestBinary ? guest
+      : typeof guest === 'string' ? GuestBinary.filePath(guest)
+        : guest instanceof Uint8Array ? GuestBinary.buffer(guest)
+          : undefined;
+    if (!binary) throw new ConfigInvalidError('guest', 'must be a GuestBinary, a file path or a Uint8Array');
+    const resolved = resolveConfig(config);
+    const image = parseElf(binary.bytes());
+    return new UninitializedSandbox(image, resolved, layoutFor(image, resolved));
+  }
+
+  /** The configuration with defaults filled in. */
+  get config(): Readonly<ResolvedConfig> {
+    return this.#config;
+  }
+
+  /** The guest memory map this sandbox will get. */
+  get layout(): MemoryLayout {
+    return this.#layout;
+  }
+
+  /** The validated guest image. */
+  get image(): ElfImage {
+    return this.#image;
+  }
+
+  #printText(text: string): number {
+    const r = this.#print(text);
+    return typeof r === 'number' && Number.isInteger(r) ? r : text.length;
+  }
+
+  /**
+   * Registers a host function the guest can call by name. The guest's arguments are
+   * checked against `params`; the return value is checked against `returns`. A function
+   * that throws fails the guest's host call with GuestError code 17 (HostError).
+   */
+  registerHostFunction(name: string, signature: HostFunctionSignature, fn: HostFunction): void {
+    this.#hosts.register(name, signature, fn);
+  }
+
+  /** Replaces the print function (default: write to stdout). Used by HostPrint and DebugPrint. */
+  registerPrint(fn: PrintFunction): void {
+    if (typeof fn !== 'function') throw new ConfigInvalidError('print', 'must be a function');
+    this.#print = fn;
+  }
+
+  /** Receives guest log records of `level` and above (default Information). */
+  registerLogger(fn: LogFunction, level: number = LogLevel.Information): void {
+    if (typeof fn !== 'function') throw new ConfigInvalidError('logger', 'must be a function');
+    if (!Number.isInteger(level) || level < 0 || level > 6) throw new ConfigInvalidError('logLevel', 'must be 0 (Trace) .. 6 (None)');
+    this.#logger = fn;
+    this.#logLevel = level;
+  }
+
+  /**
+   * Creates the VM, runs the guest's initialisation (its `hyperlight_main`) and returns
+   * the ready sandbox. Can be called once.
+   */
+  evolve(options: EvolveOptions = {}): MultiUseSandbox {
+    if (this.#evolved) throw new ConfigInvalidError('evolve', 'this UninitializedSandbox was already evolved');
+    this.#evolved = true;
+    const trace = options.trace;
+    const machine = createMachine(this.#image, this.#layout, this.#logger ? this.#logLevel : LogLevel.None, trace);
+    const interrupt = new InterruptState();
+    const logger = this.#logger;
+    const loop = new RunLoop(machine, interrupt, {
+      debugPrint: (text) => { this.#printText(text); },
+      ...(logger ? { log: (r: GuestLogRecord) => { if (r.level >= this.#logLevel) logger(r); } } : {}),
+    });
+    const hosts = this.#hosts.clone();
+    try {
+      const t0 = trace ? process.hrtime.bigint() : 0n;
+      interrupt.beginCall();
+      try {
+        loop.armTimeLimit(this.#config.maxExecutionTimeMs);
+        driveToHalt(loop, hosts);
+      } finally {
+        loop.disarmTimeLimit();
+        loop.flushDebugPrint();
+        interrupt.endCall();
+      }
+      const dispatch = machine.vcpu.getRegs().rax;
+      this.#checkDispatch(dispatch);
+      if (trace) trace.phase('guest-init', t0, process.hrtime.bigint());
+      return new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, dispatch, trace);
+    } catch (e) {
+      loop.close();
+      interrupt.close();
+      machine.vcpu.close();
+      machine.memory.close();
+      machine.vm.close();
+      throw e;
+    }
+  }
+
+  #checkDispatch(address: bigint): void {
+    const img = this.#layout.image;
+    const off = Number(address - BigInt(img.gpa));
+    const inSegment = this.#image.segments.some((s) => s.executable && off >= s.offsetInImage && off < s.offsetInImage + s.memSize);
+    if (address < BigInt(img.gpa) || !inSegment) {
+      throw new GuestProtocolError(`guest init reported dispatch address 0x${address.toString(16)}, which is not in its code`);
+    }
+  }
+}

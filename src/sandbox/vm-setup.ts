@@ -1,0 +1,143 @@
+// Building a guest's machine: memory from the layout, the loaded image, page tables, the
+// PEB, and a VM with one vCPU in long mode at the guest's entry point. No run loop here.
+import { randomBytes } from 'node:crypto';
+import type { ElfImage } from '../elf/index.js';
+import { Kvm } from '../kvm/kvm.js';
+import * as C from '../kvm/constants.js';
+import type { CpuidEntry, Regs, Sregs } from '../kvm/structs.js';
+import { emptyRegs, flatSegment } from '../kvm/structs.js';
+import type { Vcpu } from '../kvm/vcpu.js';
+import type { Vm } from '../kvm/vm.js';
+import { GuestMemory, PAGE_SIZE } from '../mem/guest-memory.js';
+import { type MemoryLayout, buildPageTables, mappedRangesFor, planLayout } from '../mem/x86_64/index.js';
+import { SEL_CODE, SEL_DATA, SEL_TSS, writePeb } from './abi.js';
+import type { ResolvedConfig } from './config.js';
+
+/** Phases of machine start-up, reported to a tracer when one is given. */
+export type StartPhase = 'open' | 'create-vm' | 'map-memory' | 'load-elf' | 'page-tables' | 'create-vcpu' | 'guest-init';
+
+/** Receives timings; when absent, no clock is read. */
+export interface PhaseSink {
+  phase(name: StartPhase | 'call', startNs: bigint, endNs: bigint): void;
+}
+
+export interface Machine {
+  readonly layout: MemoryLayout;
+  readonly memory: GuestMemory;
+  readonly vm: Vm;
+  readonly vcpu: Vcpu;
+  readonly cr3: bigint;
+  readonly entry: bigint;
+}
+
+/** The memory slot the guest lives in (one slot, guest-physical 0). */
+export const GUEST_SLOT = 0;
+
+/** Plans the layout for an image under a configuration (throws ConfigInvalidError). */
+export function layoutFor(image: ElfImage, config: ResolvedConfig): MemoryLayout {
+  return planLayout({
+    heapSize: config.heapSize,
+    stackSize: config.stackSize,
+    inputDataSize: config.inputDataSize,
+    outputDataSize: config.outputDataSize,
+    exceptionStackSize: config.exceptionStackSize,
+    image: image.fixedBase === undefined ? { span: image.span } : { span: image.span, fixedBase: image.fixedBase },
+  });
+}
+
+/** CPUID for guests: the supported set with VMX and SVM hidden (no nested virtualisation). */
+export function guestCpuid(kvm: Kvm): CpuidEntry[] {
+  return kvm.getSupportedCpuid().map((e) => {
+    if (e.function === 1) return { ...e, ecx: e.ecx & ~C.CPUID_1_ECX_VMX };
+    if (e.function === 0x8000_0001) return { ...e, ecx: e.ecx & ~C.CPUID_80000001_ECX_SVM };
+    return e;
+  });
+}
+
+/** Long-mode special registers per docs/guest-abi.md, starting from the vCPU's reset state. */
+export function longModeSregs(base: Sregs, cr3: bigint): Sregs {
+  const data = flatSegment(SEL_DATA, C.SEG_TYPE_DATA_RW_ACCESSED, false);
+  return {
+    ...base,
+    cs: flatSegment(SEL_CODE, C.SEG_TYPE_CODE_XR_ACCESSED, true),
+    ds: data, es: { ...data }, fs: { ...data }, gs: { ...data }, ss: { ...data },
+    tr: {
+      base: 0n, limit: 0x67, selector: SEL_TSS, type: C.SEG_TYPE_TSS64_BUSY, present: 1, dpl: 0,
+      db: 0, s: 0, l: 0, g: 0, avl: 0, unusable: 0,
+    },
+    gdt: { base: 0n, limit: 0 },
+    idt: { base: 0n, limit: 0 },
+    cr0: C.CR0_INIT, cr3, cr4: C.CR4_INIT, efer: C.EFER_INIT,
+  };
+}
+
+/** Entry registers per docs/guest-abi.md. */
+export function entryRegs(layout: MemoryLayout, entry: bigint, logLevel: number): Regs {
+  const regs = emptyRegs();
+  regs.rip = entry;
+  regs.rsp = BigInt(layout.stack.gpa + layout.stack.size);
+  regs.rflags = C.RFLAGS_RESERVED_1;
+  regs.rdi = BigInt(layout.peb.gpa);
+  regs.rsi = randomBytes(8).readBigUInt64LE(0);
+  regs.rdx = BigInt(PAGE_SIZE);
+  regs.rcx = BigInt(logLevel);
+  return regs;
+}
+
+function writeMemoryImage(memory: GuestMemory, layout: MemoryLayout, image: ElfImage, sink?: PhaseSink): bigint {
+  let t = sink ? process.hrtime.bigint() : 0n;
+  image.load(memory.slice(layout.image.gpa, layout.image.size), layout.image.gpa);
+  if (sink) { const n = process.hrtime.bigint(); sink.phase('load-elf', t, n); t = n; }
+  const ranges = mappedRangesFor(layout, image.segments);
+  const tables = buildPageTables(ranges, layout.pageTables,
+    memory.slice(layout.pageTables.gpa, layout.pageTables.size));
+  const view = memory.view;
+  writePeb(view, layout.peb.gpa, {
+    inputSize: layout.inputData.size, inputPtr: layout.inputData.gpa,
+    outputSize: layout.outputData.size, outputPtr: layout.outputData.gpa,
+    initSize: layout.initData?.size ?? 0, initPtr: layout.initData?.gpa ?? 0,
+    heapSize: layout.heap.size, heapPtr: layout.heap.gpa,
+    stackSize: layout.stack.size, stackPtr: layout.stack.gpa,
+    exnStackSize: layout.exceptionStack.size, exnStackPtr: layout.exceptionStack.gpa,
+  });
+  if (sink) sink.phase('page-tables', t, process.hrtime.bigint());
+  return BigInt(tables.cr3);
+}
+
+/**
+ * Creates the machine for `image`: memory, image, tables, PEB, VM, vCPU, registers. On
+ * failure everything made so far is released before the error propagates.
+ */
+export function createMachine(image: ElfImage, layout: MemoryLayout, logLevel: number, sink?: PhaseSink): Machine {
+  const clock = (): bigint => (sink ? process.hrtime.bigint() : 0n);
+  let t = clock();
+  const kvm = Kvm.open();
+  let vm: Vm | undefined;
+  let memory: GuestMemory | undefined;
+  try {
+    if (sink) { const n = clock(); sink.phase('open', t, n); t = n; }
+    vm = kvm.createVm();
+    if (sink) { const n = clock(); sink.phase('create-vm', t, n); t = n; }
+    memory = GuestMemory.allocate(layout.totalSize);
+    vm.setUserMemoryRegion({
+      slot: GUEST_SLOT, flags: C.KVM_MEM_LOG_DIRTY_PAGES, guestPhysAddr: 0n,
+      memorySize: BigInt(memory.size), userspaceAddr: memory.hostAddress,
+    });
+    if (sink) { const n = clock(); sink.phase('map-memory', t, n); t = n; }
+    const cr3 = writeMemoryImage(memory, layout, image, sink);
+    t = clock();
+    const vcpu = vm.createVcpu(0);
+    vcpu.setCpuid2(guestCpuid(kvm));
+    vcpu.setSregs(longModeSregs(vcpu.getSregs(), cr3));
+    const entry = BigInt(layout.image.gpa + image.entryOffset);
+    vcpu.setRegs(entryRegs(layout, entry, logLevel));
+    if (sink) sink.phase('create-vcpu', t, clock());
+    return { layout, memory, vm, vcpu, cr3, entry };
+  } catch (e) {
+    vm?.close();
+    memory?.close();
+    throw e;
+  } finally {
+    kvm.close();
+  }
+}
