@@ -10,6 +10,7 @@ export { GuestBinary, bundledGuestPath, BUNDLED_GUESTS } from './sandbox/guest-b
 export { type SandboxConfig } from './sandbox/config.js';
 export { type HostFunctionSignature, type HostFunction } from './sandbox/host-functions.js';
 export type { PhaseSink, StartPhase } from './sandbox/vm-setup.js';
+export type { ExitSink } from './sandbox/run-loop.js';
 export type { GuestLogRecord } from './sandbox/codec.js';
 export {
   ParameterType, ReturnType, ParameterValue, type TypedValue, type ParameterTypeName, type ReturnTypeName,

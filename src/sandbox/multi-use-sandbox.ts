@@ -8,7 +8,7 @@ import {
 } from './errors.js';
 import { HOST_ERROR_CODE, type HostFunctionRegistry } from './host-functions.js';
 import type { InterruptHandle, InterruptState } from './interrupt.js';
-import type { RunLoop } from './run-loop.js';
+import type { ExitSink, RunLoop } from './run-loop.js';
 import { Snapshot, layoutKey } from './snapshot.js';
 import {
   type PlainValue, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName, toPlain,
@@ -146,6 +146,11 @@ export class MultiUseSandbox {
       this.#busy = false;
       if (this.#trace) this.#trace.phase('call', t0, process.hrtime.bigint());
     }
+  }
+
+  /** Starts (or with `undefined`, stops) sending every VM exit to `sink`. */
+  traceExits(sink: ExitSink | undefined): void {
+    this.#loop.exitSink = sink;
   }
 
   /** A handle that stops the running call from any thread (`kill()`). */

@@ -28,6 +28,12 @@ export type PendingAction =
 
 const HALT: PendingAction = { kind: 'halt' };
 
+/** Receives every VM exit when tracing (see EvolveOptions.exits). */
+export interface ExitSink {
+  /** `exit` is reused by the next run; copy what you keep. `rip` is read only for tracing. */
+  exit(exit: VcpuExit, rip: bigint, timeNs: bigint): void;
+}
+
 /** Where guest output goes. */
 export interface OutputSinks {
   /** Text the guest prints through DebugPrint (port 103), a line or a flush at a time. */
@@ -56,6 +62,8 @@ export class RunLoop {
   /** Highest byte offset (exclusive) the host wrote into each buffer since `clearHostWrites()`. */
   hostWriteEndInput = 0;
   hostWriteEndOutput = 0;
+  /** Exit tracing; undefined (the default) costs one property check per exit. */
+  exitSink: ExitSink | undefined;
 
   constructor(machine: Machine, interrupt: InterruptState, sinks: OutputSinks) {
     this.#m = machine;
@@ -153,6 +161,7 @@ export class RunLoop {
       } finally {
         interrupt.leaveRun();
       }
+      if (this.exitSink !== undefined) this.exitSink.exit(exit, this.#rip(), process.hrtime.bigint());
       if (exit.kind === 'io') {
         if (exit.direction === 'out') {
           if (exit.port === PORT_HALT) return this.#halt();

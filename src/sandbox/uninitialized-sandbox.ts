@@ -8,7 +8,7 @@ import { GuestBinary } from './guest-binary.js';
 import { type HostFunction, HostFunctionRegistry, type HostFunctionSignature } from './host-functions.js';
 import { InterruptState } from './interrupt.js';
 import { MultiUseSandbox, driveToHalt } from './multi-use-sandbox.js';
-import { RunLoop } from './run-loop.js';
+import { type ExitSink, RunLoop } from './run-loop.js';
 import { type PhaseSink, createMachine, layoutFor } from './vm-setup.js';
 import type { MemoryLayout } from '../mem/x86_64/index.js';
 
@@ -30,6 +30,8 @@ const defaultPrint: PrintFunction = (text) => {
 export interface EvolveOptions {
   /** Receives the duration of each start-up phase (and of each call later). */
   trace?: PhaseSink;
+  /** Receives every VM exit, from guest init on (tracing; reads RIP per exit). */
+  exits?: ExitSink;
 }
 
 /**
@@ -127,6 +129,7 @@ export class UninitializedSandbox {
       debugPrint: (text) => { this.#printText(text); },
       ...(logger ? { log: (r: GuestLogRecord) => { if (r.level >= this.#logLevel) logger(r); } } : {}),
     });
+    loop.exitSink = options.exits;
     const hosts = this.#hosts.clone();
     try {
       const t0 = trace ? process.hrtime.bigint() : 0n;
