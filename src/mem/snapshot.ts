@@ -56,6 +56,20 @@ export class MemorySnapshot {
     else bytes.set(this.#data.subarray(at, at + PAGE_SIZE), dst);
   }
 
+  /**
+   * Copies the stored pages into memory that is still all zero (a fresh allocation), so
+   * pages that were zero are not touched and stay unallocated.
+   */
+  restoreIntoZeroed(memory: GuestMemory): void {
+    this.#checkSize(memory);
+    const bytes = memory.bytes;
+    const offsets = this.#pageOffsets;
+    for (let p = 0; p < offsets.length; p++) {
+      const at = offsets[p]!;
+      if (at >= 0) bytes.set(this.#data.subarray(at, at + PAGE_SIZE), p * PAGE_SIZE);
+    }
+  }
+
   /** Restores all of memory: every page equals the snapshot afterwards. */
   restoreFull(memory: GuestMemory): void {
     this.#checkSize(memory);

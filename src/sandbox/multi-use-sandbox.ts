@@ -13,7 +13,7 @@ import { Snapshot, layoutKey } from './snapshot.js';
 import {
   type PlainValue, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName, toPlain,
 } from './values.js';
-import { GUEST_SLOT, type Machine, type PhaseSink } from './vm-setup.js';
+import { GUEST_SLOT, type Machine, type PhaseSink, closeMachine } from './vm-setup.js';
 
 export type SandboxStatus = 'ready' | 'poisoned' | 'closed';
 
@@ -209,16 +209,7 @@ export class MultiUseSandbox {
     this.#closed = true;
     this.#interrupt.close();
     this.#loop.close();
-    const { vm, vcpu, memory } = this.#m;
-    try {
-      vcpu.close();
-    } finally {
-      try {
-        memory.close();
-      } finally {
-        vm.close();
-      }
-    }
+    closeMachine(this.#m);
   }
 
   [Symbol.dispose](): void {

@@ -62,6 +62,8 @@ export class RunLoop {
   /** Highest byte offset (exclusive) the host wrote into each buffer since `clearHostWrites()`. */
   hostWriteEndInput = 0;
   hostWriteEndOutput = 0;
+  /** Host calls, prints and logs the guest has made (guest init is replayable only at 0). */
+  guestOutputs = 0;
   /** Exit tracing; undefined (the default) costs one property check per exit. */
   exitSink: ExitSink | undefined;
 
@@ -216,11 +218,13 @@ export class RunLoop {
   }
 
   #onHostCall(): PendingAction {
+    this.guestOutputs++;
     const bytes = this.popOutput();
     return { kind: 'host-call', call: this.codec.decodeFunctionCall(bytes) };
   }
 
   #onDebugPrint(exit: IoExit): void {
+    this.guestOutputs++;
     const ch = exit.data[0] ?? 0;
     this.#debugLine[this.#debugLength++] = ch;
     if (ch === 0x0a || this.#debugLength === DEBUG_LINE_MAX) this.flushDebugPrint();
@@ -235,6 +239,7 @@ export class RunLoop {
   }
 
   #onLog(): void {
+    this.guestOutputs++;
     const record = decodeGuestLogData(this.popOutput());
     this.#sinks.log?.(record);
   }

@@ -9,7 +9,8 @@ import { type HostFunction, HostFunctionRegistry, type HostFunctionSignature } f
 import { InterruptState } from './interrupt.js';
 import { MultiUseSandbox, driveToHalt } from './multi-use-sandbox.js';
 import { type ExitSink, RunLoop } from './run-loop.js';
-import { type PhaseSink, createMachine, layoutFor } from './vm-setup.js';
+import { type InitTemplate, type PhaseSink, closeMachine, createMachine, layoutFor } from './vm-setup.js';
+import { MemorySnapshot } from '../mem/snapshot.js';
 import type { MemoryLayout } from '../mem/x86_64/index.js';
 
 /** Prints guest text; returns the number of characters printed (HostPrint's result). */
@@ -32,6 +33,8 @@ export interface EvolveOptions {
   trace?: PhaseSink;
   /** Receives every VM exit, from guest init on (tracing; reads RIP per exit). */
   exits?: ExitSink;
+  /** Run the guest's init even when a template from an earlier evolve() exists. */
+  freshInit?: boolean;
 }
 
 /**
@@ -46,7 +49,8 @@ export class UninitializedSandbox {
   #print: PrintFunction = defaultPrint;
   #logger: LogFunction | undefined;
   #logLevel: number = LogLevel.None;
-  #evolved = false;
+  /** What guest init left behind, once it ran without side effects. */
+  #template: { dispatch: bigint; init: InitTemplate } | undefined;
 
   private constructor(image: ElfImage, config: ResolvedConfig, layout: MemoryLayout) {
     this.#image = image;
@@ -115,14 +119,19 @@ export class UninitializedSandbox {
   }
 
   /**
-   * Creates the VM, runs the guest's initialisation (its `hyperlight_main`) and returns
-   * the ready sandbox. Can be called once.
+   * Creates a VM and returns a ready sandbox. The first evolve() runs the guest's
+   * initialisation (its `hyperlight_main`). If that init made no host call, print or log,
+   * its result (memory and registers) is kept, and later evolve() calls on this object
+   * start new sandboxes from it instead of running init again: no guest code runs, and
+   * every sandbox is independent. Pass `{ freshInit: true }` to run init every time (the
+   * template shares the guest's post-init state, including its PRNG seed).
    */
   evolve(options: EvolveOptions = {}): MultiUseSandbox {
-    if (this.#evolved) throw new ConfigInvalidError('evolve', 'this UninitializedSandbox was already evolved');
-    this.#evolved = true;
     const trace = options.trace;
-    const machine = createMachine(this.#image, this.#layout, this.#logger ? this.#logLevel : LogLevel.None, trace);
+    const template = options.freshInit ? undefined : this.#template;
+    const logLevel = this.#logger ? this.#logLevel : LogLevel.None;
+    const machine = createMachine(this.#layout,
+      template ? { kind: 'template', template: template.init } : { kind: 'elf', image: this.#image, logLevel }, trace);
     const interrupt = new InterruptState();
     const logger = this.#logger;
     const loop = new RunLoop(machine, interrupt, {
@@ -132,6 +141,7 @@ export class UninitializedSandbox {
     loop.exitSink = options.exits;
     const hosts = this.#hosts.clone();
     try {
+      if (template) return new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, template.dispatch, trace);
       const t0 = trace ? process.hrtime.bigint() : 0n;
       interrupt.beginCall();
       try {
@@ -142,16 +152,24 @@ export class UninitializedSandbox {
         loop.flushDebugPrint();
         interrupt.endCall();
       }
-      const dispatch = machine.vcpu.getRegs().rax;
+      const regs = machine.vcpu.getRegs();
+      const dispatch = regs.rax;
       this.#checkDispatch(dispatch);
       if (trace) trace.phase('guest-init', t0, process.hrtime.bigint());
+      if (!options.freshInit && this.#template === undefined && loop.guestOutputs === 0) {
+        this.#template = {
+          dispatch,
+          init: {
+            memory: MemorySnapshot.capture(machine.memory), regs, sregs: machine.vcpu.getSregs(),
+            cr3: machine.cr3, entry: machine.entry,
+          },
+        };
+      }
       return new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, dispatch, trace);
     } catch (e) {
       loop.close();
       interrupt.close();
-      machine.vcpu.close();
-      machine.memory.close();
-      machine.vm.close();
+      closeMachine(machine);
       throw e;
     }
   }

@@ -9,12 +9,14 @@ import { emptyRegs, flatSegment } from '../kvm/structs.js';
 import type { Vcpu } from '../kvm/vcpu.js';
 import type { Vm } from '../kvm/vm.js';
 import { GuestMemory, PAGE_SIZE } from '../mem/guest-memory.js';
+import type { MemorySnapshot } from '../mem/snapshot.js';
 import { type MemoryLayout, buildPageTables, mappedRangesFor, planLayout } from '../mem/x86_64/index.js';
 import { SEL_CODE, SEL_DATA, SEL_TSS, writePeb } from './abi.js';
 import type { ResolvedConfig } from './config.js';
 
 /** Phases of machine start-up, reported to a tracer when one is given. */
-export type StartPhase = 'open' | 'create-vm' | 'map-memory' | 'load-elf' | 'page-tables' | 'create-vcpu' | 'guest-init';
+export type StartPhase =
+  'open' | 'create-vm' | 'map-memory' | 'load-elf' | 'page-tables' | 'copy-template' | 'create-vcpu' | 'guest-init';
 
 /** Receives timings; when absent, no clock is read. */
 export interface PhaseSink {
@@ -45,9 +47,13 @@ export function layoutFor(image: ElfImage, config: ResolvedConfig): MemoryLayout
   });
 }
 
+// KVM_GET_SUPPORTED_CPUID answers the same for the life of the process: ask once.
+let supportedCpuid: readonly CpuidEntry[] | undefined;
+
 /** CPUID for guests: the supported set with VMX and SVM hidden (no nested virtualisation). */
 export function guestCpuid(kvm: Kvm): CpuidEntry[] {
-  return kvm.getSupportedCpuid().map((e) => {
+  supportedCpuid ??= Object.freeze(kvm.getSupportedCpuid());
+  return supportedCpuid.map((e) => {
     if (e.function === 1) return { ...e, ecx: e.ecx & ~C.CPUID_1_ECX_VMX };
     if (e.function === 0x8000_0001) return { ...e, ecx: e.ecx & ~C.CPUID_80000001_ECX_SVM };
     return e;
@@ -104,11 +110,27 @@ function writeMemoryImage(memory: GuestMemory, layout: MemoryLayout, image: ElfI
   return BigInt(tables.cr3);
 }
 
+/** What a new machine starts from: a fresh ELF load, or the memory and registers a
+ * finished guest init left behind (see UninitializedSandbox.evolve). */
+export type MachineStart =
+  | { kind: 'elf'; image: ElfImage; logLevel: number }
+  | { kind: 'template'; template: InitTemplate };
+
+/** The state right after guest init: memory, registers, and where things are. */
+export interface InitTemplate {
+  readonly memory: MemorySnapshot;
+  readonly regs: Regs;
+  readonly sregs: Sregs;
+  readonly cr3: bigint;
+  readonly entry: bigint;
+}
+
 /**
- * Creates the machine for `image`: memory, image, tables, PEB, VM, vCPU, registers. On
- * failure everything made so far is released before the error propagates.
+ * Creates the machine: memory, its contents (ELF image, tables and PEB, or a template),
+ * VM, vCPU and registers. On failure everything made so far is released before the error
+ * propagates.
  */
-export function createMachine(image: ElfImage, layout: MemoryLayout, logLevel: number, sink?: PhaseSink): Machine {
+export function createMachine(layout: MemoryLayout, start: MachineStart, sink?: PhaseSink): Machine {
   const clock = (): bigint => (sink ? process.hrtime.bigint() : 0n);
   let t = clock();
   const kvm = Kvm.open();
@@ -124,13 +146,26 @@ export function createMachine(image: ElfImage, layout: MemoryLayout, logLevel: n
       memorySize: BigInt(memory.size), userspaceAddr: memory.hostAddress,
     });
     if (sink) { const n = clock(); sink.phase('map-memory', t, n); t = n; }
-    const cr3 = writeMemoryImage(memory, layout, image, sink);
+    let cr3: bigint;
+    let entry: bigint;
+    if (start.kind === 'elf') {
+      cr3 = writeMemoryImage(memory, layout, start.image, sink);
+      entry = BigInt(layout.image.gpa + start.image.entryOffset);
+    } else {
+      start.template.memory.restoreIntoZeroed(memory);
+      if (sink) sink.phase('copy-template', t, clock());
+      ({ cr3, entry } = start.template);
+    }
     t = clock();
     const vcpu = vm.createVcpu(0);
     vcpu.setCpuid2(guestCpuid(kvm));
-    vcpu.setSregs(longModeSregs(vcpu.getSregs(), cr3));
-    const entry = BigInt(layout.image.gpa + image.entryOffset);
-    vcpu.setRegs(entryRegs(layout, entry, logLevel));
+    if (start.kind === 'elf') {
+      vcpu.setSregs(longModeSregs(vcpu.getSregs(), cr3));
+      vcpu.setRegs(entryRegs(layout, entry, start.logLevel));
+    } else {
+      vcpu.setSregs(start.template.sregs);
+      vcpu.setRegs(start.template.regs);
+    }
     if (sink) sink.phase('create-vcpu', t, clock());
     return { layout, memory, vm, vcpu, cr3, entry };
   } catch (e) {
@@ -139,5 +174,22 @@ export function createMachine(image: ElfImage, layout: MemoryLayout, logLevel: n
     throw e;
   } finally {
     kvm.close();
+  }
+}
+
+/**
+ * Releases a machine: vCPU, then VM, then guest memory. The VM goes before the memory on
+ * purpose: unmapping memory that a live VM still maps makes the kernel invalidate it page
+ * range by page range (measured here: VM close 700 us after munmap, 155 us before).
+ */
+export function closeMachine(m: Machine): void {
+  try {
+    m.vcpu.close();
+  } finally {
+    try {
+      m.vm.close();
+    } finally {
+      m.memory.close();
+    }
   }
 }

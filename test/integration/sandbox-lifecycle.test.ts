@@ -183,6 +183,34 @@ describeKvm('snapshots', () => {
   });
 });
 
+describeKvm('evolving many sandboxes from one UninitializedSandbox', () => {
+  it('runs guest init once, then starts independent sandboxes from its result', () => {
+    const u = UninitializedSandbox.create(bundledGuestPath('simpleguest'));
+    u.registerHostFunction('HostAdd', { params: ['Int', 'Int'], returns: 'Int' }, (a: number, b: number) => a + b);
+    let initExits = 0;
+    const first = u.evolve({ exits: { exit: () => { initExits++; } } });
+    let laterExits = 0;
+    const second = u.evolve({ exits: { exit: () => { laterExits++; } } });
+    try {
+      expect(initExits).toBeGreaterThan(0); // the Halt at the end of init at least
+      expect(laterExits).toBe(0);           // no guest code ran to start the second
+      first.traceExits(undefined);
+      second.traceExits(undefined);
+      expect(first.call('AddToStatic', 'Int', 5)).toBe(5);
+      expect(second.call('GetStatic', 'Int')).toBe(0);
+      expect(second.call('Add', 'Int', 2, 3)).toBe(5);
+      expect(second.dispatchAddress).toBe(first.dispatchAddress);
+      let freshExits = 0;
+      const third = u.evolve({ freshInit: true, exits: { exit: () => { freshExits++; } } });
+      expect(freshExits).toBeGreaterThan(0);
+      third.close();
+    } finally {
+      first.close();
+      second.close();
+    }
+  });
+});
+
 describeKvm('creation errors and resources', () => {
   it('names the bad configuration field', () => {
     const e = catchError(() => UninitializedSandbox.create(bundledGuestPath('simpleguest'), { inputDataSize: 0x100 }));
