@@ -96,6 +96,10 @@ int main(void) {
   F(kvm_run, "internal.ndata", internal.ndata);
   F(kvm_run, "internal.data", internal.data);
   F(kvm_run, "system_event.type", system_event.type);
+  F(kvm_run, "kvm_valid_regs", kvm_valid_regs);
+  F(kvm_run, "kvm_dirty_regs", kvm_dirty_regs);
+  F(kvm_run, "s.regs.regs", s.regs.regs);
+  F(kvm_run, "s.regs.sregs", s.regs.sregs);
   END();
 
   BEGIN(kvm_userspace_memory_region);

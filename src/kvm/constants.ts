@@ -20,6 +20,12 @@ export const KVM_CAP_IMMEDIATE_EXIT = 136;
 export const KVM_CAP_GUEST_DEBUG_HW_BPS = 119;
 export const KVM_CAP_X86_MSR_FILTER = 189;
 export const KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168;
+export const KVM_CAP_SYNC_REGS = 74;
+
+// kvm_run.kvm_valid_regs / kvm_dirty_regs bits (asm/kvm.h, KVM_CAP_SYNC_REGS).
+export const KVM_SYNC_X86_REGS = 1 << 0;
+export const KVM_SYNC_X86_SREGS = 1 << 1;
+export const KVM_SYNC_X86_EVENTS = 1 << 2;
 
 // Memory region flags (kvm_userspace_memory_region.flags).
 export const KVM_MEM_LOG_DIRTY_PAGES = 1 << 0;

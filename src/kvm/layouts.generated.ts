@@ -170,6 +170,10 @@ export const kvm_run = {
     'internal.ndata': [36, 4],
     'internal.data': [40, 128],
     'system_event.type': [32, 4],
+    kvm_valid_regs: [288, 8],
+    kvm_dirty_regs: [296, 8],
+    's.regs.regs': [304, 144],
+    's.regs.sregs': [448, 312],
   },
 } as const satisfies StructLayout;
 

@@ -160,3 +160,17 @@ export function decodeCpuid(buf: Uint8Array): CpuidEntry[] {
   return out;
 }
 
+
+/** A kvm_regs as bytes (for kvm_run's sync area). */
+export function regsToBytes(regs: Regs): Uint8Array {
+  const b = new Uint8Array(kvm_regs.size);
+  encodeRegs(new DataView(b.buffer), regs);
+  return b;
+}
+
+/** A kvm_sregs as bytes (for kvm_run's sync area). */
+export function sregsToBytes(sregs: Sregs): Uint8Array {
+  const b = new Uint8Array(kvm_sregs.size);
+  encodeSregs(new DataView(b.buffer), sregs);
+  return b;
+}

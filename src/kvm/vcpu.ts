@@ -1,5 +1,6 @@
 // A KVM vCPU fd: registers, CPUID, MSRs, FPU, debug, translation and KVM_RUN with its
 // decoded exit. Buffers are made once per vCPU; run() allocates nothing.
+import { KVM_SYNC_X86_REGS, KVM_SYNC_X86_SREGS } from './constants.js';
 import { KvmIoctlError, ResourceClosedError } from './errors.js';
 import { ExitDecoder, type VcpuExit } from './exit.js';
 import * as I from './ioctl.js';
@@ -36,16 +37,71 @@ export class Vcpu {
   readonly #regsView = new DataView(this.#regsBuf.buffer);
   readonly #sregsBuf = new Uint8Array(kvm_sregs.size);
   readonly #sregsView = new DataView(this.#sregsBuf.buffer);
+  readonly #runView: DataView;
+  readonly #syncRegsView: DataView;
+  readonly #syncSregsView: DataView;
+  /** Whether KVM_CAP_SYNC_REGS is available (else syncRegs/syncSregs use the ioctls). */
+  readonly hasSyncRegs: boolean;
 
   /** Use `vm.createVcpu()`. Maps the vCPU's kvm_run area (`mmapSize` bytes). */
-  constructor(fd: number, mmapSize: number, onClose: () => void) {
+  constructor(fd: number, mmapSize: number, onClose: () => void, hasSyncRegs = false) {
     this.#fd = fd;
     this.#onClose = onClose;
+    this.hasSyncRegs = hasSyncRegs;
     this.#run = mmap(mmapSize, LIBC.PROT_READ | LIBC.PROT_WRITE, LIBC.MAP_SHARED, fd, 0);
     // FFI: kvm_run plus its data pages, `mmapSize` bytes shared with the kernel; owned by
     // this vCPU and unmapped in close(), after which the views must not be used.
     this.#runBytes = viewOf(this.#run);
     this.#decoder = new ExitDecoder(this.#runBytes);
+    const b = this.#runBytes;
+    this.#runView = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    this.#syncRegsView = new DataView(b.buffer, b.byteOffset + kvm_run.fields['s.regs.regs'][0], kvm_regs.size);
+    this.#syncSregsView = new DataView(b.buffer, b.byteOffset + kvm_run.fields['s.regs.sregs'][0], kvm_sregs.size);
+  }
+
+  #pendingSync(): number {
+    return Number(this.#runView.getBigUint64(kvm_run.fields.kvm_dirty_regs[0], true));
+  }
+
+  #clearPendingSync(bits: number): void {
+    const at = kvm_run.fields.kvm_dirty_regs[0];
+    const v = this.#runView.getBigUint64(at, true);
+    if ((Number(v) & bits) !== 0) this.#runView.setBigUint64(at, v & ~BigInt(bits), true);
+  }
+
+  #markPendingSync(bits: number): void {
+    const at = kvm_run.fields.kvm_dirty_regs[0];
+    this.#runView.setBigUint64(at, this.#runView.getBigUint64(at, true) | BigInt(bits), true);
+  }
+
+  /**
+   * Sets the general registers for the next KVM_RUN through kvm_run's sync area
+   * (KVM_CAP_SYNC_REGS): no ioctl now, KVM loads them on entry. Falls back to
+   * KVM_SET_REGS when the capability is missing. getRegs() sees the pending values.
+   */
+  syncRegs(regs: Regs | Uint8Array): void {
+    if (regs instanceof Uint8Array) {
+      if (regs.length !== kvm_regs.size) throw new RangeError(`kvm_regs bytes must be ${kvm_regs.size} long`);
+      if (!this.hasSyncRegs) return this.setRegs(decodeRegs(new DataView(regs.buffer, regs.byteOffset, regs.length)));
+      this.#runBytes.set(regs, kvm_run.fields['s.regs.regs'][0]);
+    } else {
+      if (!this.hasSyncRegs) return this.setRegs(regs);
+      encodeRegs(this.#syncRegsView, regs);
+    }
+    this.#markPendingSync(KVM_SYNC_X86_REGS);
+  }
+
+  /** Like syncRegs, for the special registers (KVM_SYNC_X86_SREGS); bytes are a kvm_sregs. */
+  syncSregs(sregs: Sregs | Uint8Array): void {
+    if (sregs instanceof Uint8Array) {
+      if (sregs.length !== kvm_sregs.size) throw new RangeError(`kvm_sregs bytes must be ${kvm_sregs.size} long`);
+      if (!this.hasSyncRegs) return this.setSregs(decodeSregs(new DataView(sregs.buffer, sregs.byteOffset, sregs.length)));
+      this.#runBytes.set(sregs, kvm_run.fields['s.regs.sregs'][0]);
+    } else {
+      if (!this.hasSyncRegs) return this.setSregs(sregs);
+      encodeSregs(this.#syncSregsView, sregs);
+    }
+    this.#markPendingSync(KVM_SYNC_X86_SREGS);
   }
 
   get fd(): number {
@@ -65,24 +121,28 @@ export class Vcpu {
 
   /** KVM_GET_REGS. Pass `out` to reuse an object (no allocation). */
   getRegs(out?: Regs): Regs {
+    if ((this.#pendingSync() & KVM_SYNC_X86_REGS) !== 0) return decodeRegs(this.#syncRegsView, out ?? emptyRegs());
     this.ioctlBuf(I.KVM_GET_REGS, this.#regsBuf);
     return decodeRegs(this.#regsView, out ?? emptyRegs());
   }
 
   /** KVM_SET_REGS. */
   setRegs(regs: Regs): void {
+    this.#clearPendingSync(KVM_SYNC_X86_REGS);
     encodeRegs(this.#regsView, regs);
     this.ioctlBuf(I.KVM_SET_REGS, this.#regsBuf);
   }
 
   /** KVM_GET_SREGS. */
   getSregs(): Sregs {
+    if ((this.#pendingSync() & KVM_SYNC_X86_SREGS) !== 0) return decodeSregs(this.#syncSregsView);
     this.ioctlBuf(I.KVM_GET_SREGS, this.#sregsBuf);
     return decodeSregs(this.#sregsView);
   }
 
   /** KVM_SET_SREGS. */
   setSregs(sregs: Sregs): void {
+    this.#clearPendingSync(KVM_SYNC_X86_SREGS);
     encodeSregs(this.#sregsView, sregs);
     this.ioctlBuf(I.KVM_SET_SREGS, this.#sregsBuf);
   }

@@ -1,4 +1,5 @@
 // A KVM VM fd: memory slots, dirty logs and vCPU creation. No policy.
+import { KVM_CAP_SYNC_REGS, KVM_SYNC_X86_REGS, KVM_SYNC_X86_SREGS } from './constants.js';
 import { KvmIoctlError, ResourceClosedError } from './errors.js';
 import * as I from './ioctl.js';
 import { kvm_dirty_log, kvm_userspace_memory_region } from './layouts.generated.js';
@@ -27,6 +28,7 @@ export class Vm {
   readonly #regionView = new DataView(this.#regionBuf.buffer);
   readonly #dirtyBuf = new Uint8Array(kvm_dirty_log.size);
   readonly #dirtyView = new DataView(this.#dirtyBuf.buffer);
+  #syncRegs: boolean | undefined;
 
   /** Use `Kvm.createVm()`. */
   constructor(fd: number, vcpuMmapSize: number) {
@@ -94,7 +96,9 @@ export class Vm {
     if (r < 0) throw new KvmIoctlError(I.KVM_CREATE_VCPU, -r, `vcpu ${id}`);
     let vcpu: Vcpu;
     try {
-      vcpu = new Vcpu(r, this.#vcpuMmapSize, () => this.#vcpus.delete(vcpu));
+      this.#syncRegs ??= (this.checkExtension(KVM_CAP_SYNC_REGS) & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) ===
+        (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
+      vcpu = new Vcpu(r, this.#vcpuMmapSize, () => this.#vcpus.delete(vcpu), this.#syncRegs);
     } catch (e) {
       close(r);
       throw e;

@@ -186,8 +186,11 @@ export class MultiUseSandbox {
       throw new SnapshotIncompatibleError('snapshot was taken from a sandbox with a different memory layout');
     }
     const { vm, vcpu, memory, layout } = this.#m;
-    const dirty = vm.getDirtyLog(GUEST_SLOT);
     const loop = this.#loop;
+    // A call that failed may have stopped on an IN or MMIO exit KVM still has to complete:
+    // finish it now, or it would overwrite the registers set below on the next run.
+    if (this.#poison !== undefined) loop.completePendingExit();
+    const dirty = vm.getDirtyLog(GUEST_SLOT);
     if (this.#baseline === snapshot) {
       snapshot.memory.restoreDirty(memory, dirty);
       snapshot.memory.restoreRange(memory, layout.inputData.gpa, loop.hostWriteEndInput);
@@ -195,8 +198,8 @@ export class MultiUseSandbox {
     } else {
       snapshot.memory.restoreFull(memory);
     }
-    vcpu.setSregs(snapshot.sregs);
-    vcpu.setRegs(snapshot.regs);
+    vcpu.syncSregs(snapshot.sregsBytes); // applied by KVM at the next KVM_RUN: no ioctl here
+    vcpu.syncRegs(snapshot.regsBytes);
     this.#baseline = snapshot;
     loop.clearHostWrites();
     loop.resetGuestStreams();

@@ -1,5 +1,5 @@
 // A sandbox snapshot: guest memory plus vCPU registers, tied to a memory layout.
-import type { Regs, Sregs } from '../kvm/structs.js';
+import { type Regs, type Sregs, regsToBytes, sregsToBytes } from '../kvm/structs.js';
 import type { MemorySnapshot } from '../mem/snapshot.js';
 import type { MemoryLayout } from '../mem/x86_64/index.js';
 
@@ -14,6 +14,10 @@ export function layoutKey(layout: MemoryLayout): string {
  * same memory layout.
  */
 export class Snapshot {
+  /** kvm_regs and kvm_sregs encoded once, so restore() only copies bytes. */
+  readonly regsBytes: Uint8Array;
+  readonly sregsBytes: Uint8Array;
+
   /** @internal use `MultiUseSandbox.snapshot()`. */
   constructor(
     readonly layoutKey: string,
@@ -21,6 +25,8 @@ export class Snapshot {
     readonly regs: Readonly<Regs>,
     readonly sregs: Readonly<Sregs>,
   ) {
+    this.regsBytes = regsToBytes(regs);
+    this.sregsBytes = sregsToBytes(sregs);
     Object.freeze(this);
   }
 
