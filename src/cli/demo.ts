@@ -4,6 +4,27 @@ import { ParameterValue, ReturnType } from '../sandbox/values.js';
 import { GuestBinary, bundledGuestPath } from '../sandbox/guest-binary.js';
 import { UninitializedSandbox } from '../sandbox/uninitialized-sandbox.js';
 import type { PhaseSink } from '../sandbox/vm-setup.js';
+import { UsageError, out as stdout, parseCommandArgs } from './usage.js';
+
+export const DEMO_USAGE = `Usage: hyperlight-ts demo
+
+Creates a sandbox on the bundled simpleguest, calls PrintOutput, prints phase timings.
+This is what \`npm start\` runs.
+
+Options:
+  -h, --help   this text`;
+
+/** The \`demo\` command. */
+export function demoCommand(argv: string[]): number {
+  const { values, positionals } = parseCommandArgs(argv, { help: { type: 'boolean', short: 'h' } }, DEMO_USAGE);
+  if (values.help) {
+    stdout(`${DEMO_USAGE}\n`);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`demo takes no arguments, got ${positionals.join(' ')}`, DEMO_USAGE);
+  runDemo();
+  return 0;
+}
 
 export interface PhaseTiming { phase: string; micros: number }
 

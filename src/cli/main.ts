@@ -1,61 +1,66 @@
 #!/usr/bin/env node
-// The `hyperlight-ts` command: dispatches to its subcommands. No library logic here.
-import { parseArgs } from 'node:util';
+// The `hyperlight-ts` command: dispatches to its subcommands and maps errors to exit statuses. No command logic here.
 import { HyperlightError } from '../errors.js';
-import { runDemo } from './demo.js';
+import { benchCommand } from './bench.js';
+import { buildGuestCommand } from './build-guest-command.js';
+import { demoCommand } from './demo.js';
+import { inspectCommand } from './inspect.js';
+import { runCommand } from './run.js';
+import { type Command, UsageError, err, out } from './usage.js';
 
 const USAGE = `Usage: hyperlight-ts <command> [options]
 
 Commands:
+  run <guest> <function> [args...] --returns TYPE
+                           call a guest function in a fresh micro-VM (--trace shows every exit)
+  inspect <guest>          ELF summary, guest memory map and page tables (no KVM needed)
+  bench [--json] [--quick] run the benchmark suite
   demo                     run a guest function in a fresh micro-VM, with phase timings
   build-guest -o OUT SRC.. compile C guest sources against the bundled SDK (needs gcc)
 
-Run 'hyperlight-ts <command> --help' for a command's options.`;
+Run 'hyperlight-ts <command> --help' for a command's options.
+Exit status: 0 success, 1 library error ("error <code>: <message>"), 2 usage error.`;
 
-type Command = (argv: string[]) => Promise<number> | number;
-
-const commands: Record<string, Command> = {
-  demo(argv) {
-    const { values } = parseArgs({ args: argv, options: { help: { type: 'boolean', short: 'h' } } });
-    if (values.help) {
-      console.log('Usage: hyperlight-ts demo\n\nCreates a sandbox on the bundled simpleguest, calls PrintOutput, prints phase timings.');
-      return 0;
-    }
-    runDemo();
-    return 0;
-  },
-  async 'build-guest'(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv, allowPositionals: true,
-      options: { output: { type: 'string', short: 'o' }, include: { type: 'string', short: 'I', multiple: true }, help: { type: 'boolean', short: 'h' } },
-    });
-    if (values.help || !values.output || positionals.length === 0) {
-      console.log('Usage: hyperlight-ts build-guest -o OUT.elf [-I DIR]... SOURCE.c...\n\nCompiles and links C guest sources with the hyperlight-ts guest SDK (gcc only).');
-      return values.help ? 0 : 2;
-    }
-    const { buildGuest } = await import('./build-guest.js');
-    buildGuest({ output: values.output, sources: positionals, includeDirs: values.include ?? [] });
-    console.log(`wrote ${values.output}`);
-    return 0;
-  },
+const commands: Readonly<Record<string, Command>> = {
+  run: runCommand,
+  inspect: inspectCommand,
+  bench: benchCommand,
+  demo: demoCommand,
+  'build-guest': buildGuestCommand,
 };
+
+/** A Node system error such as ENOENT from writing --trace-html. */
+function systemErrorCode(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  return e instanceof Error && typeof code === 'string' && /^E[A-Z]+$/.test(code) ? code : undefined;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    console.log(USAGE);
+    (name ? out : err)(`${USAGE}\n`);
     return name ? 0 : 2;
   }
-  const command = commands[name];
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!command) {
-    console.error(`hyperlight-ts: unknown command ${JSON.stringify(name)}\n\n${USAGE}`);
+    err(`hyperlight-ts: unknown command ${JSON.stringify(name)}\n\n${USAGE}\n`);
     return 2;
   }
   try {
     return await command(rest);
   } catch (e) {
+    if (e instanceof UsageError) {
+      const synopsis = e.usage.split('\n')[0] ?? '';
+      err(`hyperlight-ts ${name}: ${e.message}\n${synopsis}\nRun 'hyperlight-ts ${name} --help' for details.\n`);
+      return 2;
+    }
     if (e instanceof HyperlightError) {
-      console.error(`error ${e.code}: ${e.message}`);
+      err(`error ${e.code}: ${e.message}\n`);
+      return 1;
+    }
+    const code = systemErrorCode(e);
+    if (code && e instanceof Error) {
+      err(`error ${code}: ${e.message}\n`);
       return 1;
     }
     throw e;
