@@ -3,16 +3,33 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigInvalidError } from '../errors.js';
+import { type ElfImage, parseElf } from '../elf/index.js';
+import type { InitTemplate } from './vm-setup.js';
 
-/** A guest ELF given by path or by bytes. */
+/** What a finished guest init left behind, reusable by later sandboxes (see evolve()). */
+export interface GuestInitTemplate {
+  readonly dispatch: bigint;
+  readonly init: InitTemplate;
+}
+
+/**
+ * A guest ELF given by path or by bytes. Keep and reuse the object: it reads and
+ * validates the ELF once, and remembers the result of the guest's init per memory layout,
+ * so sandboxes created from it later start without running guest code (see
+ * `UninitializedSandbox.evolve`).
+ */
 export class GuestBinary {
+  #bytes: Uint8Array | undefined;
+  #image: ElfImage | undefined;
+  readonly #templates = new Map<string, GuestInitTemplate>();
+
   private constructor(
     /** Where it came from, for messages. */
     readonly source: string,
     private readonly load: () => Uint8Array,
   ) {}
 
-  /** A guest ELF file on disk (read when the sandbox is created). */
+  /** A guest ELF file on disk, read when first used (later changes to the file are not seen). */
   static filePath(path: string): GuestBinary {
     if (typeof path !== 'string' || path.length === 0) {
       throw new ConfigInvalidError('guest', 'file path must be a non-empty string');
@@ -26,15 +43,33 @@ export class GuestBinary {
     });
   }
 
-  /** A guest ELF in memory (copied when the sandbox is created). */
+  /** A guest ELF in memory (copied now, so later changes to `bytes` are not seen). */
   static buffer(bytes: Uint8Array): GuestBinary {
     if (!(bytes instanceof Uint8Array)) throw new ConfigInvalidError('guest', 'buffer must be a Uint8Array');
-    return new GuestBinary('<buffer>', () => bytes.slice());
+    const copy = bytes.slice();
+    return new GuestBinary('<buffer>', () => copy);
   }
 
-  /** The ELF bytes. */
+  /** The ELF bytes (do not modify them). */
   bytes(): Uint8Array {
-    return this.load();
+    this.#bytes ??= this.load();
+    return this.#bytes;
+  }
+
+  /** The validated image, parsed on first use. @throws ElfInvalidError */
+  image(): ElfImage {
+    this.#image ??= parseElf(this.bytes());
+    return this.#image;
+  }
+
+  /** @internal the init template recorded for `key` (a layout and log level). */
+  template(key: string): GuestInitTemplate | undefined {
+    return this.#templates.get(key);
+  }
+
+  /** @internal records an init template for `key`. */
+  setTemplate(key: string, template: GuestInitTemplate): void {
+    this.#templates.set(key, template);
   }
 }
 
@@ -48,7 +83,7 @@ function packageRoot(): string {
 }
 
 /** Names of the guests shipped prebuilt in `guests/bin/`. */
-export const BUNDLED_GUESTS = ['simpleguest', 'dummyguest'] as const;
+export const BUNDLED_GUESTS = ['simpleguest', 'dummyguest', 'hostileguest'] as const;
 export type BundledGuestName = typeof BUNDLED_GUESTS[number];
 
 /** The path of a bundled prebuilt guest, e.g. `bundledGuestPath('simpleguest')`. */

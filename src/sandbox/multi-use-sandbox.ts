@@ -1,5 +1,6 @@
 // An evolved sandbox: typed guest calls, host calls answered, snapshots, poisoning, kill.
 import { ResourceClosedError } from '../kvm/errors.js';
+import type { MsrEntry, Vcpu } from '../kvm/vcpu.js';
 import { MemorySnapshot } from '../mem/snapshot.js';
 import type { ResolvedConfig } from './config.js';
 import {
@@ -16,6 +17,35 @@ import {
 import { GUEST_SLOT, type Machine, type PhaseSink, closeMachine } from './vm-setup.js';
 
 export type SandboxStatus = 'ready' | 'poisoned' | 'closed';
+
+/**
+ * MSRs a ring-0 guest can write with `wrmsr` and that neither kvm_regs nor kvm_sregs hold
+ * (EFER, FS/GS base are in sregs): without them a call could leave state behind that
+ * survives restore(). SYSENTER_CS/ESP/EIP, TSC_ADJUST, PAT, STAR, LSTAR, CSTAR, SFMASK,
+ * KERNEL_GS_BASE, TSC_AUX. Those the host's KVM does not support are skipped.
+ */
+const GUEST_WRITABLE_MSRS: readonly number[] = [
+  0x174, 0x175, 0x176, 0x3b, 0x277, 0xc000_0081, 0xc000_0082, 0xc000_0083, 0xc000_0084, 0xc000_0102, 0xc000_0103,
+];
+let supportedMsrs: readonly number[] | undefined;
+
+/** The guest-writable MSRs this KVM lets the host read (probed once per process). */
+function snapshotMsrs(vcpu: Vcpu): MsrEntry[] {
+  if (supportedMsrs === undefined) {
+    supportedMsrs = GUEST_WRITABLE_MSRS.filter((index) => {
+      try {
+        vcpu.getMsrs([index]);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  }
+  return vcpu.getMsrs(supportedMsrs);
+}
+
+/** MSR values captured with each snapshot (kept beside the frozen Snapshot object). */
+const msrsOf = new WeakMap<Snapshot, readonly MsrEntry[]>();
 
 /** Runs the guest until its call halts, answering host calls synchronously. */
 export function driveToHalt(loop: RunLoop, hosts: HostFunctionRegistry): { hostError: unknown } {
@@ -168,6 +198,7 @@ export class MultiUseSandbox {
     const { vm, vcpu, memory } = this.#m;
     vm.getDirtyLog(GUEST_SLOT); // from here on the log holds changes since this snapshot
     const snap = new Snapshot(this.#layoutKey, MemorySnapshot.capture(memory), vcpu.getRegs(), vcpu.getSregs());
+    msrsOf.set(snap, snapshotMsrs(vcpu));
     this.#baseline = snap;
     this.#loop.clearHostWrites();
     return snap;
@@ -198,6 +229,8 @@ export class MultiUseSandbox {
     } else {
       snapshot.memory.restoreFull(memory);
     }
+    const msrs = msrsOf.get(snapshot);
+    if (msrs !== undefined && msrs.length > 0) vcpu.setMsrs(msrs);
     vcpu.syncSregs(snapshot.sregsBytes); // applied by KVM at the next KVM_RUN: no ioctl here
     vcpu.syncRegs(snapshot.regsBytes);
     this.#baseline = snapshot;

@@ -180,6 +180,10 @@ export class RunLoop {
 
   #halt(): PendingAction {
     this.flushDebugPrint();
+    if (this.#abort.active) {
+      this.#abort.reset();
+      throw new GuestProtocolError('the guest halted in the middle of an abort stream (port 102 without its 0xFF end)');
+    }
     return HALT;
   }
 
@@ -225,9 +229,14 @@ export class RunLoop {
 
   #onDebugPrint(exit: IoExit): void {
     this.guestOutputs++;
-    const ch = exit.data[0] ?? 0;
-    this.#debugLine[this.#debugLength++] = ch;
-    if (ch === 0x0a || this.#debugLength === DEBUG_LINE_MAX) this.flushDebugPrint();
+    // One character per OUT element (its low byte); a string OUT (`rep outsb`) carries many.
+    const data = exit.data;
+    const step = exit.size > 0 ? exit.size : 1;
+    for (let i = 0; i < data.length; i += step) {
+      const ch = data[i]!;
+      this.#debugLine[this.#debugLength++] = ch;
+      if (ch === 0x0a || this.#debugLength === DEBUG_LINE_MAX) this.flushDebugPrint();
+    }
   }
 
   /** Sends buffered DebugPrint text to the sink. */
@@ -285,12 +294,27 @@ export class RunLoop {
     });
   }
 
-  /** Up to 15 instruction bytes at `rip`, read through the guest's page tables. */
+  /**
+   * Up to 15 instruction bytes at `rip`, read through the page tables the guest is using
+   * now (its CR3 may point at tables it built itself). The tables are guest data: a walk
+   * that leaves guest memory ends the bytes instead of throwing.
+   */
   instructionBytes(rip: bigint): Uint8Array {
     const bytes = this.#bytes;
     const out: number[] = [];
+    let cr3 = this.#m.cr3;
+    try {
+      cr3 = this.#m.vcpu.getSregs().cr3;
+    } catch {
+      // keep the host-built tables
+    }
     for (let i = 0n; i < 15n; i++) {
-      const t = walk(bytes, this.#m.cr3, rip + i);
+      let t: ReturnType<typeof walk>;
+      try {
+        t = walk(bytes, cr3, rip + i);
+      } catch {
+        break; // a table entry pointing outside guest memory
+      }
       if (!t || t.gpa >= bytes.length) break;
       out.push(bytes[t.gpa]!);
     }
@@ -306,6 +330,24 @@ export class RunLoop {
       ? 'an x87/SSE/AVX instruction, which this KVM cannot execute in guests (build guests with -mgeneral-regs-only)'
       : `an instruction KVM could not emulate (internal error suberror ${suberror})`;
     return new EmulationFailureError(`guest executed ${what} at RIP 0x${rip.toString(16)}: bytes [${hex}]`, rip, code, suberror);
+  }
+
+  /**
+   * Lets KVM finish the instruction of the last exit without running any guest code. KVM
+   * completes an IN, MMIO read or string I/O on the next KVM_RUN, writing the result into
+   * the registers and moving RIP past the instruction; a restore that set registers before
+   * that would have them overwritten by the old instruction's completion (the guest then
+   * resumed inside the hostile function). KVM_RUN with immediate_exit runs only that
+   * completion and returns EINTR (docs/security.md).
+   */
+  completePendingExit(): void {
+    const vcpu = this.#m.vcpu;
+    vcpu.setImmediateExit(true);
+    try {
+      vcpu.run();
+    } finally {
+      vcpu.setImmediateExit(false);
+    }
   }
 
   /** Forgets a half-received abort stream and unflushed DebugPrint text (after restore). */

@@ -9,7 +9,7 @@ import { HyperlightError } from '../../src/errors.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const GUESTS = join(ROOT, 'guests');
-const BUNDLED = ['simpleguest', 'dummyguest'] as const;
+const BUNDLED = ['simpleguest', 'dummyguest', 'hostileguest'] as const;
 
 let dir = '';
 beforeAll(() => {
