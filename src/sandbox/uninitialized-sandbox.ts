@@ -1,15 +1,16 @@
 // A sandbox before evolve(): the validated guest image, configuration and host functions.
 import { ConfigInvalidError } from '../errors.js';
-import { type ElfImage, parseElf } from '../elf/index.js';
+import type { ElfImage } from '../elf/index.js';
 import { type ResolvedConfig, type SandboxConfig, resolveConfig } from './config.js';
 import type { GuestLogRecord } from './codec.js';
 import { GuestProtocolError } from './errors.js';
-import { GuestBinary } from './guest-binary.js';
+import { GuestBinary, type GuestInitTemplate } from './guest-binary.js';
 import { type HostFunction, HostFunctionRegistry, type HostFunctionSignature } from './host-functions.js';
 import { InterruptState } from './interrupt.js';
 import { MultiUseSandbox, driveToHalt } from './multi-use-sandbox.js';
 import { type ExitSink, RunLoop } from './run-loop.js';
-import { type InitTemplate, type PhaseSink, closeMachine, createMachine, layoutFor } from './vm-setup.js';
+import { type PhaseSink, closeMachine, createMachine, layoutFor } from './vm-setup.js';
+import { layoutKey } from './snapshot.js';
 import { MemorySnapshot } from '../mem/snapshot.js';
 import type { MemoryLayout } from '../mem/x86_64/index.js';
 
@@ -42,6 +43,7 @@ export interface EvolveOptions {
  * `UninitializedSandbox.create()`, register host functions, then `evolve()`.
  */
 export class UninitializedSandbox {
+  readonly #binary: GuestBinary;
   readonly #image: ElfImage;
   readonly #config: ResolvedConfig;
   readonly #layout: MemoryLayout;
@@ -50,10 +52,11 @@ export class UninitializedSandbox {
   #logger: LogFunction | undefined;
   #logLevel: number = LogLevel.None;
   /** What guest init left behind, once it ran without side effects. */
-  #template: { dispatch: bigint; init: InitTemplate } | undefined;
+  #template: GuestInitTemplate | undefined;
 
-  private constructor(image: ElfImage, config: ResolvedConfig, layout: MemoryLayout) {
-    this.#image = image;
+  private constructor(binary: GuestBinary, config: ResolvedConfig, layout: MemoryLayout) {
+    this.#binary = binary;
+    this.#image = binary.image();
     this.#config = config;
     this.#layout = layout;
     this.#hosts.register('HostPrint', { params: ['String'], returns: 'Int' }, (text: string) => this.#printText(text));
@@ -71,8 +74,7 @@ export class UninitializedSandbox {
           : undefined;
     if (!binary) throw new ConfigInvalidError('guest', 'must be a GuestBinary, a file path or a Uint8Array');
     const resolved = resolveConfig(config);
-    const image = parseElf(binary.bytes());
-    return new UninitializedSandbox(image, resolved, layoutFor(image, resolved));
+    return new UninitializedSandbox(binary, resolved, layoutFor(binary.image(), resolved));
   }
 
   /** The configuration with defaults filled in. */
@@ -121,15 +123,18 @@ export class UninitializedSandbox {
   /**
    * Creates a VM and returns a ready sandbox. The first evolve() runs the guest's
    * initialisation (its `hyperlight_main`). If that init made no host call, print or log,
-   * its result (memory and registers) is kept, and later evolve() calls on this object
-   * start new sandboxes from it instead of running init again: no guest code runs, and
-   * every sandbox is independent. Pass `{ freshInit: true }` to run init every time (the
-   * template shares the guest's post-init state, including its PRNG seed).
+   * its result (memory and registers) is kept, on this object and on its GuestBinary (per
+   * memory layout and log level), and later evolve() calls, also of other
+   * UninitializedSandboxes made from the same GuestBinary object, start new sandboxes
+   * from it instead of running init again: no guest code runs, and every sandbox is
+   * independent. Pass `{ freshInit: true }` to run init (the template shares the guest's
+   * post-init state, including its PRNG seed).
    */
   evolve(options: EvolveOptions = {}): MultiUseSandbox {
     const trace = options.trace;
-    const template = options.freshInit ? undefined : this.#template;
     const logLevel = this.#logger ? this.#logLevel : LogLevel.None;
+    const templateKey = `${layoutKey(this.#layout)}|log${logLevel}`;
+    const template = options.freshInit ? undefined : this.#template ?? this.#binary.template(templateKey);
     const machine = createMachine(this.#layout,
       template ? { kind: 'template', template: template.init } : { kind: 'elf', image: this.#image, logLevel }, trace);
     const interrupt = new InterruptState();
@@ -156,7 +161,7 @@ export class UninitializedSandbox {
       const dispatch = regs.rax;
       this.#checkDispatch(dispatch);
       if (trace) trace.phase('guest-init', t0, process.hrtime.bigint());
-      if (!options.freshInit && this.#template === undefined && loop.guestOutputs === 0) {
+      if (!options.freshInit && loop.guestOutputs === 0) {
         this.#template = {
           dispatch,
           init: {
@@ -164,6 +169,7 @@ export class UninitializedSandbox {
             cr3: machine.cr3, entry: machine.entry,
           },
         };
+        this.#binary.setTemplate(templateKey, this.#template);
       }
       return new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, dispatch, trace);
     } catch (e) {

@@ -209,6 +209,22 @@ describeKvm('evolving many sandboxes from one UninitializedSandbox', () => {
       second.close();
     }
   });
+
+  it('shares the init template through a reused GuestBinary, per layout', () => {
+    const binary = GuestBinary.filePath(bundledGuestPath('simpleguest'));
+    const count = (u: UninitializedSandbox): number => {
+      let exits = 0;
+      u.evolve({ exits: { exit: () => { exits++; } } }).close();
+      return exits;
+    };
+    expect(count(UninitializedSandbox.create(binary))).toBeGreaterThan(0);
+    expect(count(UninitializedSandbox.create(binary))).toBe(0);
+    expect(count(UninitializedSandbox.create(binary, { heapSize: 256 * 1024 }))).toBeGreaterThan(0); // another layout
+    expect(count(UninitializedSandbox.create(binary, { heapSize: 256 * 1024 }))).toBe(0);
+    const printing = UninitializedSandbox.create(binary);
+    printing.registerLogger(() => {}, 0); // another log level: init state differs
+    expect(count(printing)).toBeGreaterThan(0);
+  });
 });
 
 describeKvm('creation errors and resources', () => {
