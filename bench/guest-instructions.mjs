@@ -1,0 +1,142 @@
+// Counts guest instructions with KVM single-step (KVM_GUESTDBG_ENABLE | SINGLESTEP): every
+// guest instruction becomes a debug exit, so the counts are exact and deterministic (unlike
+// time). Reports init (_start -> first Halt) and one call for simpleguest and dummyguest.
+// Build the TypeScript first: `npx tsc -p . && node bench/guest-instructions.mjs [--top N] [--json]`.
+// --top N prints the N functions with the most instructions per measured path.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import {
+  UninitializedSandbox, GuestBinary, bundledGuestPath, Vcpu, ParameterValue as P, parseElf,
+} from '../dist/src/index.js';
+
+const GUESTDBG_ENABLE = 0x1;
+const GUESTDBG_SINGLESTEP = 0x2;
+
+/** Wraps Vcpu.prototype.run: while `active`, single-steps and counts every guest instruction. */
+class Counter {
+  active = false;
+  count = 0;
+  pcs = new Map();
+  /** Guest-physical address of the image's vaddr 0 (learned from the first RIP). */
+  base = null;
+  entry = 0n;
+  #stepping = new WeakSet();
+
+  install() {
+    const orig = Vcpu.prototype.run;
+    const self = this;
+    Vcpu.prototype.run = function run() {
+      if (self.base === null) self.base = this.getRegs().rip - self.entry;
+      if (self.active !== self.#stepping.has(this)) {
+        this.setGuestDebug({ control: self.active ? GUESTDBG_ENABLE | GUESTDBG_SINGLESTEP : 0 });
+        if (self.active) self.#stepping.add(this); else self.#stepping.delete(this);
+      }
+      for (;;) {
+        const exit = orig.call(this);
+        if (exit.kind !== 'debug') return exit;
+        self.count++;
+        const pc = Number(exit.pc - self.base);
+        self.pcs.set(pc, (self.pcs.get(pc) ?? 0) + 1);
+      }
+    };
+    return () => { Vcpu.prototype.run = orig; };
+  }
+
+  measure(fn) {
+    this.count = 0;
+    this.pcs = new Map();
+    this.active = true;
+    try {
+      fn();
+    } finally {
+      this.active = false;
+    }
+    return { count: this.count, pcs: this.pcs };
+  }
+}
+
+/** Function symbols of an ELF (vaddr-sorted), for attributing PCs. */
+function symbols(path) {
+  const out = execFileSync('nm', ['-n', path], { encoding: 'utf8' });
+  return out.split('\n').map((l) => l.split(' ')).filter((f) => f.length === 3 && /[tTwW]/.test(f[1]))
+    .map(([a, , name]) => ({ addr: parseInt(a, 16), name }));
+}
+
+function byFunction(pcs, syms) {
+  const totals = new Map();
+  for (const [pc, n] of pcs) {
+    let name = '?';
+    for (const s of syms) { if (s.addr <= pc) name = s.name; else break; }
+    totals.set(name, (totals.get(name) ?? 0) + n);
+  }
+  return [...totals].sort((a, b) => b[1] - a[1]);
+}
+
+function guestEntry(path) {
+  return BigInt(parseElf(readFileSync(path)).entryOffset);
+}
+
+/**
+ * Measures one guest: init, then each call in `calls` ([label, name, returnType, params]).
+ * Returns { label: { count, pcs } }.
+ */
+export function measureGuest(counter, guest, calls, setup) {
+  const path = bundledGuestPath(guest);
+  counter.base = null;
+  counter.entry = guestEntry(path);
+  const u = UninitializedSandbox.create(GuestBinary.filePath(path));
+  u.registerPrint(() => 0);
+  setup?.(u);
+  const results = {};
+  let sandbox;
+  results.init = counter.measure(() => { sandbox = u.evolve(); });
+  try {
+    for (const [label, name, ret, params] of calls) {
+      let value;
+      results[label] = counter.measure(() => { value = sandbox.callGuestFunctionByName(name, ret, params); });
+      results[label].value = value;
+    }
+  } finally {
+    sandbox.close();
+  }
+  return results;
+}
+
+export const SIMPLE_CALLS = [
+  ['Echo("x")', 'Echo', 'String', [P.String('x')]],
+  ['Echo("x") again', 'Echo', 'String', [P.String('x')]],
+  ['NoOp', 'NoOp', 'Void', []],
+  ['EchoI32(7)', 'EchoI32', 'Int', [P.Int(7)]],
+  ['GetStatic', 'GetStatic', 'Int', []],
+];
+export const DUMMY_CALLS = [['call', 'AnyName', 'Void', []]];
+
+function main() {
+  const args = process.argv.slice(2);
+  const top = args.includes('--top') ? Number(args[args.indexOf('--top') + 1]) : 0;
+  const json = args.includes('--json');
+  const counter = new Counter();
+  const uninstall = counter.install();
+  try {
+    const report = {};
+    for (const [guest, calls] of [['simpleguest', SIMPLE_CALLS], ['dummyguest', DUMMY_CALLS]]) {
+      const res = measureGuest(counter, guest, calls);
+      const syms = symbols(bundledGuestPath(guest));
+      report[guest] = {};
+      for (const [label, r] of Object.entries(res)) {
+        report[guest][label] = r.count;
+        if (!json) {
+          console.log(`${guest.padEnd(12)} ${label.padEnd(34)} ${String(r.count).padStart(7)} instructions`);
+          if (top > 0) {
+            for (const [name, n] of byFunction(r.pcs, syms).slice(0, top)) console.log(`      ${String(n).padStart(7)}  ${name}`);
+          }
+        }
+      }
+    }
+    if (json) console.log(JSON.stringify(report, null, 2));
+  } finally {
+    uninstall();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) main();

@@ -1,0 +1,98 @@
+// Builds and runs the C floor programs (bench/kvm-floor.c, bench/kvm-run-loop.c) with gcc at
+// benchmark time into a cache directory, and parses their JSON. Not the JS measurements.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Where bench/*.c lives: the package root found from this module (src/ or dist/src/). */
+export function benchSourceDir(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'bench', 'kvm-floor.c')) && existsSync(join(dir, 'package.json'))) return join(dir, 'bench');
+    dir = dirname(dir);
+  }
+  return undefined;
+}
+
+export class CFloorUnavailable extends Error {}
+
+/**
+ * Compiles `bench/<name>.c` with `gcc -O2` into `$TMPDIR/hyperlight-ts-bench/`, named by a
+ * hash of the source so an edited source is rebuilt; returns the executable's path.
+ */
+export function buildCProgram(name: string): string {
+  const src = benchSourceDir();
+  if (!src) throw new CFloorUnavailable(`bench/${name}.c not found (the C floor sources ship in the repository, not the npm package)`);
+  const file = join(src, `${name}.c`);
+  const source = readFileSync(file);
+  const hash = createHash('sha256').update(source).digest('hex').slice(0, 16);
+  const cache = join(tmpdir(), 'hyperlight-ts-bench');
+  mkdirSync(cache, { recursive: true });
+  const exe = join(cache, `${name}-${hash}`);
+  if (existsSync(exe)) return exe;
+  const partial = `${exe}.${process.pid}.tmp`;
+  try {
+    execFileSync('gcc', ['-O2', '-Wall', '-o', partial, file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    const stderr = e instanceof Error && 'stderr' in e ? String((e as { stderr: unknown }).stderr) : '';
+    throw new CFloorUnavailable(`gcc failed on ${file}: ${e instanceof Error ? e.message : String(e)} ${stderr}`.trim());
+  }
+  renameSync(partial, exe);
+  return exe;
+}
+
+function runJson(exe: string, args: readonly string[]): Record<string, unknown> {
+  const text = execFileSync(exe, args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
+  const parsed: unknown = JSON.parse(text);
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`${exe} printed no JSON object`);
+  return parsed as Record<string, unknown>;
+}
+
+function numbers(obj: Record<string, unknown>, key: string): number[] {
+  const v = obj[key];
+  if (!Array.isArray(v) || !v.every((x): x is number => typeof x === 'number' && Number.isFinite(x))) {
+    throw new Error(`C floor output: ${key} is not an array of numbers`);
+  }
+  return v;
+}
+
+export interface FloorSamples {
+  /** Per-iteration ns of create VM + map + create vCPU + set registers + run to first exit + tear down. */
+  coldNs: number[];
+  /** Per-iteration ns of one KVM_RUN -> OUT -> back on a warm vCPU. */
+  warmNs: number[];
+  /** The cold cycle's phases by name (create-vm, map-memory, create-vcpu, set-regs, first-run, teardown). */
+  coldPhaseNs: Map<string, number[]>;
+}
+
+/** Runs kvm-floor with guest memory of `memBytes`. */
+export function runKvmFloor(memBytes: number, coldIters: number, warmIters: number): FloorSamples {
+  const exe = buildCProgram('kvm-floor');
+  const out = runJson(exe, [`0x${memBytes.toString(16)}`, String(coldIters), String(warmIters)]);
+  const phases = new Map<string, number[]>();
+  const raw = out.cold_phase_ns;
+  if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
+    const obj = raw as Record<string, unknown>;
+    for (const key of Object.keys(obj)) phases.set(key, numbers(obj, key));
+  }
+  return { coldNs: numbers(out, 'cold_ns'), warmNs: numbers(out, 'warm_ns'), coldPhaseNs: phases };
+}
+
+export interface RunLoopSamples {
+  /** Per-iteration ns of KVM_RUN plus the exit decode Vcpu.run() does. */
+  runNs: number[];
+  /** Mean ns per run over an untimed-per-iteration batch. */
+  batchNsPerRun: number;
+}
+
+/** Runs kvm-run-loop (the C loop matched to Vcpu.run()). */
+export function runKvmRunLoop(memBytes: number, iters: number): RunLoopSamples {
+  const exe = buildCProgram('kvm-run-loop');
+  const out = runJson(exe, [`0x${memBytes.toString(16)}`, String(iters)]);
+  const batch = out.batch_ns_per_run;
+  if (typeof batch !== 'number' || !Number.isFinite(batch)) throw new Error('C run loop output: batch_ns_per_run is not a number');
+  return { runNs: numbers(out, 'run_ns'), batchNsPerRun: batch };
+}
