@@ -1,0 +1,59 @@
+// The benchmark's --quick --json run: every operation present, ratios computed, no NaN. It
+// checks the report's shape only; no timing threshold belongs in a test.
+import { expect, it } from 'vitest';
+import { ROW_IDS, runBench, type BenchResult } from '../../src/bench/index.js';
+import { describeKvm } from '../helpers/kvm.js';
+
+/** Every number reachable from `v` (paths for the message). */
+function numbersIn(v: unknown, path = '$', found: [string, number][] = []): [string, number][] {
+  if (typeof v === 'number') found.push([path, v]);
+  else if (Array.isArray(v)) v.forEach((x, i) => numbersIn(x, `${path}[${i}]`, found));
+  else if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) numbersIn(x, `${path}.${k}`, found);
+  return found;
+}
+
+describeKvm('benchmark suite (--quick --json)', () => {
+  it('reports every operation with medians, p99s and ratios to the C floor', async () => {
+    let printed = '';
+    const result: BenchResult = await runBench({ quick: true, json: true, progress: false, out: (s) => { printed += s; } });
+
+    // The printed JSON is the returned result.
+    const parsed: unknown = JSON.parse(printed);
+    expect(parsed).toEqual(JSON.parse(JSON.stringify(result)));
+    expect(result.version).toBe(1);
+    expect(result.quick).toBe(true);
+
+    expect(result.rows.map((r) => r.id)).toEqual([...ROW_IDS]);
+    const byId = new Map(result.rows.map((r) => [r.id, r]));
+    for (const r of result.rows) {
+      const context = `${r.id}: ${r.skipped ?? ''}`;
+      if (r.group === 'alternatives' && r.skipped) continue; // optional packages may be absent
+      expect(r.skipped, context).toBeUndefined();
+      expect(typeof r.median, context).toBe('number');
+      expect(r.median! >= 0, context).toBe(true);
+      if (r.unit === 'ns' && r.iterations > 1 && r.id !== 'guest-instruction') {
+        expect(r.p99! >= r.median!, context).toBe(true);
+      }
+      if (r.baseline !== null) {
+        expect(byId.has(r.baseline), context).toBe(true);
+        expect(typeof r.ratio, context).toBe('number');
+        expect(r.ratio! > 0, context).toBe(true);
+      }
+    }
+    expect(byId.get('c-floor-cold')!.ratio).toBe(1);
+    expect(byId.get('warm-echo')!.baseline).toBe('c-floor-warm');
+    expect(byId.get('cold-start-simpleguest')!.baseline).toBe('c-floor-cold');
+    expect(byId.get('js-vcpu-run')!.baseline).toBe('c-run-loop');
+    expect(byId.get('max-open')!.median).toBeGreaterThan(0);
+
+    expect(result.phases.cFloor.map((p) => p.phase)).toEqual(
+      ['create-vm', 'map-memory', 'create-vcpu', 'set-regs', 'first-run', 'teardown']);
+    expect(result.phases.coldStart.map((p) => p.phase)).toEqual(expect.arrayContaining(
+      ['create', 'open', 'create-vm', 'map-memory', 'load-elf', 'page-tables', 'create-vcpu', 'guest-init', 'call', 'close']));
+    expect(result.breakdown.warmEcho).not.toBeNull();
+    expect(result.breakdown.echoInstructions).toBeGreaterThan(0);
+
+    // JSON.stringify would print NaN and Infinity as null: none anywhere.
+    for (const [path, n] of numbersIn(result)) expect(Number.isFinite(n), path).toBe(true);
+  }, 180_000);
+});
