@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { CFloorUnavailable, type FloorSamples, type RunLoopSamples, runKvmFloor, runKvmRunLoop } from './c-floor.js';
 import { countInstructions, type InstructionCounts } from './instructions.js';
-import { type InstructionCost, guestInstructionCost, jsColdCycle, jsWarmRun } from './js-floor.js';
+import { type InstructionCost, guestInstructionCost, jsColdCycle, jsWarmRun, pageTouchCost } from './js-floor.js';
 import { type AlternativeResult, isolatedVm, nodeVmContext, quickJs, workerThread } from './ops-alternatives.js';
 import {
   PhaseCollector, callPlusRestore, coldStart, coldStartFromTemplate, evolveFresh, evolveFromTemplate,
@@ -57,7 +57,7 @@ const QUICK: Plan = {
 /** Every row id a run produces, in table order. */
 export const ROW_IDS = [
   'c-floor-cold', 'c-floor-warm', 'c-run-loop',
-  'js-cold-cycle', 'js-vcpu-run', 'guest-instruction',
+  'js-cold-cycle', 'js-vcpu-run', 'guest-instruction', 'guest-page-first-touch', 'guest-page-rewrite',
   'cold-start-simpleguest', 'cold-start-dummyguest', 'cold-start-template', 'evolve-fresh', 'evolve-template',
   'warm-echo', 'host-call', 'snapshot', 'restore', 'call-restore',
   'rss-per-sandbox', 'max-open',
@@ -103,7 +103,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const machine = machineInfo();
   const rows: BenchRow[] = [];
   const notes: string[] = [];
-  const progress = new Progress(23, opts.progress ?? true);
+  const progress = new Progress(24, opts.progress ?? true);
   const loop = (iterations: number): LoopOptions => ({ iterations, warmup: warmupFor(iterations), progress });
   const memBytes = uninitialized('simpleguest').layout.totalSize;
 
@@ -191,6 +191,28 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     rows.push({
       ...instrSpec, unit: 'ns', iterations: plan.instrCost, warmup: l.warmup, median: instrCost.nsPerInstruction, p99: null, ratio: null,
     });
+  });
+
+  const firstTouchSpec: RowSpec = {
+    id: 'guest-page-first-touch', label: 'guest writes a page the first time', group: 'guest', baseline: null, target: null,
+    note: 'first KVM_RUN of a fresh VM writing one byte to each of 64 pages, minus one writing 1 page, per page (includes the loop\'s 4 instructions)',
+  };
+  const rewriteSpec: RowSpec = {
+    id: 'guest-page-rewrite', label: 'guest writes an already-touched page', group: 'guest', baseline: null, target: null,
+    note: 'the same probe on later runs of the same vCPU, per page (includes the loop\'s 4 instructions)',
+  };
+  await step('guest page-touch cost', firstTouchSpec, () => {
+    const l = loop(plan.instrCost);
+    let p: ReturnType<typeof pageTouchCost>;
+    try {
+      p = pageTouchCost(memBytes, l);
+    } catch (e) {
+      skipped(firstTouchSpec, e);
+      skipped(rewriteSpec, e);
+      return;
+    }
+    rows.push({ ...firstTouchSpec, unit: 'ns', iterations: plan.instrCost, warmup: l.warmup, median: p.firstTouchNsPerPage, p99: null, ratio: null });
+    rows.push({ ...rewriteSpec, unit: 'ns', iterations: plan.instrCost, warmup: l.warmup, median: p.warmTouchNsPerPage, p99: null, ratio: null });
   });
 
   // ---- hyperlight-ts --------------------------------------------------------------------

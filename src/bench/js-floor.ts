@@ -160,3 +160,56 @@ export function guestInstructionCost(memBytes: number, opts: LoopOptions, n = 20
     kvm.close();
   }
 }
+
+/**
+ * mov edi, 0x10000; mov ecx, pages; L: mov [rdi], al; add rdi, 4096; dec ecx; jnz L;
+ * mov dx, 101; out dx, al; jmp to the start: writes one byte to each of `pages` pages, then exits.
+ */
+function touchPages(pages: number): Uint8Array {
+  return Uint8Array.from([
+    0xbf, 0x00, 0x00, 0x01, 0x00, // mov edi, 0x10000
+    0xb9, pages & 0xff, (pages >>> 8) & 0xff, 0, 0, // mov ecx, pages
+    0x88, 0x07, // mov [rdi], al
+    0x48, 0x81, 0xc7, 0x00, 0x10, 0x00, 0x00, // add rdi, 0x1000
+    0xff, 0xc9, // dec ecx
+    0x75, 0xf3, // jnz -13
+    0x66, 0xba, 0x65, 0x00, // mov dx, 101
+    0xee, // out dx, al
+    0xeb, 0xe2, // jmp -30 (to the start)
+  ]);
+}
+
+export interface PageTouchCost {
+  /** Extra ns per page a fresh VM's first run writes (first touch: host fault + shadow/EPT entry). */
+  firstTouchNsPerPage: number;
+  /** Extra ns per page written on every later run of the same vCPU (pages already touched). */
+  warmTouchNsPerPage: number;
+  pages: number;
+}
+
+/** What writing a guest page costs, the first time and again on later runs (N pages vs 1). */
+export function pageTouchCost(memBytes: number, opts: LoopOptions): PageTouchCost {
+  const pages = Math.min(64, Math.floor((memBytes - 0x10000) / 0x1000));
+  if (pages < 8) throw new Error(`guest memory of ${memBytes} bytes is too small for the page-touch probe`);
+  const kvm = Kvm.open();
+  try {
+    const first = (n: number): number => medianOf(timeLoop(opts, () => tinyMachine(kvm, memBytes, touchPages(n)),
+      (m) => { runToFloorExit(m.vcpu); return m; }, closeTiny));
+    const warm = (n: number): number => {
+      const m = tinyMachine(kvm, memBytes, touchPages(n));
+      try {
+        for (let i = 0; i < 20; i++) runToFloorExit(m.vcpu);
+        return medianOf(timeLoop(opts, () => undefined, () => { runToFloorExit(m.vcpu); }));
+      } finally {
+        closeTiny(m);
+      }
+    };
+    return {
+      firstTouchNsPerPage: (first(pages) - first(1)) / (pages - 1),
+      warmTouchNsPerPage: (warm(pages) - warm(1)) / (pages - 1),
+      pages,
+    };
+  } finally {
+    kvm.close();
+  }
+}

@@ -152,10 +152,18 @@ export function markdownReport(result: BenchResult): string {
   if (b.nsPerInstruction !== null) {
     where.push(`- One guest instruction costs about ${formatNs(b.nsPerInstruction)} on this KVM (a dec/jnz loop between two exits).`);
   }
+  const firstTouch = byId.get('guest-page-first-touch')?.median ?? null;
+  const rewrite = byId.get('guest-page-rewrite')?.median ?? null;
+  if (firstTouch !== null && rewrite !== null) {
+    where.push(`- A guest write to a page costs ~${formatNs(firstTouch)} the first time after VM creation and ~${formatNs(rewrite)} ` +
+      'on later runs (each including the probe loop\'s 4 instructions).');
+  }
   const split = (name: string, c: CallTimeSplit | null, instructions: number | null): void => {
     if (!c) return;
     const guest = c.guestEstimateNs !== null && instructions !== null
-      ? ` (its ${instructions} guest instructions alone account for ~${formatNs(c.guestEstimateNs)})` : '';
+      ? ` (its ${instructions} guest instructions at the dec/jnz rate account for ~${formatNs(c.guestEstimateNs)}, ` +
+        `one exit for ~${formatNs(byId.get('c-floor-warm')?.median ?? Number.NaN)}; the rest of KVM_RUN is not explained by ` +
+        'instruction count at that rate)' : '';
     where.push(`- ${name}: ${formatNs(c.totalNs)} median, of which ${formatNs(c.inKvmNs)} inside KVM_RUN ` +
       `(${c.runsPerCall.toFixed(0)} run${c.runsPerCall === 1 ? '' : 's'} per call)${guest} and ${formatNs(c.hostNs)} in host JS ` +
       '(encode, I/O buffers, run loop, decode).');

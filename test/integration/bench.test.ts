@@ -30,8 +30,9 @@ describeKvm('benchmark suite (--quick --json)', () => {
       if (r.group === 'alternatives' && r.skipped) continue; // optional packages may be absent
       expect(r.skipped, context).toBeUndefined();
       expect(typeof r.median, context).toBe('number');
-      expect(r.median! >= 0, context).toBe(true);
-      if (r.unit === 'ns' && r.iterations > 1 && r.id !== 'guest-instruction') {
+      // The guest rows are differences of two medians: noise in a quick run can make them negative.
+      if (r.group !== 'guest') expect(r.median! >= 0, context).toBe(true);
+      if (r.unit === 'ns' && r.iterations > 1 && r.p99 !== null) {
         expect(r.p99! >= r.median!, context).toBe(true);
       }
       if (r.baseline !== null) {
