@@ -312,13 +312,12 @@ static hl_Vec *rt_vecbytes(const hl_FunctionCall *c) {
   return hl_flatbuffer_result_from_Bytes(v.data, v.len);
 }
 
-static void register_one(const char *name, hl_guest_function fn, hl_ParameterType t,
-                         hl_ReturnType r) {
-  static hl_ParameterType types[16];
-  static size_t used;
-  types[used] = t;
-  hl_register_function_definition(name, fn, 1, &types[used++], r);
-}
+/* A macro, so that the name stays a literal and registration costs a few stores. */
+#define register_one(name, fn, t, r)                                                  \
+  do {                                                                               \
+    static const hl_ParameterType types_[1] = {t};                                   \
+    hl_register_function_definition(name, fn, 1, types_, r);                         \
+  } while (0)
 
 void hyperlight_main(void) {
   HYPERLIGHT_REGISTER_FUNCTION("Echo", echo);

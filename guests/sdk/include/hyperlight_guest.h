@@ -126,10 +126,51 @@ hl_Vec *c_guest_dispatch_function(const hl_FunctionCall *call);
 
 /* Registers `name` (kept by pointer: pass a string literal) with its signature; the
  * types array is kept by pointer too. Aborts if more than HL_MAX_FUNCTIONS are
- * registered or param_count > HL_MAX_GUEST_PARAMS. */
+ * registered or param_count > HL_MAX_GUEST_PARAMS. If a name is registered twice, the
+ * first registration is the one called. */
 void hl_register_function_definition(const char *name, hl_guest_function fn,
                                      size_t param_count, const hl_ParameterType *param_types,
                                      hl_ReturnType return_type);
+
+/* Internal. The registry's name hash reads the first and last 8 (or 4) bytes, so for a
+ * string literal gcc computes it at compile time. The macro below then packs the name's
+ * length, the parameter count, the return type and the hash into one constant `key` and
+ * calls hl_register_function_key_, which only stores four words (guest instructions are
+ * expensive, see docs/guest-sdk.md); other names go through the function. */
+static inline __attribute__((always_inline)) uint32_t hl_name_hash_(const char *s, size_t n) {
+  uint64_t a = 0, b = 0;
+  if (n >= 8) {
+    __builtin_memcpy(&a, s, 8);
+    __builtin_memcpy(&b, s + n - 8, 8);
+  } else if (n >= 4) {
+    uint32_t x, y;
+    __builtin_memcpy(&x, s, 4);
+    __builtin_memcpy(&y, s + n - 4, 4);
+    a = x;
+    b = y;
+  } else if (n > 0) {
+    a = (uint64_t)(unsigned char)s[0] | (uint64_t)(unsigned char)s[n / 2] << 8;
+    b = (unsigned char)s[n - 1];
+  }
+  uint64_t x = (a ^ ((b << 29) | (b >> 35)) ^ n) * 0x9E3779B97F4A7C15ull;
+  return (uint32_t)(x >> 32);
+}
+/* key = length (bits 0..23) | parameter count (24..27) | return type (28..31) | hash << 32 */
+#define HL_KEY_CONST_(name, count, ret)                                                  \
+  (__builtin_constant_p(__builtin_strlen(name)) && __builtin_constant_p(count) &&         \
+   __builtin_constant_p(ret) && __builtin_strlen(name) < (1u << 24) && (count) <= 11 &&   \
+   (unsigned)(ret) <= 9)
+#define HL_KEY_(name, count, ret)                                                        \
+  ((uint64_t)__builtin_strlen(name) | (uint64_t)(count) << 24 | (uint64_t)(ret) << 28 |   \
+   (uint64_t)hl_name_hash_((name), __builtin_strlen(name)) << 32)
+void hl_register_function_key_(const char *name, uint64_t key, hl_guest_function fn,
+                               const hl_ParameterType *param_types);
+#define hl_register_function_definition(name, fn, param_count, param_types, return_type)  \
+  (HL_KEY_CONST_(name, param_count, return_type)                                        \
+       ? hl_register_function_key_((name), HL_KEY_(name, param_count, return_type), (fn), \
+                                   (param_types))                                       \
+       : (hl_register_function_definition)((name), (fn), (param_count), (param_types),   \
+                                           (return_type)))
 
 /* Calls a host function; fetch its value with hl_get_host_return_value_as_*. If the
  * host answers with a GuestError (e.g. code 17 HostError), the current guest call

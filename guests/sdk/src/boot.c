@@ -28,24 +28,22 @@ struct __attribute__((packed)) tss64 {
   uint16_t iomap_base;
 };
 
-struct __attribute__((packed)) idt_gate {
-  uint16_t offset_lo;
-  uint16_t selector;
-  uint8_t ist;
-  uint8_t type_attr;
-  uint16_t offset_mid;
-  uint32_t offset_hi;
-  uint32_t zero;
-};
-
 struct __attribute__((packed)) table_register {
   uint16_t limit;
   uint64_t base;
 };
 
-static uint64_t gdt[5] __attribute__((aligned(16)));
-static struct tss64 tss __attribute__((aligned(16)));
-static struct idt_gate idt[32] __attribute__((aligned(16)));
+/* The constant descriptors are initialised data, so init only fills in what depends on
+ * the load address (the TSS descriptor, IST1 and the IDT's handler addresses). */
+static uint64_t gdt[5] __attribute__((aligned(16))) = {
+    0,
+    0x00AF9B000000FFFFull, /* 0x08: 64-bit code, DPL 0, L=1 */
+    0x00CF93000000FFFFull, /* 0x10: data, read/write */
+    0, 0,                  /* 0x18: the TSS, 16 bytes */
+};
+static struct tss64 tss __attribute__((aligned(16))) = {.iomap_base = sizeof(struct tss64)};
+/* 32 16-byte interrupt gates, as two quadwords each. */
+static uint64_t idt[64] __attribute__((aligned(16)));
 
 static uint64_t peb_u64(const uint8_t *peb, unsigned off) {
   return *(const volatile uint64_t *)(peb + off);
@@ -141,10 +139,6 @@ __attribute__((noreturn, used)) void hl_sdk_exception(struct exception_frame *f)
 static void load_descriptor_tables(uint64_t ist_top) {
   uint64_t tss_base = (uint64_t)(uintptr_t)&tss;
   tss.ist[0] = ist_top;
-  tss.iomap_base = sizeof tss;
-  gdt[0] = 0;
-  gdt[1] = 0x00AF9B000000FFFFull; /* 0x08: 64-bit code, DPL 0, L=1 */
-  gdt[2] = 0x00CF93000000FFFFull; /* 0x10: data, read/write */
   uint64_t limit = sizeof tss - 1;
   gdt[3] = (limit & 0xFFFF) | ((tss_base & 0xFFFFFF) << 16) | (0x89ull << 40) /* 64-bit TSS, present */
            | (((limit >> 16) & 0xF) << 48) | (((tss_base >> 24) & 0xFF) << 56);
@@ -170,16 +164,18 @@ static void load_descriptor_tables(uint64_t ist_top) {
       : "m"(gdtr), "i"(HL_SEL_CODE), "i"(HL_SEL_DATA), "i"(HL_SEL_TSS)
       : "rax", "memory");
 
+  /* Gate v points to stub v at stubs + 16 v. entry.S aligns the stubs to 512 bytes, so
+   * the 32 handlers share offset bits 16..63 and gate v's low quadword is gate 0's plus
+   * 16 v. The high quadword (offset bits 32..63, then zero) is 0 below 4 GiB, which the
+   * zeroed .bss already holds. */
   uint64_t stubs = (uint64_t)(uintptr_t)hl_exception_stubs;
-  for (unsigned v = 0; v < 32; v++) {
-    uint64_t h = stubs + 16 * v;
-    idt[v].offset_lo = (uint16_t)h;
-    idt[v].selector = HL_SEL_CODE;
-    idt[v].ist = 1;
-    idt[v].type_attr = 0x8E; /* present, DPL 0, 64-bit interrupt gate */
-    idt[v].offset_mid = (uint16_t)(h >> 16);
-    idt[v].offset_hi = (uint32_t)(h >> 32);
-    idt[v].zero = 0;
+  uint64_t lo = (stubs & 0xFFFF) | ((uint64_t)HL_SEL_CODE << 16) | (1ull << 32) /* IST1 */
+              | (0x8Eull << 40) /* present, DPL 0, 64-bit interrupt gate */
+              | (((stubs >> 16) & 0xFFFF) << 48);
+#pragma GCC unroll 32
+  for (unsigned v = 0; v < 32; v++) idt[2 * v] = lo + 16 * v;
+  if (stubs >> 32) {
+    for (unsigned v = 0; v < 32; v++) idt[2 * v + 1] = stubs >> 32;
   }
   struct table_register idtr = {sizeof idt - 1, (uint64_t)(uintptr_t)idt};
   __asm__ volatile("lidt %0" : : "m"(idtr) : "memory");

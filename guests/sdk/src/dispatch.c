@@ -2,6 +2,7 @@
 #include "internal.h"
 #include "hyperlight/flatbuf.h"
 #include <stdlib.h>
+#include <string.h>
 
 struct hl_sdk_env {
   uint8_t *input;
@@ -16,17 +17,26 @@ extern struct hl_sdk_env hl_env;
 /* The fallback dispatcher is optional: weak, so it is NULL unless the guest defines it. */
 extern hl_Vec *c_guest_dispatch_function(const hl_FunctionCall *call) __attribute__((weak));
 
+/* The registry: an array in registration order, and a hash table of chains through it
+ * (indices + 1; 0 ends a chain) built by index_new() at the end of init (and on lookup if
+ * functions were registered later). Chains keep registration order, so the first of two
+ * equal names wins. `key`: see HL_KEY_ in hyperlight_guest.h. */
+#define BUCKETS 256
+#define KEY_LEN(k) ((uint32_t)(k) & 0xFFFFFF)
+#define KEY_COUNT(k) ((unsigned)((k) >> 24) & 15)
+#define KEY_RET(k) ((unsigned)((k) >> 28) & 15)
+#define KEY_NAME_MASK 0xFFFFFFFF00FFFFFFull /* length and hash */
 typedef struct {
   const char *name;
-  size_t name_len;
   hl_guest_function fn;
-  size_t param_count;
   const hl_ParameterType *param_types;
-  hl_ReturnType return_type;
+  uint64_t key;
 } registered_fn;
 
 static registered_fn functions[HL_MAX_FUNCTIONS];
-static size_t function_count;
+static size_t function_count, indexed_count;
+static uint16_t buckets[BUCKETS];
+static uint16_t chain_next[HL_MAX_FUNCTIONS];
 
 /* State of the guest call in progress. */
 static bool in_call;
@@ -85,7 +95,7 @@ static bool push_bytes(const uint8_t *data, size_t len) {
   size_t cap;
   uint8_t *dst = push_space(&cap);
   if (dst == NULL || len > cap) return false;
-  for (size_t i = 0; i < len; i++) dst[i] = data[i];
+  memcpy(dst, data, len);
   push_commit(len);
   return true;
 }
@@ -140,35 +150,73 @@ static void em_uint(uint64_t v) {
 
 /* ---------------------------------------------------------------- registry */
 
-void hl_register_function_definition(const char *name, hl_guest_function fn, size_t param_count,
-                                     const hl_ParameterType *param_types,
-                                     hl_ReturnType return_type) {
-  static const char too_many[] = "too many guest functions registered";
+static __attribute__((noreturn, noinline, cold)) void bad_registration(bool too_many) {
+  static const char many[] = "too many guest functions registered";
   static const char bad[] = "invalid guest function definition";
-  if (function_count >= HL_MAX_FUNCTIONS)
-    hl_sdk_abort(HL_SDK_ABORT_RUNTIME, NULL, 0, too_many, sizeof too_many - 1);
-  if (name == NULL || fn == NULL || param_count > HL_MAX_GUEST_PARAMS ||
-      (param_count > 0 && param_types == NULL))
-    hl_sdk_abort(HL_SDK_ABORT_RUNTIME, NULL, 0, bad, sizeof bad - 1);
-  registered_fn *r = &functions[function_count++];
-  r->name = name;
-  r->name_len = cstrlen(name);
-  r->fn = fn;
-  r->param_count = param_count;
-  r->param_types = param_types;
-  r->return_type = return_type;
+  if (too_many) hl_sdk_abort(HL_SDK_ABORT_RUNTIME, NULL, 0, many, sizeof many - 1);
+  hl_sdk_abort(HL_SDK_ABORT_RUNTIME, NULL, 0, bad, sizeof bad - 1);
 }
 
-static registered_fn *lookup(const char *name, size_t len) {
-  for (size_t i = 0; i < function_count; i++) {
-    registered_fn *r = &functions[i];
-    if (r->name_len != len) continue;
-    size_t k = 0;
-    while (k < len && r->name[k] == name[k]) k++;
-    if (k == len) return r;
+void hl_register_function_key_(const char *name, uint64_t key, hl_guest_function fn,
+                               const hl_ParameterType *param_types) {
+  size_t i = function_count;
+  if (i >= HL_MAX_FUNCTIONS) bad_registration(true);
+  if (fn == NULL || (param_types == NULL && KEY_COUNT(key) != 0)) bad_registration(false);
+  registered_fn *r = &functions[i];
+  r->name = name;
+  r->fn = fn;
+  r->param_types = param_types;
+  r->key = key;
+  function_count = i + 1;
+}
+
+/* The function form; the header's macro of the same name takes the path above for literals. */
+void (hl_register_function_definition)(const char *name, hl_guest_function fn, size_t param_count,
+                                       const hl_ParameterType *param_types,
+                                       hl_ReturnType return_type) {
+  if (function_count >= HL_MAX_FUNCTIONS) bad_registration(true);
+  if (name == NULL || param_count > HL_MAX_GUEST_PARAMS) bad_registration(false);
+  size_t n = cstrlen(name);
+  if (n >= (1u << 24)) bad_registration(false);
+  uint64_t key = n | (uint64_t)param_count << 24 | (uint64_t)(return_type & 15) << 28 |
+                 (uint64_t)hl_name_hash_(name, n) << 32;
+  hl_register_function_key_(name, key, fn, param_types);
+}
+
+/* Links functions registered since the last call into their hash chains. */
+static void index_new(void) {
+  if (indexed_count == 0) { /* all of them: insert at the heads, last function first */
+    for (size_t i = function_count; i-- > 0;) {
+      unsigned b = (unsigned)(functions[i].key >> 56);
+      chain_next[i] = buckets[b];
+      buckets[b] = (uint16_t)(i + 1);
+    }
+    indexed_count = function_count;
+    return;
+  }
+  for (size_t i = indexed_count; i < function_count; i++) {
+    uint16_t *link = &buckets[functions[i].key >> 56];
+    while (*link) link = &chain_next[*link - 1];
+    *link = (uint16_t)(i + 1);
+  }
+  indexed_count = function_count;
+}
+
+/* Called by _start after hyperlight_main, so that the snapshot of an initialised guest
+ * holds the finished table. */
+__attribute__((used)) void hl_sdk_init_done(void) { index_new(); }
+
+static registered_fn *lookup(const char *name, uint32_t len) {
+  if (indexed_count != function_count) index_new();
+  uint64_t key = len | (uint64_t)hl_name_hash_(name, len) << 32;
+  for (unsigned i = buckets[key >> 56]; i != 0; i = chain_next[i - 1]) {
+    registered_fn *r = &functions[i - 1];
+    if ((r->key & KEY_NAME_MASK) == key && memcmp(r->name, name, len) == 0) return r;
   }
   return NULL;
 }
+
+static uint32_t name_len(const registered_fn *r) { return KEY_LEN(r->key); }
 
 /* ---------------------------------------------------------------- dispatch */
 
@@ -198,11 +246,11 @@ static void to_parameter(const hlfb_value *v, hl_Parameter *p) {
 /* Checks count and types; on a mismatch pushes the GuestError and returns false. */
 static bool check_signature(const registered_fn *r, const hl_Parameter *params, size_t n) {
   em_len = 0;
-  if (n != r->param_count) {
+  if (n != KEY_COUNT(r->key)) {
     em_str("guest function ");
-    em_bytes(r->name, r->name_len);
+    em_bytes(r->name, name_len(r));
     em_str(" takes ");
-    em_uint(r->param_count);
+    em_uint(KEY_COUNT(r->key));
     em_str(" parameters, called with ");
     em_uint(n);
     push_error(hl_ErrorCode_GuestFunctionIncorrecNoOfParameters, error_copy, em_len);
@@ -213,7 +261,7 @@ static bool check_signature(const registered_fn *r, const hl_Parameter *params, 
       em_str("parameter ");
       em_uint(i);
       em_str(" of guest function ");
-      em_bytes(r->name, r->name_len);
+      em_bytes(r->name, name_len(r));
       em_str(": expected ");
       em_str(type_name(r->param_types[i]));
       em_str(", got ");

@@ -13,6 +13,7 @@ _start:
         xorl %ebp, %ebp
         call hl_sdk_init            /* validates the PEB; GDT, TSS, IDT, heap, rand */
         call hyperlight_main        /* the guest registers its functions */
+        call hl_sdk_init_done       /* hashes the registered names */
         jmp hl_halt_then_dispatch
         .size _start, . - _start
 
@@ -30,7 +31,7 @@ hl_halt_then_dispatch:
         jmp hl_dispatch_entry
         .size hl_dispatch_entry, . - hl_dispatch_entry
 
-/* 32 exception stubs, 16 bytes apart (runtime.c computes their addresses from
+/* 32 exception stubs, 16 bytes apart (boot.c computes their addresses from
  * hl_exception_stubs). Each leaves {vector, error code, CPU frame} on the IST1 stack. */
         .macro STUB vec, has_error
         .balign 16
@@ -41,7 +42,7 @@ hl_halt_then_dispatch:
         jmp hl_exception_common
         .endm
 
-        .balign 16
+        .balign 512                 /* boot.c: the 32 stubs share address bits 9..63 */
         .globl hl_exception_stubs
 hl_exception_stubs:
         STUB 0,0

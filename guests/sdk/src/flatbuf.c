@@ -1,4 +1,5 @@
 /* Hand-written flatbuffer reader (every offset bounds-checked) and builder for the wire tables; no I/O, no allocation. */
+#include <string.h>
 #include "hyperlight/flatbuf.h"
 
 /* ---------------------------------------------------------------- reader */
@@ -12,14 +13,34 @@ typedef struct {
   uint16_t tsize;
 } fb_table;
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static uint32_t rd32(const uint8_t *p) {
+/* Little-endian loads and stores of any alignment (one instruction each on x86-64). */
+#define HOT static inline __attribute__((always_inline))
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+HOT uint16_t rd16(const uint8_t *p) { uint16_t v; __builtin_memcpy(&v, p, 2); return v; }
+HOT uint32_t rd32(const uint8_t *p) { uint32_t v; __builtin_memcpy(&v, p, 4); return v; }
+HOT uint64_t rd64(const uint8_t *p) { uint64_t v; __builtin_memcpy(&v, p, 8); return v; }
+HOT void wr32(uint8_t *p, uint32_t v) { __builtin_memcpy(p, &v, 4); }
+HOT void wr64(uint8_t *p, uint64_t v) { __builtin_memcpy(p, &v, 8); }
+#else
+HOT uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+HOT uint32_t rd32(const uint8_t *p) {
   return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
-static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | ((uint64_t)rd32(p + 4) << 32); }
+HOT uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | ((uint64_t)rd32(p + 4) << 32); }
+HOT void wr32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+  p[2] = (uint8_t)(v >> 16);
+  p[3] = (uint8_t)(v >> 24);
+}
+HOT void wr64(uint8_t *p, uint64_t v) {
+  wr32(p, (uint32_t)v);
+  wr32(p + 4, (uint32_t)(v >> 32));
+}
+#endif
 
 /* Validates the table at `pos`: its soffset, vtable and inline size lie in the buffer. */
-static bool table_at(const uint8_t *b, uint32_t n, uint32_t pos, fb_table *t) {
+HOT bool table_at(const uint8_t *b, uint32_t n, uint32_t pos, fb_table *t) {
   if (pos > n || n - pos < 4) return false;
   int64_t vt = (int64_t)pos - (int64_t)(int32_t)rd32(b + pos);
   if (vt < 0 || vt > (int64_t)n - 4) return false;
@@ -35,7 +56,7 @@ static bool table_at(const uint8_t *b, uint32_t n, uint32_t pos, fb_table *t) {
 }
 
 /* Finds field `id` of `width` bytes: 0 absent, 1 present (*abs set), -1 out of bounds. */
-static int field(const fb_table *t, unsigned id, uint32_t width, uint32_t *abs) {
+HOT int field(const fb_table *t, unsigned id, uint32_t width, uint32_t *abs) {
   uint32_t vo = 4 + 2 * id;
   if (vo + 2 > t->vtsize) return 0;
   uint16_t off = rd16(t->b + t->vt + vo);
@@ -45,19 +66,19 @@ static int field(const fb_table *t, unsigned id, uint32_t width, uint32_t *abs) 
   return 1;
 }
 
-static int read_u8(const fb_table *t, unsigned id, uint8_t *out) {
+HOT int read_u8(const fb_table *t, unsigned id, uint8_t *out) {
   uint32_t a;
   int r = field(t, id, 1, &a);
   *out = r == 1 ? t->b[a] : 0;
   return r;
 }
-static int read_u32(const fb_table *t, unsigned id, uint32_t *out) {
+HOT int read_u32(const fb_table *t, unsigned id, uint32_t *out) {
   uint32_t a;
   int r = field(t, id, 4, &a);
   *out = r == 1 ? rd32(t->b + a) : 0;
   return r;
 }
-static int read_u64(const fb_table *t, unsigned id, uint64_t *out) {
+HOT int read_u64(const fb_table *t, unsigned id, uint64_t *out) {
   uint32_t a;
   int r = field(t, id, 8, &a);
   *out = r == 1 ? rd64(t->b + a) : 0;
@@ -65,7 +86,7 @@ static int read_u64(const fb_table *t, unsigned id, uint64_t *out) {
 }
 
 /* Follows the uoffset in field `id`: 0 absent, 1 present (*target set), -1 bad. */
-static int read_ref(const fb_table *t, unsigned id, uint32_t *target) {
+HOT int read_ref(const fb_table *t, unsigned id, uint32_t *target) {
   uint32_t a;
   int r = field(t, id, 4, &a);
   if (r != 1) return r;
@@ -75,7 +96,7 @@ static int read_ref(const fb_table *t, unsigned id, uint32_t *target) {
   return 1;
 }
 
-static int read_table(const fb_table *t, unsigned id, fb_table *out) {
+HOT int read_table(const fb_table *t, unsigned id, fb_table *out) {
   uint32_t tgt;
   int r = read_ref(t, id, &tgt);
   if (r != 1) return r;
@@ -83,7 +104,7 @@ static int read_table(const fb_table *t, unsigned id, fb_table *out) {
 }
 
 /* A string must hold its length, its bytes and a NUL terminator inside the buffer. */
-static int read_string(const fb_table *t, unsigned id, const uint8_t **s, uint32_t *len) {
+HOT int read_string(const fb_table *t, unsigned id, const uint8_t **s, uint32_t *len) {
   uint32_t tgt;
   int r = read_ref(t, id, &tgt);
   if (r != 1) return r;
@@ -97,7 +118,7 @@ static int read_string(const fb_table *t, unsigned id, const uint8_t **s, uint32
 }
 
 /* A vector of `elem`-byte elements: returns the element count in *count. */
-static int read_vector(const fb_table *t, unsigned id, uint32_t elem, uint32_t *start,
+HOT int read_vector(const fb_table *t, unsigned id, uint32_t elem, uint32_t *start,
                        uint32_t *count) {
   uint32_t tgt;
   int r = read_ref(t, id, &tgt);
@@ -153,7 +174,7 @@ static int read_value_table(const fb_table *vt, uint8_t pt, hlfb_value *out) {
 }
 
 /* Opens the root table of a size-prefixed message. */
-static bool root_of(const uint8_t *msg, size_t avail, fb_table *root) {
+HOT bool root_of(const uint8_t *msg, size_t avail, fb_table *root) {
   int64_t n = hlfb_prefixed_len(msg, avail);
   if (n < 8) return false;
   const uint8_t *b = msg + 4;
@@ -249,13 +270,6 @@ typedef struct {
   bool failed;
 } fb_builder;
 
-static void wr32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)v;
-  p[1] = (uint8_t)(v >> 8);
-  p[2] = (uint8_t)(v >> 16);
-  p[3] = (uint8_t)(v >> 24);
-}
-
 /* Reserves n zeroed bytes; returns their offset (or 0 after an overflow). */
 static size_t reserve(fb_builder *b, size_t n) {
   if (b->failed || n > b->cap - b->len) {
@@ -263,7 +277,7 @@ static size_t reserve(fb_builder *b, size_t n) {
     return 0;
   }
   size_t at = b->len;
-  for (size_t i = 0; i < n; i++) b->buf[at + i] = 0;
+  memset(b->buf + at, 0, n);
   b->len += n;
   return at;
 }
@@ -277,8 +291,8 @@ static void pad_to(fb_builder *b, size_t a, size_t rem) {
 
 static void put_bytes(fb_builder *b, const uint8_t *src, size_t n) {
   size_t at = reserve(b, n);
-  if (b->failed) return;
-  for (size_t i = 0; i < n; i++) b->buf[at + i] = src[i];
+  if (b->failed || n == 0) return;
+  memcpy(b->buf + at, src, n);
 }
 
 /* Points the uoffset at `at` to `target` (always later in the buffer). */
@@ -446,20 +460,69 @@ size_t hlfb_build_call(uint8_t *buf, size_t cap, const char *name, size_t name_l
   return finish(&b);
 }
 
+/* FunctionCallResult { result: ReturnValueBox { value: <table> } } written directly as
+ * 8-byte words: the same bytes the generic builder (put_table) lays out, without its
+ * per-byte loops. Bytes 0..40 are the same for every type (apart from the size prefix):
+ * root vtable, root table, box vtable; the box table starts at 36. */
 size_t hlfb_build_result(uint8_t *buf, size_t cap, const hlfb_value *value) {
-  fb_builder b;
-  begin(&b, buf, cap);
   uint8_t rt = value->type;
-  if (rt > HLFB_RT_VECBYTES) return 0;
-  fb_field f[2] = {{1, false, 1, 0}, {4, true, 0, 0}}; /* result: ReturnValueBox */
-  size_t root = put_table(&b, f, 2);
-  patch(&b, 4, root);
-  fb_field bx[2] = {{1, false, (uint64_t)rt + 1, 0}, {4, true, 0, 0}};
-  patch(&b, f[1].at, put_table(&b, bx, 2));
-  uint8_t kind = rt == HLFB_RT_VOID ? HLFB_RT_VOID + 100
-               : rt == HLFB_RT_VECBYTES ? HLFB_PT_VECBYTES : rt;
-  patch(&b, bx[1].at, put_value_table(&b, kind, value, true));
-  return finish(&b);
+  if (buf == NULL || rt > HLFB_RT_VECBYTES) return 0;
+  uint32_t len = 0;
+  size_t n;
+  uint32_t off; /* box.value uoffset, from byte 40 to the value table */
+  if (rt == HLFB_RT_VOID) {
+    n = 56;
+    off = 0x0c;
+  } else if (rt == HLFB_RT_LONG || rt == HLFB_RT_ULONG || rt == HLFB_RT_DOUBLE) {
+    n = 72;
+    off = 0x14;
+  } else if (rt == HLFB_RT_STRING || rt == HLFB_RT_VECBYTES) {
+    len = value->v.buf.len;
+    if (len > 0x7FFFFFF0u) return 0;
+    n = rt == HLFB_RT_STRING ? (69 + (size_t)len + 7) & ~(size_t)7 : (72 + (size_t)len + 7) & ~(size_t)7;
+    off = 0x10;
+  } else {
+    n = 64;
+    off = 0x10;
+  }
+  if (n > cap) return 0;
+  wr64(buf, (uint64_t)(n - 4) | (0x0cull << 32));
+  wr64(buf + 8, 0x00040008000c0008ull);   /* root vtable: 8, 12, result_type@8, result@4 */
+  wr64(buf + 16, 0x0000001000000008ull);  /* root table: soffset 8, result -> 36 */
+  wr64(buf + 24, 0x000c000800000001ull);  /* result_type ReturnValueBox; box vtable ... */
+  wr64(buf + 32, 0x0000000800040008ull);  /* ... value_type@8, value@4; box soffset 8 */
+  wr64(buf + 40, off | ((uint64_t)(rt + 1) << 32));
+  switch (rt) {
+  case HLFB_RT_VOID:
+    wr64(buf + 48, 0x0000000400040004ull); /* hlvoid: vtable 4, 4; soffset 4 */
+    break;
+  case HLFB_RT_LONG: case HLFB_RT_ULONG: case HLFB_RT_DOUBLE:
+    wr64(buf + 48, 0x00000004000c0006ull); /* vtable 6, 12, value@4 (8-aligned at 64) */
+    wr64(buf + 56, 0x0000000c00000000ull); /* padding; soffset 12 */
+    wr64(buf + 64, value->v.u64);
+    break;
+  case HLFB_RT_STRING: {
+    const uint8_t *p = value->v.buf.ptr ? value->v.buf.ptr : empty_string;
+    wr64(buf + 48, 0x0000000400080006ull); /* vtable 6, 8, value@4 */
+    wr64(buf + 56, 0x0000000400000008ull); /* soffset 8; value -> 64 */
+    wr64(buf + n - 8, 0);                  /* the NUL and the padding */
+    wr32(buf + 64, len);
+    if (len) memcpy(buf + 68, p, len);
+    break;
+  }
+  case HLFB_RT_VECBYTES:
+    wr64(buf + 48, 0x00080004000c0008ull); /* hlsizeprefixedbuffer vtable 8, 12, size@4, value@8 */
+    wr64(buf + 56, 0x08 | ((uint64_t)len << 32)); /* soffset 8; size */
+    wr64(buf + n - 8, 0);                  /* the padding */
+    wr64(buf + 64, 0x04 | ((uint64_t)len << 32)); /* value -> 68: the vector's length */
+    if (len) memcpy(buf + 72, value->v.buf.ptr, len);
+    break;
+  default: /* Int UInt Float Bool: a 4-byte field */
+    wr64(buf + 48, 0x0000000400080006ull); /* vtable 6, 8, value@4 */
+    wr64(buf + 56, 0x08 | ((uint64_t)(rt == HLFB_RT_BOOL ? (value->v.b ? 1u : 0u) : value->v.u32) << 32));
+    break;
+  }
+  return n;
 }
 
 size_t hlfb_build_error(uint8_t *buf, size_t cap, uint64_t code, const char *msg,

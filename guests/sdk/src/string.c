@@ -2,37 +2,90 @@
 #include <string.h>
 #include <stdint.h>
 
-void *memcpy(void *dst, const void *src, size_t n) {
-  void *d = dst;
-  __asm__ volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(n) : : "memory");
+/* Word-at-a-time: every guest instruction is expensive here (see docs/guest-sdk.md), so
+ * these move 8 bytes per step and finish with one overlapping word instead of a byte loop.
+ * Unaligned 8-byte accesses are fine on x86-64. The loop-pattern optimisation is off so
+ * that gcc cannot turn these loops back into calls to themselves. */
+typedef uint64_t __attribute__((may_alias, aligned(1))) u64u;
+typedef uint32_t __attribute__((may_alias, aligned(1))) u32u;
+typedef uint64_t __attribute__((may_alias)) u64a;
+#define NO_PATTERNS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+
+NO_PATTERNS void *memcpy(void *dst, const void *src, size_t n) {
+  unsigned char *d = dst;
+  const unsigned char *s = src;
+  if (n >= 8) {
+    uint64_t tail = *(const u64u *)(s + n - 8);
+    for (size_t i = 0; i + 8 < n; i += 8) *(u64u *)(d + i) = *(const u64u *)(s + i);
+    *(u64u *)(d + n - 8) = tail;
+  } else if (n >= 4) {
+    uint32_t head = *(const u32u *)s, tail = *(const u32u *)(s + n - 4);
+    *(u32u *)d = head;
+    *(u32u *)(d + n - 4) = tail;
+  } else if (n) {
+    unsigned char a = s[0], b = s[n / 2], c = s[n - 1];
+    d[0] = a;
+    d[n / 2] = b;
+    d[n - 1] = c;
+  }
   return dst;
 }
 
-void *memmove(void *dst, const void *src, size_t n) {
-  if ((uintptr_t)dst - (uintptr_t)src >= n) return memcpy(dst, src, n); /* no forward overlap */
-  unsigned char *d = (unsigned char *)dst + n - 1;
-  const unsigned char *s = (const unsigned char *)src + n - 1;
-  __asm__ volatile("std\n\trep movsb\n\tcld" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
+/* Forward when dst is below src (each word is read before a store can reach it), else backward. */
+NO_PATTERNS void *memmove(void *dst, const void *src, size_t n) {
+  unsigned char *d = dst;
+  const unsigned char *s = src;
+  if (d == s || n == 0) return dst;
+  if (n < 8 || (uintptr_t)d - (uintptr_t)s >= n) {
+    if (n >= 8 && (uintptr_t)d < (uintptr_t)s) { /* overlapping forward move */
+      uint64_t tail = *(const u64u *)(s + n - 8);
+      for (size_t i = 0; i + 8 < n; i += 8) *(u64u *)(d + i) = *(const u64u *)(s + i);
+      *(u64u *)(d + n - 8) = tail;
+      return dst;
+    }
+    return memcpy(dst, src, n); /* no overlap, or < 8 bytes (memcpy reads all before storing) */
+  }
+  uint64_t head = *(const u64u *)s; /* dst above src, overlapping: copy from the end */
+  for (size_t i = n; i > 8; i -= 8) *(u64u *)(d + i - 8) = *(const u64u *)(s + i - 8);
+  *(u64u *)d = head;
   return dst;
 }
 
-void *memset(void *dst, int c, size_t n) {
-  void *d = dst;
-  __asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
+NO_PATTERNS void *memset(void *dst, int c, size_t n) {
+  unsigned char *d = dst;
+  uint64_t w = (uint64_t)(unsigned char)c * 0x0101010101010101ull;
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8) *(u64u *)(d + i) = w;
+    *(u64u *)(d + n - 8) = w;
+  } else if (n >= 4) {
+    *(u32u *)d = (uint32_t)w;
+    *(u32u *)(d + n - 4) = (uint32_t)w;
+  } else if (n) {
+    d[0] = (unsigned char)c;
+    d[n / 2] = (unsigned char)c;
+    d[n - 1] = (unsigned char)c;
+  }
   return dst;
 }
 
-int memcmp(const void *a, const void *b, size_t n) {
+NO_PATTERNS int memcmp(const void *a, const void *b, size_t n) {
   const unsigned char *x = a, *y = b;
-  for (size_t i = 0; i < n; i++)
+  size_t i = 0;
+  while (i + 8 <= n && *(const u64u *)(x + i) == *(const u64u *)(y + i)) i += 8;
+  for (; i < n; i++)
     if (x[i] != y[i]) return x[i] < y[i] ? -1 : 1;
   return 0;
 }
 
+/* Aligned words never cross a page, so reading a whole word past the NUL is safe. */
 size_t strlen(const char *s) {
-  size_t n = 0;
-  while (s[n]) n++;
-  return n;
+  const char *p = s;
+  for (; (uintptr_t)p & 7; p++)
+    if (!*p) return (size_t)(p - s);
+  const u64a *w = (const u64a *)p;
+  while (!((*w - 0x0101010101010101ull) & ~*w & 0x8080808080808080ull)) w++;
+  for (p = (const char *)w; *p; p++) {}
+  return (size_t)(p - s);
 }
 
 size_t strnlen(const char *s, size_t max) {
