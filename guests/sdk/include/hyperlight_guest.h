@@ -135,8 +135,8 @@ void hl_register_function_definition(const char *name, hl_guest_function fn,
 /* Internal. The registry's name hash reads the first and last 8 (or 4) bytes, so for a
  * string literal gcc computes it at compile time. The macro below then packs the name's
  * length, the parameter count, the return type and the hash into one constant `key` and
- * calls hl_register_function_key_, which only stores four words (guest instructions are
- * expensive, see docs/guest-sdk.md); other names go through the function. */
+ * registering is a few stores inline (guest instructions are expensive, see
+ * docs/guest-sdk.md); other names go through the function. */
 static inline __attribute__((always_inline)) uint32_t hl_name_hash_(const char *s, size_t n) {
   uint64_t a = 0, b = 0;
   if (n >= 8) {
@@ -163,12 +163,44 @@ static inline __attribute__((always_inline)) uint32_t hl_name_hash_(const char *
 #define HL_KEY_(name, count, ret)                                                        \
   ((uint64_t)__builtin_strlen(name) | (uint64_t)(count) << 24 | (uint64_t)(ret) << 28 |   \
    (uint64_t)hl_name_hash_((name), __builtin_strlen(name)) << 32)
+/* The registry (internal; dispatch.c): functions in registration order and a hash table
+ * of chains through them, newest first. */
+typedef struct hl_registered_fn_ {
+  const char *name;
+  hl_guest_function fn;
+  const hl_ParameterType *param_types;
+  uint64_t key;
+  const struct hl_registered_fn_ *next;
+} hl_registered_fn_;
+#define HL_NAME_BUCKETS_ 256
+extern __attribute__((visibility("hidden"))) hl_registered_fn_ hl_functions_[HL_MAX_FUNCTIONS];
+extern __attribute__((visibility("hidden"))) size_t hl_functions_bytes_; /* in use */
+extern __attribute__((visibility("hidden"))) const hl_registered_fn_ *hl_buckets_[HL_NAME_BUCKETS_];
+/* Checks, then registers (aborts on a full table or a bad definition). */
 void hl_register_function_key_(const char *name, uint64_t key, hl_guest_function fn,
                                const hl_ParameterType *param_types);
+/* Inline for literals: the checks fold away and registering is a handful of stores. */
+static inline __attribute__((always_inline)) void hl_register_inline_(
+    const char *name, uint64_t key, hl_guest_function fn, const hl_ParameterType *param_types) {
+  size_t used = hl_functions_bytes_;
+  if (used >= sizeof hl_functions_ || fn == NULL ||
+      (param_types == NULL && ((key >> 24) & 15) != 0)) {
+    hl_register_function_key_(name, key, fn, param_types);
+    return;
+  }
+  hl_registered_fn_ *r = (hl_registered_fn_ *)((char *)hl_functions_ + used);
+  r->name = name;
+  r->fn = fn;
+  r->param_types = param_types;
+  r->key = key;
+  r->next = hl_buckets_[key >> 56];
+  hl_buckets_[key >> 56] = r;
+  hl_functions_bytes_ = used + sizeof *r;
+}
 #define hl_register_function_definition(name, fn, param_count, param_types, return_type)  \
   (HL_KEY_CONST_(name, param_count, return_type)                                        \
-       ? hl_register_function_key_((name), HL_KEY_(name, param_count, return_type), (fn), \
-                                   (param_types))                                       \
+       ? hl_register_inline_((name), HL_KEY_(name, param_count, return_type), (fn),       \
+                             (param_types))                                             \
        : (hl_register_function_definition)((name), (fn), (param_count), (param_types),   \
                                            (return_type)))
 

@@ -17,26 +17,17 @@ extern struct hl_sdk_env hl_env;
 /* The fallback dispatcher is optional: weak, so it is NULL unless the guest defines it. */
 extern hl_Vec *c_guest_dispatch_function(const hl_FunctionCall *call) __attribute__((weak));
 
-/* The registry: an array in registration order, and a hash table of chains through it
- * (indices + 1; 0 ends a chain) built by index_new() at the end of init (and on lookup if
- * functions were registered later). Chains keep registration order, so the first of two
- * equal names wins. `key`: see HL_KEY_ in hyperlight_guest.h. */
-#define BUCKETS 256
+/* The registry (declared in hyperlight_guest.h, filled inline by the registration
+ * macro): an array in registration order and a hash table of chains through it, newest
+ * first. Lookup takes the oldest match, so the first of two equal names wins. `key`: see
+ * HL_KEY_ in hyperlight_guest.h. */
 #define KEY_LEN(k) ((uint32_t)(k) & 0xFFFFFF)
 #define KEY_COUNT(k) ((unsigned)((k) >> 24) & 15)
-#define KEY_RET(k) ((unsigned)((k) >> 28) & 15)
 #define KEY_NAME_MASK 0xFFFFFFFF00FFFFFFull /* length and hash */
-typedef struct {
-  const char *name;
-  hl_guest_function fn;
-  const hl_ParameterType *param_types;
-  uint64_t key;
-} registered_fn;
-
-static registered_fn functions[HL_MAX_FUNCTIONS];
-static size_t function_count, indexed_count;
-static uint16_t buckets[BUCKETS];
-static uint16_t chain_next[HL_MAX_FUNCTIONS];
+typedef hl_registered_fn_ registered_fn;
+registered_fn hl_functions_[HL_MAX_FUNCTIONS];
+size_t hl_functions_bytes_;
+const registered_fn *hl_buckets_[HL_NAME_BUCKETS_];
 
 /* State of the guest call in progress. */
 static bool in_call;
@@ -159,22 +150,16 @@ static __attribute__((noreturn, noinline, cold)) void bad_registration(bool too_
 
 void hl_register_function_key_(const char *name, uint64_t key, hl_guest_function fn,
                                const hl_ParameterType *param_types) {
-  size_t i = function_count;
-  if (i >= HL_MAX_FUNCTIONS) bad_registration(true);
+  if (hl_functions_bytes_ >= sizeof hl_functions_) bad_registration(true);
   if (fn == NULL || (param_types == NULL && KEY_COUNT(key) != 0)) bad_registration(false);
-  registered_fn *r = &functions[i];
-  r->name = name;
-  r->fn = fn;
-  r->param_types = param_types;
-  r->key = key;
-  function_count = i + 1;
+  hl_register_inline_(name, key, fn, param_types);
 }
 
 /* The function form; the header's macro of the same name takes the path above for literals. */
 void (hl_register_function_definition)(const char *name, hl_guest_function fn, size_t param_count,
                                        const hl_ParameterType *param_types,
                                        hl_ReturnType return_type) {
-  if (function_count >= HL_MAX_FUNCTIONS) bad_registration(true);
+  if (hl_functions_bytes_ >= sizeof hl_functions_) bad_registration(true);
   if (name == NULL || param_count > HL_MAX_GUEST_PARAMS) bad_registration(false);
   size_t n = cstrlen(name);
   if (n >= (1u << 24)) bad_registration(false);
@@ -183,37 +168,12 @@ void (hl_register_function_definition)(const char *name, hl_guest_function fn, s
   hl_register_function_key_(name, key, fn, param_types);
 }
 
-/* Links functions registered since the last call into their hash chains. */
-static void index_new(void) {
-  if (indexed_count == 0) { /* all of them: insert at the heads, last function first */
-    for (size_t i = function_count; i-- > 0;) {
-      unsigned b = (unsigned)(functions[i].key >> 56);
-      chain_next[i] = buckets[b];
-      buckets[b] = (uint16_t)(i + 1);
-    }
-    indexed_count = function_count;
-    return;
-  }
-  for (size_t i = indexed_count; i < function_count; i++) {
-    uint16_t *link = &buckets[functions[i].key >> 56];
-    while (*link) link = &chain_next[*link - 1];
-    *link = (uint16_t)(i + 1);
-  }
-  indexed_count = function_count;
-}
-
-/* Called by _start after hyperlight_main, so that the snapshot of an initialised guest
- * holds the finished table. */
-__attribute__((used)) void hl_sdk_init_done(void) { index_new(); }
-
-static registered_fn *lookup(const char *name, uint32_t len) {
-  if (indexed_count != function_count) index_new();
+static const registered_fn *lookup(const char *name, uint32_t len) {
   uint64_t key = len | (uint64_t)hl_name_hash_(name, len) << 32;
-  for (unsigned i = buckets[key >> 56]; i != 0; i = chain_next[i - 1]) {
-    registered_fn *r = &functions[i - 1];
-    if ((r->key & KEY_NAME_MASK) == key && memcmp(r->name, name, len) == 0) return r;
-  }
-  return NULL;
+  const registered_fn *found = NULL;
+  for (const registered_fn *r = hl_buckets_[key >> 56]; r != NULL; r = r->next)
+    if ((r->key & KEY_NAME_MASK) == key && memcmp(r->name, name, len) == 0) found = r;
+  return found;
 }
 
 static uint32_t name_len(const registered_fn *r) { return KEY_LEN(r->key); }
@@ -313,7 +273,7 @@ __attribute__((used)) void hl_sdk_dispatch(void) {
   }
   for (uint32_t i = 0; i < call.param_count; i++) to_parameter(&values[i], &params[i]);
   hl_FunctionCall fc = {call.name, params, call.param_count, (hl_ReturnType)call.return_type};
-  registered_fn *fn = lookup(call.name, call.name_len);
+  const registered_fn *fn = lookup(call.name, call.name_len);
   hl_guest_function target;
   if (fn != NULL) {
     if (!check_signature(fn, params, call.param_count)) {

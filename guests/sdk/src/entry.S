@@ -13,7 +13,6 @@ _start:
         xorl %ebp, %ebp
         call hl_sdk_init            /* validates the PEB; GDT, TSS, IDT, heap, rand */
         call hyperlight_main        /* the guest registers its functions */
-        call hl_sdk_init_done       /* hashes the registered names */
         jmp hl_halt_then_dispatch
         .size _start, . - _start
 
