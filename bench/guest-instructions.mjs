@@ -89,7 +89,7 @@ export function measureGuest(counter, guest, calls, setup) {
   setup?.(u);
   const results = {};
   let sandbox;
-  results.init = counter.measure(() => { sandbox = u.evolve(); });
+  results.init = counter.measure(() => { sandbox = u.evolve({ freshInit: true }); });
   try {
     for (const [label, name, ret, params] of calls) {
       let value;

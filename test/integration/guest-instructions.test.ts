@@ -1,0 +1,86 @@
+// Guest instruction counts of init and of single calls, counted with KVM single-step. On
+// this project's PVM host every guest instruction costs ~250-500 ns, so these counts are
+// the guest side of cold start and call latency. They are deterministic (not timings);
+// the ceilings sit ~25% above the counts of guests/bin so that a regression shows up.
+// bench/guest-instructions.mjs prints the counts and where they go.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { GuestBinary, bundledGuestPath } from '../../src/sandbox/guest-binary.js';
+import { UninitializedSandbox } from '../../src/sandbox/uninitialized-sandbox.js';
+import { ParameterValue as P, type TypedValue } from '../../src/sandbox/values.js';
+import { Vcpu } from '../../src/kvm/vcpu.js';
+import { describeKvm } from '../helpers/kvm.js';
+
+const STEP = 0x1 | 0x2; // KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP
+
+const CEILINGS = {
+  simpleguest: { init: 1400, Echo: 1100, NoOp: 800 },
+  dummyguest: { init: 30, call: 60 },
+};
+
+/** While `on`, Vcpu.run single-steps the guest and counts its instructions. */
+let on = false;
+let count = 0;
+const stepping = new WeakSet<Vcpu>();
+const run = Vcpu.prototype.run;
+beforeAll(() => {
+  Vcpu.prototype.run = function countingRun(this: Vcpu) {
+    if (on !== stepping.has(this)) {
+      this.setGuestDebug({ control: on ? STEP : 0 });
+      if (on) stepping.add(this); else stepping.delete(this);
+    }
+    for (;;) {
+      const exit = run.call(this);
+      if (exit.kind !== 'debug') return exit;
+      count++;
+    }
+  };
+});
+afterAll(() => { Vcpu.prototype.run = run; });
+
+function counted(fn: () => void): number {
+  count = 0;
+  on = true;
+  try {
+    fn();
+  } finally {
+    on = false;
+  }
+  return count;
+}
+
+function measure(guest: string, calls: [string, string, string, TypedValue[]][]): Record<string, number> {
+  const u = UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath(guest)));
+  u.registerPrint(() => 0);
+  const out: Record<string, number> = {};
+  let sandbox: ReturnType<typeof u.evolve> | undefined;
+  out.init = counted(() => { sandbox = u.evolve({ freshInit: true }); });
+  try {
+    for (const [label, name, ret, params] of calls) {
+      let value: unknown;
+      out[label] = counted(() => { value = sandbox!.callGuestFunctionByName(name, ret, params); });
+      if (name === 'Echo') expect(value).toBe('x');
+      // The same call again costs the same: nothing is built lazily on the first call.
+      expect(counted(() => sandbox!.callGuestFunctionByName(name, ret, params))).toBe(out[label]);
+    }
+  } finally {
+    sandbox?.close();
+  }
+  return out;
+}
+
+describeKvm('guest instruction counts (KVM single-step)', () => {
+  it('simpleguest: init, Echo("x") and NoOp stay under their ceilings', () => {
+    const n = measure('simpleguest', [['Echo', 'Echo', 'String', [P.String('x')]], ['NoOp', 'NoOp', 'Void', []]]);
+    expect(n.init).toBeGreaterThan(0);
+    expect(n.init).toBeLessThan(CEILINGS.simpleguest.init);
+    expect(n.Echo).toBeLessThan(CEILINGS.simpleguest.Echo);
+    expect(n.NoOp).toBeLessThan(CEILINGS.simpleguest.NoOp);
+  });
+
+  it('dummyguest: init and a call stay under their ceilings', () => {
+    const n = measure('dummyguest', [['call', 'AnyName', 'Void', []]]);
+    expect(n.init).toBeGreaterThan(0);
+    expect(n.init).toBeLessThan(CEILINGS.dummyguest.init);
+    expect(n.call).toBeLessThan(CEILINGS.dummyguest.call);
+  });
+});
