@@ -30,6 +30,8 @@ export interface BenchOptions {
   out?: (s: string) => void;
   /** The progress line on stderr (default true). */
   progress?: boolean;
+  /** Cap of the sandboxes-open-at-once probe (default 2,000; 30 with `quick`). */
+  maxOpen?: number;
 }
 
 /** Timed iterations per operation (warm-up is added: a tenth, 2..50). */
@@ -98,7 +100,8 @@ const C_WARM = 'c-floor-warm';
 export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const quick = opts.quick ?? false;
   const out = opts.out ?? ((s: string) => { process.stdout.write(s); });
-  const plan = quick ? QUICK : FULL;
+  const plan: Plan = { ...(quick ? QUICK : FULL) };
+  if (opts.maxOpen !== undefined && Number.isSafeInteger(opts.maxOpen) && opts.maxOpen > 0) plan.maxOpenCap = opts.maxOpen;
   const started = Date.now();
   const machine = machineInfo();
   const rows: BenchRow[] = [];
