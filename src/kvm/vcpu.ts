@@ -179,9 +179,9 @@ export class Vcpu {
     this.ioctlBuf(I.KVM_SET_FPU, buf);
   }
 
-  /** KVM_SET_CPUID2: the CPUID the guest sees. */
-  setCpuid2(entries: readonly CpuidEntry[]): void {
-    this.ioctlBuf(I.KVM_SET_CPUID2, encodeCpuid(entries));
+  /** KVM_SET_CPUID2: the CPUID the guest sees (entries, or a kvm_cpuid2 already encoded). */
+  setCpuid2(entries: readonly CpuidEntry[] | Uint8Array): void {
+    this.ioctlBuf(I.KVM_SET_CPUID2, entries instanceof Uint8Array ? entries : encodeCpuid(entries));
   }
 
   /** KVM_GET_MSRS for the given MSR indices. */

@@ -5,7 +5,7 @@ import type { ElfImage } from '../elf/index.js';
 import { Kvm } from '../kvm/kvm.js';
 import * as C from '../kvm/constants.js';
 import type { CpuidEntry, Regs, Sregs } from '../kvm/structs.js';
-import { emptyRegs, flatSegment } from '../kvm/structs.js';
+import { emptyRegs, encodeCpuid, flatSegment } from '../kvm/structs.js';
 import type { Vcpu } from '../kvm/vcpu.js';
 import type { Vm } from '../kvm/vm.js';
 import { GuestMemory, PAGE_SIZE } from '../mem/guest-memory.js';
@@ -47,18 +47,19 @@ export function layoutFor(image: ElfImage, config: ResolvedConfig): MemoryLayout
   });
 }
 
-// KVM_GET_SUPPORTED_CPUID answers the same for the life of the process: ask once.
-let supportedCpuid: readonly CpuidEntry[] | undefined;
-
 /** CPUID for guests: the supported set with VMX and SVM hidden (no nested virtualisation). */
 export function guestCpuid(kvm: Kvm): CpuidEntry[] {
-  supportedCpuid ??= Object.freeze(kvm.getSupportedCpuid());
-  return supportedCpuid.map((e) => {
+  return kvm.getSupportedCpuid().map((e) => {
     if (e.function === 1) return { ...e, ecx: e.ecx & ~C.CPUID_1_ECX_VMX };
     if (e.function === 0x8000_0001) return { ...e, ecx: e.ecx & ~C.CPUID_80000001_ECX_SVM };
     return e;
   });
 }
+
+// Facts of this process's KVM that never change, asked for once: the guest CPUID as an
+// encoded kvm_cpuid2, and the special registers of a freshly created vCPU.
+let cpuidBytes: Uint8Array | undefined;
+let resetSregs: Readonly<Sregs> | undefined;
 
 /** Long-mode special registers per docs/guest-abi.md, starting from the vCPU's reset state. */
 export function longModeSregs(base: Sregs, cr3: bigint): Sregs {
@@ -158,13 +159,16 @@ export function createMachine(layout: MemoryLayout, start: MachineStart, sink?: 
     }
     t = clock();
     const vcpu = vm.createVcpu(0);
-    vcpu.setCpuid2(guestCpuid(kvm));
+    cpuidBytes ??= encodeCpuid(guestCpuid(kvm));
+    vcpu.setCpuid2(cpuidBytes);
+    // Registers go through kvm_run's sync area: KVM loads them at the first KVM_RUN.
     if (start.kind === 'elf') {
-      vcpu.setSregs(longModeSregs(vcpu.getSregs(), cr3));
-      vcpu.setRegs(entryRegs(layout, entry, start.logLevel));
+      resetSregs ??= vcpu.getSregs();
+      vcpu.syncSregs(longModeSregs(resetSregs, cr3));
+      vcpu.syncRegs(entryRegs(layout, entry, start.logLevel));
     } else {
-      vcpu.setSregs(start.template.sregs);
-      vcpu.setRegs(start.template.regs);
+      vcpu.syncSregs(start.template.sregs);
+      vcpu.syncRegs(start.template.regs);
     }
     if (sink) sink.phase('create-vcpu', t, clock());
     return { layout, memory, vm, vcpu, cr3, entry };
