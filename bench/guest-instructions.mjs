@@ -2,7 +2,8 @@
 // guest instruction becomes a debug exit, so the counts are exact and deterministic (unlike
 // time). Reports init (_start -> first Halt) and one call for simpleguest and dummyguest.
 // Build the TypeScript first: `npx tsc -p . && node bench/guest-instructions.mjs [--top N] [--json]`.
-// --top N prints the N functions with the most instructions per measured path.
+// --top N prints the N functions with the most instructions per measured path; --pcs FN
+// prints per-address counts inside function FN (match them with `objdump -d`).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import {
@@ -115,6 +116,7 @@ function main() {
   const args = process.argv.slice(2);
   const top = args.includes('--top') ? Number(args[args.indexOf('--top') + 1]) : 0;
   const json = args.includes('--json');
+  const pcsOf = args.includes('--pcs') ? args[args.indexOf('--pcs') + 1] : undefined;
   const counter = new Counter();
   const uninstall = counter.install();
   try {
@@ -129,6 +131,12 @@ function main() {
           console.log(`${guest.padEnd(12)} ${label.padEnd(34)} ${String(r.count).padStart(7)} instructions`);
           if (top > 0) {
             for (const [name, n] of byFunction(r.pcs, syms).slice(0, top)) console.log(`      ${String(n).padStart(7)}  ${name}`);
+          }
+          if (pcsOf) {
+            const i = syms.findIndex((s) => s.name === pcsOf);
+            const lo = syms[i]?.addr ?? -1, hi = syms[i + 1]?.addr ?? lo;
+            const inside = [...r.pcs].filter(([pc]) => pc >= lo && pc < hi).sort((a, b) => a[0] - b[0]);
+            for (const [pc, n] of inside) console.log(`      ${pc.toString(16).padStart(8)} ${String(n).padStart(5)}`);
           }
         }
       }

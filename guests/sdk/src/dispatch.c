@@ -50,7 +50,7 @@ static void wr64(uint8_t *p, uint64_t v) { *(volatile uint64_t *)p = v; }
 /* ---------------------------------------------------------------- I/O buffer stacks */
 
 /* The top element: *elem and *avail (bytes between it and the back-pointer), *bp its offset. */
-static bool stack_top(uint8_t *buf, uint64_t size, uint8_t **elem, uint64_t *avail, uint64_t *bp) {
+static inline __attribute__((always_inline)) bool stack_top(uint8_t *buf, uint64_t size, uint8_t **elem, uint64_t *avail, uint64_t *bp) {
   if (buf == NULL || size < 16) return false;
   uint64_t sp = rd64(buf);
   if (sp < 8 + 4 + 8 || sp > size) return false;
@@ -63,7 +63,7 @@ static bool stack_top(uint8_t *buf, uint64_t size, uint8_t **elem, uint64_t *ava
 }
 
 /* Free space for the next element of the output stack (the back-pointer is reserved). */
-static uint8_t *push_space(size_t *cap) {
+static inline __attribute__((always_inline)) uint8_t *push_space(size_t *cap) {
   uint8_t *buf = hl_env.output;
   uint64_t size = hl_env.output_size;
   *cap = 0;
@@ -75,7 +75,7 @@ static uint8_t *push_space(size_t *cap) {
 }
 
 /* Commits `len` bytes written at push_space(): back-pointer, then the new sp. */
-static void push_commit(size_t len) {
+static inline __attribute__((always_inline)) void push_commit(size_t len) {
   uint8_t *buf = hl_env.output;
   uint64_t sp = rd64(buf);
   wr64(buf + sp + len, sp);
@@ -168,11 +168,27 @@ void (hl_register_function_definition)(const char *name, hl_guest_function fn, s
   hl_register_function_key_(name, key, fn, param_types);
 }
 
+/* Compares n bytes a word at a time (the last word overlaps the one before). */
+static bool names_equal(const char *a, const char *b, size_t n) {
+  typedef uint64_t __attribute__((may_alias, aligned(1))) u64u;
+  typedef uint32_t __attribute__((may_alias, aligned(1))) u32u;
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8)
+      if (*(const u64u *)(a + i) != *(const u64u *)(b + i)) return false;
+    return *(const u64u *)(a + n - 8) == *(const u64u *)(b + n - 8);
+  }
+  if (n >= 4)
+    return *(const u32u *)a == *(const u32u *)b && *(const u32u *)(a + n - 4) == *(const u32u *)(b + n - 4);
+  for (size_t i = 0; i < n; i++)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+
 static const registered_fn *lookup(const char *name, uint32_t len) {
   uint64_t key = len | (uint64_t)hl_name_hash_(name, len) << 32;
   const registered_fn *found = NULL;
   for (const registered_fn *r = hl_buckets_[key >> 56]; r != NULL; r = r->next)
-    if ((r->key & KEY_NAME_MASK) == key && memcmp(r->name, name, len) == 0) found = r;
+    if ((r->key & KEY_NAME_MASK) == key && names_equal(r->name, name, len)) found = r;
   return found;
 }
 
@@ -357,7 +373,7 @@ hl_Vec *hl_flatbuffer_result_from_Bool(bool v) {
 hl_Vec *hl_flatbuffer_result_from_String(const char *s) {
   hlfb_value x = {.type = HLFB_RT_STRING};
   x.v.buf.ptr = (const uint8_t *)(s ? s : "");
-  x.v.buf.len = (uint32_t)cstrlen(s);
+  x.v.buf.len = (uint32_t)(s ? strlen(s) : 0);
   return make_result(&x);
 }
 hl_Vec *hl_flatbuffer_result_from_Bytes(const uint8_t *data, size_t len) {

@@ -134,7 +134,7 @@ HOT int read_vector(const fb_table *t, unsigned id, uint32_t elem, uint32_t *sta
 static const uint8_t empty_string[1] = {0};
 
 /* Reads the scalar/string/bytes inside a value table (hlint .. hlvecbytes) of ParameterType pt. */
-static int read_value_table(const fb_table *vt, uint8_t pt, hlfb_value *out) {
+HOT int read_value_table(const fb_table *vt, uint8_t pt, hlfb_value *out) {
   int r;
   switch (pt) {
   case HLFB_PT_INT:

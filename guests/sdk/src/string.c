@@ -15,9 +15,18 @@ NO_PATTERNS void *memcpy(void *dst, const void *src, size_t n) {
   unsigned char *d = dst;
   const unsigned char *s = src;
   if (n >= 8) {
-    uint64_t tail = *(const u64u *)(s + n - 8);
-    for (size_t i = 0; i + 8 < n; i += 8) *(u64u *)(d + i) = *(const u64u *)(s + i);
-    *(u64u *)(d + n - 8) = tail;
+    size_t last = n - 8, i = 0;
+    uint64_t tail = *(const u64u *)(s + last);
+    for (; i + 32 <= last; i += 32) {
+      uint64_t w0 = *(const u64u *)(s + i), w1 = *(const u64u *)(s + i + 8);
+      uint64_t w2 = *(const u64u *)(s + i + 16), w3 = *(const u64u *)(s + i + 24);
+      *(u64u *)(d + i) = w0;
+      *(u64u *)(d + i + 8) = w1;
+      *(u64u *)(d + i + 16) = w2;
+      *(u64u *)(d + i + 24) = w3;
+    }
+    for (; i < last; i += 8) *(u64u *)(d + i) = *(const u64u *)(s + i);
+    *(u64u *)(d + last) = tail;
   } else if (n >= 4) {
     uint32_t head = *(const u32u *)s, tail = *(const u32u *)(s + n - 4);
     *(u32u *)d = head;
@@ -55,8 +64,15 @@ NO_PATTERNS void *memset(void *dst, int c, size_t n) {
   unsigned char *d = dst;
   uint64_t w = (uint64_t)(unsigned char)c * 0x0101010101010101ull;
   if (n >= 8) {
-    for (size_t i = 0; i + 8 < n; i += 8) *(u64u *)(d + i) = w;
-    *(u64u *)(d + n - 8) = w;
+    size_t last = n - 8, i = 0;
+    for (; i + 32 <= last; i += 32) {
+      *(u64u *)(d + i) = w;
+      *(u64u *)(d + i + 8) = w;
+      *(u64u *)(d + i + 16) = w;
+      *(u64u *)(d + i + 24) = w;
+    }
+    for (; i < last; i += 8) *(u64u *)(d + i) = w;
+    *(u64u *)(d + last) = w;
   } else if (n >= 4) {
     *(u32u *)d = (uint32_t)w;
     *(u32u *)(d + n - 4) = (uint32_t)w;
