@@ -12,17 +12,10 @@ import {
 import { GuestBinary, bundledGuestPath } from '../../src/sandbox/guest-binary.js';
 import { UninitializedSandbox } from '../../src/sandbox/uninitialized-sandbox.js';
 import { ParameterValue as P } from '../../src/sandbox/values.js';
+import { catchError } from '../helpers/errors.js';
 import { describeKvm, openFdCount } from '../helpers/kvm.js';
 import { simpleSandbox } from '../helpers/sandbox.js';
 
-function catchError(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected an error');
-}
 
 describeKvm('host functions called by the guest', () => {
   it('a throwing host function reaches the guest as HostError (17) and surfaces with its cause', () => {

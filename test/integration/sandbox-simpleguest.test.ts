@@ -6,6 +6,7 @@ import {
   ReturnTypeMismatchError, StackOverflowError, ParameterTypeMismatchError,
 } from '../../src/sandbox/errors.js';
 import type { Snapshot } from '../../src/sandbox/snapshot.js';
+import { catchError } from '../helpers/errors.js';
 import { describeKvm } from '../helpers/kvm.js';
 import { type TestSandbox, simpleSandbox } from '../helpers/sandbox.js';
 
@@ -236,11 +237,3 @@ describeKvm('simpleguest on a MultiUseSandbox', () => {
   });
 });
 
-function catchError(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected an error');
-}
