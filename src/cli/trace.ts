@@ -130,24 +130,32 @@ export function traceHtml(rec: TraceRecorder, title: string): string {
   const x = (ns: bigint): number => left + (Number(ns - rec.startNs) / span) * width;
   const phases = rec.sortedPhases();
   const svg: string[] = [];
+  // One lane per phase (a Gantt chart), its name beside the bar; exits on a lane below.
+  const lane = 18;
+  const exitsTop = 10 + phases.length * lane + 8;
+  const height = exitsTop + 48;
   phases.forEach((p, i) => {
     const x0 = x(p.startNs);
     const w = Math.max(1, x(p.endNs) - x0);
+    const y = 10 + i * lane;
     const label = `${p.name}: ${micros(p.endNs - p.startNs)} us from ${micros(p.startNs - rec.startNs)} us`;
-    svg.push(`<rect x="${x0.toFixed(2)}" y="${20 + (i % 2) * 6}" width="${w.toFixed(2)}" height="28" ` +
+    svg.push(`<rect x="${x0.toFixed(2)}" y="${y}" width="${w.toFixed(2)}" height="${lane - 4}" ` +
       `fill="${PHASE_COLORS[i % PHASE_COLORS.length]}"><title>${escapeHtml(label)}</title></rect>`);
-    svg.push(`<text x="${x0.toFixed(2)}" y="${i % 2 === 0 ? 14 : 72}" font-size="10">${escapeHtml(p.name)}</text>`);
+    const text = `${p.name} ${micros(p.endNs - p.startNs)} us`;
+    const rightOfBar = x0 + w + 4 + text.length * 6 < left + width;
+    svg.push(`<text x="${(rightOfBar ? x0 + w + 4 : x0 - 4).toFixed(2)}" y="${y + lane - 7}" font-size="10"` +
+      `${rightOfBar ? '' : ' text-anchor="end"'}>${escapeHtml(text)}</text>`);
   });
   rec.exits.forEach((e, i) => {
     const xe = x(e.timeNs).toFixed(2);
     const label = `#${i + 1} ${e.reason}${e.port === undefined ? '' : ` port ${e.port}`} ${e.detail} at ` +
       `${micros(e.timeNs - rec.startNs)} us, rip 0x${e.rip.toString(16)}`;
-    svg.push(`<line class="exit" x1="${xe}" y1="84" x2="${xe}" y2="108" stroke="${exitColor(e)}" stroke-width="1">` +
+    svg.push(`<line class="exit" x1="${xe}" y1="${exitsTop}" x2="${xe}" y2="${exitsTop + 24}" stroke="${exitColor(e)}" stroke-width="1">` +
       `<title>${escapeHtml(label)}</title></line>`);
   });
-  svg.push(`<text x="${left}" y="124" font-size="10">0 us</text>`);
-  svg.push(`<text x="${left + width}" y="124" font-size="10" text-anchor="end">${micros(rec.spanNs())} us</text>`);
-  svg.push(`<text x="${left + width / 2}" y="124" font-size="10" text-anchor="middle">exits: green halt, blue host call, grey print/log, red other</text>`);
+  svg.push(`<text x="${left}" y="${exitsTop + 40}" font-size="10">0 us</text>`);
+  svg.push(`<text x="${left + width}" y="${exitsTop + 40}" font-size="10" text-anchor="end">${micros(rec.spanNs())} us</text>`);
+  svg.push(`<text x="${left + width / 2}" y="${exitsTop + 40}" font-size="10" text-anchor="middle">exits: green halt, blue host call, grey print/log, red other</text>`);
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -161,7 +169,7 @@ pre { font-size: 12px; background: #f8f9fa; padding: 1em; overflow-x: auto; }
 <body>
 <h1>${escapeHtml(title)}</h1>
 <p>${phases.length} phases and ${rec.exits.length} VM exits over ${micros(rec.spanNs())} us. Hover for details.</p>
-<svg xmlns="http://www.w3.org/2000/svg" width="${width + 2 * left}" height="130" viewBox="0 0 ${width + 2 * left} 130">
+<svg xmlns="http://www.w3.org/2000/svg" width="${width + 2 * left}" height="${height}" viewBox="0 0 ${width + 2 * left} ${height}">
 ${svg.join('\n')}
 </svg>
 <pre>${escapeHtml(formatTrace(rec))}</pre>
