@@ -74,8 +74,7 @@ static uint64_t push_valid_int_result(size_t *len) {
   uint64_t at = rd64(output_buf());
   push_output(r->data, r->len);
   *len = r->len;
-  free(r);
-  return at;
+  return at; /* r is not freed: the call never returns through the SDK, restore clears the heap */
 }
 
 /* ---------------------------------------------------------------- the output buffer */

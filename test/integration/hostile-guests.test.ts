@@ -84,6 +84,14 @@ interface PoisonCase {
   fields?: Record<string, unknown>;
 }
 
+/** `Fn(arg, ...) -> ERR_CODE` with byte arrays shown by length and integers in hex. */
+function title(c: PoisonCase): string {
+  const arg = (a: TypedValue): string => a.type === 'VecBytes' ? `<${a.value.length} bytes>`
+    : typeof a.value === 'bigint' || (typeof a.value === 'number' && a.value > 255) ? `0x${a.value.toString(16)}`
+      : JSON.stringify(a.value);
+  return `${c.fn}(${c.args.map(arg).join(', ')}) -> ${c.code}${c.message ? ` ${c.message.source.slice(0, 40)}` : ''}`;
+}
+
 /** Builds a size-prefixed buffer from u32 words (little-endian). */
 function words(...w: number[]): Uint8Array {
   const b = new Uint8Array(w.length * 4);
@@ -109,16 +117,12 @@ const selfVtable = ((): Uint8Array => {
   v.setInt32(4 + v.getUint32(4, true), 0, true);
   return b;
 })();
-/** A FunctionCallResult whose `result` field points back at its own root table (a cycle). */
-const cyclic = ((): Uint8Array => {
-  // [size][root=12][vtable: 8, 12, 4, 8][table: soffset=8, tag=1 + pad, uoffset -> root]
-  const b = words(24, 12, (12 << 16) | 8, (8 << 16) | 4, 8, 1, 0);
-  const v = new DataView(b.buffer);
-  // uoffset at position 24 must reach the root (16): uoffsets are unsigned, so it cannot go
-  // back; point it at itself instead (target = 24): a table whose soffset is its own value.
-  v.setUint32(24, 0, true);
-  return b;
-})();
+/**
+ * The closest a flatbuffer gets to a loop: uoffsets only point forward, so the `result`
+ * field's uoffset is 0 and points at itself, and the "table" found there has itself as
+ * vtable. Layout: [size 24][root 12][vtable 8,12,4,8][table: soffset 8, tag 1, uoffset 0].
+ */
+const cyclic = words(24, 12, (12 << 16) | 8, (8 << 16) | 4, 8, 1, 0);
 
 const PROTOCOL_CASES: PoisonCase[] = [
   { fn: 'OutputSp', ret: 'Int', args: [P.ULong(999_999n)], cls: GuestProtocolError, code: 'ERR_GUEST_PROTOCOL', message: /stack pointer 999999 is outside \[8, 16384\]/ },
@@ -167,7 +171,7 @@ describeKvm('hostile guests: protocol violations poison with GuestProtocolError'
   beforeAll(() => { h = hostile(); });
   afterAll(() => h?.sandbox.close());
 
-  it.each(PROTOCOL_CASES)('$fn $args.0.value', (c) => {
+  for (const c of PROTOCOL_CASES) it(title(c), () => {
     const e = catchError(() => h.sandbox.callGuestFunctionByName(c.fn, c.ret, c.args));
     expect(e).toBeInstanceOf(c.cls);
     expect(e).toMatchObject({ code: c.code, ...c.fields });
@@ -181,7 +185,7 @@ describeKvm('hostile guests: CPU state, memory and resource abuse poison with th
   beforeAll(() => { h = hostile(); });
   afterAll(() => h?.sandbox.close());
 
-  it.each(CPU_CASES)('$fn $args.0.value', (c) => {
+  for (const c of CPU_CASES) it(title(c), () => {
     const e = catchError(() => h.sandbox.callGuestFunctionByName(c.fn, c.ret, c.args));
     expect(e).toBeInstanceOf(c.cls);
     expect(e).toMatchObject({ code: c.code, ...c.fields });
