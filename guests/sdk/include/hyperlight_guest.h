@@ -290,19 +290,26 @@ uint64_t hl_float_bits_to_double_bits(uint32_t bits);
   HL_TYPES_9(a, b, d, e, f, g, h, i, j) HL_T_(k)
 #define HL_TYPES_11(a, b, d, e, f, g, h, i, j, k, l) \
   HL_TYPES_10(a, b, d, e, f, g, h, i, j, k) HL_T_(l)
-#define HL_RESULT_Int(x) hl_flatbuffer_result_from_Int(x)
-#define HL_RESULT_UInt(x) hl_flatbuffer_result_from_UInt(x)
-#define HL_RESULT_Long(x) hl_flatbuffer_result_from_Long(x)
-#define HL_RESULT_ULong(x) hl_flatbuffer_result_from_ULong(x)
-#define HL_RESULT_Float(x) hl_flatbuffer_result_from_Float(x)
-#define HL_RESULT_Double(x) hl_flatbuffer_result_from_Double(x)
-#define HL_RESULT_String(x) hl_flatbuffer_result_from_String(x)
-#define HL_RESULT_Bool(x) hl_flatbuffer_result_from_Bool(x)
-#define HL_RESULT_Void(x) ((x), hl_flatbuffer_result_from_Void())
+/* Internal: what the wrappers return. The same contract as hl_flatbuffer_result_from_*
+ * (NULL with MallocFailed when the heap could not hold the result), but the value is
+ * kept and written straight into the output buffer by the dispatcher, without a heap
+ * copy; the pointer returned means "the pending result" to the dispatcher only. */
+hl_Vec *hl_wrap_result_bits_(uint8_t type, uint64_t bits);
+hl_Vec *hl_wrap_result_String_(const char *s);
+hl_Vec *hl_wrap_result_Bytes_(const uint8_t *data, size_t len);
+#define HL_RESULT_Int(x) hl_wrap_result_bits_(hl_ReturnType_Int, (uint32_t)(int32_t)(x))
+#define HL_RESULT_UInt(x) hl_wrap_result_bits_(hl_ReturnType_UInt, (uint32_t)(x))
+#define HL_RESULT_Long(x) hl_wrap_result_bits_(hl_ReturnType_Long, (uint64_t)(int64_t)(x))
+#define HL_RESULT_ULong(x) hl_wrap_result_bits_(hl_ReturnType_ULong, (uint64_t)(x))
+#define HL_RESULT_Float(x) hl_wrap_result_bits_(hl_ReturnType_Float, (uint32_t)(x))
+#define HL_RESULT_Double(x) hl_wrap_result_bits_(hl_ReturnType_Double, (uint64_t)(x))
+#define HL_RESULT_String(x) hl_wrap_result_String_(x)
+#define HL_RESULT_Bool(x) hl_wrap_result_bits_(hl_ReturnType_Bool, (x) ? 1u : 0u)
+#define HL_RESULT_Void(x) ((x), hl_wrap_result_bits_(hl_ReturnType_Void, 0))
 #define HL_RESULT_VecBytes(x) hl_result_from_vec_value_(x)
 
 static inline hl_Vec *hl_result_from_vec_value_(hl_Vec v) {
-  return hl_flatbuffer_result_from_Bytes(v.data, v.len);
+  return hl_wrap_result_Bytes_(v.data, v.len);
 }
 
 #define HYPERLIGHT_WRAP_FUNCTION(fn, Ret, N, ...)                                     \

@@ -249,12 +249,24 @@ static bool check_signature(const registered_fn *r, const hl_Parameter *params, 
   return true;
 }
 
+/* The pending result of a HYPERLIGHT_WRAP_FUNCTION wrapper (see hl_wrap_result_*): the
+ * value, and the object whose address stands for it. */
+static hlfb_value pending;
+static hl_Vec pending_vec;
+static hl_Vec *make_result(const hlfb_value *v);
+
 /* Runs fn under the error trap; returns its result or NULL with error_code set. */
 static hl_Vec *run_trapped(hl_guest_function fn, const hl_FunctionCall *fc) {
   hl_Vec *volatile result = NULL;
   in_call = true;
   if (hl_setjmp(&call_jmp) == 0) {
-    result = fn(fc);
+    hl_Vec *r = fn(fc);
+    /* Flushing printf output is a host call, whose result may overwrite a String the
+     * function returned (say, from hl_get_host_return_value_as_String): copy it first. */
+    if (r == &pending_vec && hl_stdout_buffered() != 0 &&
+        (pending.type == HLFB_RT_STRING || pending.type == HLFB_RT_VECBYTES))
+      r = make_result(&pending);
+    result = r;
     hl_stdout_flush_quiet();
   }
   in_call = false;
@@ -315,11 +327,18 @@ __attribute__((used)) void hl_sdk_dispatch(void) {
   } else if (result == NULL) {
     static const char m[] = "guest function returned no result (heap exhausted?)";
     push_error(hl_ErrorCode_MallocFailed, m, sizeof m - 1);
+  } else if (result == &pending_vec) { /* written in place, no copy */
+    static const char m[] = "result does not fit in the output buffer";
+    size_t cap;
+    uint8_t *dst = push_space(&cap);
+    size_t n = hlfb_build_result(dst, cap, &pending);
+    if (n == 0) push_error(hl_ErrorCode_UnknownError, m, sizeof m - 1);
+    else push_commit(n);
   } else if (!push_bytes(result->data, result->len)) {
     static const char m[] = "result does not fit in the output buffer";
     push_error(hl_ErrorCode_UnknownError, m, sizeof m - 1);
   }
-  if (result != NULL) free(result);
+  if (result != NULL && result != &pending_vec) free(result);
   wr64(hl_env.input, bp);
 }
 
@@ -336,6 +355,36 @@ static hl_Vec *make_result(const hlfb_value *v) {
   out->data = (uint8_t *)(out + 1);
   out->len = hlfb_build_result(out->data, cap, v);
   return out;
+}
+
+/* The pending result needs no heap, but it fails exactly when the heap could not have
+ * held the result hl_flatbuffer_result_from_* would have built. */
+static hl_Vec *pend(void) {
+  if (!hl_heap_has_room(sizeof(hl_Vec) + hlfb_result_bound(&pending))) {
+    hl_set_error(hl_ErrorCode_MallocFailed, "out of heap building a result");
+    return NULL;
+  }
+  return &pending_vec;
+}
+
+hl_Vec *hl_wrap_result_bits_(uint8_t type, uint64_t bits) {
+  pending.type = type;
+  pending.v.u64 = bits;
+  return pend();
+}
+
+hl_Vec *hl_wrap_result_String_(const char *s) {
+  pending.type = HLFB_RT_STRING;
+  pending.v.buf.ptr = (const uint8_t *)(s ? s : "");
+  pending.v.buf.len = (uint32_t)(s ? strlen(s) : 0);
+  return pend();
+}
+
+hl_Vec *hl_wrap_result_Bytes_(const uint8_t *data, size_t len) {
+  pending.type = HLFB_RT_VECBYTES;
+  pending.v.buf.ptr = data;
+  pending.v.buf.len = (uint32_t)len;
+  return pend();
 }
 
 hl_Vec *hl_flatbuffer_result_from_Int(int32_t v) {

@@ -28,6 +28,10 @@ __attribute__((noreturn)) void hl_sdk_abort(uint8_t code, const uint8_t *payload
 __attribute__((noreturn)) void hl_sdk_fail_call(uint64_t code, const char *message, size_t len);
 
 void hl_heap_init(uintptr_t base, size_t size);
+/* Whether malloc(n) would succeed now (nothing is allocated). */
+bool hl_heap_has_room(size_t n);
+/* Bytes of printf output waiting for the next flush. */
+size_t hl_stdout_buffered(void);
 void hl_rand_seed(uint64_t seed);
 /* Sends buffered printf output to HostPrint; a failing host call fails the guest call. */
 void hl_stdout_flush_quiet(void);

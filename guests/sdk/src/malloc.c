@@ -30,6 +30,15 @@ void hl_heap_init(uintptr_t base, size_t size) {
   free_list->next = NULL;
 }
 
+bool hl_heap_has_room(size_t n) {
+  if (n == 0) n = 1;
+  if (n > heap_hi - heap_lo) return false;
+  size_t need = ((n + 15) & ~(size_t)15) + HDR;
+  for (block *b = free_list; b; b = b->next)
+    if (b->size >= need) return true;
+  return false;
+}
+
 void *malloc(size_t n) {
   if (n == 0) n = 1;
   if (n > heap_hi - heap_lo) return NULL;

@@ -375,6 +375,8 @@ static void put_stdout(void *ctx, char c) {
   if (c == '\n' || out_len == OUT_CAP) flush_out();
 }
 
+size_t hl_stdout_buffered(void) { return out_len; }
+
 /* Flush at the end of a guest call (errors then fail the call as usual). */
 void hl_stdout_flush_quiet(void) { flush_out(); }
 
