@@ -1,6 +1,7 @@
 /* Guest-call dispatch, host calls, results, errors and logging over the I/O buffer stacks; no boot code, no libc. */
 #include "internal.h"
 #include "hyperlight/flatbuf.h"
+#include "flatbuf_read.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,17 +45,17 @@ static size_t cstrlen(const char *s) {
   return n;
 }
 
-static uint64_t rd64(const uint8_t *p) { return *(const volatile uint64_t *)p; }
-static void wr64(uint8_t *p, uint64_t v) { *(volatile uint64_t *)p = v; }
+static uint64_t io_rd64(const uint8_t *p) { return *(const volatile uint64_t *)p; }
+static void io_wr64(uint8_t *p, uint64_t v) { *(volatile uint64_t *)p = v; }
 
 /* ---------------------------------------------------------------- I/O buffer stacks */
 
 /* The top element: *elem and *avail (bytes between it and the back-pointer), *bp its offset. */
 static inline __attribute__((always_inline)) bool stack_top(uint8_t *buf, uint64_t size, uint8_t **elem, uint64_t *avail, uint64_t *bp) {
   if (buf == NULL || size < 16) return false;
-  uint64_t sp = rd64(buf);
+  uint64_t sp = io_rd64(buf);
   if (sp < 8 + 4 + 8 || sp > size) return false;
-  uint64_t back = rd64(buf + sp - 8);
+  uint64_t back = io_rd64(buf + sp - 8);
   if (back < 8 || back + 4 > sp - 8) return false;
   *elem = buf + back;
   *avail = sp - 8 - back;
@@ -68,7 +69,7 @@ static inline __attribute__((always_inline)) uint8_t *push_space(size_t *cap) {
   uint64_t size = hl_env.output_size;
   *cap = 0;
   if (buf == NULL || size < 16) return NULL;
-  uint64_t sp = rd64(buf);
+  uint64_t sp = io_rd64(buf);
   if (sp < 8 || sp > size - 8 || (sp & 7)) return NULL;
   *cap = (size_t)(size - sp - 8);
   return buf + sp;
@@ -77,9 +78,9 @@ static inline __attribute__((always_inline)) uint8_t *push_space(size_t *cap) {
 /* Commits `len` bytes written at push_space(): back-pointer, then the new sp. */
 static inline __attribute__((always_inline)) void push_commit(size_t len) {
   uint8_t *buf = hl_env.output;
-  uint64_t sp = rd64(buf);
-  wr64(buf + sp + len, sp);
-  wr64(buf, sp + len + 8);
+  uint64_t sp = io_rd64(buf);
+  io_wr64(buf + sp + len, sp);
+  io_wr64(buf, sp + len + 8);
 }
 
 static bool push_bytes(const uint8_t *data, size_t len) {
@@ -279,16 +280,14 @@ __attribute__((used)) void hl_sdk_dispatch(void) {
   static hl_Parameter params[HL_MAX_PARAMS];
   uint8_t *elem;
   uint64_t avail, bp;
-  error_code = 0;
-  error_message = NULL;
-  error_message_len = 0;
+  error_code = 0; /* error_message and its length are set with every nonzero code */
   if (!stack_top(hl_env.input, hl_env.input_size, &elem, &avail, &bp)) {
     static const char m[] = "no FunctionCall in the input buffer";
     push_error(hl_ErrorCode_UnknownError, m, sizeof m - 1);
     return;
   }
   hlfb_call call;
-  int r = hlfb_read_call(elem, avail, &call, values, HL_MAX_PARAMS);
+  int r = read_call_(elem, avail, &call, values, HL_MAX_PARAMS);
   if (r != HLFB_OK) {
     static const char noname[] = "FunctionCall without a function name";
     static const char toomany[] = "too many parameters";
@@ -296,7 +295,7 @@ __attribute__((used)) void hl_sdk_dispatch(void) {
     if (r == HLFB_ENONAME) push_error(hl_ErrorCode_GuestFunctionNameNotProvided, noname, sizeof noname - 1);
     else if (r == HLFB_ETOOMANY) push_error(hl_ErrorCode_GuestFunctionIncorrecNoOfParameters, toomany, sizeof toomany - 1);
     else push_error(hl_ErrorCode_UnknownError, bad, sizeof bad - 1);
-    wr64(hl_env.input, bp);
+    io_wr64(hl_env.input, bp);
     return;
   }
   for (uint32_t i = 0; i < call.param_count; i++) to_parameter(&values[i], &params[i]);
@@ -305,7 +304,7 @@ __attribute__((used)) void hl_sdk_dispatch(void) {
   hl_guest_function target;
   if (fn != NULL) {
     if (!check_signature(fn, params, call.param_count)) {
-      wr64(hl_env.input, bp);
+      io_wr64(hl_env.input, bp);
       return;
     }
     target = fn->fn;
@@ -316,7 +315,7 @@ __attribute__((used)) void hl_sdk_dispatch(void) {
     em_str("guest function not found: ");
     em_bytes(call.name, call.name_len);
     push_error(hl_ErrorCode_GuestFunctionNotFound, error_copy, em_len);
-    wr64(hl_env.input, bp);
+    io_wr64(hl_env.input, bp);
     return;
   }
   /* The call stays on the input stack while it runs, so host-call results pushed
@@ -339,7 +338,7 @@ __attribute__((used)) void hl_sdk_dispatch(void) {
     push_error(hl_ErrorCode_UnknownError, m, sizeof m - 1);
   }
   if (result != NULL && result != &pending_vec) free(result);
-  wr64(hl_env.input, bp);
+  io_wr64(hl_env.input, bp);
 }
 
 /* ---------------------------------------------------------------- results */
@@ -474,7 +473,7 @@ void hl_call_host_function(const hl_FunctionCall *call) {
   if (!stack_top(hl_env.input, hl_env.input_size, &elem, &avail, &bp) ||
       hlfb_read_result(elem, avail, &res) != HLFB_OK)
     hl_sdk_fail_call(hl_ErrorCode_UnknownError, bad, sizeof bad - 1);
-  wr64(hl_env.input, bp); /* pop; the bytes stay readable until the next host call */
+  io_wr64(hl_env.input, bp); /* pop; the bytes stay readable until the next host call */
   if (res.is_error) hl_sdk_fail_call(res.error_code, res.error_message, res.error_message_len);
   host_result = res.value;
 }

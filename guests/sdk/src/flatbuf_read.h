@@ -1,0 +1,227 @@
+/* The bounds-checked flatbuffer reader as always-inline functions, private to the SDK:
+ * flatbuf.c builds hlfb_prefixed_len, hlfb_read_call and hlfb_read_result from them, and
+ * dispatch.c inlines read_call_ into the dispatcher (a call with its register saves costs
+ * ~20 guest instructions, see docs/guest-sdk.md). */
+#ifndef HL_FLATBUF_READ_H
+#define HL_FLATBUF_READ_H
+#include "hyperlight/flatbuf.h"
+
+/* ---------------------------------------------------------------- reader */
+
+typedef struct {
+  const uint8_t *b; /* flatbuffer start (just after the size prefix) */
+  uint32_t n;       /* its length */
+  uint32_t pos;     /* table start */
+  uint32_t vt;      /* vtable start */
+  uint16_t vtsize;
+  uint16_t tsize;
+} fb_table;
+
+/* Little-endian loads and stores of any alignment (one instruction each on x86-64). */
+#define HOT static inline __attribute__((always_inline))
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+HOT uint16_t rd16(const uint8_t *p) { uint16_t v; __builtin_memcpy(&v, p, 2); return v; }
+HOT uint32_t rd32(const uint8_t *p) { uint32_t v; __builtin_memcpy(&v, p, 4); return v; }
+HOT uint64_t rd64(const uint8_t *p) { uint64_t v; __builtin_memcpy(&v, p, 8); return v; }
+HOT void wr32(uint8_t *p, uint32_t v) { __builtin_memcpy(p, &v, 4); }
+HOT void wr64(uint8_t *p, uint64_t v) { __builtin_memcpy(p, &v, 8); }
+#else
+HOT uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+HOT uint32_t rd32(const uint8_t *p) {
+  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+HOT uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | ((uint64_t)rd32(p + 4) << 32); }
+HOT void wr32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+  p[2] = (uint8_t)(v >> 16);
+  p[3] = (uint8_t)(v >> 24);
+}
+HOT void wr64(uint8_t *p, uint64_t v) {
+  wr32(p, (uint32_t)v);
+  wr32(p + 4, (uint32_t)(v >> 32));
+}
+#endif
+
+/* Validates the table at `pos`: its soffset, vtable and inline size lie in the buffer. */
+HOT bool table_at(const uint8_t *b, uint32_t n, uint32_t pos, fb_table *t) {
+  if (pos > n || n - pos < 4) return false;
+  int64_t vt = (int64_t)pos - (int64_t)(int32_t)rd32(b + pos);
+  if (vt < 0 || vt > (int64_t)n - 4) return false;
+  t->b = b;
+  t->n = n;
+  t->pos = pos;
+  t->vt = (uint32_t)vt;
+  t->vtsize = rd16(b + vt);
+  t->tsize = rd16(b + vt + 2);
+  if (t->vtsize < 4 || (t->vtsize & 1) || (uint64_t)t->vt + t->vtsize > n) return false;
+  if (t->tsize < 4 || (uint64_t)pos + t->tsize > n) return false;
+  return true;
+}
+
+/* Finds field `id` of `width` bytes: 0 absent, 1 present (*abs set), -1 out of bounds. */
+HOT int field(const fb_table *t, unsigned id, uint32_t width, uint32_t *abs) {
+  uint32_t vo = 4 + 2 * id;
+  if (vo + 2 > t->vtsize) return 0;
+  uint16_t off = rd16(t->b + t->vt + vo);
+  if (off == 0) return 0;
+  if ((uint32_t)off + width > t->tsize) return -1;
+  *abs = t->pos + off;
+  return 1;
+}
+
+HOT int read_u8(const fb_table *t, unsigned id, uint8_t *out) {
+  uint32_t a;
+  int r = field(t, id, 1, &a);
+  *out = r == 1 ? t->b[a] : 0;
+  return r;
+}
+HOT int read_u32(const fb_table *t, unsigned id, uint32_t *out) {
+  uint32_t a;
+  int r = field(t, id, 4, &a);
+  *out = r == 1 ? rd32(t->b + a) : 0;
+  return r;
+}
+HOT int read_u64(const fb_table *t, unsigned id, uint64_t *out) {
+  uint32_t a;
+  int r = field(t, id, 8, &a);
+  *out = r == 1 ? rd64(t->b + a) : 0;
+  return r;
+}
+
+/* Follows the uoffset in field `id`: 0 absent, 1 present (*target set), -1 bad. */
+HOT int read_ref(const fb_table *t, unsigned id, uint32_t *target) {
+  uint32_t a;
+  int r = field(t, id, 4, &a);
+  if (r != 1) return r;
+  uint64_t tgt = (uint64_t)a + rd32(t->b + a);
+  if (tgt >= t->n) return -1;
+  *target = (uint32_t)tgt;
+  return 1;
+}
+
+HOT int read_table(const fb_table *t, unsigned id, fb_table *out) {
+  uint32_t tgt;
+  int r = read_ref(t, id, &tgt);
+  if (r != 1) return r;
+  return table_at(t->b, t->n, tgt, out) ? 1 : -1;
+}
+
+/* A string must hold its length, its bytes and a NUL terminator inside the buffer. */
+HOT int read_string(const fb_table *t, unsigned id, const uint8_t **s, uint32_t *len) {
+  uint32_t tgt;
+  int r = read_ref(t, id, &tgt);
+  if (r != 1) return r;
+  if ((uint64_t)tgt + 4 > t->n) return -1;
+  uint32_t l = rd32(t->b + tgt);
+  if ((uint64_t)tgt + 4 + l + 1 > t->n) return -1;
+  if (t->b[tgt + 4 + l] != 0) return -1;
+  *s = t->b + tgt + 4;
+  *len = l;
+  return 1;
+}
+
+/* A vector of `elem`-byte elements: returns the element count in *count. */
+HOT int read_vector(const fb_table *t, unsigned id, uint32_t elem, uint32_t *start,
+                       uint32_t *count) {
+  uint32_t tgt;
+  int r = read_ref(t, id, &tgt);
+  if (r != 1) return r;
+  if ((uint64_t)tgt + 4 > t->n) return -1;
+  uint32_t c = rd32(t->b + tgt);
+  if ((uint64_t)tgt + 4 + (uint64_t)c * elem > t->n) return -1;
+  *start = tgt + 4;
+  *count = c;
+  return 1;
+}
+
+static const uint8_t empty_string[1] = {0};
+
+/* Reads the scalar/string/bytes inside a value table (hlint .. hlvecbytes) of ParameterType pt. */
+HOT int read_value_table(const fb_table *vt, uint8_t pt, hlfb_value *out) {
+  int r;
+  switch (pt) {
+  case HLFB_PT_INT:
+  case HLFB_PT_UINT:
+  case HLFB_PT_FLOAT:
+    r = read_u32(vt, 0, &out->v.u32);
+    break;
+  case HLFB_PT_LONG:
+  case HLFB_PT_ULONG:
+  case HLFB_PT_DOUBLE:
+    r = read_u64(vt, 0, &out->v.u64);
+    break;
+  case HLFB_PT_BOOL: {
+    uint8_t x;
+    r = read_u8(vt, 0, &x);
+    out->v.b = x != 0;
+    break;
+  }
+  case HLFB_PT_STRING:
+    r = read_string(vt, 0, &out->v.buf.ptr, &out->v.buf.len);
+    if (r == 0) {
+      out->v.buf.ptr = empty_string;
+      out->v.buf.len = 0;
+    }
+    break;
+  case HLFB_PT_VECBYTES: {
+    uint32_t start = 0, count = 0;
+    r = read_vector(vt, 0, 1, &start, &count);
+    out->v.buf.ptr = r == 1 ? vt->b + start : empty_string;
+    out->v.buf.len = count;
+    break;
+  }
+  default:
+    return -1;
+  }
+  return r < 0 ? -1 : 0;
+}
+
+HOT int64_t prefixed_len_(const uint8_t *msg, size_t avail) {
+  if (msg == NULL || avail < 4) return -1;
+  uint32_t n = rd32(msg);
+  if ((uint64_t)n > (uint64_t)avail - 4) return -1;
+  return n;
+}
+
+/* Opens the root table of a size-prefixed message. */
+HOT bool root_of(const uint8_t *msg, size_t avail, fb_table *root) {
+  int64_t n = prefixed_len_(msg, avail);
+  if (n < 8) return false;
+  const uint8_t *b = msg + 4;
+  return table_at(b, (uint32_t)n, rd32(b), root);
+}
+
+HOT int read_call_(const uint8_t *msg, size_t avail, hlfb_call *call, hlfb_value *params,
+                  size_t max_params) {
+  fb_table root;
+  if (!root_of(msg, avail, &root)) return HLFB_EMALFORMED;
+  const uint8_t *name;
+  uint32_t name_len;
+  int r = read_string(&root, 0, &name, &name_len);
+  if (r < 0) return HLFB_EMALFORMED;
+  if (r == 0) return HLFB_ENONAME;
+  call->name = (const char *)name;
+  call->name_len = name_len;
+  if (read_u8(&root, 2, &call->call_type) < 0) return HLFB_EMALFORMED;
+  if (read_u8(&root, 3, &call->return_type) < 0) return HLFB_EMALFORMED;
+  uint32_t start = 0, count = 0;
+  r = read_vector(&root, 1, 4, &start, &count);
+  if (r < 0) return HLFB_EMALFORMED;
+  call->param_count = count;
+  for (uint32_t i = 0; i < count; i++) {
+    uint32_t at = start + 4 * i;
+    uint64_t tgt = (uint64_t)at + rd32(root.b + at);
+    fb_table param, value;
+    if (tgt >= root.n || !table_at(root.b, root.n, (uint32_t)tgt, &param)) return HLFB_EMALFORMED;
+    uint8_t utype;
+    if (read_u8(&param, 0, &utype) != 1 || utype < 1 || utype > 9) return HLFB_EMALFORMED;
+    if (read_table(&param, 1, &value) != 1) return HLFB_EMALFORMED;
+    if (i >= max_params) continue; /* keep validating, report ETOOMANY at the end */
+    params[i].type = (uint8_t)(utype - 1);
+    if (read_value_table(&value, params[i].type, &params[i]) < 0) return HLFB_EMALFORMED;
+  }
+  return count > max_params ? HLFB_ETOOMANY : HLFB_OK;
+}
+
+#endif
