@@ -363,6 +363,16 @@ static uint64_t wild_access(uint64_t gpa, int32_t mode) {
   return v;
 }
 
+/* On its own tables, writes `value` at guest-physical `gpa` (e.g. a host-built page-table
+ * entry pointing outside guest memory), then executes int3: an emulation failure on this
+ * KVM, whose report reads the instruction bytes through the page tables. */
+static void corrupt_then_int3(uint64_t gpa, uint64_t value) {
+  build_own_tables(gpa);
+  write_cr3((uint64_t)(uintptr_t)own_pml4);
+  *(volatile uint64_t *)(uintptr_t)(WILD_VA + (gpa & 0x1FFFF8ULL)) = value;
+  __asm__ volatile("int3");
+}
+
 /* Loads CR3 with any value (e.g. a table outside guest memory). */
 static int32_t load_cr3(uint64_t value) {
   write_cr3(value);
@@ -470,6 +480,7 @@ HYPERLIGHT_WRAP_FUNCTION(abort_empty, Int, 0)
 HYPERLIGHT_WRAP_FUNCTION(abort_short_exception, Int, 0)
 HYPERLIGHT_WRAP_FUNCTION(wild_access, ULong, 2, ULong, Int)
 HYPERLIGHT_WRAP_FUNCTION(load_cr3, Int, 1, ULong)
+HYPERLIGHT_WRAP_FUNCTION(corrupt_then_int3, Void, 2, ULong, ULong)
 HYPERLIGHT_WRAP_FUNCTION(triple_fault, Void, 0)
 HYPERLIGHT_WRAP_FUNCTION(jump_to_zero, Void, 0)
 HYPERLIGHT_WRAP_FUNCTION(cli_spin, Void, 0)
@@ -509,6 +520,7 @@ void hyperlight_main(void) {
   HYPERLIGHT_REGISTER_FUNCTION("AbortShortException", abort_short_exception);
   HYPERLIGHT_REGISTER_FUNCTION("WildAccess", wild_access);
   HYPERLIGHT_REGISTER_FUNCTION("LoadCr3", load_cr3);
+  HYPERLIGHT_REGISTER_FUNCTION("CorruptThenInt3", corrupt_then_int3);
   HYPERLIGHT_REGISTER_FUNCTION("TripleFault", triple_fault);
   HYPERLIGHT_REGISTER_FUNCTION("JumpToZero", jump_to_zero);
   HYPERLIGHT_REGISTER_FUNCTION("CliSpin", cli_spin);

@@ -208,6 +208,16 @@ describeKvm('hostile guests: CPU state, memory and resource abuse poison with th
     expectPoisonedThenRecovers(h, e);
   });
 
+  it('a corrupted host page table does not turn the emulation-failure report into another error (regression: GuestMemoryBoundsError)', () => {
+    // PML4[0] of the host-built tables now points at a PDPT far outside guest memory; the
+    // guest keeps running on its own tables and executes int3.
+    const pml4 = BigInt(h.sandbox.layout.pageTables.gpa);
+    const e = catchError(() => h.sandbox.callGuestFunctionByName('CorruptThenInt3', 'Void', [P.ULong(pml4), P.ULong(0x7fff_f000n | 3n)]));
+    if (e instanceof EmulationFailureError) expect(e.instructionBytes[0]).toBe(0xcc);
+    else expect(e).toMatchObject({ code: 'ERR_GUEST_EXCEPTION', vector: 3 });
+    expectPoisonedThenRecovers(h, e);
+  });
+
   it('cli and spin is stopped by the time limit', () => {
     const t = hostile({ maxExecutionTimeMs: 100 });
     try {
