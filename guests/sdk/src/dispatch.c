@@ -358,8 +358,9 @@ static hl_Vec *make_result(const hlfb_value *v) {
 
 /* The pending result needs no heap, but it fails exactly when the heap could not have
  * held the result hl_flatbuffer_result_from_* would have built. */
-static hl_Vec *pend(void) {
-  if (!hl_heap_has_room(sizeof(hl_Vec) + hlfb_result_bound(&pending))) {
+static inline __attribute__((always_inline)) hl_Vec *pend(size_t extra) {
+  /* what make_result would allocate: sizeof(hl_Vec) + hlfb_result_bound (128 + bytes) */
+  if (!hl_heap_has_room(sizeof(hl_Vec) + 128 + extra)) {
     hl_set_error(hl_ErrorCode_MallocFailed, "out of heap building a result");
     return NULL;
   }
@@ -369,21 +370,21 @@ static hl_Vec *pend(void) {
 hl_Vec *hl_wrap_result_bits_(uint8_t type, uint64_t bits) {
   pending.type = type;
   pending.v.u64 = bits;
-  return pend();
+  return pend(0);
 }
 
 hl_Vec *hl_wrap_result_String_(const char *s) {
   pending.type = HLFB_RT_STRING;
   pending.v.buf.ptr = (const uint8_t *)(s ? s : "");
   pending.v.buf.len = (uint32_t)(s ? strlen(s) : 0);
-  return pend();
+  return pend(pending.v.buf.len);
 }
 
 hl_Vec *hl_wrap_result_Bytes_(const uint8_t *data, size_t len) {
   pending.type = HLFB_RT_VECBYTES;
   pending.v.buf.ptr = data;
   pending.v.buf.len = (uint32_t)len;
-  return pend();
+  return pend(pending.v.buf.len);
 }
 
 hl_Vec *hl_flatbuffer_result_from_Int(int32_t v) {

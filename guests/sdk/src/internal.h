@@ -28,8 +28,23 @@ __attribute__((noreturn)) void hl_sdk_abort(uint8_t code, const uint8_t *payload
 __attribute__((noreturn)) void hl_sdk_fail_call(uint64_t code, const char *message, size_t len);
 
 void hl_heap_init(uintptr_t base, size_t size);
-/* Whether malloc(n) would succeed now (nothing is allocated). */
-bool hl_heap_has_room(size_t n);
+/* The heap's block header and free list (malloc.c). */
+typedef struct hl_block {
+  size_t size;
+  struct hl_block *next; /* free blocks only; a magic value while allocated */
+} hl_block;
+extern hl_block *hl_free_list;
+extern uintptr_t hl_heap_lo, hl_heap_hi;
+
+/* Whether malloc(n) would succeed now (nothing is allocated): the same test as malloc's. */
+static inline bool hl_heap_has_room(size_t n) {
+  if (n == 0) n = 1;
+  if (n > hl_heap_hi - hl_heap_lo) return false;
+  size_t need = ((n + 15) & ~(size_t)15) + sizeof(hl_block);
+  for (const hl_block *b = hl_free_list; b; b = b->next)
+    if (b->size >= need) return true;
+  return false;
+}
 /* Bytes of printf output waiting for the next flush. */
 size_t hl_stdout_buffered(void);
 void hl_rand_seed(uint64_t seed);

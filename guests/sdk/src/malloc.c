@@ -4,19 +4,20 @@
 #include <stdint.h>
 #include "internal.h"
 
-/* Every block starts with this 16-byte header; `size` includes it. Free blocks are
- * linked in address order so that neighbours can be merged on free. */
-typedef struct block {
-  size_t size;
-  struct block *next; /* free blocks only; MAGIC_USED while allocated */
-} block;
+/* The block header (hl_block, internal.h) is 16 bytes; `size` includes it. Free blocks
+ * are linked in address order so that neighbours can be merged on free. */
+typedef hl_block block;
 
 #define HDR sizeof(block)
 #define MIN_BLOCK (2 * HDR)
 #define MAGIC_USED ((block *)(uintptr_t)0x5553454455534544ull)
 
-static block *free_list;
-static uintptr_t heap_lo, heap_hi;
+/* Shared with internal.h's hl_heap_has_room. */
+block *hl_free_list;
+uintptr_t hl_heap_lo, hl_heap_hi;
+#define free_list hl_free_list
+#define heap_lo hl_heap_lo
+#define heap_hi hl_heap_hi
 
 void hl_heap_init(uintptr_t base, size_t size) {
   uintptr_t lo = (base + 15) & ~(uintptr_t)15;
@@ -28,15 +29,6 @@ void hl_heap_init(uintptr_t base, size_t size) {
   free_list = (block *)lo;
   free_list->size = hi - lo;
   free_list->next = NULL;
-}
-
-bool hl_heap_has_room(size_t n) {
-  if (n == 0) n = 1;
-  if (n > heap_hi - heap_lo) return false;
-  size_t need = ((n + 15) & ~(size_t)15) + HDR;
-  for (block *b = free_list; b; b = b->next)
-    if (b->size >= need) return true;
-  return false;
 }
 
 void *malloc(size_t n) {
