@@ -13,7 +13,7 @@ import { describeKvm } from '../helpers/kvm.js';
 const STEP = 0x1 | 0x2; // KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP
 
 const CEILINGS = {
-  simpleguest: { init: 1400, Echo: 810, NoOp: 520 },
+  simpleguest: { init: 1400, Echo: 790, NoOp: 490 },
   dummyguest: { init: 30, call: 60 },
 };
 
