@@ -9,6 +9,7 @@ import {
 } from './errors.js';
 import { HOST_ERROR_CODE, type HostFunctionRegistry } from './host-functions.js';
 import type { InterruptHandle, InterruptState } from './interrupt.js';
+import { guestMsrWritesDenied } from './msr-filter.js';
 import type { ExitSink, RunLoop } from './run-loop.js';
 import { Snapshot, layoutKey } from './snapshot.js';
 import {
@@ -22,7 +23,8 @@ export type SandboxStatus = 'ready' | 'poisoned' | 'closed';
  * MSRs a ring-0 guest can write with `wrmsr` and that neither kvm_regs nor kvm_sregs hold
  * (EFER, FS/GS base are in sregs): without them a call could leave state behind that
  * survives restore(). SYSENTER_CS/ESP/EIP, TSC_ADJUST, PAT, STAR, LSTAR, CSTAR, SFMASK,
- * KERNEL_GS_BASE, TSC_AUX. Those the host's KVM does not support are skipped.
+ * KERNEL_GS_BASE, TSC_AUX. Used only where KVM has no MSR filter (msr-filter.ts makes guest
+ * writes fault instead, which costs nothing per restore). Unsupported ones are skipped.
  */
 const GUEST_WRITABLE_MSRS: readonly number[] = [
   0x174, 0x175, 0x176, 0x3b, 0x277, 0xc000_0081, 0xc000_0082, 0xc000_0083, 0xc000_0084, 0xc000_0102, 0xc000_0103,
@@ -198,7 +200,7 @@ export class MultiUseSandbox {
     const { vm, vcpu, memory } = this.#m;
     vm.getDirtyLog(GUEST_SLOT); // from here on the log holds changes since this snapshot
     const snap = new Snapshot(this.#layoutKey, MemorySnapshot.capture(memory), vcpu.getRegs(), vcpu.getSregs());
-    msrsOf.set(snap, snapshotMsrs(vcpu));
+    if (!guestMsrWritesDenied(vm)) msrsOf.set(snap, snapshotMsrs(vcpu));
     this.#baseline = snap;
     this.#loop.clearHostWrites();
     return snap;

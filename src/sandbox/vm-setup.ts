@@ -13,6 +13,7 @@ import type { MemorySnapshot } from '../mem/snapshot.js';
 import { type MemoryLayout, buildPageTables, mappedRangesFor, planLayout } from '../mem/x86_64/index.js';
 import { SEL_CODE, SEL_DATA, SEL_TSS, writePeb } from './abi.js';
 import type { ResolvedConfig } from './config.js';
+import { denyGuestMsrWrites } from './msr-filter.js';
 
 /** Phases of machine start-up, reported to a tracer when one is given. */
 export type StartPhase =
@@ -140,6 +141,7 @@ export function createMachine(layout: MemoryLayout, start: MachineStart, sink?: 
   try {
     if (sink) { const n = clock(); sink.phase('open', t, n); t = n; }
     vm = kvm.createVm();
+    denyGuestMsrWrites(vm); // guest wrmsr faults: no MSR state can survive restore()
     if (sink) { const n = clock(); sink.phase('create-vm', t, n); t = n; }
     memory = GuestMemory.allocate(layout.totalSize);
     vm.setUserMemoryRegion({

@@ -9,6 +9,7 @@ import {
   MemoryAccessViolationError, ParameterTypeMismatchError, PoisonedSandboxError,
 } from '../../src/sandbox/errors.js';
 import { GuestBinary, bundledGuestPath } from '../../src/sandbox/guest-binary.js';
+import { guestMsrWritesDenied } from '../../src/sandbox/msr-filter.js';
 import type { MultiUseSandbox } from '../../src/sandbox/multi-use-sandbox.js';
 import type { Snapshot } from '../../src/sandbox/snapshot.js';
 import { UninitializedSandbox } from '../../src/sandbox/uninitialized-sandbox.js';
@@ -243,18 +244,27 @@ describeKvm('hostile guests: CPU state, memory and resource abuse poison with th
     expect(h.sandbox.call('Ping', 'Int', 9)).toBe(10);
   });
 
-  it('MSRs written by the guest are put back by restore (regression: they survived it)', () => {
+  it('guest wrmsr cannot leave state behind: it faults under the MSR filter, or restore puts the value back (regression: MSRs survived restore)', () => {
     const LSTAR = 0xc000_0082;
     const KERNEL_GS_BASE = 0xc000_0102;
+    const SYSENTER_EIP = 0x176;
     const read = (msr: number): unknown => h.sandbox.callGuestFunctionByName('ReadMsr', 'ULong', [P.UInt(msr)]);
-    const before = [read(LSTAR), read(KERNEL_GS_BASE)];
     h.sandbox.restore(h.snap);
-    for (const msr of [LSTAR, KERNEL_GS_BASE]) {
-      expect(h.sandbox.callGuestFunctionByName('WriteMsr', 'Int', [P.UInt(msr), P.ULong(0xdead_b000n)])).toBe(1);
-      expect(read(msr)).toBe(0xdead_b000n);
+    const before = [read(LSTAR), read(KERNEL_GS_BASE), read(SYSENTER_EIP)];
+    const filtered = guestMsrWritesDenied(h.sandbox.machine.vm);
+    for (const msr of [LSTAR, KERNEL_GS_BASE, SYSENTER_EIP]) {
+      const write = (): unknown => h.sandbox.callGuestFunctionByName('WriteMsr', 'Int', [P.UInt(msr), P.ULong(0xdead_b000n)]);
+      if (filtered) {
+        const e = catchError(write);
+        expect(e).toMatchObject({ code: 'ERR_GUEST_EXCEPTION', vector: 13 });
+        expectPoisonedThenRecovers(h, e);
+      } else {
+        expect(write()).toBe(1);
+        expect(read(msr)).toBe(0xdead_b000n);
+      }
     }
     h.sandbox.restore(h.snap);
-    expect([read(LSTAR), read(KERNEL_GS_BASE)]).toEqual(before);
+    expect([read(LSTAR), read(KERNEL_GS_BASE), read(SYSENTER_EIP)]).toEqual(before);
     h.sandbox.restore(h.snap);
   });
 });
