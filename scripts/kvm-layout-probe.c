@@ -140,6 +140,11 @@ int main(void) {
   F(kvm_guest_debug, "control", control); F(kvm_guest_debug, "arch.debugreg", arch.debugreg);
   END();
 
+  BEGIN(kvm_debugregs);
+  F(kvm_debugregs, "db", db); F(kvm_debugregs, "dr6", dr6); F(kvm_debugregs, "dr7", dr7);
+  F(kvm_debugregs, "flags", flags);
+  END();
+
   BEGIN(kvm_dirty_log);
   F(kvm_dirty_log, "slot", slot); F(kvm_dirty_log, "dirty_bitmap", dirty_bitmap);
   END();

@@ -1,7 +1,7 @@
 // The KVM layer's public surface: Kvm/Vm/Vcpu, decoded exits, constants, layouts, errors.
 export { Kvm } from './kvm.js';
 export { Vm, type UserMemoryRegion } from './vm.js';
-export { Vcpu, type Fpu, type MsrEntry, type Translation, type GuestDebug } from './vcpu.js';
+export { Vcpu, type Fpu, type MsrEntry, type Translation, type GuestDebug, type DebugRegs } from './vcpu.js';
 export { ExitDecoder, type VcpuExit, type IoExit, type MmioExit } from './exit.js';
 export {
   type Regs, type Sregs, type Segment, type DTable, type CpuidEntry, emptyRegs, flatSegment,

@@ -55,6 +55,8 @@ export const KVM_GET_FPU = _IOR(KVMIO, 0x8c, L.kvm_fpu.size);
 export const KVM_SET_FPU = _IOW(KVMIO, 0x8d, L.kvm_fpu.size);
 export const KVM_SET_CPUID2 = _IOW(KVMIO, 0x90, L.kvm_cpuid2.size);
 export const KVM_SET_GUEST_DEBUG = _IOW(KVMIO, 0x9b, L.kvm_guest_debug.size);
+export const KVM_GET_DEBUGREGS = _IOR(KVMIO, 0xa1, L.kvm_debugregs.size);
+export const KVM_SET_DEBUGREGS = _IOW(KVMIO, 0xa2, L.kvm_debugregs.size);
 
 /** Names of the ioctls above, for error messages. */
 export const IOCTL_NAMES: ReadonlyMap<number, string> = new Map([
@@ -66,5 +68,6 @@ export const IOCTL_NAMES: ReadonlyMap<number, string> = new Map([
   [KVM_SET_REGS, 'KVM_SET_REGS'], [KVM_GET_SREGS, 'KVM_GET_SREGS'], [KVM_SET_SREGS, 'KVM_SET_SREGS'],
   [KVM_TRANSLATE, 'KVM_TRANSLATE'], [KVM_GET_MSRS, 'KVM_GET_MSRS'], [KVM_SET_MSRS, 'KVM_SET_MSRS'],
   [KVM_GET_FPU, 'KVM_GET_FPU'], [KVM_SET_FPU, 'KVM_SET_FPU'], [KVM_SET_CPUID2, 'KVM_SET_CPUID2'],
-  [KVM_SET_GUEST_DEBUG, 'KVM_SET_GUEST_DEBUG'],
+  [KVM_SET_GUEST_DEBUG, 'KVM_SET_GUEST_DEBUG'], [KVM_GET_DEBUGREGS, 'KVM_GET_DEBUGREGS'],
+  [KVM_SET_DEBUGREGS, 'KVM_SET_DEBUGREGS'],
 ]);

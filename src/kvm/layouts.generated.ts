@@ -248,6 +248,16 @@ export const kvm_guest_debug = {
   },
 } as const satisfies StructLayout;
 
+export const kvm_debugregs = {
+  size: 128,
+  fields: {
+    db: [0, 32],
+    dr6: [32, 8],
+    dr7: [40, 8],
+    flags: [48, 8],
+  },
+} as const satisfies StructLayout;
+
 export const kvm_dirty_log = {
   size: 16,
   fields: {

@@ -5,7 +5,7 @@ import { KvmIoctlError, ResourceClosedError } from './errors.js';
 import { ExitDecoder, type VcpuExit } from './exit.js';
 import * as I from './ioctl.js';
 import {
-  kvm_fpu, kvm_guest_debug, kvm_msr_entry, kvm_msrs, kvm_regs, kvm_run, kvm_sregs, kvm_translation,
+  kvm_debugregs, kvm_fpu, kvm_guest_debug, kvm_msr_entry, kvm_msrs, kvm_regs, kvm_run, kvm_sregs, kvm_translation,
 } from './layouts.generated.js';
 import { LIBC, type Mapping, close, ioctlWithBuffer, ioctlWithInt, mmap, munmap, viewOf } from './libc.js';
 import {
@@ -26,6 +26,8 @@ export interface Fpu {
 export interface MsrEntry { index: number; data: bigint }
 export interface Translation { physicalAddress: bigint; valid: boolean; writeable: boolean; usermode: boolean }
 export interface GuestDebug { control: number; debugreg?: readonly bigint[] }
+/** Debug registers (kvm_debugregs): DR0-DR3 in `db`. */
+export interface DebugRegs { db: readonly bigint[]; dr6: bigint; dr7: bigint }
 
 export class Vcpu {
   #fd: number;
@@ -224,6 +226,29 @@ export class Vcpu {
     (debug.debugreg ?? []).slice(0, 8).forEach((d, i) =>
       v.setBigUint64(kvm_guest_debug.fields['arch.debugreg'][0] + 8 * i, d, true));
     this.ioctlBuf(I.KVM_SET_GUEST_DEBUG, buf);
+  }
+
+  /** KVM_GET_DEBUGREGS (KVM_CAP_DEBUGREGS): DR0-DR3, DR6, DR7. */
+  getDebugRegs(): DebugRegs {
+    const buf = new Uint8Array(kvm_debugregs.size);
+    this.ioctlBuf(I.KVM_GET_DEBUGREGS, buf);
+    const v = new DataView(buf.buffer);
+    const F = kvm_debugregs.fields;
+    return {
+      db: [0, 1, 2, 3].map((i) => v.getBigUint64(F.db[0] + 8 * i, true)),
+      dr6: v.getBigUint64(F.dr6[0], true), dr7: v.getBigUint64(F.dr7[0], true),
+    };
+  }
+
+  /** KVM_SET_DEBUGREGS (KVM_CAP_DEBUGREGS). */
+  setDebugRegs(regs: DebugRegs): void {
+    const buf = new Uint8Array(kvm_debugregs.size);
+    const v = new DataView(buf.buffer);
+    const F = kvm_debugregs.fields;
+    regs.db.slice(0, 4).forEach((d, i) => v.setBigUint64(F.db[0] + 8 * i, d, true));
+    v.setBigUint64(F.dr6[0], regs.dr6, true);
+    v.setBigUint64(F.dr7[0], regs.dr7, true);
+    this.ioctlBuf(I.KVM_SET_DEBUGREGS, buf);
   }
 
   /** KVM_TRANSLATE: walks the guest's page tables for a guest-virtual address. */

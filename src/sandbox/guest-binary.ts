@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigInvalidError } from '../errors.js';
 import { type ElfImage, parseElf } from '../elf/index.js';
-import type { InitTemplate } from './vm-setup.js';
+import { type InitTemplate, type Machine, closeMachine } from './vm-setup.js';
 
 /** What a finished guest init left behind, reusable by later sandboxes (see evolve()). */
 export interface GuestInitTemplate {
@@ -16,21 +16,31 @@ export interface GuestInitTemplate {
  * A guest ELF given by path or by bytes. Keep and reuse the object: it reads and
  * validates the ELF once, and remembers the result of the guest's init per memory layout,
  * so sandboxes created from it later start without running guest code (see
- * `UninitializedSandbox.evolve`).
+ * `UninitializedSandbox.evolve`); with `vmPool` it also keeps VMs of closed sandboxes to
+ * reset and reuse.
  */
 export class GuestBinary {
   #bytes: Uint8Array | undefined;
   #image: ElfImage | undefined;
   readonly #templates = new Map<string, GuestInitTemplate>();
+  readonly #vmPool: number;
+  readonly #idle = new Map<string, Machine[]>();
 
   private constructor(
     /** Where it came from, for messages. */
     readonly source: string,
     private readonly load: () => Uint8Array,
-  ) {}
+    options: GuestBinaryOptions | undefined,
+  ) {
+    const pool = options?.vmPool ?? 0;
+    if (!Number.isSafeInteger(pool) || pool < 0 || pool > 4096) {
+      throw new ConfigInvalidError('vmPool', `must be an integer from 0 to 4096, got ${String(pool)}`);
+    }
+    this.#vmPool = pool;
+  }
 
   /** A guest ELF file on disk, read when first used (later changes to the file are not seen). */
-  static filePath(path: string): GuestBinary {
+  static filePath(path: string, options?: GuestBinaryOptions): GuestBinary {
     if (typeof path !== 'string' || path.length === 0) {
       throw new ConfigInvalidError('guest', 'file path must be a non-empty string');
     }
@@ -40,14 +50,14 @@ export class GuestBinary {
       } catch (e) {
         throw new ConfigInvalidError('guest', `cannot read guest file ${path}: ${(e as Error).message}`, { cause: e });
       }
-    });
+    }, options);
   }
 
   /** A guest ELF in memory (copied now, so later changes to `bytes` are not seen). */
-  static buffer(bytes: Uint8Array): GuestBinary {
+  static buffer(bytes: Uint8Array, options?: GuestBinaryOptions): GuestBinary {
     if (!(bytes instanceof Uint8Array)) throw new ConfigInvalidError('guest', 'buffer must be a Uint8Array');
     const copy = bytes.slice();
-    return new GuestBinary('<buffer>', () => copy);
+    return new GuestBinary('<buffer>', () => copy, options);
   }
 
   /** The ELF bytes (do not modify them). */
@@ -71,6 +81,45 @@ export class GuestBinary {
   setTemplate(key: string, template: GuestInitTemplate): void {
     this.#templates.set(key, template);
   }
+
+  /** @internal an idle VM kept for memory layout `key`, if any. */
+  takeIdleVm(key: string): Machine | undefined {
+    return this.#idle.get(key)?.pop();
+  }
+
+  /** @internal keeps a VM for reuse; false when the pool is full (the caller closes it). */
+  offerIdleVm(key: string, machine: Machine): boolean {
+    let list = this.#idle.get(key);
+    if (!list) this.#idle.set(key, (list = []));
+    if (list.length >= this.#vmPool) return false;
+    list.push(machine);
+    return true;
+  }
+
+  /** Number of idle VMs kept (see `vmPool`). */
+  get idleVms(): number {
+    let n = 0;
+    for (const list of this.#idle.values()) n += list.length;
+    return n;
+  }
+
+  /** Closes every idle VM kept by `vmPool`. The binary stays usable. */
+  releaseIdleVms(): void {
+    for (const list of this.#idle.values()) {
+      for (const m of list.splice(0)) closeMachine(m);
+    }
+  }
+}
+
+export interface GuestBinaryOptions {
+  /**
+   * How many idle VMs (per memory layout) to keep when sandboxes of this binary close
+   * cleanly, to reset and reuse for the next evolve() instead of creating a VM (default 0:
+   * close() releases everything). A reused VM gets all memory zeroed and reloaded and all
+   * registers reset; sandboxes closed while poisoned are never reused. Kept VMs hold two
+   * fds and their memory until `releaseIdleVms()`.
+   */
+  vmPool?: number;
 }
 
 function packageRoot(): string {

@@ -89,9 +89,13 @@ export class MultiUseSandbox {
   /** Guest address of the dispatch function the guest reported at init. */
   readonly dispatchAddress: bigint;
 
+  /** Offered the machine at close(); true when it kept it for reuse (a VM pool). */
+  readonly #release: ((m: Machine) => boolean) | undefined;
+
   /** @internal use `UninitializedSandbox.evolve()`. */
   constructor(machine: Machine, loop: RunLoop, interrupt: InterruptState, hosts: HostFunctionRegistry,
-    config: ResolvedConfig, dispatchAddress: bigint, trace?: PhaseSink) {
+    config: ResolvedConfig, dispatchAddress: bigint, trace?: PhaseSink, release?: (m: Machine) => boolean) {
+    this.#release = release;
     this.#m = machine;
     this.#loop = loop;
     this.#interrupt = interrupt;
@@ -241,12 +245,20 @@ export class MultiUseSandbox {
     this.#poison = undefined;
   }
 
-  /** Releases the vCPU, guest memory and VM; idempotent. */
+  /**
+   * Releases the vCPU, VM and guest memory (or, with a GuestBinary `vmPool`, keeps them
+   * for reuse when the sandbox is not poisoned); idempotent. Not allowed from inside a
+   * call (a host function): SandboxBusyError.
+   */
   close(): void {
     if (this.#closed) return;
+    if (this.#busy) throw new SandboxBusyError();
     this.#closed = true;
     this.#interrupt.close();
     this.#loop.close();
+    // A sandbox that ended cleanly may hand its VM to its binary's pool (vmPool); the
+    // next evolve() resets it completely. A poisoned one is always destroyed.
+    if (this.#poison === undefined && this.#release?.(this.#m)) return;
     closeMachine(this.#m);
   }
 

@@ -9,7 +9,7 @@ import { type HostFunction, HostFunctionRegistry, type HostFunctionSignature } f
 import { InterruptState } from './interrupt.js';
 import { MultiUseSandbox, driveToHalt } from './multi-use-sandbox.js';
 import { type ExitSink, RunLoop } from './run-loop.js';
-import { type PhaseSink, closeMachine, createMachine, layoutFor } from './vm-setup.js';
+import { type Machine, type PhaseSink, closeMachine, createMachine, layoutFor, reusable } from './vm-setup.js';
 import { layoutKey } from './snapshot.js';
 import { MemorySnapshot } from '../mem/snapshot.js';
 import type { MemoryLayout } from '../mem/x86_64/index.js';
@@ -135,8 +135,18 @@ export class UninitializedSandbox {
     const logLevel = this.#logger ? this.#logLevel : LogLevel.None;
     const templateKey = `${layoutKey(this.#layout)}|log${logLevel}`;
     const template = options.freshInit ? undefined : this.#template ?? this.#binary.template(templateKey);
-    const machine = createMachine(this.#layout,
-      template ? { kind: 'template', template: template.init } : { kind: 'elf', image: this.#image, logLevel }, trace);
+    const vmKey = layoutKey(this.#layout);
+    const idle = this.#binary.takeIdleVm(vmKey);
+    let machine: Machine;
+    try {
+      machine = createMachine(this.#layout,
+        template ? { kind: 'template', template: template.init } : { kind: 'elf', image: this.#image, logLevel }, trace, idle);
+    } catch (e) {
+      if (idle) closeMachine(idle);
+      throw e;
+    }
+    const binary = this.#binary;
+    const release = (m: Machine): boolean => reusable(m) && binary.offerIdleVm(vmKey, m);
     const interrupt = new InterruptState();
     const logger = this.#logger;
     const loop = new RunLoop(machine, interrupt, {
@@ -146,7 +156,7 @@ export class UninitializedSandbox {
     loop.exitSink = options.exits;
     const hosts = this.#hosts.clone();
     try {
-      if (template) return new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, template.dispatch, trace);
+      if (template) return new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, template.dispatch, trace, release);
       const t0 = trace ? process.hrtime.bigint() : 0n;
       interrupt.beginCall();
       try {
@@ -171,7 +181,7 @@ export class UninitializedSandbox {
         };
         this.#binary.setTemplate(templateKey, this.#template);
       }
-      return new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, dispatch, trace);
+      return new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, dispatch, trace, release);
     } catch (e) {
       loop.close();
       interrupt.close();

@@ -6,18 +6,18 @@ import { Kvm } from '../kvm/kvm.js';
 import * as C from '../kvm/constants.js';
 import type { CpuidEntry, Regs, Sregs } from '../kvm/structs.js';
 import { emptyRegs, encodeCpuid, flatSegment } from '../kvm/structs.js';
-import type { Vcpu } from '../kvm/vcpu.js';
+import type { DebugRegs, Fpu, Vcpu } from '../kvm/vcpu.js';
 import type { Vm } from '../kvm/vm.js';
 import { GuestMemory, PAGE_SIZE } from '../mem/guest-memory.js';
 import type { MemorySnapshot } from '../mem/snapshot.js';
 import { type MemoryLayout, buildPageTables, mappedRangesFor, planLayout } from '../mem/x86_64/index.js';
 import { SEL_CODE, SEL_DATA, SEL_TSS, writePeb } from './abi.js';
 import type { ResolvedConfig } from './config.js';
-import { denyGuestMsrWrites } from './msr-filter.js';
+import { denyGuestMsrWrites, guestMsrWritesDenied } from './msr-filter.js';
 
 /** Phases of machine start-up, reported to a tracer when one is given. */
-export type StartPhase =
-  'open' | 'create-vm' | 'map-memory' | 'load-elf' | 'page-tables' | 'copy-template' | 'create-vcpu' | 'guest-init';
+export type StartPhase = 'open' | 'create-vm' | 'map-memory' | 'reset-vm' | 'load-elf' | 'page-tables' |
+  'copy-template' | 'create-vcpu' | 'guest-init';
 
 /** Receives timings; when absent, no clock is read. */
 export interface PhaseSink {
@@ -130,9 +130,10 @@ export interface InitTemplate {
 /**
  * Creates the machine: memory, its contents (ELF image, tables and PEB, or a template),
  * VM, vCPU and registers. On failure everything made so far is released before the error
- * propagates.
+ * propagates. With `reuse`, resets that idle machine instead (see resetMachine).
  */
-export function createMachine(layout: MemoryLayout, start: MachineStart, sink?: PhaseSink): Machine {
+export function createMachine(layout: MemoryLayout, start: MachineStart, sink?: PhaseSink, reuse?: Machine): Machine {
+  if (reuse) return resetMachine(reuse, start, sink);
   const clock = (): bigint => (sink ? process.hrtime.bigint() : 0n);
   let t = clock();
   const kvm = Kvm.open();
@@ -148,30 +149,14 @@ export function createMachine(layout: MemoryLayout, start: MachineStart, sink?: 
       slot: GUEST_SLOT, flags: C.KVM_MEM_LOG_DIRTY_PAGES, guestPhysAddr: 0n,
       memorySize: BigInt(memory.size), userspaceAddr: memory.hostAddress,
     });
-    if (sink) { const n = clock(); sink.phase('map-memory', t, n); t = n; }
-    let cr3: bigint;
-    let entry: bigint;
-    if (start.kind === 'elf') {
-      cr3 = writeMemoryImage(memory, layout, start.image, sink);
-      entry = BigInt(layout.image.gpa + start.image.entryOffset);
-    } else {
-      start.template.memory.restoreIntoZeroed(memory);
-      if (sink) sink.phase('copy-template', t, clock());
-      ({ cr3, entry } = start.template);
-    }
+    if (sink) sink.phase('map-memory', t, clock());
+    const { cr3, entry } = loadContents(memory, layout, start, sink);
     t = clock();
     const vcpu = vm.createVcpu(0);
     cpuidBytes ??= encodeCpuid(guestCpuid(kvm));
     vcpu.setCpuid2(cpuidBytes);
-    // Registers go through kvm_run's sync area: KVM loads them at the first KVM_RUN.
-    if (start.kind === 'elf') {
-      resetSregs ??= vcpu.getSregs();
-      vcpu.syncSregs(longModeSregs(resetSregs, cr3));
-      vcpu.syncRegs(entryRegs(layout, entry, start.logLevel));
-    } else {
-      vcpu.syncSregs(start.template.sregs);
-      vcpu.syncRegs(start.template.regs);
-    }
+    resetSregs ??= vcpu.getSregs();
+    loadRegisters(vcpu, layout, start, cr3, entry);
     if (sink) sink.phase('create-vcpu', t, clock());
     return { layout, memory, vm, vcpu, cr3, entry };
   } catch (e) {
@@ -181,6 +166,62 @@ export function createMachine(layout: MemoryLayout, start: MachineStart, sink?: 
   } finally {
     kvm.close();
   }
+}
+
+/** Writes the guest's starting memory: the ELF image, tables and PEB, or a template. */
+function loadContents(memory: GuestMemory, layout: MemoryLayout, start: MachineStart, sink?: PhaseSink): { cr3: bigint; entry: bigint } {
+  if (start.kind === 'elf') {
+    return {
+      cr3: writeMemoryImage(memory, layout, start.image, sink),
+      entry: BigInt(layout.image.gpa + start.image.entryOffset),
+    };
+  }
+  const t = sink ? process.hrtime.bigint() : 0n;
+  start.template.memory.restoreIntoZeroed(memory);
+  if (sink) sink.phase('copy-template', t, process.hrtime.bigint());
+  return { cr3: start.template.cr3, entry: start.template.entry };
+}
+
+/** Sets the starting registers through kvm_run's sync area: KVM loads them at the next KVM_RUN. */
+function loadRegisters(vcpu: Vcpu, layout: MemoryLayout, start: MachineStart, cr3: bigint, entry: bigint): void {
+  if (start.kind === 'elf') {
+    vcpu.syncSregs(longModeSregs(resetSregs!, cr3));
+    vcpu.syncRegs(entryRegs(layout, entry, start.logLevel));
+  } else {
+    vcpu.syncSregs(start.template.sregs);
+    vcpu.syncRegs(start.template.regs);
+  }
+}
+
+/** x87/SSE state of a reset CPU (Intel SDM vol. 1, 8.1.5 and 10.2.3): FCW 0x37F, MXCSR 0x1F80. */
+const CLEAN_FPU: Fpu = {
+  fpr: new Uint8Array(128), fcw: 0x37f, fsw: 0, ftwx: 0, lastOpcode: 0, lastIp: 0n, lastDp: 0n,
+  xmm: new Uint8Array(256), mxcsr: 0x1f80,
+};
+/** Debug registers of a reset CPU (Intel SDM vol. 3B, 18.2): DR6 0xFFFF0FF0, DR7 0x400. */
+const CLEAN_DEBUG_REGS: DebugRegs = { db: [0n, 0n, 0n, 0n], dr6: 0xffff_0ff0n, dr7: 0x400n };
+
+/**
+ * Makes an idle machine (from a sandbox closed in a clean state) start over as if new:
+ * all guest memory zeroed (MADV_DONTNEED) then loaded, the dirty log emptied, general,
+ * special, x87/SSE and debug registers reset. What the guest cannot change is kept: the
+ * VM, its memory slot, the MSR filter (guest MSR writes fault) and the CPUID.
+ */
+export function resetMachine(m: Machine, start: MachineStart, sink?: PhaseSink): Machine {
+  const t = sink ? process.hrtime.bigint() : 0n;
+  m.memory.discard(0, m.memory.size);
+  m.vm.getDirtyLog(GUEST_SLOT);
+  m.vcpu.setFpu(CLEAN_FPU);
+  m.vcpu.setDebugRegs(CLEAN_DEBUG_REGS);
+  if (sink) sink.phase('reset-vm', t, process.hrtime.bigint());
+  const { cr3, entry } = loadContents(m.memory, m.layout, start, sink);
+  loadRegisters(m.vcpu, m.layout, start, cr3, entry);
+  return { ...m, cr3, entry };
+}
+
+/** Whether a machine may be reset for another sandbox: its guest cannot have changed MSRs. */
+export function reusable(m: Machine): boolean {
+  return guestMsrWritesDenied(m.vm);
 }
 
 /**

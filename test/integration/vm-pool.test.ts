@@ -1,0 +1,112 @@
+// GuestBinary vmPool: VMs of cleanly closed sandboxes are reset and reused; nothing of a
+// previous sandbox survives (memory, registers, FPU, debug registers); poisoned ones die.
+import { describe, expect, it } from 'vitest';
+import { ConfigInvalidError } from '../../src/errors.js';
+import { GuestBinary, bundledGuestPath } from '../../src/sandbox/guest-binary.js';
+import { UninitializedSandbox } from '../../src/sandbox/uninitialized-sandbox.js';
+import type { MultiUseSandbox } from '../../src/sandbox/multi-use-sandbox.js';
+import { describeKvm, openFdCount } from '../helpers/kvm.js';
+
+const pooled = (n: number): GuestBinary => GuestBinary.filePath(bundledGuestPath('simpleguest'), { vmPool: n });
+
+describeKvm('VM pool', () => {
+  it('reuses the VM of a cleanly closed sandbox, with nothing of it left', () => {
+    const binary = pooled(2);
+    const u = UninitializedSandbox.create(binary);
+    const first = u.evolve();
+    const { vm, vcpu } = first.machine;
+    expect(first.call('AddToStatic', 'Int', 41)).toBe(41);
+    first.call('CallMalloc', 'Int', 30_000);
+    vcpu.setDebugRegs({ db: [0x1234n, 0n, 0n, 0n], dr6: 0xffff0ff0n, dr7: 0x401n }); // as a guest could
+    first.close();
+    expect(binary.idleVms).toBe(1);
+
+    const second = u.evolve();
+    const fresh = UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath('simpleguest'))).evolve();
+    const reused = u.evolve(); // pool empty now: a new VM from the same init template
+    try {
+      expect(binary.idleVms).toBe(0);
+      expect(second.machine.vm).toBe(vm); // the same kernel VM, reset
+      // Memory: identical to a new VM started from the same template, page for page; against
+      // a VM that ran init itself only the page with the guest's PRNG state (seeded per
+      // init) may differ.
+      const a = Buffer.from(second.machine.memory.bytes);
+      expect(diffPages(a, Buffer.from(reused.machine.memory.bytes))).toEqual([]);
+      expect(diffPages(a, Buffer.from(fresh.machine.memory.bytes)).length).toBeLessThanOrEqual(1);
+      // Registers, x87/SSE and debug state as on a new vCPU.
+      expect(second.machine.vcpu.getRegs()).toEqual(reused.machine.vcpu.getRegs());
+      expect(second.machine.vcpu.getSregs()).toEqual(reused.machine.vcpu.getSregs());
+      expect(second.machine.vcpu.getFpu()).toEqual(reused.machine.vcpu.getFpu());
+      expect(second.machine.vcpu.getDebugRegs()).toEqual({ db: [0n, 0n, 0n, 0n], dr6: 0xffff0ff0n, dr7: 0x400n });
+      expect(second.call('GetStatic', 'Int')).toBe(0);
+    } finally {
+      second.close();
+      fresh.close();
+      reused.close();
+      binary.releaseIdleVms();
+    }
+  });
+
+  it('never reuses a poisoned sandbox\'s VM, and keeps at most vmPool VMs', () => {
+    const binary = pooled(1);
+    const u = UninitializedSandbox.create(binary);
+    const bad = u.evolve();
+    expect(() => bad.call('GuestAbortWithCode', 'Int', 3)).toThrow();
+    expect(bad.poisoned).toBe(true);
+    bad.close();
+    expect(binary.idleVms).toBe(0);
+    const list: MultiUseSandbox[] = [u.evolve(), u.evolve(), u.evolve()];
+    for (const s of list) s.close();
+    expect(binary.idleVms).toBe(1);
+    binary.releaseIdleVms();
+    expect(binary.idleVms).toBe(0);
+  });
+
+  it('closing from inside a call is refused', () => {
+    let sandbox: MultiUseSandbox | undefined;
+    const u = UninitializedSandbox.create(bundledGuestPath('simpleguest'));
+    let refused: unknown;
+    u.registerHostFunction('HostMethod1', { params: ['String'], returns: 'Int' }, () => {
+      try { sandbox!.close(); } catch (e) { refused = e; }
+      return 1;
+    });
+    sandbox = u.evolve();
+    try {
+      expect(sandbox.call('GuestMethod1', 'Int', 'x')).toBe(1);
+      expect(refused).toMatchObject({ code: 'ERR_SANDBOX_BUSY' });
+    } finally {
+      sandbox.close();
+    }
+  });
+
+  it('holds fds only while VMs are idle, and 200 pooled cycles leave the count flat', async () => {
+    const before = await openFdCount();
+    const binary = pooled(4);
+    const u = UninitializedSandbox.create(binary);
+    for (let i = 0; i < 200; i++) {
+      using s = u.evolve();
+      expect(s.call('Echo', 'String', `n${i}`)).toBe(`n${i}`);
+    }
+    expect(binary.idleVms).toBe(1);
+    expect(await openFdCount()).toBe(before + 2); // one idle VM: VM + vCPU fds
+    binary.releaseIdleVms();
+    expect(await openFdCount()).toBe(before);
+  });
+
+  it('validates vmPool', () => {
+    expect(() => GuestBinary.filePath('x', { vmPool: -1 })).toThrow(ConfigInvalidError);
+    expect(() => GuestBinary.filePath('x', { vmPool: 1.5 })).toThrow(ConfigInvalidError);
+  });
+});
+
+function diffPages(a: Buffer, b: Buffer): string[] {
+  const out: string[] = [];
+  for (let p = 0; p < a.length; p += 4096) if (!a.subarray(p, p + 4096).equals(b.subarray(p, p + 4096))) out.push(p.toString(16));
+  return out;
+}
+
+describe('vmPool default', () => {
+  it('is off: close() releases everything', () => {
+    expect(GuestBinary.filePath('x').idleVms).toBe(0);
+  });
+});
