@@ -8,7 +8,7 @@ import { countInstructions, type InstructionCounts } from './instructions.js';
 import { type InstructionCost, guestInstructionCost, jsColdCycle, jsWarmRun, pageTouchCost } from './js-floor.js';
 import { type AlternativeResult, isolatedVm, nodeVmContext, quickJs, workerThread } from './ops-alternatives.js';
 import {
-  PhaseCollector, callPlusRestore, coldStart, coldStartFromTemplate, evolveFresh, evolveFromTemplate,
+  PhaseCollector, callPlusRestore, coldStart, coldStartFromPool, coldStartFromTemplate, evolveFresh, evolveFromTemplate,
   hostCallRoundTrip, maxOpen, restoreAfterCall, rssPerSandbox, snapshotOp, splitCallTime, uninitialized, warmEcho,
   type CallSplit,
 } from './ops-sandbox.js';
@@ -60,7 +60,7 @@ const QUICK: Plan = {
 export const ROW_IDS = [
   'c-floor-cold', 'c-floor-warm', 'c-run-loop',
   'js-cold-cycle', 'js-vcpu-run', 'guest-instruction', 'guest-page-first-touch', 'guest-page-rewrite',
-  'cold-start-simpleguest', 'cold-start-dummyguest', 'cold-start-template', 'evolve-fresh', 'evolve-template',
+  'cold-start-simpleguest', 'cold-start-dummyguest', 'cold-start-template', 'cold-start-pool', 'evolve-fresh', 'evolve-template',
   'warm-echo', 'host-call', 'snapshot', 'restore', 'call-restore',
   'rss-per-sandbox', 'max-open',
   'instructions-init', 'instructions-echo',
@@ -241,6 +241,10 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     id: 'cold-start-template', label: 'cold start from init template, simpleguest', group: 'hyperlight-ts', baseline: C_COLD,
     target: '<= 1.5x C cold', note: 'evolve + Echo + close on an UninitializedSandbox that evolved once (evolve copies init\'s result; no init runs)',
   }, plan.coldTemplate, (l) => coldStartFromTemplate('simpleguest', l));
+  add('cold start from VM pool', {
+    id: 'cold-start-pool', label: 'cold start from a VM pool, simpleguest', group: 'hyperlight-ts', baseline: C_COLD,
+    target: '<= 1.5x C cold', note: 'evolve + Echo + close with GuestBinary vmPool: 1: evolve resets the VM the last close() kept (all memory zeroed and reloaded from the init template, registers, FPU and debug registers reset); no VM is created or destroyed, unlike the C floor',
+  }, plan.coldTemplate, (l) => coldStartFromPool('simpleguest', l));
   add('evolve (fresh init)', {
     id: 'evolve-fresh', label: 'evolve() running guest init', group: 'hyperlight-ts', baseline: C_COLD, target: null,
     note: 'evolve({ freshInit: true }) alone; create and close untimed',

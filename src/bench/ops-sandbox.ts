@@ -15,8 +15,8 @@ export type BenchGuest = 'simpleguest' | 'dummyguest';
 const ECHO_ARG = [ParameterValue.String('hi')];
 
 /** A sandbox-to-be on a bundled guest, with the host functions simpleguest's calls use. */
-export function uninitialized(guest: BenchGuest): UninitializedSandbox {
-  const u = UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath(guest)));
+export function uninitialized(guest: BenchGuest, vmPool = 0): UninitializedSandbox {
+  const u = UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath(guest), { vmPool }));
   u.registerPrint((text) => text.length); // silent: a benchmark must not print guest output
   if (guest === 'simpleguest') {
     u.registerHostFunction('HostAdd', { params: ['Int', 'Int'], returns: 'Int' }, (a: number, b: number) => a + b);
@@ -78,6 +78,23 @@ export function coldStart(guest: BenchGuest, opts: LoopOptions, phases?: PhaseCo
 export function coldStartFromTemplate(guest: BenchGuest, opts: LoopOptions): Float64Array {
   const u = uninitialized(guest);
   u.evolve().close(); // makes the template
+  return timeLoop(opts, () => undefined, () => {
+    const sandbox = u.evolve();
+    try {
+      echo(sandbox, guest);
+    } finally {
+      sandbox.close();
+    }
+  });
+}
+
+/**
+ * evolve + Echo + close with a VM pool of one: each evolve resets the VM the previous
+ * close() kept (memory zeroed and reloaded from the init template, registers reset).
+ */
+export function coldStartFromPool(guest: BenchGuest, opts: LoopOptions): Float64Array {
+  const u = uninitialized(guest, 1);
+  u.evolve().close(); // makes the template and leaves one idle VM
   return timeLoop(opts, () => undefined, () => {
     const sandbox = u.evolve();
     try {
