@@ -225,9 +225,9 @@ export function reusable(m: Machine): boolean {
 }
 
 /**
- * Releases a machine: vCPU, then VM, then guest memory. The VM goes before the memory on
- * purpose: unmapping memory that a live VM still maps makes the kernel invalidate it page
- * range by page range (measured here: VM close 700 us after munmap, 155 us before).
+ * Releases a machine: vCPU, then VM, then guest memory, so that no live VM ever maps
+ * memory that is gone. (Measured on an idle machine, the order makes no difference to the
+ * time; an earlier reading on a loaded machine suggested otherwise.)
  */
 export function closeMachine(m: Machine): void {
   try {
