@@ -9,21 +9,11 @@ import type { Snapshot } from '../../src/sandbox/snapshot.js';
 import { UninitializedSandbox } from '../../src/sandbox/uninitialized-sandbox.js';
 import { ParameterValue as P, type TypedValue } from '../../src/sandbox/values.js';
 import { describeKvm } from '../helpers/kvm.js';
+import { prng } from '../helpers/prng.js';
 
 /** Guest calls made by the fuzzer; docs/security.md cites this number. */
 export const HOSTILE_FUZZ_ITERATIONS = 2_000;
 const SEED = 0x0bad_c0de;
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const codec = new WireCodec();
 const VALUES: TypedValue[] = [

@@ -17,6 +17,7 @@ import type { SandboxConfig } from '../../src/sandbox/config.js';
 import { ParameterValue as P, type TypedValue } from '../../src/sandbox/values.js';
 import { describeKvm } from '../helpers/kvm.js';
 import { simpleSandbox } from '../helpers/sandbox.js';
+import { catchError } from '../helpers/errors.js';
 
 const HOSTILE = GuestBinary.filePath(bundledGuestPath('hostileguest')).bytes();
 const MiB = 1024 * 1024;
@@ -42,14 +43,6 @@ function hostile(config?: SandboxConfig): Hostile {
   return { sandbox, snap: sandbox.snapshot(), printed, hostAdds };
 }
 
-function catchError(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected an error');
-}
 
 // One simpleguest sandbox for the whole file: after every hostile case it must still answer.
 let healthy: MultiUseSandbox;

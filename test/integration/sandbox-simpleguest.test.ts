@@ -1,6 +1,6 @@
 // Every simpleguest function on a real sandbox: exact results, exact error classes and codes.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ParameterValue as P, ReturnType } from '../../src/sandbox/values.js';
+import { ParameterValue as P, ReturnType, type TypedValue } from '../../src/sandbox/values.js';
 import {
   BufferOverflowError, GuestAbortedError, GuestError, GuestExceptionError, PoisonedSandboxError,
   ReturnTypeMismatchError, StackOverflowError, ParameterTypeMismatchError,
@@ -30,7 +30,7 @@ describeKvm('simpleguest on a MultiUseSandbox', () => {
     t.logs.length = 0;
     t.hostCalls.length = 0;
   });
-  const call = (name: string, ret: string, ...params: ReturnType<typeof P.Int>[]): unknown =>
+  const call = (name: string, ret: string, ...params: TypedValue[]): unknown =>
     t.sandbox.callGuestFunctionByName(name, ret, params);
 
   it('runs the seed example: PrintOutput through the host print function', () => {

@@ -4,22 +4,11 @@ import { ConfigInvalidError, ElfInvalidError } from '../../src/errors.js';
 import { parseElf, type ElfImage } from '../../src/elf/index.js';
 import { buildPageTables, HYPERLIGHT_DEFAULTS, mappedRangesFor, planLayout } from '../../src/mem/x86_64/index.js';
 import { compileGuest, GUEST_SOURCE, STATIC_EXEC_FLAGS, STATIC_PIE_FLAGS } from '../fixtures/elf/build-guest.js';
+import { prng } from '../helpers/prng.js';
 
 const ITERATIONS = 12_000;
 const SENTINEL = 0xa5;
 const GUARD = 0x1000;
-
-/** mulberry32: a small, fixed-seed PRNG, so every run fuzzes the same inputs. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Offsets worth hitting: ELF header fields, every program header field, .dynamic and .rela.dyn entries. */
 function interestingOffsets(b: Uint8Array): number[] {

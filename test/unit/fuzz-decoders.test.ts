@@ -23,22 +23,11 @@ import { Parameter } from '../../src/sandbox/fb/parameter.js';
 import { ReturnValueBox } from '../../src/sandbox/fb/return-value-box.js';
 import { popElement, pushElement, resetStack } from '../../src/sandbox/iobuf.js';
 import { ParameterValue as PV, type TypedValue } from '../../src/sandbox/values.js';
+import { prng } from '../helpers/prng.js';
 
 /** Mutated inputs per decoder; docs cite these. */
 export const FUZZ_INPUTS_PER_DECODER = 100_000;
 export const FUZZ_SEED = 0x5eed_1e57;
-
-/** mulberry32: small, fast, deterministic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const INTERESTING_U32 = [0, 1, 2, 3, 4, 7, 8, 0x7f, 0x80, 0xff, 0x100, 0x7fff, 0x8000, 0xffff, 0x10000,
   0x7fffffff, 0x80000000, 0xfffffffc, 0xfffffffe, 0xffffffff];

@@ -4,21 +4,11 @@ import { ABORT_END, ABORT_MAX_BYTES } from '../../src/sandbox/abi.js';
 import { AbortStream } from '../../src/sandbox/abort.js';
 import { BufferOverflowError, GuestProtocolError } from '../../src/sandbox/errors.js';
 import { popElement, pushElement, readStackPointer, resetStack } from '../../src/sandbox/iobuf.js';
+import { prng } from '../helpers/prng.js';
 
 /** Inputs per fuzz target; docs/security.md cites this number. */
 export const FUZZ_IOBUF_ABORT_INPUTS = 50_000;
 const SEED = 0x1b0f_ab07;
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe(`I/O buffer and abort stream fuzzing (seed 0x${SEED.toString(16)})`, () => {
   it(`pushElement: ${FUZZ_IOBUF_ABORT_INPUTS} pushes onto guest-corrupted buffers write only inside the region or throw`, () => {
