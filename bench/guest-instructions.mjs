@@ -1,6 +1,10 @@
 // Counts guest instructions with KVM single-step (KVM_GUESTDBG_ENABLE | SINGLESTEP): every
 // guest instruction becomes a debug exit, so the counts are exact and deterministic (unlike
-// time). Reports init (_start -> first Halt) and one call for simpleguest and dummyguest.
+// time). Reports init (_start -> first Halt) and one call for simpleguest and dummyguest,
+// including calls that call back into the host (Add, GuestMethod1, PrintOutput,
+// RoundTripHost*): the wrapped run() returns every non-debug exit (OUT 101, 99, 108) to the
+// sandbox's run loop, which answers the host call as usual, so host-call paths count too
+// (the host's own work is not counted; only guest instructions are).
 // Build the TypeScript first: `npx tsc -p . && node bench/guest-instructions.mjs [--top N] [--json]`.
 // --top N prints the N functions with the most instructions per measured path; --pcs FN
 // prints per-address counts inside function FN (match them with `objdump -d`).
@@ -86,7 +90,7 @@ export function measureGuest(counter, guest, calls, setup) {
   counter.base = null;
   counter.entry = guestEntry(path);
   const u = UninitializedSandbox.create(GuestBinary.filePath(path));
-  u.registerPrint(() => 0);
+  u.registerPrint((text) => text.length);
   setup?.(u);
   const results = {};
   let sandbox;
@@ -109,7 +113,21 @@ export const SIMPLE_CALLS = [
   ['NoOp', 'NoOp', 'Void', []],
   ['EchoI32(7)', 'EchoI32', 'Int', [P.Int(7)]],
   ['GetStatic', 'GetStatic', 'Int', []],
+  ['Add(2,3)', 'Add', 'Int', [P.Int(2), P.Int(3)]],
+  ['GuestMethod1("x")', 'GuestMethod1', 'Int', [P.String('x')]],
+  ['PrintOutput("hi\\n")', 'PrintOutput', 'Int', [P.String('hi\n')]],
+  ['RoundTripHostInt(7)', 'RoundTripHostInt', 'Int', [P.Int(7)]],
+  ['RoundTripHostString("abc")', 'RoundTripHostString', 'String', [P.String('abc')]],
+  ['RoundTripHostVecBytes([1,2,3])', 'RoundTripHostVecBytes', 'VecBytes', [P.VecBytes(new Uint8Array([1, 2, 3]))]],
 ];
+/** The host functions simpleguest's host-calling functions use (as in test/helpers/sandbox.ts). */
+export function registerSimpleHostFunctions(u) {
+  u.registerHostFunction('HostMethod1', { params: ['String'], returns: 'Int' }, (s) => s.length);
+  u.registerHostFunction('HostAdd', { params: ['Int', 'Int'], returns: 'Int' }, (a, b) => (a + b) | 0);
+  for (const type of ['Int', 'UInt', 'Long', 'ULong', 'Float', 'Double', 'Bool', 'String', 'VecBytes']) {
+    u.registerHostFunction(`HostEcho${type}`, { params: [type], returns: type }, (x) => x);
+  }
+}
 export const DUMMY_CALLS = [['call', 'AnyName', 'Void', []]];
 
 function main() {
@@ -121,14 +139,15 @@ function main() {
   const uninstall = counter.install();
   try {
     const report = {};
-    for (const [guest, calls] of [['simpleguest', SIMPLE_CALLS], ['dummyguest', DUMMY_CALLS]]) {
-      const res = measureGuest(counter, guest, calls);
+    for (const [guest, calls, setup] of [['simpleguest', SIMPLE_CALLS, registerSimpleHostFunctions], ['dummyguest', DUMMY_CALLS]]) {
+      const res = measureGuest(counter, guest, calls, setup);
       const syms = symbols(bundledGuestPath(guest));
       report[guest] = {};
       for (const [label, r] of Object.entries(res)) {
         report[guest][label] = r.count;
         if (!json) {
-          console.log(`${guest.padEnd(12)} ${label.padEnd(34)} ${String(r.count).padStart(7)} instructions`);
+          const shown = r.value === undefined ? '' : `  -> ${r.value instanceof Uint8Array ? `[${[...r.value]}]` : JSON.stringify(r.value)}`;
+          console.log(`${guest.padEnd(12)} ${label.padEnd(34)} ${String(r.count).padStart(7)} instructions${shown}`);
           if (top > 0) {
             for (const [name, n] of byFunction(r.pcs, syms).slice(0, top)) console.log(`      ${String(n).padStart(7)}  ${name}`);
           }
