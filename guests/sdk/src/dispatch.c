@@ -2,6 +2,7 @@
 #include "internal.h"
 #include "hyperlight/flatbuf.h"
 #include "flatbuf_read.h"
+#include "flatbuf_write.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -434,37 +435,48 @@ hl_Vec *hl_flatbuffer_result_from_Bytes(const uint8_t *data, size_t len) {
 
 /* ---------------------------------------------------------------- host calls */
 
+/* The FunctionCall is written straight into the output buffer from the hl_Parameters
+ * (flatbuf_write.h: the bytes hlfb_build_call writes, without an hlfb_value copy or a
+ * call), and the FunctionCallResult is read with the inlined reader: every bound checked. */
 void hl_call_host_function(const hl_FunctionCall *call) {
-  static hlfb_value values[HL_MAX_PARAMS];
   static const char toomany[] = "too many parameters for a host call";
   static const char nofit[] = "host call does not fit in the output buffer";
   static const char bad[] = "malformed host function result";
   size_t n = call->parameters_len;
   if (n > HL_MAX_PARAMS) hl_sdk_fail_call(hl_ErrorCode_UnsupportedParameterType, toomany, sizeof toomany - 1);
-  for (size_t i = 0; i < n; i++) {
-    const hl_Parameter *p = &call->parameters[i];
-    hlfb_value *v = &values[i];
-    v->type = (uint8_t)p->tag;
-    switch (p->tag) {
-    case hl_ParameterType_String:
-      v->v.buf.ptr = (const uint8_t *)(p->value.String ? p->value.String : "");
-      v->v.buf.len = (uint32_t)cstrlen(p->value.String);
-      break;
-    case hl_ParameterType_VecBytes:
-      v->v.buf.ptr = p->value.VecBytes.data;
-      v->v.buf.len = (uint32_t)p->value.VecBytes.len;
-      break;
-    case hl_ParameterType_Bool: v->v.b = p->value.Bool; break;
-    case hl_ParameterType_Int: case hl_ParameterType_UInt: case hl_ParameterType_Float:
-      v->v.u32 = p->value.UInt;
-      break;
-    default: v->v.u64 = p->value.ULong; break;
-    }
-  }
   size_t cap;
   uint8_t *dst = push_space(&cap);
-  size_t len = hlfb_build_call(dst, cap, call->function_name, cstrlen(call->function_name),
-                               HLFB_CALL_HOST, (uint8_t)call->return_type, values, n);
+  const char *name = call->function_name;
+  size_t len = 0;
+  size_t vec = call_head_(dst, cap, name, name ? strlen(name) : 0, HLFB_CALL_HOST,
+                          (uint8_t)call->return_type, n);
+  if (vec != 0) {
+    len = vec + 4 + 4 * n;
+    for (size_t i = 0; i < n && len != 0; i++) {
+      const hl_Parameter *p = &call->parameters[i];
+      uint8_t pt = (uint8_t)p->tag;
+      uint64_t bits = 0;
+      const uint8_t *ptr = NULL;
+      size_t plen = 0;
+      switch (pt) {
+      case hl_ParameterType_String:
+        ptr = (const uint8_t *)(p->value.String ? p->value.String : "");
+        plen = (uint32_t)strlen((const char *)ptr);
+        break;
+      case hl_ParameterType_VecBytes:
+        ptr = p->value.VecBytes.data;
+        plen = (uint32_t)p->value.VecBytes.len;
+        break;
+      case hl_ParameterType_Bool: bits = p->value.Bool ? 1 : 0; break;
+      case hl_ParameterType_Int: case hl_ParameterType_UInt: case hl_ParameterType_Float:
+        bits = p->value.UInt;
+        break;
+      default: bits = p->value.ULong; break;
+      }
+      len = call_param_(dst, cap, vec, len, i, pt, bits, ptr, plen);
+    }
+    if (len != 0) len = call_finish_(dst, cap, len);
+  }
   if (len == 0) hl_sdk_fail_call(hl_ErrorCode_OutbError, nofit, sizeof nofit - 1);
   push_commit(len);
   hl_out32(HL_PORT_CALL_FUNCTION, 0);
@@ -472,7 +484,7 @@ void hl_call_host_function(const hl_FunctionCall *call) {
   uint64_t avail, bp;
   hlfb_result res;
   if (!stack_top(hl_env.input, hl_env.input_size, &elem, &avail, &bp) ||
-      hlfb_read_result(elem, avail, &res) != HLFB_OK)
+      read_result_(elem, avail, &res) != HLFB_OK)
     hl_sdk_fail_call(hl_ErrorCode_UnknownError, bad, sizeof bad - 1);
   io_wr64(hl_env.input, bp); /* pop; the bytes stay readable until the next host call */
   if (res.is_error) hl_sdk_fail_call(res.error_code, res.error_message, res.error_message_len);

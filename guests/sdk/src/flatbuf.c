@@ -3,6 +3,7 @@
 #include "hyperlight/flatbuf.h"
 
 #include "flatbuf_read.h"
+#include "flatbuf_write.h"
 
 int64_t hlfb_prefixed_len(const uint8_t *msg, size_t avail) { return prefixed_len_(msg, avail); }
 
@@ -12,44 +13,7 @@ int hlfb_read_call(const uint8_t *msg, size_t avail, hlfb_call *call, hlfb_value
 }
 
 int hlfb_read_result(const uint8_t *msg, size_t avail, hlfb_result *out) {
-  fb_table root, inner, value;
-  if (!root_of(msg, avail, &root)) return HLFB_EMALFORMED;
-  uint8_t utype;
-  if (read_u8(&root, 0, &utype) != 1) return HLFB_EMALFORMED;
-  if (read_table(&root, 1, &inner) != 1) return HLFB_EMALFORMED;
-  out->is_error = false;
-  out->error_code = 0;
-  out->error_message = NULL;
-  out->error_message_len = 0;
-  if (utype == 2) { /* GuestError */
-    const uint8_t *m;
-    uint32_t ml;
-    out->is_error = true;
-    if (read_u64(&inner, 0, &out->error_code) < 0) return HLFB_EMALFORMED;
-    int r = read_string(&inner, 1, &m, &ml);
-    if (r < 0) return HLFB_EMALFORMED;
-    if (r == 1) {
-      out->error_message = (const char *)m;
-      out->error_message_len = ml;
-    }
-    return HLFB_OK;
-  }
-  if (utype != 1) return HLFB_EMALFORMED; /* ReturnValueBox */
-  if (read_u8(&inner, 0, &utype) != 1 || utype < 1 || utype > 10) return HLFB_EMALFORMED;
-  uint8_t rt = (uint8_t)(utype - 1);
-  out->value.type = rt;
-  if (read_table(&inner, 1, &value) != 1) return HLFB_EMALFORMED;
-  if (rt == HLFB_RT_VOID) return HLFB_OK;
-  if (rt == HLFB_RT_VECBYTES) { /* hlsizeprefixedbuffer { size: int; value: [ubyte] } */
-    uint32_t start = 0, count = 0;
-    int r = read_vector(&value, 1, 1, &start, &count);
-    if (r < 0) return HLFB_EMALFORMED;
-    out->value.v.buf.ptr = r == 1 ? value.b + start : empty_string;
-    out->value.v.buf.len = count;
-    return HLFB_OK;
-  }
-  /* ReturnType 0..7 has the same order as ParameterType 0..7. */
-  return read_value_table(&value, rt, &out->value) < 0 ? HLFB_EMALFORMED : HLFB_OK;
+  return read_result_(msg, avail, out);
 }
 
 /* ---------------------------------------------------------------- builder */
@@ -176,79 +140,31 @@ static size_t cstrlen(const char *s) {
   return n;
 }
 
-/* Writes a value table (hlint .. hlvecbytes, or hlvoid / hlsizeprefixedbuffer for results). */
-static size_t put_value_table(fb_builder *b, uint8_t pt, const hlfb_value *v, bool result) {
-  fb_field f[2] = {{0}};
-  unsigned n = 1;
-  switch (pt) {
-  case HLFB_PT_INT: case HLFB_PT_UINT: case HLFB_PT_FLOAT:
-    f[0].width = 4;
-    f[0].value = v->v.u32;
-    break;
-  case HLFB_PT_LONG: case HLFB_PT_ULONG: case HLFB_PT_DOUBLE:
-    f[0].width = 8;
-    f[0].value = v->v.u64;
-    break;
-  case HLFB_PT_BOOL:
-    f[0].width = 1;
-    f[0].value = v->v.b ? 1 : 0;
-    break;
-  case HLFB_PT_STRING:
-    f[0].width = 4;
-    f[0].ref = true;
-    break;
-  case HLFB_PT_VECBYTES:
-    if (result) { /* hlsizeprefixedbuffer { size: int; value: [ubyte] } */
-      n = 2;
-      f[0].width = 4;
-      f[0].value = v->v.buf.len;
-      f[1].width = 4;
-      f[1].ref = true;
-    } else {
-      f[0].width = 4;
-      f[0].ref = true;
-    }
-    break;
-  case HLFB_RT_VOID + 100: /* hlvoid: no fields */
-    n = 0;
-    break;
-  default:
-    b->failed = true;
-    return 0;
-  }
-  size_t pos = put_table(b, f, n);
-  if (pt == HLFB_PT_STRING) {
-    const uint8_t *p = v->v.buf.ptr ? v->v.buf.ptr : empty_string;
-    patch(b, f[0].at, put_blob(b, p, v->v.buf.len, true));
-  } else if (pt == HLFB_PT_VECBYTES) {
-    fb_field *r = &f[n - 1];
-    patch(b, r->at, put_blob(b, v->v.buf.ptr, v->v.buf.len, false));
-  }
-  return pos;
-}
-
+/* The layout is the generic builder's (see flatbuf_write.h), written word by word. */
 size_t hlfb_build_call(uint8_t *buf, size_t cap, const char *name, size_t name_len,
                        uint8_t call_type, uint8_t return_type, const hlfb_value *params,
                        size_t n_params) {
-  fb_builder b;
-  begin(&b, buf, cap);
-  fb_field f[4] = {{4, true, 0, 0}, {4, true, 0, 0}, {1, false, call_type, 0},
-                   {1, false, return_type, 0}};
-  size_t root = put_table(&b, f, 4);
-  patch(&b, 4, root);
-  patch(&b, f[0].at, put_blob(&b, (const uint8_t *)name, name_len, true));
-  pad_to(&b, 4, 0);
-  size_t vec = reserve(&b, 4 + 4 * n_params);
-  if (!b.failed) wr32(b.buf + vec, (uint32_t)n_params);
-  patch(&b, f[1].at, vec);
-  for (size_t i = 0; i < n_params && !b.failed; i++) {
-    uint8_t pt = params[i].type;
-    if (pt > HLFB_PT_VECBYTES) return 0;
-    fb_field pf[2] = {{1, false, (uint64_t)pt + 1, 0}, {4, true, 0, 0}};
-    patch(&b, vec + 4 + 4 * i, put_table(&b, pf, 2));
-    patch(&b, pf[1].at, put_value_table(&b, pt, &params[i], false));
+  size_t vec = call_head_(buf, cap, name, name_len, call_type, return_type, n_params);
+  if (vec == 0) return 0;
+  size_t pos = vec + 4 + 4 * n_params;
+  for (size_t i = 0; i < n_params; i++) {
+    const hlfb_value *p = &params[i];
+    uint64_t bits = 0;
+    const uint8_t *ptr = NULL;
+    size_t len = 0;
+    switch (p->type) {
+    case HLFB_PT_BOOL: bits = p->v.b ? 1 : 0; break;
+    case HLFB_PT_LONG: case HLFB_PT_ULONG: case HLFB_PT_DOUBLE: bits = p->v.u64; break;
+    case HLFB_PT_STRING: case HLFB_PT_VECBYTES:
+      ptr = p->v.buf.ptr;
+      len = p->v.buf.len;
+      break;
+    default: bits = p->v.u32; break;
+    }
+    pos = call_param_(buf, cap, vec, pos, i, p->type, bits, ptr, len);
+    if (pos == 0) return 0;
   }
-  return finish(&b);
+  return call_finish_(buf, cap, pos);
 }
 
 /* FunctionCallResult { result: ReturnValueBox { value: <table> } } written directly as

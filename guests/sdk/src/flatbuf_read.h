@@ -1,7 +1,7 @@
 /* The bounds-checked flatbuffer reader as always-inline functions, private to the SDK:
  * flatbuf.c builds hlfb_prefixed_len, hlfb_read_call and hlfb_read_result from them, and
- * dispatch.c inlines read_call_ into the dispatcher (a call with its register saves costs
- * ~20 guest instructions, see docs/guest-sdk.md). */
+ * dispatch.c inlines read_call_ into the dispatcher and read_result_ into host calls (a
+ * call with its register saves costs ~20 guest instructions, see docs/guest-sdk.md). */
 #ifndef HL_FLATBUF_READ_H
 #define HL_FLATBUF_READ_H
 #include "hyperlight/flatbuf.h"
@@ -41,6 +41,48 @@ HOT void wr64(uint8_t *p, uint64_t v) {
   wr32(p, (uint32_t)v);
   wr32(p + 4, (uint32_t)(v >> 32));
 }
+/* Decodes a size-prefixed FunctionCallResult (hlfb_read_result). */
+HOT int read_result_(const uint8_t *msg, size_t avail, hlfb_result *out) {
+  fb_table root, inner, value;
+  if (!root_of(msg, avail, &root)) return HLFB_EMALFORMED;
+  uint8_t utype;
+  if (read_u8(&root, 0, &utype) != 1) return HLFB_EMALFORMED;
+  if (read_table(&root, 1, &inner) != 1) return HLFB_EMALFORMED;
+  out->is_error = false;
+  out->error_code = 0;
+  out->error_message = NULL;
+  out->error_message_len = 0;
+  if (utype == 2) { /* GuestError */
+    const uint8_t *m;
+    uint32_t ml;
+    out->is_error = true;
+    if (read_u64(&inner, 0, &out->error_code) < 0) return HLFB_EMALFORMED;
+    int r = read_string(&inner, 1, &m, &ml);
+    if (r < 0) return HLFB_EMALFORMED;
+    if (r == 1) {
+      out->error_message = (const char *)m;
+      out->error_message_len = ml;
+    }
+    return HLFB_OK;
+  }
+  if (utype != 1) return HLFB_EMALFORMED; /* ReturnValueBox */
+  if (read_u8(&inner, 0, &utype) != 1 || utype < 1 || utype > 10) return HLFB_EMALFORMED;
+  uint8_t rt = (uint8_t)(utype - 1);
+  out->value.type = rt;
+  if (read_table(&inner, 1, &value) != 1) return HLFB_EMALFORMED;
+  if (rt == HLFB_RT_VOID) return HLFB_OK;
+  if (rt == HLFB_RT_VECBYTES) { /* hlsizeprefixedbuffer { size: int; value: [ubyte] } */
+    uint32_t start = 0, count = 0;
+    int r = read_vector(&value, 1, 1, &start, &count);
+    if (r < 0) return HLFB_EMALFORMED;
+    out->value.v.buf.ptr = r == 1 ? value.b + start : empty_string;
+    out->value.v.buf.len = count;
+    return HLFB_OK;
+  }
+  /* ReturnType 0..7 has the same order as ParameterType 0..7. */
+  return read_value_table(&value, rt, &out->value) < 0 ? HLFB_EMALFORMED : HLFB_OK;
+}
+
 #endif
 
 /* Validates the table at `pos`: its soffset, vtable and inline size lie in the buffer. */
@@ -222,6 +264,48 @@ HOT int read_call_(const uint8_t *msg, size_t avail, hlfb_call *call, hlfb_value
     if (read_value_table(&value, params[i].type, &params[i]) < 0) return HLFB_EMALFORMED;
   }
   return count > max_params ? HLFB_ETOOMANY : HLFB_OK;
+}
+
+/* Decodes a size-prefixed FunctionCallResult (hlfb_read_result). */
+HOT int read_result_(const uint8_t *msg, size_t avail, hlfb_result *out) {
+  fb_table root, inner, value;
+  if (!root_of(msg, avail, &root)) return HLFB_EMALFORMED;
+  uint8_t utype;
+  if (read_u8(&root, 0, &utype) != 1) return HLFB_EMALFORMED;
+  if (read_table(&root, 1, &inner) != 1) return HLFB_EMALFORMED;
+  out->is_error = false;
+  out->error_code = 0;
+  out->error_message = NULL;
+  out->error_message_len = 0;
+  if (utype == 2) { /* GuestError */
+    const uint8_t *m;
+    uint32_t ml;
+    out->is_error = true;
+    if (read_u64(&inner, 0, &out->error_code) < 0) return HLFB_EMALFORMED;
+    int r = read_string(&inner, 1, &m, &ml);
+    if (r < 0) return HLFB_EMALFORMED;
+    if (r == 1) {
+      out->error_message = (const char *)m;
+      out->error_message_len = ml;
+    }
+    return HLFB_OK;
+  }
+  if (utype != 1) return HLFB_EMALFORMED; /* ReturnValueBox */
+  if (read_u8(&inner, 0, &utype) != 1 || utype < 1 || utype > 10) return HLFB_EMALFORMED;
+  uint8_t rt = (uint8_t)(utype - 1);
+  out->value.type = rt;
+  if (read_table(&inner, 1, &value) != 1) return HLFB_EMALFORMED;
+  if (rt == HLFB_RT_VOID) return HLFB_OK;
+  if (rt == HLFB_RT_VECBYTES) { /* hlsizeprefixedbuffer { size: int; value: [ubyte] } */
+    uint32_t start = 0, count = 0;
+    int r = read_vector(&value, 1, 1, &start, &count);
+    if (r < 0) return HLFB_EMALFORMED;
+    out->value.v.buf.ptr = r == 1 ? value.b + start : empty_string;
+    out->value.v.buf.len = count;
+    return HLFB_OK;
+  }
+  /* ReturnType 0..7 has the same order as ParameterType 0..7. */
+  return read_value_table(&value, rt, &out->value) < 0 ? HLFB_EMALFORMED : HLFB_OK;
 }
 
 #endif
