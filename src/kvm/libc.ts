@@ -145,6 +145,16 @@ export function viewOf(mapping: Mapping, length = mapping.length): Uint8Array {
   return new Uint8Array(koffi.view(mapping.pointer, length));
 }
 
+/**
+ * The address of a JS byte array's data, for a kernel struct field that points at a
+ * buffer (e.g. kvm_dirty_log.dirty_bitmap).
+ * FFI: valid only until JavaScript runs again (a GC may move small arrays): take it right
+ * before the synchronous call that uses it.
+ */
+export function addressOf(bytes: Uint8Array): bigint {
+  return koffi.address(bytes);
+}
+
 /** The kernel thread id of the calling thread. */
 export function gettid(): number {
   return gettidFn() as number;

@@ -3,7 +3,7 @@ import { KVM_CAP_SYNC_REGS, KVM_SYNC_X86_REGS, KVM_SYNC_X86_SREGS } from './cons
 import { KvmIoctlError, ResourceClosedError } from './errors.js';
 import * as I from './ioctl.js';
 import { kvm_dirty_log, kvm_userspace_memory_region } from './layouts.generated.js';
-import { LIBC, type Mapping, close, ioctlWithBuffer, ioctlWithInt, mmap, munmap, viewOf } from './libc.js';
+import { addressOf, close, ioctlWithBuffer, ioctlWithInt } from './libc.js';
 import { Vcpu } from './vcpu.js';
 
 export interface UserMemoryRegion {
@@ -17,7 +17,7 @@ export interface UserMemoryRegion {
   userspaceAddr: bigint;
 }
 
-interface DirtyBitmap { mapping: Mapping; bytes: Uint8Array; pages: number }
+interface DirtyBitmap { bytes: Uint8Array; pages: number }
 
 export class Vm {
   #fd: number;
@@ -66,11 +66,7 @@ export class Vm {
     if (((region.flags ?? 0) & 1) !== 0 && region.memorySize > 0n) {
       const pages = Number((region.memorySize + 4095n) / 4096n);
       const length = Math.ceil(pages / 64) * 8;
-      // FFI: native memory for the kernel to write the bitmap into; owned by this Vm,
-      // unmapped when the slot changes or the Vm closes.
-      const mapping = mmap(Math.max(length, 4096), LIBC.PROT_READ | LIBC.PROT_WRITE,
-        LIBC.MAP_PRIVATE | LIBC.MAP_ANONYMOUS);
-      this.#bitmaps.set(region.slot, { mapping, bytes: viewOf(mapping, length), pages });
+      this.#bitmaps.set(region.slot, { bytes: new Uint8Array(length), pages });
     }
   }
 
@@ -84,7 +80,9 @@ export class Vm {
     if (!bitmap) throw new KvmIoctlError(I.KVM_GET_DIRTY_LOG, 2 /* ENOENT */, `slot ${slot} has no dirty logging`);
     const F = kvm_dirty_log.fields;
     this.#dirtyView.setUint32(F.slot[0], slot, true);
-    this.#dirtyView.setBigUint64(F.dirty_bitmap[0], bitmap.mapping.address, true);
+    // FFI: the kernel writes the bitmap into this JS buffer during the (synchronous) ioctl;
+    // its address is taken right before the call, so a moving GC cannot invalidate it.
+    this.#dirtyView.setBigUint64(F.dirty_bitmap[0], addressOf(bitmap.bytes), true);
     const r = ioctlWithBuffer(this.fd, I.KVM_GET_DIRTY_LOG, this.#dirtyBuf);
     if (r < 0) throw new KvmIoctlError(I.KVM_GET_DIRTY_LOG, -r, `slot ${slot}`);
     return bitmap.bytes;
@@ -108,11 +106,7 @@ export class Vm {
   }
 
   #dropBitmap(slot: number): void {
-    const old = this.#bitmaps.get(slot);
-    if (old) {
-      this.#bitmaps.delete(slot);
-      munmap(old.mapping);
-    }
+    this.#bitmaps.delete(slot);
   }
 
   /** Closes the VM's vCPUs (if still open), its dirty bitmaps, then the VM fd. Idempotent. */
