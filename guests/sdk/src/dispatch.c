@@ -438,22 +438,22 @@ hl_Vec *hl_flatbuffer_result_from_Bytes(const uint8_t *data, size_t len) {
 /* The FunctionCall is written straight into the output buffer from the hl_Parameters
  * (flatbuf_write.h: the bytes hlfb_build_call writes, without an hlfb_value copy or a
  * call), and the FunctionCallResult is read with the inlined reader: every bound checked. */
-void hl_call_host_function(const hl_FunctionCall *call) {
+static inline __attribute__((always_inline)) void call_host_(const char *name, size_t name_len,
+                                                             uint8_t return_type,
+                                                             const hl_Parameter *params,
+                                                             size_t n) {
   static const char toomany[] = "too many parameters for a host call";
   static const char nofit[] = "host call does not fit in the output buffer";
   static const char bad[] = "malformed host function result";
-  size_t n = call->parameters_len;
   if (n > HL_MAX_PARAMS) hl_sdk_fail_call(hl_ErrorCode_UnsupportedParameterType, toomany, sizeof toomany - 1);
   size_t cap;
   uint8_t *dst = push_space(&cap);
-  const char *name = call->function_name;
   size_t len = 0;
-  size_t vec = call_head_(dst, cap, name, name ? strlen(name) : 0, HLFB_CALL_HOST,
-                          (uint8_t)call->return_type, n);
+  size_t vec = call_head_(dst, cap, name, name_len, HLFB_CALL_HOST, return_type, n);
   if (vec != 0) {
     len = vec + 4 + 4 * n;
     for (size_t i = 0; i < n && len != 0; i++) {
-      const hl_Parameter *p = &call->parameters[i];
+      const hl_Parameter *p = &params[i];
       uint8_t pt = (uint8_t)p->tag;
       uint64_t bits = 0;
       const uint8_t *ptr = NULL;
@@ -489,6 +489,19 @@ void hl_call_host_function(const hl_FunctionCall *call) {
   io_wr64(hl_env.input, bp); /* pop; the bytes stay readable until the next host call */
   if (res.is_error) hl_sdk_fail_call(res.error_code, res.error_message, res.error_message_len);
   host_result = res.value;
+}
+
+void hl_call_host_function(const hl_FunctionCall *call) {
+  const char *name = call->function_name;
+  call_host_(name, name ? strlen(name) : 0, (uint8_t)call->return_type, call->parameters,
+             call->parameters_len);
+}
+
+/* printf's flush: HostPrint(text) -> Int, the name's length known at compile time. */
+void hl_sdk_host_print(const char *text) {
+  static const char name[] = "HostPrint";
+  hl_Parameter p = {.tag = hl_ParameterType_String, .value.String = (char *)text};
+  call_host_(name, sizeof name - 1, hl_ReturnType_Int, &p, 1);
 }
 
 static const char *return_type_name(uint8_t t) {

@@ -48,8 +48,12 @@ static inline bool hl_heap_has_room(size_t n) {
 /* Bytes of printf output waiting for the next flush. */
 size_t hl_stdout_buffered(void);
 void hl_rand_seed(uint64_t seed);
+/* Calls HostPrint(text) -> Int, as hl_call_host_function would. */
+void hl_sdk_host_print(const char *text);
 /* Sends buffered printf output to HostPrint; a failing host call fails the guest call. */
 void hl_stdout_flush_quiet(void);
-int hl_vformat(void (*put)(void *ctx, char c), void *ctx, const char *fmt, __builtin_va_list ap);
+/* Formats into `write`, which receives the output in runs; returns the length. */
+int hl_vformat(void (*write)(void *ctx, const char *p, size_t n), void *ctx, const char *fmt,
+               __builtin_va_list ap);
 
 #endif

@@ -127,18 +127,25 @@ uint64_t hl_float_bits_to_double_bits(uint32_t f) {
 
 /* ---------------------------------------------------------------- formatter */
 
+/* Output goes out in runs (one call per literal run, field or padding), not per
+ * character: an indirect call per character costs ~15 guest instructions. */
 typedef struct {
-  void (*put)(void *ctx, char c);
+  void (*write)(void *ctx, const char *p, size_t n);
   void *ctx;
   int count;
 } sink;
 
-static void emit(sink *s, char c) {
-  s->put(s->ctx, c);
-  s->count++;
+static void emit_run(sink *s, const char *p, size_t n) {
+  if (n == 0) return;
+  s->write(s->ctx, p, n);
+  s->count += (int)n;
 }
+static void emit(sink *s, char c) { emit_run(s, &c, 1); }
 static void emit_n(sink *s, char c, int n) {
-  while (n-- > 0) emit(s, c);
+  char run[32];
+  if (n <= 0) return;
+  memset(run, c, n < 32 ? (size_t)n : 32);
+  for (; n > 0; n -= 32) emit_run(s, run, n < 32 ? (size_t)n : 32);
 }
 
 enum { F_LEFT = 1, F_ZERO = 2, F_PLUS = 4, F_SPACE = 8, F_ALT = 16 };
@@ -149,10 +156,10 @@ static void emit_field(sink *s, const char *prefix, const char *body, int body_l
   int plen = (int)strlen(prefix);
   int total = plen + zeros + body_len;
   if (!(flags & F_LEFT) && !(flags & F_ZERO)) emit_n(s, ' ', width - total);
-  for (int i = 0; i < plen; i++) emit(s, prefix[i]);
+  emit_run(s, prefix, (size_t)plen);
   if (!(flags & F_LEFT) && (flags & F_ZERO)) emit_n(s, '0', width - total);
   emit_n(s, '0', zeros);
-  for (int i = 0; i < body_len; i++) emit(s, body[i]);
+  if (body_len > 0) emit_run(s, body, (size_t)body_len);
   if (flags & F_LEFT) emit_n(s, ' ', width - total);
 }
 
@@ -215,11 +222,14 @@ static void fmt_double_bits(sink *s, uint64_t bits, int width, int prec, int fla
   emit_n(s, '0', prec - (int)p); /* beyond MAX_FPREC */
 }
 
-int hl_vformat(void (*put)(void *ctx, char c), void *ctx, const char *fmt, va_list ap) {
-  sink s = {put, ctx, 0};
+int hl_vformat(void (*write)(void *ctx, const char *p, size_t n), void *ctx, const char *fmt,
+               va_list ap) {
+  sink s = {write, ctx, 0};
   for (; *fmt; fmt++) {
-    if (*fmt != '%') {
-      emit(&s, *fmt);
+    if (*fmt != '%') { /* a literal run up to the next directive */
+      const char *run = fmt;
+      while (fmt[1] && fmt[1] != '%') fmt++;
+      emit_run(&s, run, (size_t)(fmt + 1 - run));
       continue;
     }
     const char *start = fmt++;
@@ -305,7 +315,7 @@ int hl_vformat(void (*put)(void *ctx, char c), void *ctx, const char *fmt, va_li
       emit(&s, '%');
       break;
     default: /* unknown: print the directive as written */
-      for (const char *p = start; p <= fmt && *p; p++) emit(&s, *p);
+      emit_run(&s, start, (size_t)(fmt + (c ? 1 : 0) - start));
       if (!c) fmt--;
       break;
     }
@@ -321,15 +331,19 @@ typedef struct {
   size_t pos;
 } string_sink;
 
-static void put_string(void *ctx, char c) {
+/* Stores what fits (leaving room for the NUL) and counts everything. */
+static void write_string(void *ctx, const char *p, size_t n) {
   string_sink *ss = ctx;
-  if (ss->pos + 1 < ss->size) ss->buf[ss->pos] = c;
-  ss->pos++;
+  if (ss->pos + 1 < ss->size) {
+    size_t room = ss->size - 1 - ss->pos;
+    memcpy(ss->buf + ss->pos, p, n < room ? n : room);
+  }
+  ss->pos += n;
 }
 
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap) {
   string_sink ss = {buf, size, 0};
-  int n = hl_vformat(put_string, &ss, fmt, ap);
+  int n = hl_vformat(write_string, &ss, fmt, ap);
   if (size) buf[ss.pos < size ? ss.pos : size - 1] = 0;
   return n;
 }
@@ -361,26 +375,71 @@ static void flush_out(void) {
   if (out_len == 0) return;
   out_buf[out_len] = 0;
   out_len = 0;
-  hl_Parameter p;
-  p.tag = hl_ParameterType_String;
-  p.value.String = out_buf;
-  hl_FunctionCall call = {"HostPrint", &p, 1, hl_ReturnType_Int};
-  /* out_len is already 0: if HostPrint fails the call, the text is not sent twice. */
-  hl_call_host_function(&call);
+  /* out_len is already 0: if HostPrint fails the call, the text is not sent twice. The
+   * text ends at its first NUL, as it always has (printf("%c", 0) cuts the line there). */
+  hl_sdk_host_print(out_buf);
 }
 
-static void put_stdout(void *ctx, char c) {
-  (void)ctx;
-  out_buf[out_len++] = c;
-  if (c == '\n' || out_len == OUT_CAP) flush_out();
+/* Index of the first byte c in p[0..n), or n. Reads aligned words (which never cross a
+ * page), the bytes before p forced to differ from c. */
+static size_t find_byte(const char *p, size_t n, unsigned char c) {
+  typedef uint64_t __attribute__((may_alias)) u64a;
+  if (n == 0) return 0;
+  const uint64_t ones = 0x0101010101010101ull, pattern = c * ones;
+  unsigned off = (unsigned)((uintptr_t)p & 7);
+  const u64a *w = (const u64a *)((uintptr_t)p - off);
+  uint64_t x = (*w ^ pattern) | ((1ull << (8 * off)) - 1);
+  for (size_t base = 0;; base += 8) { /* w starts base - off bytes after p */
+    uint64_t hit = (x - ones) & ~x & (ones << 7);
+    if (hit) {
+      size_t i = base + (__builtin_ctzll(hit) >> 3) - off;
+      return i < n ? i : n;
+    }
+    if (base + 8 - off >= n) return n;
+    x = *++w ^ pattern;
+  }
 }
+
+/* As if each character were appended in turn, flushing after a newline or when the
+ * buffer is full: the same HostPrint calls. Short runs go byte by byte (no set-up), long
+ * ones are searched a word at a time and copied at once. */
+static void write_stdout(void *ctx, const char *p, size_t n) {
+  (void)ctx;
+  if (n < 16) {
+    size_t len = out_len;
+    for (size_t i = 0; i < n; i++) {
+      char c = p[i];
+      out_buf[len++] = c;
+      if (c == '\n' || len == OUT_CAP) {
+        out_len = len;
+        flush_out(); /* sets out_len to 0 */
+        len = 0;
+      }
+    }
+    out_len = len;
+    return;
+  }
+  while (n) {
+    size_t room = OUT_CAP - out_len;
+    size_t k = n < room ? n : room;
+    size_t nl = find_byte(p, k, '\n');
+    if (nl < k) k = nl + 1;
+    memcpy(out_buf + out_len, p, k);
+    out_len += k;
+    p += k;
+    n -= k;
+    if (nl < k || out_len == OUT_CAP) flush_out();
+  }
+}
+
+static void put_stdout(void *ctx, char c) { write_stdout(ctx, &c, 1); }
 
 size_t hl_stdout_buffered(void) { return out_len; }
 
 /* Flush at the end of a guest call (errors then fail the call as usual). */
 void hl_stdout_flush_quiet(void) { flush_out(); }
 
-int vprintf(const char *fmt, va_list ap) { return hl_vformat(put_stdout, NULL, fmt, ap); }
+int vprintf(const char *fmt, va_list ap) { return hl_vformat(write_stdout, NULL, fmt, ap); }
 
 int printf(const char *fmt, ...) {
   va_list ap;
@@ -406,7 +465,7 @@ int putchar(int c) {
 
 int fputs(const char *str, FILE *f) {
   (void)f;
-  for (; *str; str++) put_stdout(NULL, *str);
+  write_stdout(NULL, str, strlen(str));
   return 0;
 }
 
