@@ -126,3 +126,24 @@ describe('errno names and ioctl errors', () => {
     expect([e.code, e.ioctl, e.errno, e.errnoName]).toEqual(['ERR_KVM_IOCTL', 'KVM_SET_SREGS', 14, 'EFAULT']);
   });
 });
+
+describe('Kvm.open without a usable device', () => {
+  it('throws KvmUnavailableError saying what to check', async () => {
+    const { Kvm, KvmUnavailableError } = await import('../../src/kvm/index.js');
+    let error: unknown;
+    try {
+      Kvm.open('/nonexistent/kvm');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(KvmUnavailableError);
+    expect(error).toMatchObject({ code: 'ERR_KVM_UNAVAILABLE', path: '/nonexistent/kvm' });
+    expect((error as Error).message).toContain('ENOENT');
+    expect((error as Error).message).toMatch(/kvm. group/);
+  });
+
+  it('refuses a device that is not KVM', async () => {
+    const { Kvm, KvmUnavailableError } = await import('../../src/kvm/index.js');
+    expect(() => Kvm.open('/dev/null')).toThrow(KvmUnavailableError);
+  });
+});
