@@ -4,6 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WireCodec } from '../../src/sandbox/codec.js';
+import type { ReturnTypeName, TypedValue } from '../../src/sandbox/values.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const SCHEMA = join(ROOT, 'schema/hyperlight.fbs');
@@ -18,7 +20,48 @@ let fbtool = '';
 function gcc(out: string, main: string): void {
   // -iquote: the SDK's own stdio.h/string.h must not shadow the host libc's here.
   execFileSync('gcc', ['-O1', '-g', '-D_GNU_SOURCE', '-Wall', '-Wextra', '-Werror', ...SAN,
-    '-iquote', SDK_INCLUDE, '-o', out, main, FLATBUF_C], { stdio: 'pipe' });
+    '-iquote', SDK_INCLUDE, '-iquote', join(ROOT, 'guests/sdk/src'), '-o', out, main, FLATBUF_C],
+  { stdio: 'pipe' });
+}
+
+/** FunctionCalls from the host's own encoder: many names, parameter types and values (seeded). */
+function hostCalls(count: number): Buffer {
+  let seed = 0x9e3779b9;
+  const rnd = (k: number): number => {
+    seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5; seed >>>= 0;
+    return seed % k;
+  };
+  const pick = <T>(xs: readonly T[]): T => xs[rnd(xs.length)]!;
+  const text = (max: number): string => {
+    const chars = ['a', 'Z', '0', ' ', '\u00e9', '\u4e2d', '\u{1F600}', '\n', '\u0000'];
+    let s = '';
+    for (let i = rnd(max + 1); i > 0; i--) s += pick(chars);
+    return s;
+  };
+  const bytes = (max: number): Uint8Array => Uint8Array.from({ length: rnd(max + 1) }, () => rnd(256));
+  const value = (): TypedValue => {
+    switch (rnd(9)) {
+      case 0: return { type: 'Int', value: pick([0, 1, -1, 7, 2147483647, -2147483648, rnd(1e9) - 5e8]) };
+      case 1: return { type: 'UInt', value: pick([0, 1, 4294967295, rnd(4294967295)]) };
+      case 2: return { type: 'Long', value: pick([0n, -1n, 9223372036854775807n, -9223372036854775808n, BigInt(rnd(1e9)) << 20n]) };
+      case 3: return { type: 'ULong', value: pick([0n, 1n, 18446744073709551615n, BigInt(rnd(1e9)) << 30n]) };
+      case 4: return { type: 'Float', value: pick([0, -0, 1.5, -3.25, Infinity, NaN, 3.4e38]) };
+      case 5: return { type: 'Double', value: pick([0, -0, Math.PI, -1e300, Infinity, NaN, 5e-324]) };
+      case 6: return { type: 'String', value: rnd(8) === 0 ? text(300) : text(12) };
+      case 7: return { type: 'Bool', value: rnd(2) === 1 };
+      default: return { type: 'VecBytes', value: rnd(8) === 0 ? bytes(300) : bytes(12) };
+    }
+  };
+  const returns: ReturnTypeName[] = ['Int', 'UInt', 'Long', 'ULong', 'Float', 'Double', 'String', 'Bool', 'VecBytes', 'Void'];
+  const codec = new WireCodec();
+  const out: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    const n = i % 50 === 0 ? 32 : rnd(3) === 0 ? rnd(12) : rnd(4);
+    const args = Array.from({ length: n }, value);
+    const name = i % 10 === 0 ? text(40) : 'f'.repeat(rnd(24));
+    out.push(Buffer.from(codec.encodeFunctionCall(name, args, rnd(4) === 0 ? 'host' : 'guest', pick(returns))));
+  }
+  return Buffer.concat(out);
 }
 
 function tool(args: string[], input?: Buffer): { status: number | null; stdout: Buffer } {
@@ -61,6 +104,22 @@ describe('C flatbuffer code, native', () => {
     expect(r.stdout).toMatch(/^\d+ checks, 0 failures$/m);
     expect(r.status).toBe(0);
   });
+
+  it('reads host-encoded FunctionCalls on the fast path exactly as the generic reader does', () => {
+    // guests/tools/fbdiff.c: the host-layout fast path must only accept what the generic
+    // reader accepts, with identical outputs, on every host message and its mutations.
+    const exe = join(dir, 'fbdiff');
+    gcc(exe, join(ROOT, 'guests/tools/fbdiff.c'));
+    const r = spawnSync(exe, [], { env: ENV, encoding: 'utf8', input: hostCalls(1500), maxBuffer: 1 << 24 });
+    expect(r.stderr).toBe('');
+    const m = /^(\d+) checks, (\d+) fast, (\d+) host messages \((\d+) fast\), 0 failures$/m.exec(r.stdout);
+    expect(m, r.stdout.slice(0, 4000)).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThan(2_000_000);
+    expect(Number(m![2])).toBeGreaterThan(200_000);
+    expect(Number(m![3])).toBe(1500);
+    expect(Number(m![4])).toBe(1500); // every host message takes the fast path
+    expect(r.status).toBe(0);
+  }, 120_000);
 
   it('writes FunctionCalls that flatc decodes as intended', () => {
     const bin = tool(['encode-call', 'Mixed', '1', 'String', 'String', 'h\u00e9 "q"', 'Int', '-5',

@@ -192,8 +192,105 @@ HOT bool root_of(const uint8_t *msg, size_t avail, fb_table *root) {
   return table_at(b, (uint32_t)n, rd32(b), root);
 }
 
-HOT int read_call_(const uint8_t *msg, size_t avail, hlfb_call *call, hlfb_value *params,
-                  size_t max_params) {
+/* FunctionCalls as this project's host writes them (src/sandbox/codec.ts, the flatbuffers
+ * builder with force-defaults) use few vtables: the root's is always the 12 bytes of
+ * FC_VTABLE, a Parameter's one of PARAM_VT10/PARAM_VT12, a value table's 6 bytes one of
+ * the two VALUE_VT of its type. Where the bytes of a vtable are known, every check the
+ * generic reader derives from them (vtable size and parity, field presence, field inside
+ * the table) is decided already, and what remains are the bounds checks below: the table,
+ * its vtable and whatever its fields point to lie in the buffer. A message with another
+ * vtable anywhere, or that fails a check, or has more than max_params parameters, returns
+ * false and takes the generic path, which then sets every output again; true means the
+ * generic reader would return HLFB_OK with the same outputs (the two write the same
+ * fields; test/unit/guest-flatbuffers-native.test.ts compares them on host-encoded
+ * messages and their mutations). Positions are uint64_t sums of 32-bit quantities, so
+ * none wraps. */
+#define FC_VTABLE_LO 0x0008000C0010000Cull  /* vtsize 12, tsize 16, name at 12, params at 8 */
+#define FC_VTABLE_HI 0x00060007u            /* call type at 7, return type at 6 */
+#define PARAM_VT12 0x0004000B000C0008ull    /* vtsize 8, tsize 12, value_type at 11, value at 4 */
+#define PARAM_VT10 0x00040009000A0008ull    /* vtsize 8, tsize 10, value_type at 9, value at 4 */
+/* Per ParameterType: the value table's vtable (vtsize 6, tsize, field 0 at 4, or at 7 for
+ * a Bool) as a 48-bit number; a Long/ULong/Double table has tsize 12 or 16. */
+static const uint64_t VALUE_VT_A[9] = {
+    0x000400080006ull, 0x000400080006ull, 0x0004000C0006ull, 0x0004000C0006ull, 0x000400080006ull,
+    0x0004000C0006ull, 0x000400080006ull, 0x000700080006ull, 0x000400080006ull};
+static const uint64_t VALUE_VT_B[9] = {
+    0x000400080006ull, 0x000400080006ull, 0x000400100006ull, 0x000400100006ull, 0x000400080006ull,
+    0x000400100006ull, 0x000400080006ull, 0x000700080006ull, 0x000400080006ull};
+
+HOT bool host_layout_call_(const uint8_t *msg, size_t avail, hlfb_call *call, hlfb_value *params,
+                           size_t max_params) {
+  if (msg == NULL || avail < 4) return false;
+  uint64_t n = rd32(msg);
+  if (n > (uint64_t)avail - 4 || n < 32) return false;
+  const uint8_t *b = msg + 4;
+  /* The root: its vtable (12 bytes at vt, read as 8 + 4) and its 16-byte table at pos. */
+  uint64_t pos = rd32(b);
+  if (pos > n - 16) return false;
+  int64_t vt = (int64_t)pos - (int64_t)(int32_t)rd32(b + pos);
+  if (vt < 0 || (uint64_t)vt > n - 12) return false;
+  if (((rd64(b + vt) ^ FC_VTABLE_LO) | (rd32(b + vt + 8) ^ FC_VTABLE_HI)) != 0) return false;
+  /* function_name at pos + 12: a string with its NUL inside the buffer. */
+  uint64_t s = pos + 12 + rd32(b + pos + 12);
+  if (s + 4 > n) return false;
+  uint64_t len = rd32(b + s);
+  if (s + 5 + len > n || b[s + 4 + len] != 0) return false;
+  /* parameters at pos + 8: a vector of uoffsets inside the buffer. */
+  uint64_t v = pos + 8 + rd32(b + pos + 8);
+  if (v + 4 > n) return false;
+  uint64_t count = rd32(b + v);
+  if (count > max_params || v + 4 + 4 * count > n) return false;
+  call->name = (const char *)(b + s + 4);
+  call->name_len = (uint32_t)len;
+  call->call_type = b[pos + 7];
+  call->return_type = b[pos + 6];
+  call->param_count = (uint32_t)count;
+  for (uint64_t at = v + 4, end = v + 4 + 4 * count; at < end; at += 4, params++) {
+    /* The Parameter table: at most 12 bytes (its tsize), vtable of 8. */
+    uint64_t p = at + rd32(b + at);
+    if (p > n - 12) return false;
+    int64_t pvt = (int64_t)p - (int64_t)(int32_t)rd32(b + p);
+    if (pvt < 0 || (uint64_t)pvt > n - 8) return false;
+    uint64_t w = rd64(b + pvt);
+    if (w != PARAM_VT12 && w != PARAM_VT10) return false;
+    unsigned t = (unsigned)b[p + ((w >> 32) & 0xFF)] - 1; /* value_type - 1 */
+    if (t > 8) return false;
+    /* The value table: its vtable (6 bytes) fixes its size, at most 16. */
+    uint64_t q = p + 4 + rd32(b + p + 4);
+    if (q > n - 8) return false;
+    int64_t qvt = (int64_t)q - (int64_t)(int32_t)rd32(b + q);
+    if (qvt < 0 || (uint64_t)qvt > n - 6) return false;
+    uint64_t qw = rd32(b + qvt) | (uint64_t)rd16(b + qvt + 4) << 32;
+    if (qw != VALUE_VT_A[t] && qw != VALUE_VT_B[t]) return false;
+    if (q + ((qw >> 16) & 0xFFFF) > n) return false;
+    params->type = (uint8_t)t;
+    switch (t) {
+    case HLFB_PT_INT: case HLFB_PT_UINT: case HLFB_PT_FLOAT:
+      params->v.u32 = rd32(b + q + 4);
+      break;
+    case HLFB_PT_LONG: case HLFB_PT_ULONG: case HLFB_PT_DOUBLE:
+      params->v.u64 = rd64(b + q + 4);
+      break;
+    case HLFB_PT_BOOL:
+      params->v.b = b[q + 7] != 0;
+      break;
+    default: { /* String, VecBytes: a length-prefixed run (a String's with its NUL) */
+      uint64_t d = q + 4 + rd32(b + q + 4);
+      if (d + 4 > n) return false;
+      uint64_t l = rd32(b + d);
+      bool str = t == HLFB_PT_STRING;
+      if (d + 4 + l + str > n || (str && b[d + 4 + l] != 0)) return false;
+      params->v.buf.ptr = b + d + 4;
+      params->v.buf.len = (uint32_t)l;
+      break;
+    }
+    }
+  }
+  return true;
+}
+
+HOT int read_call_generic_(const uint8_t *msg, size_t avail, hlfb_call *call,
+                           hlfb_value *params, size_t max_params) {
   fb_table root;
   if (!root_of(msg, avail, &root)) return HLFB_EMALFORMED;
   const uint8_t *name;
@@ -222,6 +319,13 @@ HOT int read_call_(const uint8_t *msg, size_t avail, hlfb_call *call, hlfb_value
     if (read_value_table(&value, params[i].type, &params[i]) < 0) return HLFB_EMALFORMED;
   }
   return count > max_params ? HLFB_ETOOMANY : HLFB_OK;
+}
+
+/* Decodes a size-prefixed FunctionCall (hlfb_read_call): the host's layout, else generic. */
+HOT int read_call_(const uint8_t *msg, size_t avail, hlfb_call *call, hlfb_value *params,
+                   size_t max_params) {
+  if (host_layout_call_(msg, avail, call, params, max_params)) return HLFB_OK;
+  return read_call_generic_(msg, avail, call, params, max_params);
 }
 
 /* FunctionCallResults as this project's host writes them (src/sandbox/codec.ts, with the
