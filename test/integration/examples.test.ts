@@ -39,6 +39,13 @@ const EXPECTED: Record<string, RegExp[]> = {
     /^next call refused: ERR_SANDBOX_POISONED$/m,
     /^after restore: sandbox is ready, counter = 0$/m,
   ],
+  '07-worker-threads.mjs': [
+    /^answers: hello, 42$/m,
+    /^kill\(\) from the main thread: true$/m,
+    /^Spin ended with ERR_EXECUTION_CANCELED; the worker restored its sandbox$/m,
+    /^meanwhile the main thread's 5 ms timer ticked on \(\d+ times\)$/m,
+    /^after restore: still serving$/m,
+  ],
   '06-sandbox-exits.mjs': [
     /^ {2}exit at \+\d+ us: OUT port 101 \(host call\), RIP 0x[0-9a-f]+\n {2}host function HostMethod1\("Hello from GuestFunction1, world"\) runs on the host\n {2}exit at \+\d+ us: OUT port 108 \(halt\)/m,
     /^result 32: /m,
