@@ -4,7 +4,7 @@ import type { ElfImage } from '../elf/index.js';
 import { type ResolvedConfig, type SandboxConfig, resolveConfig } from './config.js';
 import type { GuestLogRecord } from './codec.js';
 import { GuestProtocolError } from './errors.js';
-import { GuestBinary, type GuestInitTemplate } from './guest-binary.js';
+import { GuestBinary } from './guest-binary.js';
 import { type HostFunction, HostFunctionRegistry, type HostFunctionSignature } from './host-functions.js';
 import { InterruptState } from './interrupt.js';
 import { MultiUseSandbox, driveToHalt } from './multi-use-sandbox.js';
@@ -51,8 +51,6 @@ export class UninitializedSandbox {
   #print: PrintFunction = defaultPrint;
   #logger: LogFunction | undefined;
   #logLevel: number = LogLevel.None;
-  /** What guest init left behind, once it ran without side effects. */
-  #template: GuestInitTemplate | undefined;
 
   private constructor(binary: GuestBinary, config: ResolvedConfig, layout: MemoryLayout) {
     this.#binary = binary;
@@ -123,8 +121,8 @@ export class UninitializedSandbox {
   /**
    * Creates a VM and returns a ready sandbox. The first evolve() runs the guest's
    * initialisation (its `hyperlight_main`). If that init made no host call, print or log,
-   * its result (memory and registers) is kept, on this object and on its GuestBinary (per
-   * memory layout and log level), and later evolve() calls, also of other
+   * its result (memory and registers) is kept on the GuestBinary (per memory layout and
+   * log level), and later evolve() calls, on this object or on other
    * UninitializedSandboxes made from the same GuestBinary object, start new sandboxes
    * from it instead of running init again: no guest code runs, and every sandbox is
    * independent. Pass `{ freshInit: true }` to run init (the template shares the guest's
@@ -134,7 +132,7 @@ export class UninitializedSandbox {
     const trace = options.trace;
     const logLevel = this.#logger ? this.#logLevel : LogLevel.None;
     const templateKey = `${layoutKey(this.#layout)}|log${logLevel}`;
-    const template = options.freshInit ? undefined : this.#template ?? this.#binary.template(templateKey);
+    const template = options.freshInit ? undefined : this.#binary.template(templateKey);
     const vmKey = layoutKey(this.#layout);
     const idle = this.#binary.takeIdleVm(vmKey);
     let machine: Machine;
@@ -172,14 +170,13 @@ export class UninitializedSandbox {
       this.#checkDispatch(dispatch);
       if (trace) trace.phase('guest-init', t0, process.hrtime.bigint());
       if (!options.freshInit && loop.guestOutputs === 0) {
-        this.#template = {
+        this.#binary.setTemplate(templateKey, {
           dispatch,
           init: {
             memory: MemorySnapshot.capture(machine.memory), regs, sregs: machine.vcpu.getSregs(),
             cr3: machine.cr3, entry: machine.entry,
           },
-        };
-        this.#binary.setTemplate(templateKey, this.#template);
+        });
       }
       return new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, dispatch, trace, release);
     } catch (e) {

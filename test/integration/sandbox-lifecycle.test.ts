@@ -217,6 +217,11 @@ describeKvm('evolving many sandboxes from one UninitializedSandbox', () => {
     const printing = UninitializedSandbox.create(binary);
     printing.registerLogger(() => {}, 0); // another log level: init state differs
     expect(count(printing)).toBeGreaterThan(0);
+    const same = UninitializedSandbox.create(binary);
+    expect(count(same)).toBe(0);
+    same.registerLogger(() => {}, 1); // the level changes after an evolve: init runs again
+    expect(count(same)).toBeGreaterThan(0);
+    expect(count(same)).toBe(0);
   });
 });
 
