@@ -313,7 +313,7 @@ static inline hl_Vec *hl_result_from_vec_value_(hl_Vec v) {
 }
 
 #define HYPERLIGHT_WRAP_FUNCTION(fn, Ret, N, ...)                                     \
-  static hl_Vec *_call_##fn(const hl_FunctionCall *c) {                               \
+  static __attribute__((hot)) hl_Vec *_call_##fn(const hl_FunctionCall *c) {          \
     (void)c;                                                                         \
     return HL_RESULT_##Ret(fn(HL_CAT(HL_ARGS_, N)(__VA_ARGS__)));                     \
   }                                                                                  \

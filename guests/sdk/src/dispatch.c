@@ -258,7 +258,7 @@ static hl_Vec pending_vec;
 static hl_Vec *make_result(const hlfb_value *v);
 
 /* Runs fn under the error trap; returns its result or NULL with error_code set. */
-static hl_Vec *run_trapped(hl_guest_function fn, const hl_FunctionCall *fc) {
+static HL_HOT_ hl_Vec *run_trapped(hl_guest_function fn, const hl_FunctionCall *fc) {
   hl_Vec *volatile result = NULL;
   in_call = true;
   if (hl_setjmp(&call_jmp) == 0) {
@@ -276,7 +276,7 @@ static hl_Vec *run_trapped(hl_guest_function fn, const hl_FunctionCall *fc) {
 }
 
 /* Called from entry.S on a fresh stack for each guest call. */
-__attribute__((used)) void hl_sdk_dispatch(void) {
+__attribute__((used)) HL_HOT_ void hl_sdk_dispatch(void) {
   static hlfb_value values[HL_MAX_PARAMS];
   static hl_Parameter params[HL_MAX_PARAMS];
   uint8_t *elem;
@@ -345,7 +345,7 @@ __attribute__((used)) void hl_sdk_dispatch(void) {
 /* ---------------------------------------------------------------- results */
 
 
-static hl_Vec *make_result(const hlfb_value *v) {
+static HL_HOT_ hl_Vec *make_result(const hlfb_value *v) {
   size_t cap = hlfb_result_bound(v);
   hl_Vec *out = malloc(sizeof(hl_Vec) + cap);
   if (out == NULL) {
@@ -368,20 +368,20 @@ static inline __attribute__((always_inline)) hl_Vec *pend(size_t extra) {
   return &pending_vec;
 }
 
-hl_Vec *hl_wrap_result_bits_(uint8_t type, uint64_t bits) {
+HL_HOT_ hl_Vec *hl_wrap_result_bits_(uint8_t type, uint64_t bits) {
   pending.type = type;
   pending.v.u64 = bits;
   return pend(0);
 }
 
-hl_Vec *hl_wrap_result_String_(const char *s) {
+HL_HOT_ hl_Vec *hl_wrap_result_String_(const char *s) {
   pending.type = HLFB_RT_STRING;
   pending.v.buf.ptr = (const uint8_t *)(s ? s : "");
   pending.v.buf.len = (uint32_t)(s ? strlen(s) : 0);
   return pend(pending.v.buf.len);
 }
 
-hl_Vec *hl_wrap_result_Bytes_(const uint8_t *data, size_t len) {
+HL_HOT_ hl_Vec *hl_wrap_result_Bytes_(const uint8_t *data, size_t len) {
   pending.type = HLFB_RT_VECBYTES;
   pending.v.buf.ptr = data;
   pending.v.buf.len = (uint32_t)len;
@@ -491,7 +491,7 @@ static inline __attribute__((always_inline)) void call_host_(const char *name, s
   host_result = res.value;
 }
 
-void hl_call_host_function(const hl_FunctionCall *call) {
+HL_HOT_ void hl_call_host_function(const hl_FunctionCall *call) {
   const char *name = call->function_name;
   call_host_(name, name ? strlen(name) : 0, (uint8_t)call->return_type, call->parameters,
              call->parameters_len);
@@ -508,7 +508,7 @@ static const char *return_type_name(uint8_t t) {
   return t == HLFB_RT_VOID ? "Void" : t == HLFB_RT_VECBYTES ? "VecBytes" : type_name(t);
 }
 
-static const hlfb_value *host_value(uint8_t type) {
+static HL_HOT_ const hlfb_value *host_value(uint8_t type) {
   if (host_result.type != type) {
     em_len = 0;
     em_str("host function returned ");

@@ -16,7 +16,9 @@ _start:
         jmp hl_halt_then_dispatch
         .size _start, . - _start
 
-/* The dispatch address the host receives in RAX: handles one guest call per Halt. */
+/* The dispatch address the host receives in RAX: handles one guest call per Halt. Placed
+ * with the rest of a warm call's code (internal.h: HL_HOT_; guest.ld orders it). */
+        .section .text.hot.hl_entry,"ax",@progbits
         .globl hl_dispatch_entry
         .type hl_dispatch_entry, @function
 hl_dispatch_entry:
@@ -29,6 +31,8 @@ hl_halt_then_dispatch:
         outl %eax, %dx              /* Halt; the host resumes here for the next call */
         jmp hl_dispatch_entry
         .size hl_dispatch_entry, . - hl_dispatch_entry
+
+        .text
 
 /* 32 exception stubs, 16 bytes apart (boot.c computes their addresses from
  * hl_exception_stubs). Each leaves {vector, error code, CPU frame} on the IST1 stack. */
@@ -86,6 +90,7 @@ hl_exception_common:
         jmp 1b
 
 /* int hl_setjmp(hl_jmp_buf *b): saves callee-saved registers, RSP and the return address. */
+        .section .text.hot.hl_entry_setjmp,"ax",@progbits
         .globl hl_setjmp
         .type hl_setjmp, @function
 hl_setjmp:

@@ -1,5 +1,8 @@
 /* Hand-written flatbuffer reader (every offset bounds-checked) and builder for the wire tables; no I/O, no allocation. */
 #include <string.h>
+#ifndef HL_HOT_
+#define HL_HOT_ __attribute__((hot)) /* see internal.h */
+#endif
 #include "hyperlight/flatbuf.h"
 
 #include "flatbuf_read.h"
@@ -171,7 +174,7 @@ size_t hlfb_build_call(uint8_t *buf, size_t cap, const char *name, size_t name_l
  * 8-byte words: the same bytes the generic builder (put_table) lays out, without its
  * per-byte loops. Bytes 0..40 are the same for every type (apart from the size prefix):
  * root vtable, root table, box vtable; the box table starts at 36. */
-size_t hlfb_build_result(uint8_t *buf, size_t cap, const hlfb_value *value) {
+HL_HOT_ size_t hlfb_build_result(uint8_t *buf, size_t cap, const hlfb_value *value) {
   uint8_t rt = value->type;
   if (buf == NULL || rt > HLFB_RT_VECBYTES) return 0;
   uint32_t len = 0;
@@ -261,7 +264,7 @@ size_t hlfb_build_log(uint8_t *buf, size_t cap, uint8_t level, const char *messa
   return finish(&b);
 }
 
-size_t hlfb_result_bound(const hlfb_value *value) {
+HL_HOT_ size_t hlfb_result_bound(const hlfb_value *value) {
   size_t extra = 0;
   if (value->type == HLFB_RT_STRING || value->type == HLFB_RT_VECBYTES) extra = value->v.buf.len;
   return 128 + extra;

@@ -31,7 +31,7 @@ void hl_heap_init(uintptr_t base, size_t size) {
   free_list->next = NULL;
 }
 
-void *malloc(size_t n) {
+HL_HOT_ void *malloc(size_t n) {
   if (n == 0) n = 1;
   if (n > heap_hi - heap_lo) return NULL;
   size_t need = ((n + 15) & ~(size_t)15) + HDR;
@@ -53,7 +53,7 @@ void *malloc(size_t n) {
   return NULL;
 }
 
-void free(void *p) {
+HL_HOT_ void free(void *p) {
   if (p == NULL) return;
   block *b = (block *)((char *)p - HDR);
   if ((uintptr_t)b < heap_lo || (uintptr_t)b >= heap_hi || ((uintptr_t)p & 15) ||

@@ -434,10 +434,10 @@ static void write_stdout(void *ctx, const char *p, size_t n) {
 
 static void put_stdout(void *ctx, char c) { write_stdout(ctx, &c, 1); }
 
-size_t hl_stdout_buffered(void) { return out_len; }
+HL_HOT_ size_t hl_stdout_buffered(void) { return out_len; }
 
 /* Flush at the end of a guest call (errors then fail the call as usual). */
-void hl_stdout_flush_quiet(void) { flush_out(); }
+HL_HOT_ void hl_stdout_flush_quiet(void) { flush_out(); }
 
 int vprintf(const char *fmt, va_list ap) { return hl_vformat(write_stdout, NULL, fmt, ap); }
 

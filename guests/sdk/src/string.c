@@ -1,5 +1,8 @@
 /* The string and memory functions of the guest libc subset (gcc may call memcpy/memset/memmove/memcmp itself). */
 #include <string.h>
+#ifndef HL_HOT_
+#define HL_HOT_ __attribute__((hot)) /* see internal.h */
+#endif
 #include <stdint.h>
 
 /* Word-at-a-time: every guest instruction is expensive here (see docs/guest-sdk.md), so
@@ -11,7 +14,7 @@ typedef uint32_t __attribute__((may_alias, aligned(1))) u32u;
 typedef uint64_t __attribute__((may_alias)) u64a;
 #define NO_PATTERNS __attribute__((optimize("no-tree-loop-distribute-patterns")))
 
-NO_PATTERNS void *memcpy(void *dst, const void *src, size_t n) {
+NO_PATTERNS HL_HOT_ void *memcpy(void *dst, const void *src, size_t n) {
   unsigned char *d = dst;
   const unsigned char *s = src;
   if (n >= 8) {
@@ -97,7 +100,7 @@ NO_PATTERNS int memcmp(const void *a, const void *b, size_t n) {
  * lowest bit of the zero-byte mask marks the first NUL exactly (borrows only reach higher
  * bytes), so one bit scan finds it in the last word instead of a byte loop. The head is a
  * byte loop: short strings, the common case, often end before the first aligned word. */
-size_t strlen(const char *s) {
+HL_HOT_ size_t strlen(const char *s) {
   const char *p = s;
   for (; (uintptr_t)p & 7; p++)
     if (!*p) return (size_t)(p - s);
