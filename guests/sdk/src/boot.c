@@ -3,7 +3,7 @@
 #include "hyperlight/abi.h"
 
 /* Read by entry.S: the 16-aligned top of the stack the dispatcher restarts on. */
-uint64_t hl_stack_top;
+HL_HOT_DATA_ uint64_t hl_stack_top;
 
 /* What init learned from the PEB and the entry registers. */
 struct hl_sdk_env {
@@ -14,7 +14,7 @@ struct hl_sdk_env {
   uint64_t stack_lo;
   uint8_t log_level;
 };
-struct hl_sdk_env hl_env;
+HL_HOT_DATA_ struct hl_sdk_env hl_env;
 
 extern char hl_exception_stubs[];
 

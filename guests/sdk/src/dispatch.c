@@ -29,16 +29,16 @@ extern hl_Vec *c_guest_dispatch_function(const hl_FunctionCall *call) __attribut
 typedef hl_registered_fn_ registered_fn;
 registered_fn hl_functions_[HL_MAX_FUNCTIONS];
 size_t hl_functions_bytes_;
-const registered_fn *hl_buckets_[HL_NAME_BUCKETS_];
+HL_HOT_DATA_ const registered_fn *hl_buckets_[HL_NAME_BUCKETS_];
 
 /* State of the guest call in progress. */
-static bool in_call;
-static hl_jmp_buf call_jmp;
-static uint64_t error_code;
-static const char *error_message;
-static size_t error_message_len;
+HL_HOT_DATA_ static bool in_call;
+HL_HOT_DATA_ static hl_jmp_buf call_jmp;
+HL_HOT_DATA_ static uint64_t error_code;
+HL_HOT_DATA_ static const char *error_message;
+HL_HOT_DATA_ static size_t error_message_len;
 static char error_copy[1024];
-static hlfb_value host_result;
+HL_HOT_DATA_ static hlfb_value host_result;
 
 static size_t cstrlen(const char *s) {
   size_t n = 0;
@@ -253,8 +253,8 @@ static bool check_signature(const registered_fn *r, const hl_Parameter *params, 
 
 /* The pending result of a HYPERLIGHT_WRAP_FUNCTION wrapper (see hl_wrap_result_*): the
  * value, and the object whose address stands for it. */
-static hlfb_value pending;
-static hl_Vec pending_vec;
+HL_HOT_DATA_ static hlfb_value pending;
+HL_HOT_DATA_ static hl_Vec pending_vec;
 static hl_Vec *make_result(const hlfb_value *v);
 
 /* Runs fn under the error trap; returns its result or NULL with error_code set. */
@@ -277,8 +277,8 @@ static HL_HOT_ hl_Vec *run_trapped(hl_guest_function fn, const hl_FunctionCall *
 
 /* Called from entry.S on a fresh stack for each guest call. */
 __attribute__((used)) HL_HOT_ void hl_sdk_dispatch(void) {
-  static hlfb_value values[HL_MAX_PARAMS];
-  static hl_Parameter params[HL_MAX_PARAMS];
+  HL_HOT_DATA_ static hlfb_value values[HL_MAX_PARAMS];
+  HL_HOT_DATA_ static hl_Parameter params[HL_MAX_PARAMS];
   uint8_t *elem;
   uint64_t avail, bp;
   error_code = 0; /* error_message and its length are set with every nonzero code */

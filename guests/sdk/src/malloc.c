@@ -12,23 +12,36 @@ typedef hl_block block;
 #define MIN_BLOCK (2 * HDR)
 #define MAGIC_USED ((block *)(uintptr_t)0x5553454455534544ull)
 
-/* Shared with internal.h's hl_heap_has_room. */
-block *hl_free_list;
-uintptr_t hl_heap_lo, hl_heap_hi;
+/* Shared with internal.h's hl_heap_has_room (on the hot data page). */
+HL_HOT_DATA_ block *hl_free_list;
+HL_HOT_DATA_ uintptr_t hl_heap_lo, hl_heap_hi;
+HL_HOT_DATA_ size_t hl_heap_max_free;
+#define max_free hl_heap_max_free
+
 #define free_list hl_free_list
 #define heap_lo hl_heap_lo
 #define heap_hi hl_heap_hi
+
+/* Recomputes max_free after the block that had the largest size changed. */
+static void update_max_free(void) {
+  size_t m = 0;
+  for (const block *b = free_list; b; b = b->next)
+    if (b->size > m) m = b->size;
+  max_free = m;
+}
 
 void hl_heap_init(uintptr_t base, size_t size) {
   uintptr_t lo = (base + 15) & ~(uintptr_t)15;
   uintptr_t hi = (base + size) & ~(uintptr_t)15;
   free_list = NULL;
+  max_free = 0;
   heap_lo = heap_hi = lo;
   if (base == 0 || hi <= lo || hi - lo < MIN_BLOCK) return;
   heap_hi = hi;
   free_list = (block *)lo;
   free_list->size = hi - lo;
   free_list->next = NULL;
+  max_free = hi - lo;
 }
 
 HL_HOT_ void *malloc(size_t n) {
@@ -38,6 +51,7 @@ HL_HOT_ void *malloc(size_t n) {
   for (block **link = &free_list; *link; link = &(*link)->next) {
     block *b = *link;
     if (b->size < need) continue;
+    size_t was = b->size;
     if (b->size - need >= MIN_BLOCK) { /* split: the tail stays free */
       block *rest = (block *)((char *)b + need);
       rest->size = b->size - need;
@@ -48,6 +62,7 @@ HL_HOT_ void *malloc(size_t n) {
       *link = b->next;
     }
     b->next = MAGIC_USED;
+    if (was == max_free) update_max_free(); /* it was a largest block: it shrank or went */
     return (char *)b + HDR;
   }
   return NULL;
@@ -69,10 +84,11 @@ HL_HOT_ void free(void *p) {
   if (prev && (char *)prev + prev->size == (char *)b) { /* merge into the preceding one */
     prev->size += b->size;
     prev->next = b->next;
-  } else if (prev) {
-    prev->next = b;
+    if (prev->size > max_free) max_free = prev->size;
   } else {
-    free_list = b;
+    if (prev) prev->next = b;
+    else free_list = b;
+    if (b->size > max_free) max_free = b->size;
   }
 }
 

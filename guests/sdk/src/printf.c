@@ -368,7 +368,7 @@ int sprintf(char *buf, const char *fmt, ...) {
 
 #define OUT_CAP 512
 static char out_buf[OUT_CAP + 1];
-static size_t out_len;
+HL_HOT_DATA_ static size_t out_len;
 
 /* Sends the buffered text to HostPrint(String)->Int. */
 static void flush_out(void) {
