@@ -125,7 +125,7 @@ void hyperlight_main(void);
 hl_Vec *c_guest_dispatch_function(const hl_FunctionCall *call);
 
 /* Registers `name` (kept by pointer: pass a string literal) with its signature; the
- * types array is kept by pointer too. Aborts if more than HL_MAX_FUNCTIONS are
+ * types are copied. Aborts if more than HL_MAX_FUNCTIONS are
  * registered or param_count > HL_MAX_GUEST_PARAMS. If a name is registered twice, the
  * first registration is the one called. */
 void hl_register_function_definition(const char *name, hl_guest_function fn,
@@ -168,10 +168,41 @@ static inline __attribute__((always_inline)) uint32_t hl_name_hash_(const char *
 typedef struct hl_registered_fn_ {
   const char *name;
   hl_guest_function fn;
-  const hl_ParameterType *param_types;
+  uint64_t types; /* parameter i's type in bits 4i..4i+3 (hl_pack_types_) */
   uint64_t key;
+  uint64_t name8; /* names of at most 8 bytes: hl_name8_(name), so lookup reads no .rodata */
   const struct hl_registered_fn_ *next;
 } hl_registered_fn_;
+/* The bytes of a name of n <= 8 bytes as one word: equal words mean equal names of the
+ * same length (reads only bytes 0..n-1, like hl_name_hash_). */
+static inline __attribute__((always_inline)) uint64_t hl_name8_(const char *s, size_t n) {
+  if (n == 8) {
+    uint64_t a;
+    __builtin_memcpy(&a, s, 8);
+    return a;
+  }
+  if (n >= 4) {
+    uint32_t x, y;
+    __builtin_memcpy(&x, s, 4);
+    __builtin_memcpy(&y, s + n - 4, 4);
+    return x | (uint64_t)y << 32;
+  }
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++) v |= (uint64_t)(unsigned char)s[i] << (8 * i);
+  return v;
+}
+/* Parameter types, 4 bits each; a value that is no type (above VecBytes) becomes 15, which
+ * matches no parameter either. n is at most 15 (the key's count field). */
+static inline __attribute__((always_inline)) uint64_t hl_pack_types_(const hl_ParameterType *t,
+                                                                     unsigned n) {
+  uint64_t p = 0;
+#pragma GCC unroll 16
+  for (unsigned i = 0; i < n; i++) {
+    unsigned x = (unsigned)t[i];
+    p |= (uint64_t)(x > hl_ParameterType_VecBytes ? 15 : x) << (4 * i);
+  }
+  return p;
+}
 #define HL_NAME_BUCKETS_ 256
 extern __attribute__((visibility("hidden"))) hl_registered_fn_ hl_functions_[HL_MAX_FUNCTIONS];
 extern __attribute__((visibility("hidden"))) size_t hl_functions_bytes_; /* in use */
@@ -191,8 +222,9 @@ static inline __attribute__((always_inline)) void hl_register_inline_(
   hl_registered_fn_ *r = (hl_registered_fn_ *)((char *)hl_functions_ + used);
   r->name = name;
   r->fn = fn;
-  r->param_types = param_types;
+  r->types = hl_pack_types_(param_types, (unsigned)(key >> 24) & 15);
   r->key = key;
+  if ((key & 0xFFFFFF) <= 8) r->name8 = hl_name8_(name, key & 0xFFFFFF); /* else unused */
   r->next = hl_buckets_[key >> 56];
   hl_buckets_[key >> 56] = r;
   hl_functions_bytes_ = used + sizeof *r;

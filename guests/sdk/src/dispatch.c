@@ -189,6 +189,12 @@ static bool names_equal(const char *a, const char *b, size_t n) {
 static const registered_fn *lookup(const char *name, uint32_t len) {
   uint64_t key = len | (uint64_t)hl_name_hash_(name, len) << 32;
   const registered_fn *found = NULL;
+  if (len <= 8) { /* the name's bytes are in the entry */
+    uint64_t name8 = hl_name8_(name, len);
+    for (const registered_fn *r = hl_buckets_[key >> 56]; r != NULL; r = r->next)
+      if ((r->key & KEY_NAME_MASK) == key && r->name8 == name8) found = r;
+    return found;
+  }
   for (const registered_fn *r = hl_buckets_[key >> 56]; r != NULL; r = r->next)
     if ((r->key & KEY_NAME_MASK) == key && names_equal(r->name, name, len)) found = r;
   return found;
@@ -223,8 +229,8 @@ static void to_parameter(const hlfb_value *v, hl_Parameter *p) {
 
 /* Checks count and types; on a mismatch pushes the GuestError and returns false. */
 static bool check_signature(const registered_fn *r, const hl_Parameter *params, size_t n) {
-  em_len = 0;
   if (n != KEY_COUNT(r->key)) {
+    em_len = 0;
     em_str("guest function ");
     em_bytes(r->name, name_len(r));
     em_str(" takes ");
@@ -235,13 +241,15 @@ static bool check_signature(const registered_fn *r, const hl_Parameter *params, 
     return false;
   }
   for (size_t i = 0; i < n; i++) {
-    if (params[i].tag != r->param_types[i]) {
+    unsigned want = (unsigned)(r->types >> (4 * i)) & 15;
+    if ((unsigned)params[i].tag != want) {
+      em_len = 0;
       em_str("parameter ");
       em_uint(i);
       em_str(" of guest function ");
       em_bytes(r->name, name_len(r));
       em_str(": expected ");
-      em_str(type_name(r->param_types[i]));
+      em_str(type_name(want));
       em_str(", got ");
       em_str(type_name(params[i].tag));
       push_error(hl_ErrorCode_GuestFunctionParameterTypeMismatch, error_copy, em_len);
