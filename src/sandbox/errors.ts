@@ -85,16 +85,19 @@ export class StackOverflowError extends HyperlightError {
   }
 }
 
-/** The call was stopped by `kill()` or by `maxExecutionTimeMs`. */
+/** The call was stopped by `kill()`, by `maxExecutionTimeMs` (or a call's `timeoutMs`), or by
+ * the AbortSignal of an async call (`reason` 'aborted', `cause` = the signal's reason). */
 export class ExecutionCanceledError extends HyperlightError {
-  readonly reason: 'killed' | 'timeout';
+  readonly reason: 'killed' | 'timeout' | 'aborted';
 
-  constructor(reason: 'killed' | 'timeout', detail = '') {
+  constructor(reason: 'killed' | 'timeout' | 'aborted', detail = '', options?: { cause?: unknown }) {
     super('ERR_EXECUTION_CANCELED',
-      `guest execution canceled by the host (${reason === 'timeout' ? 'time limit reached' : 'kill()'})${detail}`);
+      `guest execution canceled by the host (${CANCEL_WHY[reason]})${detail}`, options);
     this.reason = reason;
   }
 }
+
+const CANCEL_WHY = { killed: 'kill()', timeout: 'time limit reached', aborted: 'AbortSignal aborted' } as const;
 
 /** The guest touched guest-physical memory it was not given (MMIO exit), or the host
  * found a guest-supplied address outside the region it must lie in. */
@@ -209,6 +212,7 @@ export function poisons(error: unknown): boolean {
     case 'ERR_SNAPSHOT_INCOMPATIBLE':
     case 'ERR_CONFIG_INVALID':
     case 'ERR_CLOSED':
+    case 'ERR_POOL_BUSY':
       return false;
     default:
       return true;

@@ -1,7 +1,7 @@
 // Host functions a guest may call: registration with a declared signature, and the call
 // itself with argument and return checks. No wire encoding, no vCPU.
 import { ConfigInvalidError } from '../errors.js';
-import { HostFunctionNotFoundError, ParameterTypeMismatchError } from './errors.js';
+import { HostFunctionNotFoundError, ParameterTypeMismatchError, ReturnTypeMismatchError } from './errors.js';
 import {
   type ParameterTypeName, type PlainValue, type ReturnTypeName, type TypedValue, coerceReturn,
   parseReturnTypeName, parseTypeName,
@@ -90,6 +90,32 @@ export class HostFunctionRegistry {
       plain[i] = a.value;
     }
     // The arguments were checked against the declared types just above.
-    return coerceReturn(e.returns, (e.fn as (...args: PlainValue[]) => unknown)(...plain));
+    const result = (e.fn as (...args: PlainValue[]) => unknown)(...plain);
+    if (isThenable(result)) {
+      result.then(undefined, () => undefined); // its rejection is reported below, not left unhandled
+      throw new ReturnTypeMismatchError(`host function ${name} returned a Promise: async host functions need ` +
+        'an AsyncSandbox (evolveAsync()) or a SandboxPool; a synchronous sandbox cannot wait');
+    }
+    return coerceReturn(e.returns, result);
   }
+
+  /**
+   * Calls `name` with plain arguments that were already checked against its parameter
+   * types (by the worker thread's registry, see src/async/) and checks its result. A
+   * function that returns a Promise gives a Promise of the checked result. Throws (or
+   * rejects with) what `call()` does.
+   */
+  callPlain(name: string, args: readonly PlainValue[]): TypedValue | undefined | Promise<TypedValue | undefined> {
+    const e = this.#entries.get(name);
+    if (!e) throw new HostFunctionNotFoundError(name);
+    const result = (e.fn as (...args: PlainValue[]) => unknown)(...args);
+    if (isThenable(result)) return Promise.resolve(result).then((v) => coerceReturn(e.returns, v));
+    return coerceReturn(e.returns, result);
+  }
+}
+
+/** Whether `v` is a Promise or another thenable. */
+export function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === 'object' || typeof v === 'function') && v !== null &&
+    typeof (v as { then?: unknown }).then === 'function';
 }

@@ -13,6 +13,7 @@ import { type Machine, type PhaseSink, closeMachine, createMachine, layoutFor, r
 import { layoutKey } from './snapshot.js';
 import { MemorySnapshot } from '../mem/snapshot.js';
 import type { MemoryLayout } from '../mem/x86_64/index.js';
+import { AsyncSandbox, type AsyncSandboxParts } from '../async/async-sandbox.js';
 
 /** Prints guest text; returns the number of characters printed (HostPrint's result). */
 export type PrintFunction = (text: string) => number | void;
@@ -185,6 +186,28 @@ export class UninitializedSandbox {
       closeMachine(machine);
       throw e;
     }
+  }
+
+  /**
+   * Like evolve(), but the sandbox runs in a worker thread that owns its VM, driven with
+   * Promises (an AsyncSandbox, src/async/). Host functions, print and logger stay on this
+   * thread and may return Promises; the guest waits in its exit until they settle.
+   * @throws (rejects with) what evolve() throws, with its class and fields.
+   */
+  evolveAsync(options: { freshInit?: boolean } = {}): Promise<AsyncSandbox> {
+    return AsyncSandbox.start(this.asyncParts(options.freshInit === true));
+  }
+
+  /** @internal what a worker thread needs to build this sandbox, and the host side it calls. */
+  asyncParts(freshInit: boolean): AsyncSandboxParts {
+    const logger = this.#logger;
+    const level = this.#logLevel;
+    return {
+      guest: this.#binary.bytes(), config: this.#config, hosts: this.#hosts.clone(), freshInit,
+      print: (text) => this.#printText(text),
+      log: logger ? (r) => { if (r.level >= level) logger(r); } : undefined,
+      logLevel: logger ? level : LogLevel.None,
+    };
   }
 
   #checkDispatch(address: bigint): void {

@@ -1,0 +1,466 @@
+// AsyncSandbox: a sandbox whose vCPU runs in a worker thread that owns the VM, driven with
+// Promises from the main thread, where its host functions run. Cancellation by
+// AbortSignal, per-call time limits covering host time, crash handling.
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { ConfigInvalidError, HyperlightError } from '../errors.js';
+import { ResourceClosedError } from '../kvm/errors.js';
+import type { ResolvedConfig } from '../sandbox/config.js';
+import {
+  ExecutionCanceledError, GuestError, SandboxBusyError, SnapshotIncompatibleError,
+} from '../sandbox/errors.js';
+import { HOST_ERROR_CODE } from '../sandbox/host-functions.js';
+import { InterruptHandle } from '../sandbox/interrupt.js';
+import {
+  type PlainValue, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName,
+} from '../sandbox/values.js';
+import { type CallRecord, callChannel, publishWorker } from './diagnostics.js';
+import { WorkerCrashedError } from './errors.js';
+import { HostBridge, type HostSide, insideHostFunctionOf } from './host-bridge.js';
+import {
+  CTL_CANCEL, CTL_SEQ, CTL_SLOTS, type FromWorker, type HostSignature, type ToWorker, type WorkerInit,
+  fromWire, setCause,
+} from './wire.js';
+
+/** Options of one asynchronous call. */
+export interface CallOptions {
+  /** Aborting it stops the call: ExecutionCanceledError (reason 'aborted', `cause` = `signal.reason`). */
+  signal?: AbortSignal;
+  /**
+   * Wall-clock limit in milliseconds from the moment the call starts running (queueing not
+   * included), host-function time included: ExecutionCanceledError (reason 'timeout').
+   * The sandbox's `maxExecutionTimeMs` applies the same way; the smaller one wins.
+   */
+  timeoutMs?: number;
+}
+
+export type AsyncSandboxStatus = 'ready' | 'poisoned' | 'closed';
+
+/** @internal what `UninitializedSandbox.evolveAsync()` hands over. */
+export interface AsyncSandboxParts extends HostSide {
+  guest: Uint8Array;
+  config: ResolvedConfig;
+  logLevel: number;
+  freshInit: boolean;
+}
+
+/** @internal how a SandboxPool drives its sandboxes. */
+export interface AsyncSandboxHooks {
+  /** The owner that host functions run under (reentrancy check): the pool. */
+  owner?: object;
+  poolId?: number;
+  /** Called once when the worker stops without close(). */
+  onCrash?: (error: WorkerCrashedError) => void;
+}
+
+/** How long a cancelled call may take to stop before its worker is terminated. */
+const CANCEL_GRACE_MS = 5000;
+/** How long close() waits for the worker to exit on its own. */
+const EXIT_GRACE_MS = 5000;
+
+let nextSandboxId = 1;
+
+/** A snapshot held by an AsyncSandbox's worker; restore it into the same AsyncSandbox. */
+export class AsyncSnapshot {
+  /** @internal */
+  constructor(readonly owner: AsyncSandbox, readonly id: number) {
+    Object.freeze(this);
+  }
+}
+
+interface Op {
+  readonly id: number;
+  readonly msg: ToWorker;
+  readonly resolve: (v: unknown) => void;
+  readonly reject: (e: unknown) => void;
+  readonly name: string;
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal | undefined;
+  readonly queuedAt: number;
+  startedAt: number;
+  onAbort: (() => void) | undefined;
+  timer: NodeJS.Timeout | undefined;
+  /** Set when the host stopped the call (timeout, abort, close): the error it gets. */
+  canceled: ExecutionCanceledError | undefined;
+  /** The last failure of a host function during this call (the GuestError's cause). */
+  hostError: unknown;
+}
+
+/**
+ * A sandbox whose guest runs in its own worker thread: `call`, `snapshot`, `restore` and
+ * `close` return Promises and the event loop stays free while the guest runs. Calls on
+ * one AsyncSandbox run one at a time, in order. Create with
+ * `await uninit.evolveAsync()`. Host functions (sync or async) run on the main thread.
+ */
+export class AsyncSandbox {
+  readonly #worker: Worker;
+  readonly #control: Int32Array;
+  readonly #bridge: HostBridge;
+  readonly #hooks: AsyncSandboxHooks;
+  readonly #config: ResolvedConfig;
+  readonly #queue: Op[] = [];
+  readonly #snapshots = new FinalizationRegistry<number>((id) => {
+    if (!this.#stopped) this.#worker.postMessage({ op: 'drop', snapshot: id } satisfies ToWorker);
+  });
+  #interrupt: InterruptHandle | undefined;
+  #current: Op | undefined;
+  #nextOp = 1;
+  #poisoned = false;
+  #closed = false;
+  /** The worker has exited (closed or crashed). */
+  #stopped = false;
+  #closing: Promise<void> | undefined;
+  #exited: Promise<void>;
+  #lastWorkerError: unknown;
+  /** The sandbox's state right after its guest init. */
+  #initial: AsyncSnapshot | undefined;
+  /** Identifies this sandbox in diagnostics records. */
+  readonly id = nextSandboxId++;
+
+  private constructor(parts: AsyncSandboxParts, hooks: AsyncSandboxHooks) {
+    this.#hooks = hooks;
+    this.#config = parts.config;
+    const control = new Int32Array(new SharedArrayBuffer(CTL_SLOTS * 4));
+    this.#control = control;
+    const { port1, port2 } = new MessageChannel();
+    const hosts: HostSignature[] = parts.hosts.list().map((h) => ({ name: h.name, params: [...h.params], returns: h.returns }));
+    const init: WorkerInit = {
+      guest: parts.guest, config: parts.config, hosts, logLevel: parts.logLevel, control: control.buffer as SharedArrayBuffer,
+      replies: port2, freshInit: parts.freshInit,
+    };
+    this.#worker = new Worker(workerUrl(), { workerData: init, transferList: [port2] });
+    this.#bridge = new HostBridge(parts, hooks.owner ?? this, control, port1);
+    port1.unref();
+    this.#exited = new Promise((resolve) => {
+      this.#worker.once('exit', (code) => {
+        port1.close();
+        this.#onExit(code);
+        resolve();
+      });
+    });
+    this.#worker.on('error', (e) => { this.#lastWorkerError = e; });
+  }
+
+  /**
+   * @internal use `UninitializedSandbox.evolveAsync()` or `SandboxPool.create()`.
+   * Starts the worker and waits for the guest's init there.
+   */
+  static async start(parts: AsyncSandboxParts, hooks: AsyncSandboxHooks = {}): Promise<AsyncSandbox> {
+    const sandbox = new AsyncSandbox(parts, hooks);
+    await sandbox.#ready();
+    return sandbox;
+  }
+
+  #ready(): Promise<void> {
+    const t0 = performance.now();
+    return new Promise<void>((resolve, reject) => {
+      const onMessage = (m: FromWorker): void => {
+        if (m.kind === 'ready') {
+          this.#interrupt = InterruptHandle.fromShared(m.interrupt);
+          this.#initial = this.#track(m.initSnapshot);
+          this.#worker.off('exit', onEarlyExit);
+          this.#worker.on('message', (msg: FromWorker) => this.#onMessage(msg));
+          this.#worker.unref();
+          publishWorker({ event: 'started', sandboxId: this.id, threadId: this.#worker.threadId, poolId: this.#hooks.poolId, startMs: performance.now() - t0 });
+          resolve();
+        } else if (m.kind === 'failed') {
+          this.#closed = true;
+          reject(fromWire(m.error));
+        }
+      };
+      const onEarlyExit = (code: number): void => {
+        this.#closed = true;
+        reject(new WorkerCrashedError(this.#worker.threadId, code, { cause: this.#lastWorkerError }));
+      };
+      this.#worker.once('message', onMessage);
+      this.#worker.once('exit', onEarlyExit);
+    });
+  }
+
+  /** `ready`, `poisoned` (only restore() is accepted) or `closed` (also after a worker crash). */
+  status(): AsyncSandboxStatus {
+    return this.#closed ? 'closed' : this.#poisoned ? 'poisoned' : 'ready';
+  }
+
+  get poisoned(): boolean {
+    return this.#poisoned;
+  }
+
+  /** The worker's threadId. */
+  get threadId(): number {
+    return this.#worker.threadId;
+  }
+
+  /** Calls queued behind the running one. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** Whether a call (or snapshot, restore) is running or queued. */
+  get busy(): boolean {
+    return this.#current !== undefined || this.#queue.length > 0;
+  }
+
+  /** The sandbox's state right after guest init (restore it to start over). */
+  get initialSnapshot(): AsyncSnapshot {
+    return this.#initial!;
+  }
+
+  /** The handle that stops the running call from any thread (`kill()`); see also CallOptions. */
+  interruptHandle(): InterruptHandle {
+    return this.#interrupt!;
+  }
+
+  /** @internal the worker, for tests that stop it from outside. */
+  get worker(): Worker {
+    return this.#worker;
+  }
+
+  /**
+   * Calls guest function `name` with plain JS arguments (mapped as by MultiUseSandbox.call).
+   * Resolves with the plain result; rejects with the typed errors of docs/errors.md.
+   */
+  call(name: string, returnType: ReturnTypeName | string, ...args: unknown[]): Promise<PlainValue> {
+    return this.callGuestFunctionByName(name, returnType, args);
+  }
+
+  /**
+   * Calls guest function `name` with ParameterValues (or plain values), with options.
+   * An already-aborted signal rejects at once and nothing runs.
+   */
+  callGuestFunctionByName(name: string, returnType: ReturnTypeName | string,
+    params: readonly (TypedValue | unknown)[] = [], options: CallOptions = {}): Promise<PlainValue> {
+    return this.runCall(name, returnType, params, options, 0);
+  }
+
+  /** @internal a call that restores snapshot `restoreAfter` (an id, 0: none) once it has answered. */
+  runCall(name: string, returnType: ReturnTypeName | string, params: readonly unknown[], options: CallOptions,
+    restoreAfter: number, queuedAt = performance.now()): Promise<PlainValue> {
+    let msg: ToWorker;
+    let timeoutMs: number;
+    try {
+      if (typeof name !== 'string') throw new ConfigInvalidError('name', 'guest function name must be a string');
+      if (!Array.isArray(params)) throw new ConfigInvalidError('params', 'must be an array');
+      const returns = parseReturnTypeName(returnType);
+      timeoutMs = callTimeout(options, this.#config.maxExecutionTimeMs);
+      const signal = options.signal;
+      if (signal?.aborted) throw new ExecutionCanceledError('aborted', ' before the call started', { cause: signal.reason });
+      if (insideHostFunctionOf(this.#hooks.owner ?? this)) throw new SandboxBusyError();
+      msg = { op: 'call', id: 0, name, returns, params: params.map(fromPlain), observe: callChannel.hasSubscribers, restoreAfter };
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#enqueue(msg, name, timeoutMs, options.signal, queuedAt) as Promise<PlainValue>;
+  }
+
+  /** Captures guest memory and registers in the worker. Rejects while poisoned. */
+  async snapshot(): Promise<AsyncSnapshot> {
+    const id = await this.#enqueue({ op: 'snapshot', id: 0 }, 'snapshot()', 0, undefined) as number;
+    return this.#track(id);
+  }
+
+  /** Brings the sandbox back to `snapshot` (one of this AsyncSandbox's), also when poisoned. */
+  async restore(snapshot: AsyncSnapshot): Promise<void> {
+    if (!(snapshot instanceof AsyncSnapshot) || snapshot.owner !== this) {
+      throw new SnapshotIncompatibleError('restore() needs an AsyncSnapshot taken from this AsyncSandbox');
+    }
+    await this.#enqueue({ op: 'restore', id: 0, snapshot: snapshot.id }, 'restore()', 0, undefined);
+  }
+
+  /**
+   * Stops the worker and frees the VM; idempotent. Queued calls reject with
+   * ResourceClosedError; a running call is killed (ExecutionCanceledError).
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #close(): Promise<void> {
+    const closed = new ResourceClosedError('AsyncSandbox');
+    this.#closed = true;
+    for (const op of this.#queue.splice(0)) this.#settle(op, closed, false);
+    if (!this.#stopped) {
+      if (this.#current) this.#cancel(this.#current, new ExecutionCanceledError('killed', ': the sandbox was closed', { cause: closed }));
+      const done = this.#push({ op: 'close', id: 0 }, 'close()', 0, undefined).catch(() => undefined);
+      this.#worker.ref();
+      const timer = setTimeout(() => { void this.#worker.terminate(); }, EXIT_GRACE_MS + CANCEL_GRACE_MS);
+      await done;
+      await this.#exited;
+      clearTimeout(timer);
+    }
+  }
+
+  #track(id: number): AsyncSnapshot {
+    const s = new AsyncSnapshot(this, id);
+    this.#snapshots.register(s, id);
+    return s;
+  }
+
+  #enqueue(msg: ToWorker, name: string, timeoutMs: number, signal: AbortSignal | undefined, queuedAt?: number): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new ResourceClosedError('AsyncSandbox'));
+    return this.#push(msg, name, timeoutMs, signal, queuedAt);
+  }
+
+  #push(msg: ToWorker, name: string, timeoutMs: number, signal: AbortSignal | undefined, queuedAt = performance.now()): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const id = this.#nextOp++;
+      (msg as { id: number }).id = id;
+      const op: Op = {
+        id, msg, resolve, reject, name, timeoutMs, signal, queuedAt, startedAt: 0,
+        onAbort: undefined, timer: undefined, canceled: undefined, hostError: undefined,
+      };
+      if (signal) {
+        op.onAbort = () => this.#cancel(op, new ExecutionCanceledError('aborted', '', { cause: signal.reason }));
+        signal.addEventListener('abort', op.onAbort, { once: true });
+      }
+      this.#queue.push(op);
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    if (this.#current !== undefined || this.#stopped) return;
+    const op = this.#queue.shift();
+    if (op === undefined) {
+      this.#worker.unref();
+      return;
+    }
+    this.#worker.ref();
+    this.#current = op;
+    op.startedAt = performance.now();
+    if (op.timeoutMs > 0) {
+      op.timer = setTimeout(() => this.#cancel(op, new ExecutionCanceledError('timeout', ` after ${op.timeoutMs} ms`)), op.timeoutMs);
+    }
+    this.#worker.postMessage(op.msg);
+  }
+
+  /** Stops `op`: a queued one is dropped (nothing ran); a running one is killed. */
+  #cancel(op: Op, error: ExecutionCanceledError): void {
+    if (op !== this.#current) {
+      const i = this.#queue.indexOf(op);
+      if (i >= 0) {
+        this.#queue.splice(i, 1);
+        this.#settle(op, error, false);
+      }
+      return;
+    }
+    if (op.canceled !== undefined) return;
+    op.canceled = error;
+    const c = this.#control;
+    Atomics.store(c, CTL_CANCEL, op.id);
+    // kill() before waking a worker that waits for a host function: the guest must find
+    // the cancel set when it is entered again, or it could run on to its end.
+    const kick = (): void => {
+      if (this.#current !== op) return;
+      if (!this.#interrupt!.kill()) setTimeout(kick, 1); // not in the guest yet (or just left): again
+    };
+    kick();
+    Atomics.add(c, CTL_SEQ, 1);
+    Atomics.notify(c, CTL_SEQ);
+    setTimeout(() => {
+      if (this.#current === op) void this.#worker.terminate(); // it did not stop: give up on the worker
+    }, CANCEL_GRACE_MS).unref();
+  }
+
+  #onMessage(m: FromWorker): void {
+    const op = this.#current;
+    if (op === undefined) return;
+    if (m.kind === 'done') {
+      if (m.id !== op.id) return;
+      this.#current = undefined;
+      this.#poisoned = m.poisoned;
+      if (m.ok) {
+        this.#record(op, undefined, m.measure);
+        this.#settle(op, m.value, true);
+      } else {
+        const error = this.#callError(op, fromWire(m.error));
+        this.#record(op, error, m.measure);
+        this.#settle(op, error, false);
+      }
+      this.#pump();
+    } else if (m.kind === 'host' || m.kind === 'print' || m.kind === 'log') {
+      this.#bridge.handle(m, op);
+    }
+  }
+
+  /** The error a failed operation rejects with, given what the worker reported. */
+  #callError(op: Op, error: unknown): unknown {
+    if (op.canceled !== undefined && error instanceof HyperlightError && error.code === 'ERR_EXECUTION_CANCELED') {
+      return op.canceled;
+    }
+    if (op.hostError !== undefined && error instanceof Error) {
+      // A print or logger that failed: the sync sandbox lets that error through as is.
+      if (error.name === 'HostCallFailed') return op.hostError;
+      if (error instanceof GuestError && error.guestCode === HOST_ERROR_CODE) setCause(error, op.hostError);
+    }
+    return error;
+  }
+
+  #settle(op: Op, value: unknown, ok: boolean): void {
+    if (op.timer) clearTimeout(op.timer);
+    if (op.onAbort) op.signal!.removeEventListener('abort', op.onAbort);
+    if (ok) op.resolve(value);
+    else op.reject(value);
+  }
+
+  #record(op: Op, error: unknown, measure: { guestNs: number; hostNs: number; exits: number; hostCalls: number } | undefined): void {
+    if (op.msg.op !== 'call' || !callChannel.hasSubscribers) return;
+    const now = performance.now();
+    const record: CallRecord = {
+      function: op.name,
+      outcome: error === undefined ? 'ok' : 'error',
+      errorCode: error === undefined ? undefined : error instanceof HyperlightError ? error.code : 'ERR_UNKNOWN',
+      wallMs: now - op.queuedAt,
+      queueMs: op.startedAt - op.queuedAt,
+      guestMs: (measure?.guestNs ?? 0) / 1e6,
+      hostMs: (measure?.hostNs ?? 0) / 1e6,
+      exits: measure?.exits ?? 0,
+      hostCalls: measure?.hostCalls ?? 0,
+      sandboxId: this.id,
+      threadId: this.#worker.threadId,
+      poolId: this.#hooks.poolId,
+    };
+    callChannel.publish(record);
+  }
+
+  #onExit(code: number): void {
+    this.#stopped = true;
+    if (this.#interrupt === undefined) return; // never became ready: start() reports it
+    const current = this.#current;
+    this.#current = undefined;
+    if (this.#closing !== undefined) {
+      if (current) this.#settle(current, current.canceled ?? new ResourceClosedError('AsyncSandbox'), current.msg.op === 'close');
+      publishWorker({ event: 'closed', sandboxId: this.id, threadId: this.#worker.threadId, poolId: this.#hooks.poolId });
+      return;
+    }
+    this.#closed = true;
+    const crash = new WorkerCrashedError(this.#worker.threadId, code, { cause: this.#lastWorkerError });
+    if (current) this.#settle(current, current.canceled ?? crash, false);
+    for (const op of this.#queue.splice(0)) this.#settle(op, crash, false);
+    publishWorker({ event: 'crashed', sandboxId: this.id, threadId: this.#worker.threadId, poolId: this.#hooks.poolId, error: crash });
+    this.#hooks.onCrash?.(crash);
+  }
+}
+
+/** Validates the call's options; the effective limit in ms (0: none). */
+function callTimeout(options: CallOptions, configured: number): number {
+  if (options === null || typeof options !== 'object') throw new ConfigInvalidError('options', 'must be an object');
+  const { signal, timeoutMs } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ConfigInvalidError('signal', 'must be an AbortSignal');
+  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0 ||
+    timeoutMs > 24 * 3600 * 1000)) {
+    throw new ConfigInvalidError('timeoutMs', `must be a positive number of milliseconds up to one day, got ${String(timeoutMs)}`);
+  }
+  if (timeoutMs === undefined) return configured;
+  return configured > 0 ? Math.min(configured, timeoutMs) : timeoutMs;
+}
+
+/** The worker script: next to this module once built (vitest runs the sources: use dist/). */
+function workerUrl(): URL {
+  const here = import.meta.url;
+  return here.endsWith('.ts') ? new URL('../../dist/src/async/worker.js', here) : new URL('./worker.js', here);
+}

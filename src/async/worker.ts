@@ -1,0 +1,157 @@
+// The worker thread of an AsyncSandbox: owns one VM, runs its guest calls, and sends every
+// host call, print and log to the main thread, waiting (Atomics.wait) for the answer.
+// No policy here: poisoning is the MultiUseSandbox's, timing limits the main thread's.
+import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { ExecutionCanceledError } from '../sandbox/errors.js';
+import { GuestBinary } from '../sandbox/guest-binary.js';
+import type { MultiUseSandbox } from '../sandbox/multi-use-sandbox.js';
+import type { Snapshot } from '../sandbox/snapshot.js';
+import { UninitializedSandbox } from '../sandbox/uninitialized-sandbox.js';
+import type { PlainValue } from '../sandbox/values.js';
+import {
+  CTL_CANCEL, CTL_SEQ, type CallMeasure, type FromWorker, type HostReply, type HostRequest, type ToWorker,
+  type WorkerInit, toWire,
+} from './wire.js';
+
+/** A failure the main thread reported for a host function, print or log (its message only). */
+class HostCallFailed extends Error {}
+
+if (parentPort === null) throw new TypeError('src/async/worker.js runs only as a worker thread');
+const port = parentPort;
+const init = workerData as WorkerInit;
+const control = new Int32Array(init.control);
+const replies: MessagePort = init.replies;
+
+/** The operation running now (host requests carry it, so late replies can be told apart). */
+let currentOp = 0;
+let hostSeq = 0;
+/** Measurement of the call in progress (observe). */
+let hostNs = 0;
+let hostCalls = 0;
+
+const post = (m: FromWorker): void => port.postMessage(m);
+
+/**
+ * Sends a host request and blocks this thread until the main thread answers it or cancels
+ * the operation. A cancel throws ExecutionCanceledError: from a host function the guest
+ * then gets a host error and is stopped at its next entry (kill() was requested too).
+ */
+function ask(request: HostRequest): PlainValue {
+  const t0 = performance.now();
+  hostCalls++;
+  post(request);
+  try {
+    for (;;) {
+      const seq = Atomics.load(control, CTL_SEQ);
+      const got = receiveMessageOnPort(replies);
+      if (got !== undefined) {
+        const r = got.message as HostReply;
+        if (r.seq !== request.seq) continue; // the answer to an earlier, abandoned request
+        if (r.ok) return r.value;
+        throw new HostCallFailed(r.message);
+      }
+      if (Atomics.load(control, CTL_CANCEL) === currentOp) {
+        throw new ExecutionCanceledError('killed', ' while the guest waited for the host');
+      }
+      Atomics.wait(control, CTL_SEQ, seq);
+    }
+  } finally {
+    hostNs += performance.now() - t0;
+  }
+}
+
+function build(): MultiUseSandbox {
+  const uninit = UninitializedSandbox.create(GuestBinary.buffer(init.guest), init.config);
+  for (const h of init.hosts) {
+    uninit.registerHostFunction(h.name, { params: h.params, returns: h.returns },
+      (...args: PlainValue[]) => ask({ kind: 'host', op: currentOp, seq: ++hostSeq, name: h.name, args }));
+  }
+  uninit.registerPrint((text) => {
+    ask({ kind: 'print', op: currentOp, seq: ++hostSeq, text });
+    return text.length;
+  });
+  if (init.logLevel < 6) {
+    uninit.registerLogger((record) => { ask({ kind: 'log', op: currentOp, seq: ++hostSeq, record }); }, init.logLevel);
+  }
+  return uninit.evolve({ freshInit: init.freshInit });
+}
+
+const snapshots = new Map<number, Snapshot>();
+let nextSnapshot = 1;
+let sandbox: MultiUseSandbox;
+
+function keep(s: Snapshot): number {
+  const id = nextSnapshot++;
+  snapshots.set(id, s);
+  return id;
+}
+
+function call(m: Extract<ToWorker, { op: 'call' }>): void {
+  hostNs = 0;
+  hostCalls = 0;
+  let exits = 0;
+  if (m.observe) sandbox.traceExits({ exit: () => { exits++; } });
+  const t0 = performance.now();
+  let reply: FromWorker;
+  try {
+    const value = sandbox.callGuestFunctionByName(m.name, m.returns, m.params);
+    reply = { kind: 'done', id: m.id, ok: true, value, poisoned: false };
+  } catch (e) {
+    reply = { kind: 'done', id: m.id, ok: false, error: toWire(e), poisoned: sandbox.poisoned };
+  }
+  if (m.observe) {
+    sandbox.traceExits(undefined);
+    const measure: CallMeasure = { guestNs: (performance.now() - t0 - hostNs) * 1e6, hostNs: hostNs * 1e6, exits, hostCalls };
+    reply.measure = measure;
+  }
+  post(reply);
+  // Off the caller's path: the reply is on its way while the sandbox is put back.
+  if (m.restoreAfter !== 0) sandbox.restore(snapshot(m.restoreAfter));
+}
+
+function snapshot(id: number): Snapshot {
+  const s = snapshots.get(id);
+  if (s === undefined) throw new RangeError(`worker has no snapshot ${id}`);
+  return s;
+}
+
+/** Runs `fn` for operation `id` and posts its outcome. */
+function answer(id: number, fn: () => PlainValue): void {
+  try {
+    post({ kind: 'done', id, ok: true, value: fn(), poisoned: sandbox.poisoned });
+  } catch (e) {
+    post({ kind: 'done', id, ok: false, error: toWire(e), poisoned: sandbox.poisoned });
+  }
+}
+
+function onMessage(m: ToWorker): void {
+  if (m.op === 'drop') {
+    snapshots.delete(m.snapshot);
+    return;
+  }
+  currentOp = m.id;
+  switch (m.op) {
+    case 'call': call(m); break;
+    case 'snapshot': answer(m.id, () => keep(sandbox.snapshot())); break;
+    case 'restore': answer(m.id, () => { sandbox.restore(snapshot(m.snapshot)); return undefined; }); break;
+    case 'close':
+      snapshots.clear();
+      answer(m.id, () => { sandbox.close(); return undefined; });
+      port.off('message', onMessage);
+      port.close(); // nothing else keeps this thread alive: it exits
+      replies.close();
+      break;
+  }
+  currentOp = 0;
+}
+
+try {
+  sandbox = build();
+  const initSnapshot = keep(sandbox.snapshot());
+  post({ kind: 'ready', interrupt: sandbox.interruptHandle().shared, initSnapshot });
+  port.on('message', onMessage);
+} catch (e) {
+  post({ kind: 'failed', error: toWire(e) });
+  port.close();
+  replies.close();
+}
