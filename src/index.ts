@@ -24,6 +24,13 @@ export {
   EXCEPTION_NAMES,
 } from './sandbox/errors.js';
 
+// The asynchronous API: sandboxes in worker threads, a pool, diagnostics channels.
+export { AsyncSandbox, AsyncSnapshot, type CallOptions, type AsyncSandboxStatus } from './async/async-sandbox.js';
+export { SandboxPool, type SandboxPoolOptions, type PoolHostFunction, type PoolStats } from './async/pool.js';
+export { PoolBusyError, WorkerCrashedError } from './async/errors.js';
+export { CALL_CHANNEL, WORKER_CHANNEL, type CallRecord, type WorkerEvent } from './async/diagnostics.js';
+export type { LatencySummary } from './async/latency.js';
+
 // The low-level layers, for experiments.
 export * from './kvm/index.js';
 export { GuestMemory, PAGE_SIZE } from './mem/guest-memory.js';

@@ -163,8 +163,10 @@ export class AsyncSandbox {
           publishWorker({ event: 'started', sandboxId: this.id, threadId: this.#worker.threadId, poolId: this.#hooks.poolId, startMs: performance.now() - t0 });
           resolve();
         } else if (m.kind === 'failed') {
+          // Settle once the thread is gone, so that nothing of it is left when create() fails.
           this.#closed = true;
-          reject(fromWire(m.error));
+          this.#worker.off('exit', onEarlyExit);
+          void this.#exited.then(() => reject(fromWire(m.error)));
         }
       };
       const onEarlyExit = (code: number): void => {
@@ -372,7 +374,8 @@ export class AsyncSandbox {
     if (m.kind === 'done') {
       if (m.id !== op.id) return;
       this.#current = undefined;
-      this.#poisoned = m.poisoned;
+      // A call with restoreAfter is followed by that restore in the worker before anything else.
+      this.#poisoned = m.poisoned && !(op.msg.op === 'call' && op.msg.restoreAfter !== 0);
       if (m.ok) {
         this.#record(op, undefined, m.measure);
         this.#settle(op, m.value, true);
