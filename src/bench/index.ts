@@ -6,6 +6,7 @@ import os from 'node:os';
 import { CFloorUnavailable, type FloorSamples, type RunLoopSamples, runKvmFloor, runKvmRunLoop } from './c-floor.js';
 import { countInstructions, type InstructionCounts } from './instructions.js';
 import { type InstructionCost, guestInstructionCost, jsColdCycle, jsWarmRun, pageTouchCost } from './js-floor.js';
+import { ASYNC_ROW_IDS, asyncBench } from './ops-async.js';
 import { type AlternativeResult, isolatedVm, nodeVmContext, quickJs, workerThread } from './ops-alternatives.js';
 import {
   PhaseCollector, callPlusRestore, coldStart, coldStartFromPool, coldStartFromTemplate, evolveFresh, evolveFromTemplate,
@@ -62,6 +63,7 @@ export const ROW_IDS = [
   'js-cold-cycle', 'js-vcpu-run', 'guest-instruction', 'guest-page-first-touch', 'guest-page-rewrite',
   'cold-start-simpleguest', 'cold-start-dummyguest', 'cold-start-template', 'cold-start-pool', 'evolve-fresh', 'evolve-template',
   'warm-echo', 'host-call', 'snapshot', 'restore', 'call-restore',
+  ...ASYNC_ROW_IDS,
   'rss-per-sandbox', 'max-open',
   'instructions-init', 'instructions-echo',
   'isolated-vm', 'quickjs', 'node-vm', 'worker-threads',
@@ -106,7 +108,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const machine = machineInfo();
   const rows: BenchRow[] = [];
   const notes: string[] = [];
-  const progress = new Progress(25, opts.progress ?? true);
+  const progress = new Progress(25 + ASYNC_ROW_IDS.length, opts.progress ?? true);
   const loop = (iterations: number): LoopOptions => ({ iterations, warmup: warmupFor(iterations), progress });
   const memBytes = uninitialized('simpleguest').layout.totalSize;
 
@@ -282,6 +284,8 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   if (Number.isFinite(dirtyPages)) notes.push(`One Echo call dirtied ${dirtyPages} pages (4 KiB) of guest memory, as KVM's dirty log reports them.`);
   const cr = rows.find((r) => r.id === 'call-restore');
   if (cr?.median) notes.push(`Call + restore throughput: ${Math.round(1e9 / cr.median).toLocaleString('en-US')} per second at the median, one core.`);
+
+  await asyncBench({ quick, loop, timed, step, push: (row) => { rows.push(row); }, note: (text) => { notes.push(text); } });
 
   const rssSpec: RowSpec = {
     id: 'rss-per-sandbox', label: 'resident memory per idle sandbox', group: 'capacity', baseline: null, target: '<= 256 KiB',

@@ -1,8 +1,8 @@
 // The benchmark's result types and its Markdown rendering. No measuring here (index.ts runs
 // the operations; stats.ts and the ops-*.ts files time them).
 
-export type RowGroup = 'C floor' | 'KVM layer from JS' | 'hyperlight-ts' | 'alternatives' | 'capacity' | 'guest';
-export type RowUnit = 'ns' | 'KiB' | 'sandboxes' | 'instructions';
+export type RowGroup = 'C floor' | 'KVM layer from JS' | 'hyperlight-ts' | 'async' | 'alternatives' | 'capacity' | 'guest';
+export type RowUnit = 'ns' | 'KiB' | 'sandboxes' | 'instructions' | 'x';
 
 export interface BenchRow {
   /** Stable key, e.g. `warm-echo`. */
@@ -95,6 +95,7 @@ function formatValue(v: number | null, unit: RowUnit): string {
     case 'KiB': return `${v.toFixed(0)} KiB`;
     case 'sandboxes': return v.toFixed(0);
     case 'instructions': return v.toFixed(0);
+    case 'x': return `${v.toFixed(2)}x`;
   }
 }
 

@@ -46,6 +46,13 @@ describeKvm('benchmark suite (--quick --json)', () => {
     expect(byId.get('cold-start-simpleguest')!.baseline).toBe('c-floor-cold');
     expect(byId.get('js-vcpu-run')!.baseline).toBe('c-run-loop');
     expect(byId.get('max-open')!.median).toBeGreaterThan(0);
+    // The async rows: overhead against the sync call, scaling as a ratio, loop delay as p50/p99.
+    expect(byId.get('async-echo')!.baseline).toBe('warm-echo');
+    expect(byId.get('async-host-call')!.baseline).toBe('host-call');
+    expect(byId.get('pool-all-workers')!.baseline).toBe('pool-1-worker');
+    expect(byId.get('pool-scaling')!.unit).toBe('x');
+    expect(byId.get('pool-scaling')!.median).toBeGreaterThan(0);
+    expect(byId.get('loop-delay-pool')!.p99).toBeGreaterThanOrEqual(byId.get('loop-delay-pool')!.median!);
 
     expect(result.phases.cFloor.map((p) => p.phase)).toEqual(
       ['create-vm', 'map-memory', 'create-vcpu', 'set-regs', 'first-run', 'teardown']);

@@ -1,0 +1,168 @@
+// Benchmarks of the asynchronous API (AsyncSandbox, SandboxPool): async call overhead over
+// the sync call, pool throughput with 1 and with all workers, event-loop delay under load.
+// Self-contained so the suite can move it as one file; index.ts only calls `asyncBench`.
+import os from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { AsyncSandbox } from '../async/async-sandbox.js';
+import { SandboxPool } from '../async/pool.js';
+import { GuestBinary, bundledGuestPath } from '../sandbox/guest-binary.js';
+import { UninitializedSandbox } from '../sandbox/uninitialized-sandbox.js';
+import type { BenchRow } from './report.js';
+import { type LoopOptions, timeLoopAsync } from './stats.js';
+
+/** A row's description; index.ts fills in the measured fields. */
+export interface AsyncRowSpec extends Pick<BenchRow, 'label' | 'group' | 'target' | 'note'> {
+  id: typeof ASYNC_ROW_IDS[number];
+  /** A row of this file or one of the sync rows it is compared with. */
+  baseline: typeof ASYNC_ROW_IDS[number] | 'warm-echo' | 'host-call' | null;
+}
+
+/** What index.ts lends this file: its step runner, row sinks and loop sizes. */
+export interface AsyncBenchContext {
+  quick: boolean;
+  step(label: string, spec: AsyncRowSpec, fn: () => Promise<void>): Promise<void>;
+  timed(spec: AsyncRowSpec, samples: ArrayLike<number>, warmup: number): void;
+  push(row: BenchRow): void;
+  note(text: string): void;
+  loop(iterations: number): LoopOptions;
+}
+
+/** Row ids, in table order (index.ts appends them to ROW_IDS). */
+export const ASYNC_ROW_IDS = [
+  'async-echo', 'async-host-call', 'pool-1-worker', 'pool-all-workers', 'pool-scaling', 'loop-delay-pool', 'loop-delay-sync',
+] as const;
+
+const simpleguest = (): UninitializedSandbox => {
+  const u = UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath('simpleguest')));
+  u.registerPrint(() => undefined);
+  u.registerHostFunction('HostAdd', { params: ['Int', 'Int'], returns: 'Int' }, async (a: number, b: number) => a + b);
+  return u;
+};
+
+/** The histogram's values are timer intervals (resolution + delay): the delay is the excess. */
+const RESOLUTION_MS = 1;
+const delayNs = (intervalNs: number): number => Math.max(0, intervalNs - RESOLUTION_MS * 1e6);
+
+/** Keeps `concurrency` Echo calls in flight on `pool` until `calls` have finished; wall ns. */
+async function sustain(pool: SandboxPool, calls: number, concurrency: number): Promise<number> {
+  let started = 0;
+  const t0 = process.hrtime.bigint();
+  const lane = async (): Promise<void> => {
+    while (started < calls) {
+      started++;
+      await pool.call('Echo', 'String', 'hi');
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  return Number(process.hrtime.bigint() - t0);
+}
+
+async function withPool<T>(workers: number, fn: (pool: SandboxPool) => Promise<T>): Promise<T> {
+  const pool = await SandboxPool.create({ guest: bundledGuestPath('simpleguest'), workers, print: () => undefined });
+  try {
+    await sustain(pool, workers * 20, workers * 2); // warm-up: JIT, first touches in every worker
+    return await fn(pool);
+  } finally {
+    await pool.close();
+  }
+}
+
+/** Runs the async rows into `ctx`. */
+export async function asyncBench(ctx: AsyncBenchContext): Promise<void> {
+  const calls = ctx.quick ? 20 : 2000;
+  const poolCalls = ctx.quick ? 40 : 4000;
+  const workers = os.availableParallelism();
+
+  const echoSpec: AsyncRowSpec = {
+    id: 'async-echo', label: 'AsyncSandbox: warm Echo("hi")', group: 'async', baseline: 'warm-echo',
+    target: '<= 1.25x the sync warm call', note: 'await asb.call("Echo", "String", "hi") one at a time: postMessage to the worker, the same sync call there, postMessage back, Promise settled',
+  };
+  const hostSpec: AsyncRowSpec = {
+    id: 'async-host-call', label: 'AsyncSandbox: Add with an async host function', group: 'async', baseline: 'host-call',
+    target: null, note: 'Add(2, 3) whose HostAdd is an async function on the main thread: the worker posts the host call and waits (Atomics.wait) for the reply',
+  };
+  let asb: AsyncSandbox | undefined;
+  try {
+    await ctx.step('AsyncSandbox Echo', echoSpec, async () => {
+      asb = await simpleguest().evolveAsync();
+      const s = asb;
+      const l = ctx.loop(calls);
+      ctx.timed(echoSpec, await timeLoopAsync(l, async () => { await s.call('Echo', 'String', 'hi'); }), l.warmup);
+    });
+    await ctx.step('AsyncSandbox host call', hostSpec, async () => {
+      const s = asb ?? await simpleguest().evolveAsync();
+      asb = s;
+      const l = ctx.loop(calls);
+      ctx.timed(hostSpec, await timeLoopAsync(l, async () => { await s.call('Add', 'Int', 2, 3); }), l.warmup);
+    });
+  } finally {
+    await asb?.close();
+  }
+
+  const oneSpec: AsyncRowSpec = {
+    id: 'pool-1-worker', label: 'SandboxPool, 1 worker: time per call under load', group: 'async', baseline: null, target: null,
+    note: `${poolCalls} Echo calls, 2 in flight, restore after each call (the default); wall time / calls`,
+  };
+  const allSpec: AsyncRowSpec = {
+    id: 'pool-all-workers', label: `SandboxPool, ${workers} workers: time per call under load`, group: 'async', baseline: 'pool-1-worker',
+    target: null, note: `${poolCalls} Echo calls, ${2 * workers} in flight, restore after each call; wall time / calls (ratio < 1: faster than 1 worker)`,
+  };
+  const scaleSpec: AsyncRowSpec = {
+    id: 'pool-scaling', label: `SandboxPool scaling, ${workers} workers vs 1`, group: 'async', baseline: null,
+    target: `>= ${(0.85 * workers).toFixed(2)}x (0.85 x workers)`, note: 'throughput with all workers / throughput with 1 worker',
+  };
+  let oneNs = Number.NaN;
+  let allNs = Number.NaN;
+  const perCall = (spec: AsyncRowSpec, ns: number): void => {
+    ctx.push({ ...spec, unit: 'ns', iterations: poolCalls, warmup: 0, median: ns, p99: null, ratio: null });
+  };
+  await ctx.step('pool throughput, 1 worker', oneSpec, async () => {
+    oneNs = await withPool(1, async (p) => (await sustain(p, poolCalls, 2)) / poolCalls);
+    perCall(oneSpec, oneNs);
+  });
+  await ctx.step(`pool throughput, ${workers} workers`, allSpec, async () => {
+    allNs = await withPool(workers, async (p) => (await sustain(p, poolCalls, 2 * workers)) / poolCalls);
+    perCall(allSpec, allNs);
+  });
+  await ctx.step('pool scaling', scaleSpec, async () => {
+    if (!Number.isFinite(oneNs) || !Number.isFinite(allNs)) throw new Error('a pool throughput row was not measured');
+    ctx.push({ ...scaleSpec, unit: 'x', iterations: 1, warmup: 0, median: oneNs / allNs, p99: null, ratio: null });
+    ctx.note(`SandboxPool throughput: ${Math.round(1e9 / oneNs).toLocaleString('en-US')} calls/s with 1 worker, ` +
+      `${Math.round(1e9 / allNs).toLocaleString('en-US')} calls/s with ${workers} (${(oneNs / allNs).toFixed(2)}x); ` +
+      `the main thread (host side, Promises) shares the ${os.cpus().length} CPUs with the workers.`);
+  });
+
+  const delaySpec: AsyncRowSpec = {
+    id: 'loop-delay-pool', label: `event-loop delay while a ${workers}-worker pool is under full load`, group: 'async', baseline: null,
+    target: '<= 5 ms p99', note: `perf_hooks.monitorEventLoopDelay (resolution 1 ms; the 1 ms timer interval is subtracted from its values) over ${poolCalls} Echo calls with ${2 * workers} in flight; median column = p50, p99 column = p99`,
+  };
+  await ctx.step('event-loop delay, pool', delaySpec, async () => {
+    await withPool(workers, async (p) => {
+      const h = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+      h.enable();
+      await sustain(p, poolCalls, 2 * workers);
+      h.disable();
+      ctx.push({ ...delaySpec, unit: 'ns', iterations: h.count, warmup: 0, median: delayNs(h.percentile(50)), p99: delayNs(h.percentile(99)), ratio: null });
+      ctx.note(`Event-loop delay under pool load: max ${(delayNs(h.max) / 1e6).toFixed(1)} ms over ${h.count} samples.`);
+    });
+  });
+  const syncSpec: AsyncRowSpec = {
+    id: 'loop-delay-sync', label: 'event-loop delay with sync calls on the main thread (for contrast)', group: 'async', baseline: null,
+    target: null, note: `the same histogram while ${calls} sync Echo calls run in batches of 20 between setImmediate yields (what a server calling MultiUseSandbox directly sees)`,
+  };
+  await ctx.step('event-loop delay, sync', syncSpec, async () => {
+    const s = simpleguest().evolve();
+    try {
+      const h = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+      h.enable();
+      for (let i = 0; i < calls; i += 20) {
+        for (let j = 0; j < 20; j++) s.call('Echo', 'String', 'hi');
+        await new Promise<void>((r) => setImmediate(r));
+      }
+      h.disable();
+      ctx.push({ ...syncSpec, unit: 'ns', iterations: h.count, warmup: 0, median: delayNs(h.percentile(50)), p99: delayNs(h.percentile(99)), ratio: null });
+    } finally {
+      s.close();
+    }
+  });
+}
