@@ -1,6 +1,7 @@
 // Example 7: keeping the event loop free. A guest call blocks the thread that makes it,
 // so a server runs its sandboxes in worker threads and awaits their answers; the main
-// thread can still stop a runaway guest through the sandbox's InterruptHandle.
+// thread can still stop a runaway guest through the sandbox's InterruptHandle. (This is
+// the mechanism by hand; AsyncSandbox and SandboxPool do it for you: see example 8.)
 import { Worker, isMainThread, parentPort } from 'node:worker_threads';
 import { UninitializedSandbox, GuestBinary, bundledGuestPath } from 'hyperlight-ts';
 

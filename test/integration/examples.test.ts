@@ -46,6 +46,14 @@ const EXPECTED: Record<string, RegExp[]> = {
     /^meanwhile the main thread's 5 ms timer ticked on \(\d+ times\)$/m,
     /^after restore: still serving$/m,
   ],
+  '08-http-server.mjs': [
+    /^listening on http:\/\/127\.0\.0\.1:\d+$/m,
+    /^20 requests to \/add: 20 x 200, sums correct: true$/m,
+    /^\/spin with a 50 ms limit: 504 ERR_EXECUTION_CANCELED$/m,
+    /^after the timeout: \/echo answered 200 "still serving"$/m,
+    /^pool stats: 22 calls, 21 ok, errors \{"ERR_EXECUTION_CANCELED":1\}, p50 latency > 0 ms$/m,
+    /^closed: 0 workers left$/m,
+  ],
   '06-sandbox-exits.mjs': [
     /^ {2}exit at \+\d+ us: OUT port 101 \(host call\), RIP 0x[0-9a-f]+\n {2}host function HostMethod1\("Hello from GuestFunction1, world"\) runs on the host\n {2}exit at \+\d+ us: OUT port 108 \(halt\)/m,
     /^result 32: /m,
