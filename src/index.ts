@@ -9,7 +9,7 @@ export { InterruptHandle } from './sandbox/interrupt.js';
 export { GuestBinary, bundledGuestPath, BUNDLED_GUESTS } from './sandbox/guest-binary.js';
 export { type SandboxConfig } from './sandbox/config.js';
 export { type HostFunctionSignature, type HostFunction } from './sandbox/host-functions.js';
-export type { PhaseSink, StartPhase } from './sandbox/vm-setup.js';
+export type { PhaseSink, StartPhase } from './sandbox/machine.js';
 export type { ExitSink } from './sandbox/run-loop.js';
 export type { GuestLogRecord } from './sandbox/codec.js';
 export {
@@ -21,8 +21,9 @@ export {
   MemoryAccessViolationError, GuestTripleFaultError, EmulationFailureError, GuestProtocolError,
   PoisonedSandboxError, HostFunctionNotFoundError, ParameterTypeMismatchError, ReturnTypeMismatchError,
   UnexpectedExitError, SnapshotIncompatibleError, SandboxBusyError, BufferOverflowError, poisons,
-  EXCEPTION_NAMES,
+  type GuestCodeLocation,
 } from './sandbox/errors.js';
+export { EXCEPTION_NAMES } from './x86_64/exceptions.js';
 
 // The asynchronous API: sandboxes in worker threads, a pool, diagnostics channels.
 export { AsyncSandbox, AsyncSnapshot, type CallOptions, type AsyncSandboxStatus } from './async/async-sandbox.js';
@@ -36,4 +37,5 @@ export * from './kvm/index.js';
 export { GuestMemory, PAGE_SIZE } from './mem/guest-memory.js';
 export { MemorySnapshot } from './mem/snapshot.js';
 export * as PageTables from './mem/x86_64/index.js';
+export * as x86 from './x86_64/index.js';
 export { parseElf, ElfImage } from './elf/index.js';

@@ -4,20 +4,20 @@
 import * as C from '../kvm/constants.js';
 import type { Vcpu } from '../kvm/vcpu.js';
 import { parseElf } from '../elf/index.js';
-import { PORT_CALL_FUNCTION, PORT_HALT } from '../sandbox/abi.js';
+import { DOORBELL_STRIDE, OP_CALL_FUNCTION, OP_HALT } from '../sandbox/abi.js';
 import { resolveConfig } from '../sandbox/config.js';
 import { GuestBinary, bundledGuestPath } from '../sandbox/guest-binary.js';
 import { InterruptState } from '../sandbox/interrupt.js';
 import { RunLoop } from '../sandbox/run-loop.js';
 import { ParameterValue } from '../sandbox/values.js';
-import { closeMachine, createMachine, layoutFor } from '../sandbox/vm-setup.js';
+import { closeMachine, createMachine, layoutFor } from '../sandbox/machine.js';
 
 export interface InstructionCounts {
   /** Instructions from the entry point to init's halt. */
   init: number;
   /** Instructions of Echo("hi"), from resuming the vCPU to the call's halt. */
   echo: number;
-  /** I/O exits seen while counting init and Echo (each also an instruction). */
+  /** Doorbell exits seen while counting init and Echo (each also an instruction). */
   ioExits: number;
   /** Wall time of the single-stepped runs, ns per step (a debug exit's cost). */
   nsPerStep: number;
@@ -25,7 +25,7 @@ export interface InstructionCounts {
 
 const STEP_LIMIT = 5_000_000;
 
-/** Single-steps until the guest halts; returns instructions (debug exits + I/O exits). */
+/** Single-steps until the guest halts; returns instructions (debug exits + doorbell exits). */
 function stepToHalt(vcpu: Vcpu, io: { exits: number }): number {
   let steps = 0;
   for (;;) {
@@ -34,11 +34,11 @@ function stepToHalt(vcpu: Vcpu, io: { exits: number }): number {
       if (++steps > STEP_LIMIT) throw new Error(`no halt within ${STEP_LIMIT} instructions`);
       continue;
     }
-    if (exit.kind === 'hlt') return steps + 1;
-    if (exit.kind === 'io' && exit.direction === 'out') {
+    if (exit.kind === 'mmio' && exit.isWrite) {
       io.exits++;
-      if (exit.port === PORT_HALT) return steps + 1;
-      if (exit.port === PORT_CALL_FUNCTION) throw new Error('the counted code made a host call');
+      const op = Number(exit.address & 0xfffn) / DOORBELL_STRIDE;
+      if (op === OP_HALT) return steps + 1;
+      if (op === OP_CALL_FUNCTION) throw new Error('the counted code made a host call');
       steps++;
       continue; // a print or log: the bytes are not needed for counting
     }
@@ -58,7 +58,7 @@ export function countInstructions(): InstructionCounts {
     const io = { exits: 0 };
     const t0 = process.hrtime.bigint();
     const init = stepToHalt(machine.vcpu, io);
-    loop.startCall(loop.codec.encodeFunctionCall('Echo', [ParameterValue.String('hi')], 'guest', 'String'));
+    loop.io.startCall(loop.codec.encodeFunctionCall('Echo', [ParameterValue.String('hi')], 'guest', 'String'));
     const echo = stepToHalt(machine.vcpu, io);
     const ns = Number(process.hrtime.bigint() - t0);
     return { init, echo, ioExits: io.exits, nsPerStep: ns / (init + echo) };

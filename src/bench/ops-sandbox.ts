@@ -7,7 +7,7 @@ import type { MultiUseSandbox } from '../sandbox/multi-use-sandbox.js';
 import type { Snapshot } from '../sandbox/snapshot.js';
 import { UninitializedSandbox } from '../sandbox/uninitialized-sandbox.js';
 import { ParameterValue, ReturnType } from '../sandbox/values.js';
-import type { PhaseSink } from '../sandbox/vm-setup.js';
+import type { PhaseSink } from '../sandbox/machine.js';
 import { type LoopOptions, timeLoop } from './stats.js';
 
 export type BenchGuest = 'simpleguest' | 'dummyguest';

@@ -3,7 +3,7 @@
 import { ParameterValue, ReturnType } from '../sandbox/values.js';
 import { GuestBinary, bundledGuestPath } from '../sandbox/guest-binary.js';
 import { UninitializedSandbox } from '../sandbox/uninitialized-sandbox.js';
-import type { PhaseSink } from '../sandbox/vm-setup.js';
+import type { PhaseSink } from '../sandbox/machine.js';
 import { UsageError, out as stdout, parseCommandArgs } from './usage.js';
 
 export const DEMO_USAGE = `Usage: hyperlight-ts demo

@@ -4,7 +4,7 @@ import { formatLayout, type MemoryLayout } from '../mem/x86_64/index.js';
 import { buildPageTables, mappedRangesFor, walkRanges, type MappedRange, type MappedSpan } from '../mem/x86_64/index.js';
 import { resolveConfig, type SandboxConfig } from '../sandbox/config.js';
 import { GuestBinary } from '../sandbox/guest-binary.js';
-import { layoutFor } from '../sandbox/vm-setup.js';
+import { layoutFor } from '../sandbox/machine.js';
 import { BUNDLED_LIST, UsageError, out, parseCommandArgs, parseSize, resolveGuest } from './usage.js';
 
 export const INSPECT_USAGE = `Usage: hyperlight-ts inspect <guest> [--heap SIZE] [--stack SIZE]

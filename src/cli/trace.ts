@@ -1,8 +1,9 @@
 // Start-up phases and VM exits of one `run`, recorded and rendered as a text table or a self-contained HTML timeline. No VM logic.
 import type { VcpuExit } from '../kvm/exit.js';
-import { PORT_ABORT, PORT_CALL_FUNCTION, PORT_DEBUG_PRINT, PORT_HALT, PORT_LOG } from '../sandbox/abi.js';
+import { DOORBELL_STRIDE, OP_ABORT, OP_CALL_FUNCTION, OP_DEBUG_PRINT, OP_HALT, OP_LOG } from '../sandbox/abi.js';
+import { PORT_CPU_EXCEPTION } from '../x86_64/index.js';
 import type { ExitSink } from '../sandbox/run-loop.js';
-import type { PhaseSink, StartPhase } from '../sandbox/vm-setup.js';
+import type { PhaseSink, StartPhase } from '../sandbox/machine.js';
 
 export interface TracedPhase {
   readonly name: string;
@@ -21,25 +22,22 @@ export interface TracedExit {
   readonly detail: string;
 }
 
-const PORT_NAMES: ReadonlyMap<number, string> = new Map([
-  [PORT_LOG, 'log'], [PORT_CALL_FUNCTION, 'host call'], [PORT_ABORT, 'abort chunk'],
-  [PORT_DEBUG_PRINT, 'debug print'], [PORT_HALT, 'halt'],
+const OP_NAMES: ReadonlyMap<number, string> = new Map([
+  [OP_LOG, 'log'], [OP_CALL_FUNCTION, 'host call'], [OP_ABORT, 'abort'],
+  [OP_DEBUG_PRINT, 'debug print'], [OP_HALT, 'halt'],
 ]);
-
-function printable(byte: number): string {
-  if (byte === 0x0a) return '\\n';
-  if (byte >= 0x20 && byte < 0x7f) return String.fromCharCode(byte);
-  return `\\x${byte.toString(16).padStart(2, '0')}`;
-}
 
 function describeExit(exit: VcpuExit): { reason: string; port: number | undefined; detail: string } {
   switch (exit.kind) {
     case 'io': {
-      const name = PORT_NAMES.get(exit.port) ?? 'unknown port';
-      const detail = exit.port === PORT_DEBUG_PRINT && exit.data.length > 0 ? `${name} '${printable(exit.data[0]!)}'` : name;
-      return { reason: `io-${exit.direction}`, port: exit.port, detail };
+      const name = exit.port === PORT_CPU_EXCEPTION ? 'cpu exception' : 'unknown port';
+      return { reason: `io-${exit.direction}`, port: exit.port, detail: name };
     }
-    case 'mmio': return { reason: 'mmio', port: undefined, detail: `${exit.isWrite ? 'write' : 'read'} 0x${exit.address.toString(16)}` };
+    case 'mmio': {
+      // Doorbell stores name their op by the offset in the (page-aligned) doorbell page.
+      const op = exit.isWrite ? OP_NAMES.get(Number(exit.address & 0xfffn) / DOORBELL_STRIDE) : undefined;
+      return { reason: 'mmio', port: undefined, detail: op ?? `${exit.isWrite ? 'write' : 'read'} 0x${exit.address.toString(16)}` };
+    }
     case 'internal-error': return { reason: exit.kind, port: undefined, detail: `suberror ${exit.suberror}` };
     case 'unknown': return { reason: exit.kind, port: undefined, detail: exit.name };
     default: return { reason: exit.kind, port: undefined, detail: '' };
@@ -113,9 +111,9 @@ const escapeHtml = (s: string): string =>
 const PHASE_COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
 
 function exitColor(x: TracedExit): string {
-  if (x.port === PORT_HALT || x.reason === 'hlt') return '#2b8a3e';
-  if (x.port === PORT_CALL_FUNCTION) return '#1c7ed6';
-  if (x.port === PORT_DEBUG_PRINT || x.port === PORT_LOG) return '#868e96';
+  if (x.detail === 'halt') return '#2b8a3e';
+  if (x.detail === 'host call') return '#1c7ed6';
+  if (x.detail === 'debug print' || x.detail === 'log') return '#868e96';
   return '#e03131';
 }
 

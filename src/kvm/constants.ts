@@ -21,6 +21,13 @@ export const KVM_CAP_GUEST_DEBUG_HW_BPS = 119;
 export const KVM_CAP_X86_MSR_FILTER = 189;
 export const KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168;
 export const KVM_CAP_SYNC_REGS = 74;
+export const KVM_CAP_XSAVE = 55;
+export const KVM_CAP_XCRS = 56;
+export const KVM_CAP_DEBUGREGS = 50;
+export const KVM_CAP_ENFORCE_PV_FEATURE_CPUID = 190;
+
+// KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 arguments (Documentation/virt/kvm/api.rst 7.18).
+export const KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE = 1 << 0;
 
 // kvm_run.kvm_valid_regs / kvm_dirty_regs bits (asm/kvm.h, KVM_CAP_SYNC_REGS).
 export const KVM_SYNC_X86_REGS = 1 << 0;

@@ -1,6 +1,5 @@
 // An evolved sandbox: typed guest calls, host calls answered, snapshots, poisoning, kill.
 import { ResourceClosedError } from '../kvm/errors.js';
-import type { MsrEntry, Vcpu } from '../kvm/vcpu.js';
 import { MemorySnapshot } from '../mem/snapshot.js';
 import type { ResolvedConfig } from './config.js';
 import {
@@ -9,52 +8,31 @@ import {
 } from './errors.js';
 import { HOST_ERROR_CODE, type HostFunctionRegistry } from './host-functions.js';
 import type { InterruptHandle, InterruptState } from './interrupt.js';
-import { guestMsrWritesDenied } from './msr-filter.js';
 import type { ExitSink, RunLoop } from './run-loop.js';
 import { Snapshot, layoutKey } from './snapshot.js';
 import {
   type PlainValue, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName, toPlain,
 } from './values.js';
-import { GUEST_SLOT, type Machine, type PhaseSink, closeMachine } from './vm-setup.js';
+import { GUEST_SLOT, type Machine, type PhaseSink, closeMachine, referenceVcpuState } from './machine.js';
+import { applyGuestCpuState, captureGuestCpuState, resetPrivileged } from './vcpu-state.js';
 
 export type SandboxStatus = 'ready' | 'poisoned' | 'closed';
 
 /**
- * MSRs a ring-0 guest can write with `wrmsr` and that neither kvm_regs nor kvm_sregs hold
- * (EFER, FS/GS base are in sregs): without them a call could leave state behind that
- * survives restore(). SYSENTER_CS/ESP/EIP, TSC_ADJUST, PAT, STAR, LSTAR, CSTAR, SFMASK,
- * KERNEL_GS_BASE, TSC_AUX. Used only where KVM has no MSR filter (msr-filter.ts makes guest
- * writes fault instead, which costs nothing per restore). Unsupported ones are skipped.
+ * Pages a restore may copy back before the dirty log is cleared (write-protecting every
+ * page again). With KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 the log keeps every page written
+ * since it was last cleared, so each restore copies the whole working set (a few pages for
+ * a small call) and no page faults on the next call; a call that touched many pages would
+ * make every later restore copy them all, so past this many the log starts over.
  */
-const GUEST_WRITABLE_MSRS: readonly number[] = [
-  0x174, 0x175, 0x176, 0x3b, 0x277, 0xc000_0081, 0xc000_0082, 0xc000_0083, 0xc000_0084, 0xc000_0102, 0xc000_0103,
-];
-let supportedMsrs: readonly number[] | undefined;
+const RESTORE_WORKING_SET_MAX = 256;
 
-/** The guest-writable MSRs this KVM lets the host read (probed once per process). */
-function snapshotMsrs(vcpu: Vcpu): MsrEntry[] {
-  if (supportedMsrs === undefined) {
-    supportedMsrs = GUEST_WRITABLE_MSRS.filter((index) => {
-      try {
-        vcpu.getMsrs([index]);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-  }
-  return vcpu.getMsrs(supportedMsrs);
-}
-
-/** MSR values captured with each snapshot (kept beside the frozen Snapshot object). */
-const msrsOf = new WeakMap<Snapshot, readonly MsrEntry[]>();
-
-/** Runs the guest until its call halts, answering host calls synchronously. */
-export function driveToHalt(loop: RunLoop, hosts: HostFunctionRegistry): { hostError: unknown } {
+/** Runs the guest until its call halts, answering host calls synchronously. `halt`: the halt's doorbell argument. */
+export function driveToHalt(loop: RunLoop, hosts: HostFunctionRegistry): { hostError: unknown; halt: bigint } {
   let hostError: unknown;
   for (;;) {
     const action = loop.step();
-    if (action.kind === 'halt') return { hostError };
+    if (action.kind === 'halt') return { hostError, halt: action.value };
     let reply: Uint8Array;
     try {
       const value = hosts.call(action.call.name, action.call.args);
@@ -64,7 +42,7 @@ export function driveToHalt(loop: RunLoop, hosts: HostFunctionRegistry): { hostE
       const message = e instanceof Error ? e.message : String(e);
       reply = loop.codec.encodeFunctionCallResult({ ok: false, code: HOST_ERROR_CODE, message });
     }
-    loop.pushInput(reply);
+    loop.io.pushInput(reply);
   }
 }
 
@@ -156,14 +134,14 @@ export class MultiUseSandbox {
     const loop = this.#loop;
     // Nothing below can poison until the guest runs: a bad argument leaves it untouched.
     const message = loop.codec.encodeFunctionCall(name, params, 'guest', returnType);
-    loop.startCall(message);
+    loop.io.startCall(message);
     const t0 = this.#trace ? process.hrtime.bigint() : 0n;
     this.#busy = true;
     this.#interrupt.beginCall();
     try {
-      loop.armTimeLimit(this.#config.maxExecutionTimeMs);
+      loop.timeLimit.arm(this.#config.maxExecutionTimeMs);
       const { hostError } = driveToHalt(loop, this.#hosts);
-      const outcome = loop.codec.decodeFunctionCallResult(loop.popOutput());
+      const outcome = loop.codec.decodeFunctionCallResult(loop.io.popOutput());
       if (!outcome.ok) {
         throw new GuestError(outcome.code, outcome.message, hostError === undefined ? undefined : { cause: hostError });
       }
@@ -176,8 +154,7 @@ export class MultiUseSandbox {
       if (poisons(e)) this.#poison = e;
       throw e;
     } finally {
-      loop.disarmTimeLimit();
-      loop.flushDebugPrint();
+      loop.timeLimit.disarm();
       this.#interrupt.endCall();
       this.#busy = false;
       if (this.#trace) this.#trace.phase('call', t0, process.hrtime.bigint());
@@ -195,18 +172,19 @@ export class MultiUseSandbox {
   }
 
   /**
-   * Captures guest memory and vCPU registers. Not allowed while poisoned (the state is
-   * unknown): restore first.
+   * Captures guest memory and the vCPU state a guest can change (registers, segments,
+   * XSAVE). Not allowed while poisoned (the state is unknown): restore first.
    */
   snapshot(): Snapshot {
     this.#usable();
     if (this.#poison !== undefined) throw new PoisonedSandboxError({ cause: this.#poison });
-    const { vm, vcpu, memory } = this.#m;
-    vm.getDirtyLog(GUEST_SLOT); // from here on the log holds changes since this snapshot
-    const snap = new Snapshot(this.#layoutKey, MemorySnapshot.capture(memory), vcpu.getRegs(), vcpu.getSregs());
-    if (!guestMsrWritesDenied(vm)) msrsOf.set(snap, snapshotMsrs(vcpu));
+    const { vm, vcpu, memory, manualDirtyLog } = this.#m;
+    // Auto-protect mode: empty the log, so from here on it holds the changes since this
+    // snapshot. Manual mode keeps accumulating: a superset is still exact for restore.
+    if (!manualDirtyLog) vm.getDirtyLog(GUEST_SLOT);
+    const snap = new Snapshot(this.#layoutKey, MemorySnapshot.capture(memory), captureGuestCpuState(vcpu));
     this.#baseline = snap;
-    this.#loop.clearHostWrites();
+    this.#loop.io.clearHostWrites();
     return snap;
   }
 
@@ -214,6 +192,8 @@ export class MultiUseSandbox {
    * Brings memory and vCPU state back to `snapshot`, also from a poisoned state. When the
    * sandbox's memory last equalled this same snapshot, only the pages KVM's dirty log
    * reports (plus the I/O buffer bytes the host wrote) are copied; otherwise all of memory.
+   * Registers, segments and the XSAVE area come back exactly; after a fault (poisoned), the
+   * debug registers and pending events are also reset to a new vCPU's.
    * @throws SnapshotIncompatibleError for a snapshot of a different memory layout.
    */
   restore(snapshot: Snapshot): void {
@@ -222,26 +202,28 @@ export class MultiUseSandbox {
     if (snapshot.layoutKey !== this.#layoutKey) {
       throw new SnapshotIncompatibleError('snapshot was taken from a sandbox with a different memory layout');
     }
-    const { vm, vcpu, memory, layout } = this.#m;
+    const { vm, vcpu, memory, layout, manualDirtyLog } = this.#m;
     const loop = this.#loop;
-    // A call that failed may have stopped on an IN or MMIO exit KVM still has to complete:
-    // finish it now, or it would overwrite the registers set below on the next run.
-    if (this.#poison !== undefined) loop.completePendingExit();
+    const io = loop.io;
+    if (this.#poison !== undefined) {
+      // A call that failed may have stopped on an exit KVM still has to complete (the
+      // stubs' OUT, an MMIO read): finish it now, or it would overwrite the registers set
+      // below on the next run. Then put back what only a fault could have changed.
+      loop.completePendingExit();
+      resetPrivileged(vcpu, referenceVcpuState(), { msrs: false });
+    }
     const dirty = vm.getDirtyLog(GUEST_SLOT);
     if (this.#baseline === snapshot) {
-      snapshot.memory.restoreDirty(memory, dirty);
-      snapshot.memory.restoreRange(memory, layout.inputData.gpa, loop.hostWriteEndInput);
-      snapshot.memory.restoreRange(memory, layout.outputData.gpa, loop.hostWriteEndOutput);
+      const pages = snapshot.memory.restoreDirty(memory, dirty);
+      snapshot.memory.restoreRange(memory, layout.inputData.gpa, io.hostWriteEndInput);
+      snapshot.memory.restoreRange(memory, layout.outputData.gpa, io.hostWriteEndOutput);
+      if (manualDirtyLog && pages > RESTORE_WORKING_SET_MAX) vm.clearDirtyLog(GUEST_SLOT);
     } else {
       snapshot.memory.restoreFull(memory);
     }
-    const msrs = msrsOf.get(snapshot);
-    if (msrs !== undefined && msrs.length > 0) vcpu.setMsrs(msrs);
-    vcpu.syncSregs(snapshot.sregsBytes); // applied by KVM at the next KVM_RUN: no ioctl here
-    vcpu.syncRegs(snapshot.regsBytes);
+    applyGuestCpuState(vcpu, snapshot.cpu);
     this.#baseline = snapshot;
-    loop.clearHostWrites();
-    loop.resetGuestStreams();
+    io.clearHostWrites();
     this.#poison = undefined;
   }
 

@@ -1,6 +1,7 @@
-// A sandbox snapshot: guest memory plus vCPU registers, tied to a memory layout.
-import { type Regs, type Sregs, regsToBytes, sregsToBytes } from '../kvm/structs.js';
+// A sandbox snapshot: guest memory plus the vCPU state a ring-3 guest can change, tied to a memory layout.
+import type { Regs, Sregs } from '../kvm/structs.js';
 import type { MemorySnapshot } from '../mem/snapshot.js';
+import type { GuestCpuState } from './vcpu-state.js';
 import type { MemoryLayout } from '../mem/x86_64/index.js';
 
 /** A key that two sandboxes share exactly when their memory maps are the same. */
@@ -14,20 +15,24 @@ export function layoutKey(layout: MemoryLayout): string {
  * same memory layout.
  */
 export class Snapshot {
-  /** kvm_regs and kvm_sregs encoded once, so restore() only copies bytes. */
-  readonly regsBytes: Uint8Array;
-  readonly sregsBytes: Uint8Array;
-
   /** @internal use `MultiUseSandbox.snapshot()`. */
   constructor(
     readonly layoutKey: string,
     readonly memory: MemorySnapshot,
-    readonly regs: Readonly<Regs>,
-    readonly sregs: Readonly<Sregs>,
+    /** General and special registers and the XSAVE area (see vcpu-state.ts for why that is all). */
+    readonly cpu: GuestCpuState,
   ) {
-    this.regsBytes = regsToBytes(regs);
-    this.sregsBytes = sregsToBytes(sregs);
     Object.freeze(this);
+  }
+
+  /** The general registers captured. */
+  get regs(): Readonly<Regs> {
+    return this.cpu.regs;
+  }
+
+  /** The special registers captured. */
+  get sregs(): Readonly<Sregs> {
+    return this.cpu.sregs;
   }
 
   /** Bytes of guest memory held (all-zero pages are not stored). */

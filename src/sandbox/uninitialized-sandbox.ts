@@ -9,9 +9,10 @@ import { type HostFunction, HostFunctionRegistry, type HostFunctionSignature } f
 import { InterruptState } from './interrupt.js';
 import { MultiUseSandbox, driveToHalt } from './multi-use-sandbox.js';
 import { type ExitSink, RunLoop } from './run-loop.js';
-import { type Machine, type PhaseSink, closeMachine, createMachine, layoutFor, reusable } from './vm-setup.js';
+import { type Machine, type PhaseSink, closeMachine, createMachine, layoutFor, reusable } from './machine.js';
 import { layoutKey } from './snapshot.js';
 import { MemorySnapshot } from '../mem/snapshot.js';
+import { captureGuestCpuState } from './vcpu-state.js';
 import type { MemoryLayout } from '../mem/x86_64/index.js';
 import { AsyncSandbox, type AsyncSandboxParts } from '../async/async-sandbox.js';
 
@@ -151,30 +152,28 @@ export class UninitializedSandbox {
     const loop = new RunLoop(machine, interrupt, {
       debugPrint: (text) => { this.#printText(text); },
       ...(logger ? { log: (r: GuestLogRecord) => { if (r.level >= this.#logLevel) logger(r); } } : {}),
-    });
+    }, this.#image);
     loop.exitSink = options.exits;
     const hosts = this.#hosts.clone();
     try {
       if (template) return new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, template.dispatch, trace, release);
       const t0 = trace ? process.hrtime.bigint() : 0n;
       interrupt.beginCall();
+      let dispatch: bigint;
       try {
-        loop.armTimeLimit(this.#config.maxExecutionTimeMs);
-        driveToHalt(loop, hosts);
+        loop.timeLimit.arm(this.#config.maxExecutionTimeMs);
+        dispatch = driveToHalt(loop, hosts).halt;
       } finally {
-        loop.disarmTimeLimit();
-        loop.flushDebugPrint();
+        loop.timeLimit.disarm();
         interrupt.endCall();
       }
-      const regs = machine.vcpu.getRegs();
-      const dispatch = regs.rax;
       this.#checkDispatch(dispatch);
       if (trace) trace.phase('guest-init', t0, process.hrtime.bigint());
       if (!options.freshInit && loop.guestOutputs === 0) {
         this.#binary.setTemplate(templateKey, {
           dispatch,
           init: {
-            memory: MemorySnapshot.capture(machine.memory), regs, sregs: machine.vcpu.getSregs(),
+            memory: MemorySnapshot.capture(machine.memory), cpu: captureGuestCpuState(machine.vcpu),
             cr3: machine.cr3, entry: machine.entry,
           },
         });
@@ -215,7 +214,7 @@ export class UninitializedSandbox {
     const off = Number(address - BigInt(img.gpa));
     const inSegment = this.#image.segments.some((s) => s.executable && off >= s.offsetInImage && off < s.offsetInImage + s.memSize);
     if (address < BigInt(img.gpa) || !inSegment) {
-      throw new GuestProtocolError(`guest init reported dispatch address 0x${address.toString(16)}, which is not in its code`);
+      throw new GuestProtocolError(`guest init halted with dispatch address 0x${address.toString(16)}, which is not in its code`);
     }
   }
 }
