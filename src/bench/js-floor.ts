@@ -3,6 +3,7 @@
 // sandbox, ELF, run loop or wire protocol here (that is ops-sandbox.ts).
 import { Kvm } from '../kvm/kvm.js';
 import * as C from '../kvm/constants.js';
+import * as X from '../x86_64/index.js';
 import { flatSegment } from '../kvm/structs.js';
 import type { Vcpu } from '../kvm/vcpu.js';
 import type { Vm } from '../kvm/vm.js';
@@ -48,17 +49,17 @@ function tinyMachine(kvm: Kvm, memBytes: number, code: Uint8Array, mark?: (phase
     const vcpu = vm.createVcpu(0);
     mark?.('create-vcpu');
     const sregs = vcpu.getSregs();
-    sregs.cs = flatSegment(0x08, C.SEG_TYPE_CODE_XR_ACCESSED, true);
-    for (const s of ['ds', 'es', 'fs', 'gs', 'ss'] as const) sregs[s] = flatSegment(0x10, C.SEG_TYPE_DATA_RW_ACCESSED, false);
+    sregs.cs = flatSegment(0x08, X.SEG_TYPE_CODE_XR_ACCESSED, true);
+    for (const s of ['ds', 'es', 'fs', 'gs', 'ss'] as const) sregs[s] = flatSegment(0x10, X.SEG_TYPE_DATA_RW_ACCESSED, false);
     sregs.cr3 = 0x1000n;
-    sregs.cr4 = C.CR4_INIT;
-    sregs.cr0 = C.CR0_INIT;
-    sregs.efer = C.EFER_INIT;
+    sregs.cr4 = X.CR4_INIT;
+    sregs.cr0 = X.CR0_INIT;
+    sregs.efer = X.EFER_INIT;
     vcpu.setSregs(sregs);
     const regs = vcpu.getRegs();
     regs.rip = BigInt(CODE_GPA);
     regs.rsp = 0x8000n;
-    regs.rflags = C.RFLAGS_RESERVED_1;
+    regs.rflags = X.RFLAGS_RESERVED_1;
     vcpu.setRegs(regs);
     mark?.('set-regs');
     return { vm, vcpu, mem };

@@ -34,14 +34,15 @@ export const MIN_EXCEPTION_STACK_SIZE = 0x1000;
 /**
  * Default sizes in bytes. Heap and I/O buffers are Hyperlight's defaults. The stack is
  * our choice: 128 KiB, enough for the StackAllocate/LargeVar style test guests while an
- * idle sandbox stays small (untouched pages cost no resident memory).
+ * idle sandbox stays small (untouched pages cost no resident memory). The exception stack
+ * holds only the host's CPL0 stub frames (72 bytes): one page.
  */
 export const HYPERLIGHT_DEFAULTS = Object.freeze({
   heapSize: 128 * 1024,
   stackSize: 128 * 1024,
   inputDataSize: 0x4000,
   outputDataSize: 0x4000,
-  exceptionStackSize: 0x4000,
+  exceptionStackSize: 0x1000,
 });
 
 /**
