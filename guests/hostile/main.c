@@ -366,7 +366,7 @@ static int32_t privileged(int32_t which, uint64_t arg) {
 
 /* Changes every piece of CPU state ring 3 reaches without faulting: x87 (stack, control
  * word), MXCSR, all XMM and (with AVX) YMM registers, FS/GS base (wrfsbase when enabled),
- * the data segment registers, RFLAGS.DF/AC, then returns normally. `seed` varies the
+ * the data segment registers, then returns normally. `seed` varies the
  * values; returns 1 when AVX was used. */
 static int32_t dirty_cpu_state(uint64_t seed, int32_t use_avx) {
   static uint64_t pattern[8] __attribute__((aligned(32)));
@@ -396,7 +396,7 @@ static int32_t dirty_cpu_state(uint64_t seed, int32_t use_avx) {
   uint16_t fcw = 0x037f ^ 0x0c00; /* x87 rounding toward zero */
   __asm__ volatile("fldcw %0\n\tfld1\n\tfldpi\n\tfldl2e" : : "m"(fcw) : "memory");
   __asm__ volatile("movl %0, %%ds\n\tmovl %0, %%es" : : "r"(0) : "memory"); /* null selectors */
-  __asm__ volatile("std\n\tpushfq\n\torq $0x40000, (%%rsp)\n\tpopfq\n\tcld" ::: "memory", "cc");
+  __asm__ volatile("std\n\tcld" ::: "memory", "cc");
   return avx;
 }
 

@@ -4,7 +4,6 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { CFloorUnavailable, type FloorSamples, type RunLoopSamples, runKvmFloor, runKvmRunLoop } from './c-floor.js';
-import { countInstructions, type InstructionCounts } from './instructions.js';
 import { type InstructionCost, guestInstructionCost, jsColdCycle, jsWarmRun, pageTouchCost } from './js-floor.js';
 import { ASYNC_ROW_IDS, asyncBench } from './ops-async.js';
 import { type AlternativeResult, isolatedVm, nodeVmContext, quickJs, workerThread } from './ops-alternatives.js';
@@ -318,28 +317,6 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     notes.push(`The split of warm calls into KVM_RUN and host time failed: ${e instanceof Error ? e.message : String(e)}`);
   }
 
-  const initSpec: RowSpec = {
-    id: 'instructions-init', label: 'guest instructions: simpleguest init', group: 'guest', baseline: null, target: null,
-    note: 'KVM_GUESTDBG_SINGLESTEP from the entry point to init\'s halt, one debug exit per instruction',
-  };
-  const echoSpec: RowSpec = {
-    id: 'instructions-echo', label: 'guest instructions: Echo("hi")', group: 'guest', baseline: null, target: null,
-    note: 'single-stepped from resuming the vCPU with the call pushed to the call\'s halt',
-  };
-  let counts: InstructionCounts | undefined;
-  await step('instruction counts (single-step)', initSpec, () => {
-    try {
-      counts = countInstructions();
-    } catch (e) {
-      skipped(initSpec, e, 'instructions');
-      skipped(echoSpec, e, 'instructions');
-      return;
-    }
-    rows.push({ ...initSpec, unit: 'instructions', iterations: 1, warmup: 0, median: counts.init, p99: null, ratio: null });
-    rows.push({ ...echoSpec, unit: 'instructions', iterations: 1, warmup: 0, median: counts.echo, p99: null, ratio: null });
-    notes.push(`Single-stepping cost ${(counts.nsPerStep / 1000).toFixed(1)} us per instruction (one debug exit each).`);
-  });
-
   // ---- the alternatives ----------------------------------------------------------------
   const alt = async (label: string, spec: RowSpec, iterations: number, run: (l: LoopOptions) => Promise<AlternativeResult> | AlternativeResult): Promise<void> => {
     await step(label, spec, async () => {
@@ -402,11 +379,11 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     c ? { ...c, guestEstimateNs: ns !== null && instructions !== null ? instructions * ns : null } : null;
   const breakdown: TimeBreakdown = {
     nsPerInstruction: ns,
-    echoInstructions: counts?.echo ?? null,
-    initInstructions: counts?.init ?? null,
-    warmEcho: withEstimate(echoSplit, counts?.echo ?? null),
+    echoInstructions: null,
+    initInstructions: null,
+    warmEcho: withEstimate(echoSplit, null),
     hostCall: withEstimate(addSplit, null),
-    guestInit: ns !== null && initPhase !== null && counts ? { phaseNs: initPhase, guestNs: counts.init * ns } : null,
+    guestInit: null,
   };
   machine.loadAverageEnd = os.loadavg();
   const result: BenchResult = {

@@ -123,7 +123,7 @@ function packageRoot(): string {
 }
 
 /** Names of the guests shipped prebuilt in `guests/bin/`. */
-export const BUNDLED_GUESTS = ['simpleguest', 'dummyguest', 'hostileguest'] as const;
+export const BUNDLED_GUESTS = ['simpleguest', 'dummyguest', 'hostileguest', 'benchguest'] as const;
 export type BundledGuestName = typeof BUNDLED_GUESTS[number];
 
 /** The path of a bundled prebuilt guest, e.g. `bundledGuestPath('simpleguest')`. */

@@ -14,10 +14,11 @@ export const CR0_PG_BIT = 31; export const CR0_PG = 1n << 31n; // paging
 export const CR0_INIT = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_PG;
 /**
  * CR0 of a sandbox vCPU: paging, protection, x87 present and native (MP, ET, NE; EM and TS
- * clear, so ring-3 x87/SSE runs without #NM), supervisor write protection. AM is clear, so
- * a guest setting RFLAGS.AC gets no alignment checks (as under Linux without AC use).
+ * clear, so ring-3 x87/SSE runs without #NM), supervisor write protection, and AM as under
+ * Linux: ring-3 code that sets RFLAGS.AC gets alignment checks (#AC). (kvm_pvm runs native
+ * CPL3 code with the host's CR0, which has AM set; this makes VMX/SVM behave the same.)
  */
-export const CR0_GUEST = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+export const CR0_GUEST = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_PG;
 
 // CR4 (SDM vol. 3A, 2.5).
 export const CR4_PSE_BIT = 4; export const CR4_PSE = 1n << 4n;             // page size extensions
