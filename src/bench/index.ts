@@ -64,7 +64,7 @@ export const ROW_IDS = [
   'warm-echo', 'host-call', 'snapshot', 'restore', 'call-restore',
   ...ASYNC_ROW_IDS,
   'rss-per-sandbox', 'max-open',
-  'instructions-init', 'instructions-echo',
+
   'isolated-vm', 'quickjs', 'node-vm', 'worker-threads',
 ] as const;
 

@@ -15,10 +15,10 @@ export interface TracedExit {
   readonly timeNs: bigint;
   /** `io-out`, `io-in`, `hlt`, `mmio`, `shutdown`, ... (the decoded exit's kind, io split by direction). */
   readonly reason: string;
-  /** The I/O port, for io exits. */
+  /** The doorbell op (MMIO stores to the doorbell) or the I/O port (the CPL0 stubs' exception report). */
   readonly port: number | undefined;
   readonly rip: bigint;
-  /** What the exit meant: the Hyperlight port's name, a printed character, an MMIO address. */
+  /** What the exit meant: the doorbell op's name, a CPU exception, an MMIO address. */
   readonly detail: string;
 }
 
@@ -35,8 +35,11 @@ function describeExit(exit: VcpuExit): { reason: string; port: number | undefine
     }
     case 'mmio': {
       // Doorbell stores name their op by the offset in the (page-aligned) doorbell page.
-      const op = exit.isWrite ? OP_NAMES.get(Number(exit.address & 0xfffn) / DOORBELL_STRIDE) : undefined;
-      return { reason: 'mmio', port: undefined, detail: op ?? `${exit.isWrite ? 'write' : 'read'} 0x${exit.address.toString(16)}` };
+      const op = Number(exit.address & 0xfffn) / DOORBELL_STRIDE;
+      const name = exit.isWrite ? OP_NAMES.get(op) : undefined;
+      return name
+        ? { reason: 'mmio', port: op, detail: name }
+        : { reason: 'mmio', port: undefined, detail: `${exit.isWrite ? 'write' : 'read'} 0x${exit.address.toString(16)}` };
     }
     case 'internal-error': return { reason: exit.kind, port: undefined, detail: `suberror ${exit.suberror}` };
     case 'unknown': return { reason: exit.kind, port: undefined, detail: exit.name };
@@ -100,7 +103,7 @@ export function formatTrace(rec: TraceRecorder): string {
     ...table(['phase', 'start us', 'took us'], phaseRows, new Set([1, 2])),
     '',
     `exits (${rec.exits.length}):`,
-    ...table(['#', 'time us', 'reason', 'port', 'rip', 'meaning'], exitRows, new Set([0, 1, 3])),
+    ...table(['#', 'time us', 'reason', 'op', 'rip', 'meaning'], exitRows, new Set([0, 1, 3])),
     '',
   ].join('\n');
 }
