@@ -59,7 +59,7 @@ describeKvm('benchmark suite (--quick --json)', () => {
     expect(result.phases.coldStart.map((p) => p.phase)).toEqual(expect.arrayContaining(
       ['create', 'open', 'create-vm', 'map-memory', 'load-elf', 'page-tables', 'create-vcpu', 'guest-init', 'call', 'close']));
     expect(result.breakdown.warmEcho).not.toBeNull();
-    expect(result.breakdown.echoInstructions).toBeGreaterThan(0);
+    expect(result.breakdown.echoInstructions).toBeNull(); // guest code runs natively at CPL3: no single-step counts
 
     // JSON.stringify would print NaN and Infinity as null: none anywhere.
     for (const [path, n] of numbersIn(result)) expect(Number.isFinite(n), path).toBe(true);
