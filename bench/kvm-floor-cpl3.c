@@ -24,20 +24,11 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+#include "bench-common.h"
 
 #define LOOP_N 1000000
 #define DOORBELL 0x200000ull /* first byte past a 2 MiB slot: mapped, no memory */
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void die(const char *what) {
-  perror(what);
-  exit(1);
-}
 
 /* User code at 0x4000 (mmio), 0x4100 (trap), 0x4200 (loop). */
 static const uint8_t mmio_loop[] = {0x48, 0x89, 0x02, 0xeb, 0xfb};             /* 1: mov %rax,(%rdx); jmp 1b */

@@ -122,25 +122,27 @@ export class RunLoop {
   // ---- the doorbell ------------------------------------------------------------------
 
   #onMmio(exit: MmioExit): PendingAction | undefined {
-    const off = Number(exit.address - BigInt(this.#doorbell));
+    const off = Number(exit.address) - this.#doorbell;
     if (!exit.isWrite || off < 0 || off >= 4096) {
       throw new MemoryAccessViolationError(exit.address, exit.isWrite ? 'write' : 'read', this.faults.rip());
     }
     if (off % DOORBELL_STRIDE !== 0 || exit.length !== 8) {
       throw new GuestProtocolError(`doorbell stores are aligned 8-byte writes, got ${exit.length} bytes at offset ${off}`);
     }
-    this.#mmioView ??= new DataView(exit.data.buffer, exit.data.byteOffset, 8);
-    const arg = this.#mmioView.getBigUint64(0, true);
+    // The argument as two u32 halves (no bigint on the hot path): address | length << 32.
+    const data = (this.#mmioView ??= new DataView(exit.data.buffer, exit.data.byteOffset, 8));
+    const lo = data.getUint32(0, true);
+    const hi = data.getUint32(4, true);
     switch (off / DOORBELL_STRIDE) {
       case OP_HALT:
-        this.#halt.value = arg;
+        this.#halt.value = lo === 0 && hi === 0 ? 0n : data.getBigUint64(0, true);
         return this.#halt;
       case OP_CALL_FUNCTION:
         this.guestOutputs++;
         return { kind: 'host-call', call: this.codec.decodeFunctionCall(this.io.popOutput()) };
       case OP_DEBUG_PRINT:
         this.guestOutputs++;
-        this.#sinks.debugPrint(utf8.decode(this.#guestRange(arg, DEBUG_PRINT_MAX, 'DebugPrint')));
+        this.#sinks.debugPrint(utf8.decode(this.#guestRange(lo, hi, DEBUG_PRINT_MAX, 'DebugPrint')));
         return undefined;
       case OP_LOG: {
         this.guestOutputs++;
@@ -149,10 +151,8 @@ export class RunLoop {
         return undefined;
       }
       case OP_ABORT: {
-        const claimed = Number(arg >> 32n);
-        const record = this.#guestRange((arg & 0xffff_ffffn) | (BigInt(Math.min(claimed, 1 + ABORT_MAX_BYTES)) << 32n),
-          1 + ABORT_MAX_BYTES, 'the abort record');
-        const report = decodeAbortRecord(record, claimed);
+        const record = this.#guestRange(lo, Math.min(hi, 1 + ABORT_MAX_BYTES), 1 + ABORT_MAX_BYTES, 'the abort record');
+        const report = decodeAbortRecord(record, hi);
         throw new GuestAbortedError(report.code, report.message);
       }
       default:
@@ -161,13 +161,11 @@ export class RunLoop {
   }
 
   /**
-   * The guest bytes an (address | length << 32) argument names, checked: at most `max`
+   * The guest bytes an argument (address `addr`, length `len`) names, checked: at most `max`
    * bytes, inside the guest's own memory (from the PEB up; never the host's system area).
    * A view into guest memory: copy before the guest runs again.
    */
-  #guestRange(arg: bigint, max: number, what: string): Uint8Array {
-    const addr = Number(arg & 0xffff_ffffn);
-    const len = Number(arg >> 32n);
+  #guestRange(addr: number, len: number, max: number, what: string): Uint8Array {
     if (len > max) throw new GuestProtocolError(`${what} of ${len} bytes exceeds the ${max}-byte limit`);
     if (addr < this.#userLo || addr + len > this.#bytes.length) {
       throw new GuestProtocolError(`${what} at 0x${addr.toString(16)} (${len} bytes) lies outside the guest's memory ` +
