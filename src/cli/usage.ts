@@ -84,7 +84,8 @@ export function parseCount(flag: string, text: string, usage: string): number {
  */
 export function resolveGuest(arg: string): { path: string; bundled: string | undefined } {
   if (existsSync(arg)) return { path: arg, bundled: undefined };
-  if ((BUNDLED_GUESTS as readonly string[]).includes(arg)) return { path: bundledGuestPath(arg), bundled: arg };
+  const bundled = BUNDLED_GUESTS.find((name) => name === arg);
+  if (bundled) return { path: bundledGuestPath(bundled), bundled };
   return { path: arg, bundled: undefined };
 }
 

@@ -122,8 +122,27 @@ export interface GuestBinaryOptions {
   vmPool?: number;
 }
 
+/**
+ * The file this module was loaded from, read from V8's structured stack trace rather than
+ * `import.meta.url` (an ES-module-only syntax) or `__dirname` (CommonJS only), so the same
+ * source serves the ESM build and the CommonJS one. ESM frames name a file: URL.
+ */
+function thisModuleFile(): string {
+  const saved = Error.prepareStackTrace;
+  let file: string | undefined;
+  try {
+    Error.prepareStackTrace = (_e, frames) => frames;
+    const frames = new Error().stack as unknown as NodeJS.CallSite[];
+    file = frames[0]?.getFileName() ?? undefined;
+  } finally {
+    Error.prepareStackTrace = saved;
+  }
+  if (!file) throw new ConfigInvalidError('guest', 'cannot tell where the hyperlight-ts package is installed');
+  return file.startsWith('file:') ? fileURLToPath(file) : file;
+}
+
 function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
+  let dir = dirname(thisModuleFile());
   for (let i = 0; i < 6; i++) {
     if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'guests'))) return dir;
     dir = dirname(dir);
@@ -136,7 +155,7 @@ export const BUNDLED_GUESTS = ['simpleguest', 'dummyguest', 'hostileguest'] as c
 export type BundledGuestName = typeof BUNDLED_GUESTS[number];
 
 /** The path of a bundled prebuilt guest, e.g. `bundledGuestPath('simpleguest')`. */
-export function bundledGuestPath(name: BundledGuestName | string): string {
+export function bundledGuestPath(name: BundledGuestName): string {
   if (!(BUNDLED_GUESTS as readonly string[]).includes(name)) {
     throw new ConfigInvalidError('guest', `no bundled guest named ${JSON.stringify(name)}; bundled: ${BUNDLED_GUESTS.join(', ')}`);
   }
