@@ -1,7 +1,6 @@
 // `hyperlight-ts run`: one guest call in a fresh sandbox from the command line, optionally traced. Argument parsing lives in values.ts.
 import { writeFileSync } from 'node:fs';
 import { GuestBinary } from '../sandbox/guest-binary.js';
-import type { HostFunctionSignature } from '../sandbox/host-functions.js';
 import { UninitializedSandbox } from '../sandbox/uninitialized-sandbox.js';
 import type { ParameterTypeName, ReturnTypeName } from '../sandbox/values.js';
 import type { SandboxConfig } from '../sandbox/config.js';
@@ -45,8 +44,7 @@ export function registerCliHostFunctions(u: UninitializedSandbox): void {
   u.registerHostFunction('HostMethod1', { params: ['String'], returns: 'Int' }, (s: string) => s.length);
   u.registerHostFunction('HostAdd', { params: ['Int', 'Int'], returns: 'Int' }, (a: number, b: number) => (a + b) | 0);
   for (const type of ECHO_TYPES) {
-    const signature: HostFunctionSignature = { params: [type], returns: type };
-    u.registerHostFunction(`HostEcho${type}`, signature, (v: unknown) => v);
+    u.registerHostFunction(`HostEcho${type}`, { params: [type], returns: type }, (v) => v);
   }
 }
 

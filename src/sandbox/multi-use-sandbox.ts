@@ -13,7 +13,7 @@ import { guestMsrWritesDenied } from './msr-filter.js';
 import type { ExitSink, RunLoop } from './run-loop.js';
 import { Snapshot, layoutKey } from './snapshot.js';
 import {
-  type PlainValue, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName, toPlain,
+  type CallArgument, type PlainOf, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName, toPlain,
 } from './values.js';
 import { GUEST_SLOT, type Machine, type PhaseSink, closeMachine } from './vm-setup.js';
 
@@ -137,8 +137,8 @@ export class MultiUseSandbox {
    * @throws GuestError when the guest function fails (does not poison); the typed errors
    *   of docs/errors.md otherwise; PoisonedSandboxError while poisoned.
    */
-  callGuestFunctionByName(name: string, returnType: ReturnTypeName | string, params: readonly TypedValue[] = []): PlainValue {
-    return toPlain(this.#invoke(name, parseReturnTypeName(returnType), params));
+  callGuestFunctionByName<R extends ReturnTypeName>(name: string, returnType: R, params: readonly TypedValue[] = []): PlainOf<R> {
+    return toPlain(this.#invoke(name, parseReturnTypeName(returnType), params)) as PlainOf<R>;
   }
 
   /**
@@ -146,8 +146,8 @@ export class MultiUseSandbox {
    * bigint -> Long (ULong above i64), Uint8Array -> VecBytes, number -> Int when it is a
    * 32-bit integer, otherwise Double. Use ParameterValue for other types.
    */
-  call(name: string, returnType: ReturnTypeName | string, ...args: unknown[]): PlainValue {
-    return toPlain(this.#invoke(name, parseReturnTypeName(returnType), args.map(fromPlain)));
+  call<R extends ReturnTypeName>(name: string, returnType: R, ...args: CallArgument[]): PlainOf<R> {
+    return toPlain(this.#invoke(name, parseReturnTypeName(returnType), args.map(fromPlain))) as PlainOf<R>;
   }
 
   #invoke(name: string, returnType: ReturnTypeName, params: readonly TypedValue[]): TypedValue | undefined {

@@ -7,6 +7,7 @@ import { GuestProtocolError } from './errors.js';
 import { GuestBinary } from './guest-binary.js';
 import { type HostFunction, HostFunctionRegistry, type HostFunctionSignature } from './host-functions.js';
 import { InterruptState } from './interrupt.js';
+import type { ParameterTypeName, ReturnTypeName } from './values.js';
 import { MultiUseSandbox, driveToHalt } from './multi-use-sandbox.js';
 import { type ExitSink, RunLoop } from './run-loop.js';
 import { type Machine, type PhaseSink, closeMachine, createMachine, layoutFor, reusable } from './vm-setup.js';
@@ -101,7 +102,9 @@ export class UninitializedSandbox {
    * checked against `params`; the return value is checked against `returns`. A function
    * that throws fails the guest's host call with GuestError code 17 (HostError).
    */
-  registerHostFunction(name: string, signature: HostFunctionSignature, fn: HostFunction): void {
+  registerHostFunction<const P extends readonly ParameterTypeName[], const R extends ReturnTypeName>(
+    name: string, signature: HostFunctionSignature<P, R>, fn: HostFunction<P, R>,
+  ): void {
     this.#hosts.register(name, signature, fn);
   }
 

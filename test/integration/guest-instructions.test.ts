@@ -4,9 +4,9 @@
 // the ceilings sit ~25% above the counts of guests/bin so that a regression shows up.
 // bench/guest-instructions.mjs prints the counts and where they go.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { GuestBinary, bundledGuestPath } from '../../src/sandbox/guest-binary.js';
+import { type BundledGuestName, GuestBinary, bundledGuestPath } from '../../src/sandbox/guest-binary.js';
 import { UninitializedSandbox } from '../../src/sandbox/uninitialized-sandbox.js';
-import { ParameterValue as P, type TypedValue } from '../../src/sandbox/values.js';
+import { ParameterValue as P, type ReturnTypeName, type TypedValue } from '../../src/sandbox/values.js';
 import { Vcpu } from '../../src/kvm/vcpu.js';
 import { describeKvm } from '../helpers/kvm.js';
 
@@ -51,9 +51,9 @@ function counted(fn: () => void): number {
   return count;
 }
 
-type Call = [label: string, name: string, returnType: string, args: TypedValue[], expected?: unknown];
+type Call = [label: string, name: string, returnType: ReturnTypeName, args: TypedValue[], expected?: unknown];
 
-function measure(guest: string, calls: Call[]): Record<string, number> {
+function measure(guest: BundledGuestName, calls: Call[]): Record<string, number> {
   const u = UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath(guest)));
   u.registerPrint((text) => text.length);
   if (guest === 'simpleguest') {

@@ -1,6 +1,6 @@
 // Every simpleguest function on a real sandbox: exact results, exact error classes and codes.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ParameterValue as P, ReturnType, type TypedValue } from '../../src/sandbox/values.js';
+import { ParameterValue as P, ReturnType, type ReturnTypeName, type TypedValue } from '../../src/sandbox/values.js';
 import {
   BufferOverflowError, GuestAbortedError, GuestError, GuestExceptionError, PoisonedSandboxError,
   ReturnTypeMismatchError, StackOverflowError, ParameterTypeMismatchError,
@@ -30,7 +30,7 @@ describeKvm('simpleguest on a MultiUseSandbox', () => {
     t.logs.length = 0;
     t.hostCalls.length = 0;
   });
-  const call = (name: string, ret: string, ...params: TypedValue[]): unknown =>
+  const call = (name: string, ret: ReturnTypeName, ...params: TypedValue[]): unknown =>
     t.sandbox.callGuestFunctionByName(name, ret, params);
 
   it('runs the seed example: PrintOutput through the host print function', () => {
@@ -173,7 +173,7 @@ describeKvm('simpleguest on a MultiUseSandbox', () => {
     });
 
     it('a value that does not fit its type is ParameterTypeMismatchError before the guest runs', () => {
-      expect(() => t.sandbox.call('EchoI32', 'Int', {})).toThrow(ParameterTypeMismatchError);
+      expect(() => t.sandbox.call('EchoI32', 'Int', {} as never /* not a CallArgument: checked at run time */)).toThrow(ParameterTypeMismatchError);
       expect(() => P.Int(2 ** 31)).toThrow(ParameterTypeMismatchError);
       expect(t.sandbox.poisoned).toBe(false);
     });
