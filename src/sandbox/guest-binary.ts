@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigInvalidError } from '../errors.js';
 import { type ElfImage, parseElf } from '../elf/index.js';
+import { type GuestFunctionSignature, readGuestFunctions } from './guest-functions.js';
 import { type InitTemplate, type Machine, closeMachine } from './vm-setup.js';
 
 /** What a finished guest init left behind, reusable by later sandboxes (see evolve()). */
@@ -22,6 +23,7 @@ export interface GuestInitTemplate {
 export class GuestBinary {
   #bytes: Uint8Array | undefined;
   #image: ElfImage | undefined;
+  #functions: readonly GuestFunctionSignature[] | undefined;
   readonly #templates = new Map<string, GuestInitTemplate>();
   readonly #vmPool: number;
   readonly #idle = new Map<string, Machine[]>();
@@ -70,6 +72,20 @@ export class GuestBinary {
   image(): ElfImage {
     this.#image ??= parseElf(this.bytes());
     return this.#image;
+  }
+
+  /**
+   * The guest functions the ELF declares (names, parameter and return types), sorted by
+   * name, read from its "Hyperlight" notes without running it. The SDK's
+   * HYPERLIGHT_REGISTER_FUNCTION and HYPERLIGHT_REGISTER_TYPED write them; a guest built
+   * otherwise declares none (empty). @throws ElfInvalidError for a malformed image or note.
+   */
+  functions(): readonly GuestFunctionSignature[] {
+    if (!this.#functions) {
+      this.image();
+      this.#functions = Object.freeze(readGuestFunctions(this.bytes()));
+    }
+    return this.#functions;
   }
 
   /** @internal the init template recorded for `key` (a layout and log level). */

@@ -158,7 +158,7 @@ export class UninitializedSandbox {
     loop.exitSink = options.exits;
     const hosts = this.#hosts.clone();
     try {
-      if (template) return new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, template.dispatch, trace, release);
+      if (template) return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, template.dispatch, trace, release));
       const t0 = trace ? process.hrtime.bigint() : 0n;
       interrupt.beginCall();
       try {
@@ -182,7 +182,7 @@ export class UninitializedSandbox {
           },
         });
       }
-      return new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, dispatch, trace, release);
+      return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, dispatch, trace, release));
     } catch (e) {
       loop.close();
       interrupt.close();
@@ -211,6 +211,12 @@ export class UninitializedSandbox {
       log: logger ? (r) => { if (r.level >= level) logger(r); } : undefined,
       logLevel: logger ? level : LogLevel.None,
     };
+  }
+
+  /** Hands the guest's declared functions (its ELF notes) to a new sandbox's call(). */
+  #declared(sandbox: MultiUseSandbox): MultiUseSandbox {
+    sandbox.declareGuestFunctions(this.#binary.functions());
+    return sandbox;
   }
 
   #checkDispatch(address: bigint): void {

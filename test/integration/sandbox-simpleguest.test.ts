@@ -77,6 +77,20 @@ describeKvm('simpleguest on a MultiUseSandbox', () => {
     expect(t.sandbox.call('EchoDouble', 'Double', 0.5)).toBe(0.5);
   });
 
+  it("call() converts plain values to the types simpleguest's ELF declares", () => {
+    // LogMessage(String, Long): the 3 becomes a Long, as declared (without the note it went as an Int).
+    expect(t.sandbox.call('LogMessage', 'Int', 'hi', 3)).toBe(2);
+    expect(t.sandbox.call('EchoI64', 'Long', 5)).toBe(5n);
+    expect(t.sandbox.call('EchoU32', 'UInt', 4_000_000_000)).toBe(4_000_000_000);
+    expect(t.sandbox.call('EchoFloat', 'Float', 1.5)).toBe(1.5);
+    // A wrong return type or argument is refused before the guest runs, naming the signature.
+    expect(() => t.sandbox.call('Add', 'String', 1, 2)).toThrow(ReturnTypeMismatchError);
+    expect(() => t.sandbox.call('Add', 'Int', 1)).toThrow(/Add\(Int, Int\) -> Int takes 2 arguments, got 1/);
+    expect(() => t.sandbox.call('EchoI32', 'Int', 'x')).toThrow(ParameterTypeMismatchError);
+    expect(t.hostCalls).toEqual([]);
+    expect(t.sandbox.poisoned).toBe(false);
+  });
+
   it('NoOp returns undefined', () => {
     expect(call('NoOp', 'Void')).toBeUndefined();
   });
