@@ -14,6 +14,9 @@ export { type HostFunctionSignature, type HostFunction, type HostReturn } from '
 export type { PhaseSink, StartPhase } from './sandbox/vm-setup.js';
 export type { ExitSink } from './sandbox/run-loop.js';
 export type { GuestLogRecord } from './sandbox/codec.js';
+export { TraceRecorder, type TracedPhase, type TracedExit, type TracedHostCall } from './sandbox/trace-recorder.js';
+export { type GuestFunctionSignature, formatSignature } from './sandbox/guest-functions.js';
+export { typedGuest, type GuestFunctionMap, type TypedGuest } from './sandbox/typed-guest.js';
 export {
   ParameterType, ReturnType, ParameterValue, type TypedValue, type TypedValueOf, type ParameterTypeName, type ReturnTypeName,
   type PlainValue, type PlainTypes, type PlainOf, type PlainArgs, type CallArgument,
@@ -32,6 +35,9 @@ export { SandboxPool, type SandboxPoolOptions, type PoolHostFunction, type PoolS
 export { PoolBusyError, WorkerCrashedError } from './async/errors.js';
 export { CALL_CHANNEL, WORKER_CHANNEL, type CallRecord, type WorkerEvent } from './async/diagnostics.js';
 export type { LatencySummary } from './async/latency.js';
+
+// Building C guests against the bundled SDK (gcc).
+export { buildGuest, GuestBuildError, GUEST_CFLAGS, GUEST_LDFLAGS, type BuildGuestOptions } from './cli/build-guest.js';
 
 // The low-level layers, for experiments.
 export * from './kvm/index.js';

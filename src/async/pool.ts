@@ -18,7 +18,8 @@ import { LatencyRing, type LatencySummary } from './latency.js';
 
 /** A host function for a pool: its signature and implementation (it may be async). */
 export interface PoolHostFunction extends HostFunctionSignature {
-  fn: HostFunction;
+  /** Takes the plain values of `params` and returns one of `returns` (checked at run time). */
+  fn: (...args: never[]) => unknown;
 }
 
 export interface SandboxPoolOptions {
@@ -350,7 +351,7 @@ function validate(options: SandboxPoolOptions): {
   if (hosts === null || typeof hosts !== 'object') throw new ConfigInvalidError('hostFunctions', 'must be an object of { params, returns, fn }');
   for (const [name, h] of Object.entries(hosts)) {
     if (h === null || typeof h !== 'object') throw new ConfigInvalidError(`hostFunctions.${name}`, 'must be { params, returns, fn }');
-    uninit.registerHostFunction(name, { params: h.params, returns: h.returns }, h.fn);
+    uninit.registerHostFunction(name, { params: h.params, returns: h.returns }, h.fn as HostFunction); // the registry checks values at run time
   }
   if (options.print !== undefined) uninit.registerPrint(options.print);
   return { uninit, workers, maxQueue, restoreAfter };

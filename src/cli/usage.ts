@@ -1,7 +1,7 @@
 // Shared plumbing of the CLI commands: usage errors, option parsing, sizes, guest paths. No command logic.
 import { existsSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { BUNDLED_GUESTS, bundledGuestPath } from '../sandbox/guest-binary.js';
+import { BUNDLED_GUESTS, bundledGuestPath } from '../index.js';
 
 /** A command line the CLI cannot act on; main turns it into exit status 2. */
 export class UsageError extends Error {

@@ -1,8 +1,8 @@
 // Where a guest comes from: a file path or bytes, and the bundled guests' paths.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigInvalidError } from '../errors.js';
+import { packageRoot } from '../package-root.js';
 import { type ElfImage, parseElf } from '../elf/index.js';
 import { type GuestFunctionSignature, readGuestFunctions } from './guest-functions.js';
 import { type InitTemplate, type Machine, closeMachine } from './vm-setup.js';
@@ -136,34 +136,6 @@ export interface GuestBinaryOptions {
    * fds and their memory until `releaseIdleVms()`.
    */
   vmPool?: number;
-}
-
-/**
- * The file this module was loaded from, read from V8's structured stack trace rather than
- * `import.meta.url` (an ES-module-only syntax) or `__dirname` (CommonJS only), so the same
- * source serves the ESM build and the CommonJS one. ESM frames name a file: URL.
- */
-function thisModuleFile(): string {
-  const saved = Error.prepareStackTrace;
-  let file: string | undefined;
-  try {
-    Error.prepareStackTrace = (_e, frames) => frames;
-    const frames = new Error().stack as unknown as NodeJS.CallSite[];
-    file = frames[0]?.getFileName() ?? undefined;
-  } finally {
-    Error.prepareStackTrace = saved;
-  }
-  if (!file) throw new ConfigInvalidError('guest', 'cannot tell where the hyperlight-ts package is installed');
-  return file.startsWith('file:') ? fileURLToPath(file) : file;
-}
-
-function packageRoot(): string {
-  let dir = dirname(thisModuleFile());
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'guests'))) return dir;
-    dir = dirname(dir);
-  }
-  throw new ConfigInvalidError('guest', 'cannot find the hyperlight-ts package root (guests/ folder)');
 }
 
 /** Names of the guests shipped prebuilt in `guests/bin/`. */

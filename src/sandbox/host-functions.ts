@@ -33,11 +33,13 @@ export type HostReturn<R extends ReturnTypeName> =
 
 /**
  * A host function: takes the plain values of its declared parameter types (in order) and
- * returns one of its return type (also checked at run time).
+ * returns one of its return type (also checked at run time). It may return a Promise of
+ * one for an AsyncSandbox or a SandboxPool (evolveAsync()); a sync sandbox fails such a
+ * host call with GuestError 17.
  */
 export type HostFunction<
   P extends readonly ParameterTypeName[] = readonly ParameterTypeName[], R extends ReturnTypeName = ReturnTypeName,
-> = (...args: PlainArgs<P>) => HostReturn<R>;
+> = (...args: PlainArgs<P>) => HostReturn<R> | Promise<HostReturn<R>>;
 
 interface Entry {
   readonly params: readonly ParameterTypeName[];

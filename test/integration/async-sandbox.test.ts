@@ -83,7 +83,7 @@ describeKvm('AsyncSandbox calls', () => {
     const s = await start((u) => u.registerHostFunction('HostAdd', { params: ['Int', 'Int'], returns: 'Int' }, () => {
       if (mode === 'throw') throw thrown;
       if (mode === 'reject') return Promise.reject(rejected);
-      return Promise.resolve('not an Int');
+      return Promise.resolve('not an Int' as unknown as number); // wrong on purpose: checked at run time
     }));
     const e1 = await s.call('Add', 'Int', 1, 2).catch((x: unknown) => x);
     expect(e1).toBeInstanceOf(GuestError);

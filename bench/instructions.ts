@@ -1,16 +1,16 @@
 // Counts the guest instructions of simpleguest's init and of one Echo call by single-stepping
 // (KVM_GUESTDBG_SINGLESTEP, one debug exit per instruction). A diagnostic for the benchmark's
 // "where the time goes"; not a timing (single-stepped code runs thousands of times slower).
-import * as C from '../kvm/constants.js';
-import type { Vcpu } from '../kvm/vcpu.js';
-import { parseElf } from '../elf/index.js';
-import { PORT_CALL_FUNCTION, PORT_HALT } from '../sandbox/abi.js';
-import { resolveConfig } from '../sandbox/config.js';
-import { GuestBinary, bundledGuestPath } from '../sandbox/guest-binary.js';
-import { InterruptState } from '../sandbox/interrupt.js';
-import { RunLoop } from '../sandbox/run-loop.js';
-import { ParameterValue } from '../sandbox/values.js';
-import { closeMachine, createMachine, layoutFor } from '../sandbox/vm-setup.js';
+import * as C from '../src/kvm/constants.js';
+import type { Vcpu } from '../src/kvm/vcpu.js';
+import { parseElf } from '../src/elf/index.js';
+import { PORT_CALL_FUNCTION, PORT_HALT } from '../src/sandbox/abi.js';
+import { resolveConfig } from '../src/sandbox/config.js';
+import { GuestBinary, bundledGuestPath } from '../src/sandbox/guest-binary.js';
+import { InterruptState } from '../src/sandbox/interrupt.js';
+import { RunLoop } from '../src/sandbox/run-loop.js';
+import { ParameterValue } from '../src/sandbox/values.js';
+import { closeMachine, createMachine, layoutFor } from '../src/sandbox/vm-setup.js';
 
 export interface InstructionCounts {
   /** Instructions from the entry point to init's halt. */
