@@ -389,21 +389,6 @@ static inline hl_Vec *hl_result_from_vec_value_(hl_Vec v) {
 #define HL_NOTE_NAME 2
 #define HL_NOTE_ATTRS_ __attribute__((section(".note.hyperlight"), used, aligned(4)))
 #define HL_PAD4_(n) (((n) + 3) & ~(size_t)3)
-#define HL_NT_(T) hl_ParameterType_##T,
-#define HL_NTYPES_0()
-#define HL_NTYPES_1(a) HL_NT_(a)
-#define HL_NTYPES_2(a, b) HL_NTYPES_1(a) HL_NT_(b)
-#define HL_NTYPES_3(a, b, d) HL_NTYPES_2(a, b) HL_NT_(d)
-#define HL_NTYPES_4(a, b, d, e) HL_NTYPES_3(a, b, d) HL_NT_(e)
-#define HL_NTYPES_5(a, b, d, e, f) HL_NTYPES_4(a, b, d, e) HL_NT_(f)
-#define HL_NTYPES_6(a, b, d, e, f, g) HL_NTYPES_5(a, b, d, e, f) HL_NT_(g)
-#define HL_NTYPES_7(a, b, d, e, f, g, h) HL_NTYPES_6(a, b, d, e, f, g) HL_NT_(h)
-#define HL_NTYPES_8(a, b, d, e, f, g, h, i) HL_NTYPES_7(a, b, d, e, f, g, h) HL_NT_(i)
-#define HL_NTYPES_9(a, b, d, e, f, g, h, i, j) HL_NTYPES_8(a, b, d, e, f, g, h, i) HL_NT_(j)
-#define HL_NTYPES_10(a, b, d, e, f, g, h, i, j, k) \
-  HL_NTYPES_9(a, b, d, e, f, g, h, i, j) HL_NT_(k)
-#define HL_NTYPES_11(a, b, d, e, f, g, h, i, j, k, l) \
-  HL_NTYPES_10(a, b, d, e, f, g, h, i, j, k) HL_NT_(l)
 #define HL_NOTE_SIGNATURE_(fn, Ret, N, ...)                                           \
   static const struct {                                                              \
     uint32_t namesz, descsz, type;                                                   \
@@ -413,7 +398,7 @@ static inline hl_Vec *hl_result_from_vec_value_(hl_Vec v) {
     char ident[HL_PAD4_(sizeof #fn)];                                                \
   } _##fn##_hl_note_signature HL_NOTE_ATTRS_ = {                                     \
       sizeof HL_NOTE_OWNER_, 16 + sizeof #fn, HL_NOTE_SIGNATURE, HL_NOTE_OWNER_, 1,   \
-      hl_ReturnType_##Ret, (N), {HL_CAT(HL_NTYPES_, N)(__VA_ARGS__)}, 0, #fn};
+      hl_ReturnType_##Ret, (N), {HL_CAT(HL_TYPES_, N)(__VA_ARGS__)}, 0, #fn};
 #define HL_NOTE_NAME_(name, fn)                                                       \
   static const struct {                                                              \
     uint32_t namesz, descsz, type;                                                   \
