@@ -48,3 +48,13 @@ export function packageRoot(): string {
   }
 }
 let cached: string | undefined;
+
+/**
+ * The root directory of the compiled library this code belongs to: `dist/src` (ESM) or
+ * `dist/cjs` (CommonJS); for the TypeScript sources themselves (tests) `dist/src`, which
+ * `npm run build` fills. For files that must be loaded by path, such as worker scripts.
+ */
+export function libraryDir(): string {
+  const here = dirname(thisModuleFile());
+  return here.endsWith('.ts') || !/[/\\]dist[/\\](src|cjs)$/.test(here) ? join(packageRoot(), 'dist', 'src') : here;
+}

@@ -2,7 +2,7 @@
 import { ElfInvalidError } from '../errors.js';
 import { type ElfNote, readElfNotes } from '../elf/notes.js';
 import { ParameterTypeMismatchError, ReturnTypeMismatchError } from './errors.js';
-import { type ParameterTypeName, type ReturnTypeName, type TypedValue, coerce } from './values.js';
+import { type CallArgument, type ParameterTypeName, type ReturnTypeName, type TypedValue, coerce } from './values.js';
 
 /** The note owner and types of guests/sdk/include/hyperlight_guest.h (HL_NOTE_*). */
 export const HL_NOTE_OWNER = 'Hyperlight';
@@ -116,4 +116,14 @@ export function declaredArguments(f: GuestFunctionSignature, returnType: ReturnT
       throw new ParameterTypeMismatchError(`argument ${i} of ${formatSignature(f)}: ${(e as Error).message}`);
     }
   });
+}
+
+/**
+ * call()'s arguments for guest function `name`: converted to its declared types when
+ * `declared` has it (see declaredArguments), otherwise `args` unchanged.
+ */
+export function argumentsFor(declared: ReadonlyMap<string, GuestFunctionSignature>, name: string,
+  returnType: ReturnTypeName, args: readonly CallArgument[]): readonly CallArgument[] {
+  const f = declared.get(name);
+  return f ? declaredArguments(f, returnType, args) : args;
 }

@@ -207,6 +207,7 @@ export class UninitializedSandbox {
     const level = this.#logLevel;
     return {
       guest: this.#binary.bytes(), config: this.#config, hosts: this.#hosts.clone(), freshInit,
+      functions: this.#binary.functions(),
       print: (text) => this.#printText(text),
       log: logger ? (r) => { if (r.level >= level) logger(r); } : undefined,
       logLevel: logger ? level : LogLevel.None,

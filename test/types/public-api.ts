@@ -1,8 +1,8 @@
 // Type-level tests of the published declarations (dist/src/*.d.ts, through the package's own name): each `@ts-expect-error` line must fail to compile, every other line must compile.
 // Checked by test/unit/public-types.test.ts with tsc; nothing here runs.
 import {
-  type ErrorCode, type HyperlightError, type MultiUseSandbox, ParameterType, ParameterValue, ReturnType,
-  type UninitializedSandbox, bundledGuestPath,
+  type AsyncSandbox, type ErrorCode, type HyperlightError, type MultiUseSandbox, ParameterType, ParameterValue, ReturnType,
+  type SandboxPool, type UninitializedSandbox, bundledGuestPath,
 } from 'hyperlight-ts';
 
 declare const sb: MultiUseSandbox;
@@ -24,11 +24,23 @@ export const notVoid: number = sb.callGuestFunctionByName('DoNothing', 'Void');
 // @ts-expect-error a plain object is not a call argument
 sb.call('Echo', 'String', { text: 'hi' });
 
+// The async API narrows the same way.
+declare const asb: AsyncSandbox;
+declare const pool: SandboxPool;
+export const asyncSum: Promise<number> = asb.call('Add', 'Int', 40, 2);
+export const pooled: Promise<string> = pool.callGuestFunctionByName('Echo', 'String', ['hi']);
+// @ts-expect-error 'Itn' is not a return type name
+void pool.call('Add', 'Itn', 40, 2);
+// @ts-expect-error a Long result is a bigint
+export const notBig: Promise<number> = asb.call('EchoI64', 'Long', 5n);
+
 // Host functions: parameter types follow `params`, the result follows `returns`.
 u.registerHostFunction('HostAdd', { params: ['Int', 'Int'], returns: 'Int' }, (a, b) => a + b);
 u.registerHostFunction('HostAdd', { params: [ParameterType.Int, 'Int'], returns: ReturnType.Int }, (a: number, b: number) => a + b);
 u.registerHostFunction('HostLen', { params: ['String', 'VecBytes'], returns: 'Long' }, (s, b) => BigInt(s.length + b.length));
 u.registerHostFunction('HostNothing', { params: [], returns: 'Void' }, () => undefined);
+// Async host functions (for evolveAsync() and pools) return a Promise of the same.
+u.registerHostFunction('HostLater', { params: ['Int'], returns: 'Int' }, async (a) => a + 1);
 // @ts-expect-error a String parameter is a string, not a number
 u.registerHostFunction('HostLen', { params: ['String'], returns: 'Int' }, (s: number) => s);
 // @ts-expect-error the inferred parameter is a string: no arithmetic on it
