@@ -1,11 +1,16 @@
 import { defineConfig } from 'vitest/config';
 
+/** Long-running soak tests: `npm run test:soak` (vitest.soak.config.ts), not `npm test`. */
+export const SOAK_TESTS = 'test/soak/**/*.test.ts';
+
+/** Settings both configurations share. */
+export const shared = {
+  testTimeout: 60_000,
+  hookTimeout: 60_000,
+  pool: 'forks',
+  reporters: ['default'],
+} as const;
+
 export default defineConfig({
-  test: {
-    include: ['test/**/*.test.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
-    pool: 'forks',
-    reporters: ['default'],
-  },
+  test: { ...shared, include: ['test/**/*.test.ts'], exclude: ['**/node_modules/**', SOAK_TESTS] },
 });

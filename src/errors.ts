@@ -1,11 +1,28 @@
 // The error base class every library error extends, and the errors shared by layers.
 // Sandbox-level errors live in src/sandbox/errors.ts, KVM ones in src/kvm/errors.ts.
 
+/**
+ * Every `code` a HyperlightError can carry (docs/errors.md lists each with its class; a
+ * test keeps the two equal). A new error class adds its code here.
+ */
+export const ERROR_CODES = [
+  'ERR_GUEST_ERROR', 'ERR_GUEST_ABORTED', 'ERR_GUEST_EXCEPTION', 'ERR_STACK_OVERFLOW', 'ERR_EXECUTION_CANCELED',
+  'ERR_MEMORY_ACCESS_VIOLATION', 'ERR_GUEST_TRIPLE_FAULT', 'ERR_EMULATION_FAILURE', 'ERR_GUEST_PROTOCOL',
+  'ERR_UNEXPECTED_EXIT', 'ERR_BUFFER_OVERFLOW', 'ERR_SANDBOX_POISONED', 'ERR_SANDBOX_BUSY',
+  'ERR_SNAPSHOT_INCOMPATIBLE', 'ERR_HOST_FUNCTION_NOT_FOUND', 'ERR_PARAMETER_TYPE_MISMATCH',
+  'ERR_RETURN_TYPE_MISMATCH', 'ERR_CONFIG_INVALID', 'ERR_ELF_INVALID', 'ERR_PAGE_TABLES_TOO_LARGE',
+  'ERR_GUEST_MEMORY_BOUNDS', 'ERR_KVM_IOCTL', 'ERR_KVM_UNAVAILABLE', 'ERR_CLOSED', 'ERR_GUEST_BUILD',
+  'ERR_POOL_BUSY', 'ERR_WORKER_CRASHED',
+] as const;
+
+/** The stable codes of HyperlightError, as a union to switch on exhaustively. */
+export type ErrorCode = typeof ERROR_CODES[number];
+
 /** Base of every error this library throws. `code` is stable and safe to switch on. */
 export class HyperlightError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;

@@ -1,20 +1,25 @@
 // hyperlight-ts public API: the only entry point of the package.
-export { HyperlightError, ConfigInvalidError, GuestMemoryBoundsError, ElfInvalidError } from './errors.js';
+export {
+  HyperlightError, ConfigInvalidError, GuestMemoryBoundsError, ElfInvalidError, ERROR_CODES, type ErrorCode,
+} from './errors.js';
 
 // Sandboxes (the main API).
 export { UninitializedSandbox, LogLevel, type PrintFunction, type LogFunction, type EvolveOptions } from './sandbox/uninitialized-sandbox.js';
 export { MultiUseSandbox, type SandboxStatus } from './sandbox/multi-use-sandbox.js';
 export { Snapshot } from './sandbox/snapshot.js';
 export { InterruptHandle } from './sandbox/interrupt.js';
-export { GuestBinary, bundledGuestPath, BUNDLED_GUESTS } from './sandbox/guest-binary.js';
+export { GuestBinary, bundledGuestPath, BUNDLED_GUESTS, type BundledGuestName } from './sandbox/guest-binary.js';
 export { type SandboxConfig } from './sandbox/config.js';
-export { type HostFunctionSignature, type HostFunction } from './sandbox/host-functions.js';
+export { type HostFunctionSignature, type HostFunction, type HostReturn } from './sandbox/host-functions.js';
 export type { PhaseSink, StartPhase } from './sandbox/machine.js';
 export type { ExitSink } from './sandbox/run-loop.js';
 export type { GuestLogRecord } from './sandbox/codec.js';
+export { TraceRecorder, type TracedPhase, type TracedExit, type TracedHostCall } from './sandbox/trace-recorder.js';
+export { type GuestFunctionSignature, formatSignature } from './sandbox/guest-functions.js';
+export { typedGuest, type GuestFunctionMap, type TypedGuest } from './sandbox/typed-guest.js';
 export {
-  ParameterType, ReturnType, ParameterValue, type TypedValue, type ParameterTypeName, type ReturnTypeName,
-  type PlainValue,
+  ParameterType, ReturnType, ParameterValue, type TypedValue, type TypedValueOf, type ParameterTypeName, type ReturnTypeName,
+  type PlainValue, type PlainTypes, type PlainOf, type PlainArgs, type CallArgument,
 } from './sandbox/values.js';
 export {
   GuestError, GuestAbortedError, GuestExceptionError, StackOverflowError, ExecutionCanceledError,
@@ -31,6 +36,9 @@ export { SandboxPool, type SandboxPoolOptions, type PoolHostFunction, type PoolS
 export { PoolBusyError, WorkerCrashedError } from './async/errors.js';
 export { CALL_CHANNEL, WORKER_CHANNEL, type CallRecord, type WorkerEvent } from './async/diagnostics.js';
 export type { LatencySummary } from './async/latency.js';
+
+// Building C guests against the bundled SDK (gcc).
+export { buildGuest, GuestBuildError, GUEST_CFLAGS, GUEST_LDFLAGS, type BuildGuestOptions } from './cli/build-guest.js';
 
 // The low-level layers, for experiments.
 export * from './kvm/index.js';

@@ -71,11 +71,6 @@ PRINT_N(print_9, 9)
 PRINT_N(print_10, 10)
 PRINT_N(print_11, 11)
 
-static const hl_ParameterType PRINT_TYPES[11] = {
-    hl_ParameterType_String, hl_ParameterType_Int,   hl_ParameterType_Long,
-    hl_ParameterType_String, hl_ParameterType_String, hl_ParameterType_Bool,
-    hl_ParameterType_Bool,   hl_ParameterType_UInt,  hl_ParameterType_ULong,
-    hl_ParameterType_Int,    hl_ParameterType_Float};
 
 /* ---- byte buffers */
 static hl_Vec set_byte_array_to_zero(hl_Vec v) {
@@ -311,13 +306,6 @@ static hl_Vec *rt_vecbytes(const hl_FunctionCall *c) {
   return hl_flatbuffer_result_from_Bytes(v.data, v.len);
 }
 
-/* A macro, so that the name stays a literal and registration costs a few stores. */
-#define register_one(name, fn, t, r)                                                  \
-  do {                                                                               \
-    static const hl_ParameterType types_[1] = {t};                                   \
-    hl_register_function_definition(name, fn, 1, types_, r);                         \
-  } while (0)
-
 void hyperlight_main(void) {
   HYPERLIGHT_REGISTER_FUNCTION("Echo", echo);
   HYPERLIGHT_REGISTER_FUNCTION("EchoI32", echo_i32);
@@ -329,16 +317,16 @@ void hyperlight_main(void) {
   HYPERLIGHT_REGISTER_FUNCTION("EchoBool", echo_bool);
   HYPERLIGHT_REGISTER_FUNCTION("NoOp", no_op);
   HYPERLIGHT_REGISTER_FUNCTION("PrintOutput", print_output);
-  hl_register_function_definition("PrintTwoArgs", print_2, 2, PRINT_TYPES, hl_ReturnType_Int);
-  hl_register_function_definition("PrintThreeArgs", print_3, 3, PRINT_TYPES, hl_ReturnType_Int);
-  hl_register_function_definition("PrintFourArgs", print_4, 4, PRINT_TYPES, hl_ReturnType_Int);
-  hl_register_function_definition("PrintFiveArgs", print_5, 5, PRINT_TYPES, hl_ReturnType_Int);
-  hl_register_function_definition("PrintSixArgs", print_6, 6, PRINT_TYPES, hl_ReturnType_Int);
-  hl_register_function_definition("PrintSevenArgs", print_7, 7, PRINT_TYPES, hl_ReturnType_Int);
-  hl_register_function_definition("PrintEightArgs", print_8, 8, PRINT_TYPES, hl_ReturnType_Int);
-  hl_register_function_definition("PrintNineArgs", print_9, 9, PRINT_TYPES, hl_ReturnType_Int);
-  hl_register_function_definition("PrintTenArgs", print_10, 10, PRINT_TYPES, hl_ReturnType_Int);
-  hl_register_function_definition("PrintElevenArgs", print_11, 11, PRINT_TYPES, hl_ReturnType_Int);
+  HYPERLIGHT_REGISTER_TYPED("PrintTwoArgs", print_2, Int, 2, String, Int);
+  HYPERLIGHT_REGISTER_TYPED("PrintThreeArgs", print_3, Int, 3, String, Int, Long);
+  HYPERLIGHT_REGISTER_TYPED("PrintFourArgs", print_4, Int, 4, String, Int, Long, String);
+  HYPERLIGHT_REGISTER_TYPED("PrintFiveArgs", print_5, Int, 5, String, Int, Long, String, String);
+  HYPERLIGHT_REGISTER_TYPED("PrintSixArgs", print_6, Int, 6, String, Int, Long, String, String, Bool);
+  HYPERLIGHT_REGISTER_TYPED("PrintSevenArgs", print_7, Int, 7, String, Int, Long, String, String, Bool, Bool);
+  HYPERLIGHT_REGISTER_TYPED("PrintEightArgs", print_8, Int, 8, String, Int, Long, String, String, Bool, Bool, UInt);
+  HYPERLIGHT_REGISTER_TYPED("PrintNineArgs", print_9, Int, 9, String, Int, Long, String, String, Bool, Bool, UInt, ULong);
+  HYPERLIGHT_REGISTER_TYPED("PrintTenArgs", print_10, Int, 10, String, Int, Long, String, String, Bool, Bool, UInt, ULong, Int);
+  HYPERLIGHT_REGISTER_TYPED("PrintElevenArgs", print_11, Int, 11, String, Int, Long, String, String, Bool, Bool, UInt, ULong, Int, Float);
   HYPERLIGHT_REGISTER_FUNCTION("SetByteArrayToZero", set_byte_array_to_zero);
   HYPERLIGHT_REGISTER_FUNCTION("GetSizePrefixedBuffer", get_size_prefixed_buffer);
   HYPERLIGHT_REGISTER_FUNCTION("24K_in_8K_out", in24k_out8k);
@@ -360,16 +348,15 @@ void hyperlight_main(void) {
   HYPERLIGHT_REGISTER_FUNCTION("LogMessage", log_message);
   HYPERLIGHT_REGISTER_FUNCTION("GuestMethod1", guest_method1);
   HYPERLIGHT_REGISTER_FUNCTION("Add", add);
-  register_one("RoundTripHostInt", rt_int, hl_ParameterType_Int, hl_ReturnType_Int);
-  register_one("RoundTripHostUInt", rt_uint, hl_ParameterType_UInt, hl_ReturnType_UInt);
-  register_one("RoundTripHostLong", rt_long, hl_ParameterType_Long, hl_ReturnType_Long);
-  register_one("RoundTripHostULong", rt_ulong, hl_ParameterType_ULong, hl_ReturnType_ULong);
-  register_one("RoundTripHostFloat", rt_float, hl_ParameterType_Float, hl_ReturnType_Float);
-  register_one("RoundTripHostDouble", rt_double, hl_ParameterType_Double, hl_ReturnType_Double);
-  register_one("RoundTripHostBool", rt_bool, hl_ParameterType_Bool, hl_ReturnType_Bool);
-  register_one("RoundTripHostString", rt_string, hl_ParameterType_String, hl_ReturnType_String);
-  register_one("RoundTripHostVecBytes", rt_vecbytes, hl_ParameterType_VecBytes,
-               hl_ReturnType_VecBytes);
+  HYPERLIGHT_REGISTER_TYPED("RoundTripHostInt", rt_int, Int, 1, Int);
+  HYPERLIGHT_REGISTER_TYPED("RoundTripHostUInt", rt_uint, UInt, 1, UInt);
+  HYPERLIGHT_REGISTER_TYPED("RoundTripHostLong", rt_long, Long, 1, Long);
+  HYPERLIGHT_REGISTER_TYPED("RoundTripHostULong", rt_ulong, ULong, 1, ULong);
+  HYPERLIGHT_REGISTER_TYPED("RoundTripHostFloat", rt_float, Float, 1, Float);
+  HYPERLIGHT_REGISTER_TYPED("RoundTripHostDouble", rt_double, Double, 1, Double);
+  HYPERLIGHT_REGISTER_TYPED("RoundTripHostBool", rt_bool, Bool, 1, Bool);
+  HYPERLIGHT_REGISTER_TYPED("RoundTripHostString", rt_string, String, 1, String);
+  HYPERLIGHT_REGISTER_TYPED("RoundTripHostVecBytes", rt_vecbytes, VecBytes, 1, VecBytes);
   HYPERLIGHT_REGISTER_FUNCTION("Spin", spin);
   HYPERLIGHT_REGISTER_FUNCTION("TriggerException", trigger_exception);
   HYPERLIGHT_REGISTER_FUNCTION("InfiniteRecursion", infinite_recursion);

@@ -1,17 +1,21 @@
 // AsyncSandbox: a sandbox whose vCPU runs in a worker thread that owns the VM, driven with
 // Promises from the main thread, where its host functions run. Cancellation by
 // AbortSignal, per-call time limits covering host time, crash handling.
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { ConfigInvalidError, HyperlightError } from '../errors.js';
 import { ResourceClosedError } from '../kvm/errors.js';
+import { libraryDir } from '../package-root.js';
 import type { ResolvedConfig } from '../sandbox/config.js';
 import {
   ExecutionCanceledError, GuestError, SandboxBusyError, SnapshotIncompatibleError,
 } from '../sandbox/errors.js';
 import { HOST_ERROR_CODE } from '../sandbox/host-functions.js';
 import { InterruptHandle } from '../sandbox/interrupt.js';
+import { type GuestFunctionSignature, argumentsFor } from '../sandbox/guest-functions.js';
 import {
-  type PlainValue, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName,
+  type CallArgument, type PlainOf, type PlainValue, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName,
 } from '../sandbox/values.js';
 import { type CallRecord, callChannel, publishWorker } from './diagnostics.js';
 import { WorkerCrashedError } from './errors.js';
@@ -38,6 +42,8 @@ export type AsyncSandboxStatus = 'ready' | 'poisoned' | 'closed';
 /** @internal what `UninitializedSandbox.evolveAsync()` hands over. */
 export interface AsyncSandboxParts extends HostSide {
   guest: Uint8Array;
+  /** The guest's declared functions (its ELF notes): call() converts plain arguments to their types. */
+  functions: readonly GuestFunctionSignature[];
   config: ResolvedConfig;
   logLevel: number;
   freshInit: boolean;
@@ -97,6 +103,7 @@ export class AsyncSandbox {
   readonly #bridge: HostBridge;
   readonly #hooks: AsyncSandboxHooks;
   readonly #config: ResolvedConfig;
+  readonly #declared: ReadonlyMap<string, GuestFunctionSignature>;
   readonly #queue: Op[] = [];
   readonly #snapshots = new FinalizationRegistry<number>((id) => {
     if (!this.#stopped) this.#worker.postMessage({ op: 'drop', snapshot: id } satisfies ToWorker);
@@ -119,6 +126,7 @@ export class AsyncSandbox {
   private constructor(parts: AsyncSandboxParts, hooks: AsyncSandboxHooks) {
     this.#hooks = hooks;
     this.#config = parts.config;
+    this.#declared = new Map(parts.functions.map((f) => [f.name, f]));
     const control = new Int32Array(new SharedArrayBuffer(CTL_SLOTS * 4));
     this.#control = control;
     const { port1, port2 } = new MessageChannel();
@@ -221,17 +229,21 @@ export class AsyncSandbox {
    * Calls guest function `name` with plain JS arguments (mapped as by MultiUseSandbox.call).
    * Resolves with the plain result; rejects with the typed errors of docs/errors.md.
    */
-  call(name: string, returnType: ReturnTypeName | string, ...args: unknown[]): Promise<PlainValue> {
-    return this.callGuestFunctionByName(name, returnType, args);
+  call<R extends ReturnTypeName>(name: string, returnType: R, ...args: CallArgument[]): Promise<PlainOf<R>> {
+    try {
+      return this.callGuestFunctionByName(name, returnType, argumentsFor(this.#declared, name, parseReturnTypeName(returnType), args));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /**
    * Calls guest function `name` with ParameterValues (or plain values), with options.
    * An already-aborted signal rejects at once and nothing runs.
    */
-  callGuestFunctionByName(name: string, returnType: ReturnTypeName | string,
-    params: readonly (TypedValue | unknown)[] = [], options: CallOptions = {}): Promise<PlainValue> {
-    return this.runCall(name, returnType, params, options, 0);
+  callGuestFunctionByName<R extends ReturnTypeName>(name: string, returnType: R,
+    params: readonly (TypedValue | CallArgument)[] = [], options: CallOptions = {}): Promise<PlainOf<R>> {
+    return this.runCall(name, returnType, params, options, 0) as Promise<PlainOf<R>>;
   }
 
   /** @internal a call that restores snapshot `restoreAfter` (an id, 0: none) once it has answered. */
@@ -462,8 +474,7 @@ function callTimeout(options: CallOptions, configured: number): number {
   return configured > 0 ? Math.min(configured, timeoutMs) : timeoutMs;
 }
 
-/** The worker script: next to this module once built (vitest runs the sources: use dist/). */
+/** The worker script, in the build (ESM or CommonJS) this module runs from; dist/src when vitest runs the sources. */
 function workerUrl(): URL {
-  const here = import.meta.url;
-  return here.endsWith('.ts') ? new URL('../../dist/src/async/worker.js', here) : new URL('./worker.js', here);
+  return pathToFileURL(join(libraryDir(), 'async', 'worker.js'));
 }

@@ -9,7 +9,8 @@ import { ExecutionCanceledError, SandboxBusyError } from '../sandbox/errors.js';
 import type { GuestBinary } from '../sandbox/guest-binary.js';
 import type { HostFunction, HostFunctionSignature } from '../sandbox/host-functions.js';
 import { type PrintFunction, UninitializedSandbox } from '../sandbox/uninitialized-sandbox.js';
-import type { PlainValue, ReturnTypeName, TypedValue } from '../sandbox/values.js';
+import { type GuestFunctionSignature, argumentsFor } from '../sandbox/guest-functions.js';
+import { type CallArgument, type PlainOf, type PlainValue, type ReturnTypeName, type TypedValue, parseReturnTypeName } from '../sandbox/values.js';
 import { AsyncSandbox, type AsyncSandboxParts, type CallOptions } from './async-sandbox.js';
 import { publishWorker } from './diagnostics.js';
 import { PoolBusyError } from './errors.js';
@@ -18,7 +19,8 @@ import { LatencyRing, type LatencySummary } from './latency.js';
 
 /** A host function for a pool: its signature and implementation (it may be async). */
 export interface PoolHostFunction extends HostFunctionSignature {
-  fn: HostFunction;
+  /** Takes the plain values of `params` and returns one of `returns` (checked at run time). */
+  fn: (...args: never[]) => unknown;
 }
 
 export interface SandboxPoolOptions {
@@ -87,6 +89,7 @@ let nextPoolId = 1;
  */
 export class SandboxPool {
   readonly #parts: AsyncSandboxParts;
+  readonly #declared: ReadonlyMap<string, GuestFunctionSignature>;
   readonly #slots: Slot[] = [];
   readonly #queue: Pending[] = [];
   readonly #maxQueue: number;
@@ -105,6 +108,7 @@ export class SandboxPool {
 
   private constructor(parts: AsyncSandboxParts, maxQueue: number, restoreAfter: boolean) {
     this.#parts = parts;
+    this.#declared = new Map(parts.functions.map((f) => [f.name, f]));
     this.#maxQueue = maxQueue;
     this.#restoreAfter = restoreAfter;
   }
@@ -137,8 +141,12 @@ export class SandboxPool {
   }
 
   /** Calls guest function `name` with plain JS arguments on a free sandbox. */
-  call(name: string, returnType: ReturnTypeName | string, ...args: unknown[]): Promise<PlainValue> {
-    return this.callGuestFunctionByName(name, returnType, args);
+  call<R extends ReturnTypeName>(name: string, returnType: R, ...args: CallArgument[]): Promise<PlainOf<R>> {
+    try {
+      return this.callGuestFunctionByName(name, returnType, argumentsFor(this.#declared, name, parseReturnTypeName(returnType), args));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /**
@@ -147,8 +155,13 @@ export class SandboxPool {
    * ExecutionCanceledError when `options.signal` is already aborted (nothing runs), with
    * SandboxBusyError from inside one of this pool's host functions.
    */
-  callGuestFunctionByName(name: string, returnType: ReturnTypeName | string,
-    params: readonly (TypedValue | unknown)[] = [], options: CallOptions = {}): Promise<PlainValue> {
+  callGuestFunctionByName<R extends ReturnTypeName>(name: string, returnType: R,
+    params: readonly (TypedValue | CallArgument)[] = [], options: CallOptions = {}): Promise<PlainOf<R>> {
+    return this.#callByName(name, returnType, params, options) as Promise<PlainOf<R>>;
+  }
+
+  #callByName(name: string, returnType: ReturnTypeName,
+    params: readonly (TypedValue | CallArgument)[], options: CallOptions): Promise<PlainValue> {
     if (this.#closed) return Promise.reject(new ResourceClosedError('SandboxPool'));
     if (options?.signal?.aborted) {
       return Promise.reject(new ExecutionCanceledError('aborted', ' before the call started', { cause: options.signal.reason }));
@@ -350,7 +363,7 @@ function validate(options: SandboxPoolOptions): {
   if (hosts === null || typeof hosts !== 'object') throw new ConfigInvalidError('hostFunctions', 'must be an object of { params, returns, fn }');
   for (const [name, h] of Object.entries(hosts)) {
     if (h === null || typeof h !== 'object') throw new ConfigInvalidError(`hostFunctions.${name}`, 'must be { params, returns, fn }');
-    uninit.registerHostFunction(name, { params: h.params, returns: h.returns }, h.fn);
+    uninit.registerHostFunction(name, { params: h.params, returns: h.returns }, h.fn as HostFunction); // the registry checks values at run time
   }
   if (options.print !== undefined) uninit.registerPrint(options.print);
   return { uninit, workers, maxQueue, restoreAfter };

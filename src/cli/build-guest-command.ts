@@ -1,4 +1,4 @@
-// `hyperlight-ts build-guest`: the command-line face of buildGuest (build-guest.ts); the compiling happens there.
+// `hyperlight-ts build-guest`: the command-line face of the public buildGuest (src/cli/build-guest.ts); the compiling happens there.
 import { UsageError, out, parseCommandArgs } from './usage.js';
 
 export const BUILD_GUEST_USAGE = `Usage: hyperlight-ts build-guest -o OUT.elf [-I DIR]... SOURCE.c...
@@ -22,7 +22,7 @@ export async function buildGuestCommand(argv: string[]): Promise<number> {
   }
   if (!values.output) throw new UsageError('build-guest needs -o OUT.elf', BUILD_GUEST_USAGE);
   if (positionals.length === 0) throw new UsageError('build-guest needs at least one source file', BUILD_GUEST_USAGE);
-  const { buildGuest } = await import('./build-guest.js');
+  const { buildGuest } = await import('../index.js');
   buildGuest({ output: values.output, sources: positionals, includeDirs: values.include ?? [] });
   out(`wrote ${values.output}\n`);
   return 0;

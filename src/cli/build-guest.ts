@@ -1,10 +1,10 @@
-// Compiles and links C guest sources with the bundled guest SDK (gcc only); it does not run or load guests.
+// Compiles and links C guest sources with the bundled guest SDK (gcc only); it does not run or load guests. Public API (src/index.ts), kept beside the command that uses it.
 // The flags are guests/Makefile's; test/unit/guest-build.test.ts proves both give byte-identical ELFs.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readdirSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import { HyperlightError } from '../errors.js';
+import { packageRoot } from '../package-root.js';
 
 /** gcc failed, was not found, or the inputs are unusable. `stderr` holds gcc's diagnostics. */
 export class GuestBuildError extends HyperlightError {
@@ -48,26 +48,6 @@ export interface BuildGuestOptions {
   includeDirs?: string[];
   /** Replaces the default `-O2`, e.g. `-Os` or `s`. */
   optimize?: string;
-}
-
-/** The directory holding package.json with name "hyperlight-ts", from src/cli or dist/src/cli. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg)) {
-      try {
-        const parsed: unknown = JSON.parse(readFileSync(pkg, 'utf8'));
-        if (typeof parsed === 'object' && parsed !== null &&
-            (parsed as { name?: unknown }).name === 'hyperlight-ts') return dir;
-      } catch {
-        // not our package.json: keep walking up
-      }
-    }
-    const parent = dirname(dir);
-    if (parent === dir) throw new GuestBuildError('cannot find the hyperlight-ts package root');
-    dir = parent;
-  }
 }
 
 /** The SDK sources relative to guests/, sorted bytewise as make's $(sort) does. */

@@ -1,9 +1,8 @@
 // `hyperlight-ts demo` (what `npm start` runs): the announcement's example, a guest call
 // in a fresh micro-VM, with the time each start-up phase took.
-import { ParameterValue, ReturnType } from '../sandbox/values.js';
-import { GuestBinary, bundledGuestPath } from '../sandbox/guest-binary.js';
-import { UninitializedSandbox } from '../sandbox/uninitialized-sandbox.js';
-import type { PhaseSink } from '../sandbox/machine.js';
+import {
+  GuestBinary, ParameterValue, ReturnType, TraceRecorder, type TracedPhase, UninitializedSandbox, bundledGuestPath,
+} from '../index.js';
 import { UsageError, out as stdout, parseCommandArgs } from './usage.js';
 
 export const DEMO_USAGE = `Usage: hyperlight-ts demo
@@ -26,28 +25,19 @@ export function demoCommand(argv: string[]): number {
   return 0;
 }
 
-export interface PhaseTiming { phase: string; micros: number }
-
-/** Collects phase timings in order. */
-export class PhaseRecorder implements PhaseSink {
-  readonly phases: PhaseTiming[] = [];
-  phase(name: string, startNs: bigint, endNs: bigint): void {
-    this.phases.push({ phase: name, micros: Number(endNs - startNs) / 1000 });
-  }
-}
-
-export function formatPhases(phases: readonly PhaseTiming[]): string {
-  const width = Math.max(...phases.map((p) => p.phase.length), 5);
-  const lines = phases.map((p) => `  ${p.phase.padEnd(width)}  ${p.micros.toFixed(1).padStart(9)} us`);
-  const total = phases.reduce((a, p) => a + p.micros, 0);
-  lines.push(`  ${'total'.padEnd(width)}  ${total.toFixed(1).padStart(9)} us`);
+/** The phases as aligned lines, then the span from the first start to the last end. */
+export function formatPhases(phases: readonly TracedPhase[], spanNs: bigint): string {
+  const width = Math.max(...phases.map((p) => p.name.length), 'total (span)'.length);
+  const us = (ns: bigint): string => (Number(ns) / 1000).toFixed(1).padStart(9);
+  const lines = phases.map((p) => `  ${p.name.padEnd(width)}  ${us(p.endNs - p.startNs)} us`);
+  lines.push(`  ${'total (span)'.padEnd(width)}  ${us(spanNs)} us`);
   return lines.join('\n');
 }
 
 /** Runs the demo, writing to `out`. Returns the guest's result. */
 export function runDemo(out: (text: string) => void = (t) => process.stdout.write(t)): number {
-  const rec = new PhaseRecorder();
   const t0 = process.hrtime.bigint();
+  const rec = new TraceRecorder(t0);
   const uninit = UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath('simpleguest')));
   rec.phase('validate', t0, process.hrtime.bigint());
   uninit.registerHostFunction('HostMethod1', { params: ['String'], returns: 'Int' }, (s: string) => s.length);
@@ -55,12 +45,12 @@ export function runDemo(out: (text: string) => void = (t) => process.stdout.writ
   const sandbox = uninit.evolve({ trace: rec });
   try {
     const result = sandbox.callGuestFunctionByName('PrintOutput', ReturnType.Int,
-      [ParameterValue.String('Hello from a VM guest!\n')]) as number;
+      [ParameterValue.String('Hello from a VM guest!\n')]);
     const t = process.hrtime.bigint();
     sandbox.close();
     rec.phase('close', t, process.hrtime.bigint());
     out(`PrintOutput returned ${result} (characters printed by the host)\n\n`);
-    out(`A fresh KVM micro-VM, phase by phase:\n${formatPhases(rec.phases)}\n`);
+    out(`A fresh KVM micro-VM, phase by phase:\n${formatPhases(rec.sortedPhases(), rec.spanNs())}\n`);
     return result;
   } finally {
     sandbox.close();

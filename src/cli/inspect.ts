@@ -1,17 +1,15 @@
 // `hyperlight-ts inspect`: a guest's ELF summary, memory map and page tables, computed exactly as the sandbox would, without KVM.
-import { parseElf, type ElfImage } from '../elf/index.js';
-import { formatLayout, type MemoryLayout } from '../mem/x86_64/index.js';
-import { buildPageTables, mappedRangesFor, walkRanges, type MappedRange, type MappedSpan } from '../mem/x86_64/index.js';
-import { resolveConfig, type SandboxConfig } from '../sandbox/config.js';
-import { GuestBinary } from '../sandbox/guest-binary.js';
-import { layoutFor } from '../sandbox/machine.js';
+import {
+  type ElfImage, type GuestFunctionSignature, GuestBinary, PageTables, type SandboxConfig, UninitializedSandbox, formatSignature,
+} from '../index.js';
 import { BUNDLED_LIST, UsageError, out, parseCommandArgs, parseSize, resolveGuest } from './usage.js';
 
 export const INSPECT_USAGE = `Usage: hyperlight-ts inspect <guest> [--heap SIZE] [--stack SIZE]
 
 Prints what a sandbox on <guest> (an ELF file, or a bundled guest: ${BUNDLED_LIST}) would
-get: the ELF summary (type, entry, segments with R/W/X, relocations), the guest memory map,
-and a walk of the page tables built for it (ranges with their rights). Needs no /dev/kvm.
+get: the ELF summary (type, entry, segments with R/W/X, relocations), the guest functions
+its notes declare, the guest memory map, and a walk of the page tables built for it
+(ranges with their rights). Needs no /dev/kvm.
 
 Options:
   --heap SIZE    guest heap in bytes (65536, 0x10000, 64k, 1m)
@@ -50,17 +48,17 @@ export function describeElf(image: ElfImage, fileSize: number): string[] {
   ];
 }
 
-function spanNames(span: MappedSpan, ranges: readonly MappedRange[]): string {
+function spanNames(span: PageTables.MappedSpan, ranges: readonly PageTables.MappedRange[]): string {
   const names = ranges.filter((r) => r.gpa < span.gpa + span.size && span.gpa < r.gpa + r.size).map((r) => r.name ?? '?');
   return names.join(', ');
 }
 
 /** The page-table part: tables built into a plain Uint8Array exactly as `createMachine` does, then walked. */
-export function describePageTables(layout: MemoryLayout, image: ElfImage): string[] {
-  const ranges = mappedRangesFor(layout, image.segments);
+export function describePageTables(layout: PageTables.MemoryLayout, image: ElfImage): string[] {
+  const ranges = PageTables.mappedRangesFor(layout, image.segments);
   const memory = new Uint8Array(layout.pageTables.gpa + layout.pageTables.size);
-  const tables = buildPageTables(ranges, layout.pageTables, memory.subarray(layout.pageTables.gpa));
-  const spans = walkRanges(memory, tables.cr3);
+  const tables = PageTables.buildPageTables(ranges, layout.pageTables, memory.subarray(layout.pageTables.gpa));
+  const spans = PageTables.walkRanges(memory, tables.cr3);
   const rows = spans.map((s) => [
     hex(s.gva), hex(s.gva + s.size), human(s.size), `r${s.writable ? 'w' : '-'}${s.executable ? 'x' : '-'}`,
     s.user ? 'user' : 'supervisor', s.gva === s.gpa ? 'identity' : `-> ${hex(s.gpa)}`, spanNames(s, ranges),
@@ -73,18 +71,32 @@ export function describePageTables(layout: MemoryLayout, image: ElfImage): strin
   ];
 }
 
+/** The guest functions part: what the ELF's notes declare. */
+export function describeFunctions(functions: readonly GuestFunctionSignature[]): string[] {
+  if (functions.length === 0) {
+    return ['Guest functions: none declared (the ELF has no Hyperlight function notes; the SDK\'s',
+      '  HYPERLIGHT_REGISTER_FUNCTION and HYPERLIGHT_REGISTER_TYPED write them)'];
+  }
+  return [`Guest functions (${functions.length}, declared in the ELF's notes):`, ...functions.map((f) => `  ${formatSignature(f)}`)];
+}
+
 /** The full report for `inspect`. */
 export function inspectGuest(path: string, config: SandboxConfig = {}): string {
-  const bytes = GuestBinary.filePath(path).bytes();
-  const image = parseElf(bytes);
-  const layout = layoutFor(image, resolveConfig(config));
+  const binary = GuestBinary.filePath(path);
+  const bytes = binary.bytes();
+  // The layout a sandbox would get: create() validates and plans, without KVM.
+  const u = UninitializedSandbox.create(binary, config);
+  const image = u.image;
+  const layout = u.layout;
   return [
     `guest ${path}`,
     '',
     ...describeElf(image, bytes.length),
     '',
+    ...describeFunctions(binary.functions()),
+    '',
     'Guest memory map (guest-physical = guest-virtual):',
-    formatLayout(layout),
+    PageTables.formatLayout(layout),
     `  the image is loaded at ${hex(layout.image.gpa)}; the vCPU starts at RIP ${hex(layout.image.gpa + image.entryOffset)}`,
     '',
     ...describePageTables(layout, image),

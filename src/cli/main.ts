@@ -1,30 +1,33 @@
 #!/usr/bin/env node
 // The `hyperlight-ts` command: dispatches to its subcommands and maps errors to exit statuses. No command logic here.
-import { HyperlightError } from '../errors.js';
-import { benchCommand } from './bench.js';
+import { readFileSync } from 'node:fs';
+import { HyperlightError } from '../index.js';
 import { buildGuestCommand } from './build-guest-command.js';
 import { demoCommand } from './demo.js';
 import { inspectCommand } from './inspect.js';
 import { runCommand } from './run.js';
+import { typesCommand } from './types-command.js';
 import { type Command, UsageError, err, out } from './usage.js';
 
 const USAGE = `Usage: hyperlight-ts <command> [options]
 
 Commands:
-  run <guest> <function> [args...] --returns TYPE
+  run <guest> <function> [args...] [--returns TYPE]
                            call a guest function in a fresh micro-VM (--trace shows every exit)
-  inspect <guest>          ELF summary, guest memory map and page tables (no KVM needed)
-  bench [--json] [--quick] run the benchmark suite
+  inspect <guest>          ELF summary, declared guest functions, memory map, page tables (no KVM)
+  types <guest>            a TypeScript module declaring the guest's functions, for typed calls
   demo                     run a guest function in a fresh micro-VM, with phase timings
   build-guest -o OUT SRC.. compile C guest sources against the bundled SDK (needs gcc)
+  help [command]           this text, or a command's options (as '<command> --help')
 
-Run 'hyperlight-ts <command> --help' for a command's options.
+Options: --version prints the version. The benchmarks are in the repository, not the
+package: 'npm run bench' in a clone (docs/benchmarks.md).
 Exit status: 0 success, 1 library error ("error <code>: <message>"), 2 usage error.`;
 
 const commands: Readonly<Record<string, Command>> = {
   run: runCommand,
   inspect: inspectCommand,
-  bench: benchCommand,
+  types: typesCommand,
   demo: demoCommand,
   'build-guest': buildGuestCommand,
 };
@@ -35,9 +38,22 @@ function systemErrorCode(e: unknown): string | undefined {
   return e instanceof Error && typeof code === 'string' && /^E[A-Z]+$/.test(code) ? code : undefined;
 }
 
+/** The package's version, from the package.json beside dist/ (or src/). */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
+
 async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  let [name, ...rest] = argv;
+  if (name === '--version' || name === '-v' || name === 'version') {
+    out(`hyperlight-ts ${version()}\n`);
+    return 0;
+  }
+  if (name === 'help' && rest.length > 0) {
+    // `help run` is `run --help`.
+    [name, ...rest] = [rest[0]!, '--help'];
+  } else if (!name || name === '--help' || name === '-h' || name === 'help') {
     (name ? out : err)(`${USAGE}\n`);
     return name ? 0 : 2;
   }

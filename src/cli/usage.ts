@@ -1,7 +1,7 @@
 // Shared plumbing of the CLI commands: usage errors, option parsing, sizes, guest paths. No command logic.
 import { existsSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { BUNDLED_GUESTS, bundledGuestPath } from '../sandbox/guest-binary.js';
+import { BUNDLED_GUESTS, bundledGuestPath } from '../index.js';
 
 /** A command line the CLI cannot act on; main turns it into exit status 2. */
 export class UsageError extends Error {
@@ -84,7 +84,8 @@ export function parseCount(flag: string, text: string, usage: string): number {
  */
 export function resolveGuest(arg: string): { path: string; bundled: string | undefined } {
   if (existsSync(arg)) return { path: arg, bundled: undefined };
-  if ((BUNDLED_GUESTS as readonly string[]).includes(arg)) return { path: bundledGuestPath(arg), bundled: arg };
+  const bundled = BUNDLED_GUESTS.find((name) => name === arg);
+  if (bundled) return { path: bundledGuestPath(bundled), bundled };
   return { path: arg, bundled: undefined };
 }
 

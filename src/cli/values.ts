@@ -1,7 +1,7 @@
 // Command-line text to typed guest arguments and guest results back to text, for `run`. No guest calls here.
 import {
   ParameterValue, type ParameterTypeName, type PlainValue, type ReturnTypeName, type TypedValue,
-} from '../sandbox/values.js';
+} from '../index.js';
 import { UsageError } from './usage.js';
 
 const PARAMETER_TYPES: readonly ParameterTypeName[] =

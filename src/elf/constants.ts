@@ -25,6 +25,7 @@ export const PN_XNUM = 0xffff;
 export const PT_LOAD = 1;
 export const PT_DYNAMIC = 2;
 export const PT_INTERP = 3;
+export const PT_NOTE = 4;
 /** p_flags bits (gABI). */
 export const PF_X = 1;
 export const PF_W = 2;

@@ -6,7 +6,7 @@
 // steps are used. elfy reads u64 fields as JS numbers (imprecise above 2^53): callers
 // must cross-check what comes back against the raw bytes.
 
-import { createRequire } from 'node:module';
+import elfyModule from 'elfy';
 import { ElfInvalidError } from '../errors.js';
 
 export interface ElfyHeader {
@@ -35,8 +35,9 @@ interface ElfyParser {
   parsePrograms(buf: Buffer, header: unknown): unknown;
 }
 
-const require = createRequire(import.meta.url);
-const elfy = require('elfy') as { Parser: new () => ElfyParser };
+// elfy is a CommonJS module without types (src/elf/elfy.d.ts declares it `unknown`): the
+// default import is its module.exports in both the ESM and the CommonJS build.
+const elfy = elfyModule as { Parser: new () => ElfyParser };
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null;

@@ -66,6 +66,17 @@ function checkHeader(view: DataView, length: number): RawHeader {
   return { type: etype === C.ET_DYN ? 'dyn' : 'exec', entry: view.getBigUint64(24, true), phoff: Number(phoff), phnum };
 }
 
+/**
+ * The program headers of an ELF64 x86-64 file after the header checks of parseElf (not
+ * the segment checks): for readers of other segment types, such as notes.ts.
+ * @throws ElfInvalidError for a bad header or program headers outside the file.
+ */
+export function readProgramHeaders(bytes: Uint8Array): readonly RawPhdr[] {
+  // FFI: none; a read-only DataView over the caller's bytes, used only during this call.
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return readPhdrs(view, checkHeader(view, bytes.length));
+}
+
 function readPhdrs(view: DataView, h: RawHeader): RawPhdr[] {
   const out: RawPhdr[] = [];
   for (let i = 0; i < h.phnum; i++) {

@@ -1,9 +1,10 @@
 // Where a guest comes from: a file path or bytes, and the bundled guests' paths.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigInvalidError } from '../errors.js';
+import { packageRoot } from '../package-root.js';
 import { type ElfImage, parseElf } from '../elf/index.js';
+import { type GuestFunctionSignature, readGuestFunctions } from './guest-functions.js';
 import { IdleMachinePool, type InitTemplate, type Machine } from './machine.js';
 
 /** What a finished guest init left behind, reusable by later sandboxes (see evolve()). */
@@ -22,6 +23,7 @@ export interface GuestInitTemplate {
 export class GuestBinary {
   #bytes: Uint8Array | undefined;
   #image: ElfImage | undefined;
+  #functions: readonly GuestFunctionSignature[] | undefined;
   readonly #templates = new Map<string, GuestInitTemplate>();
   readonly #idle: IdleMachinePool;
 
@@ -71,6 +73,20 @@ export class GuestBinary {
     return this.#image;
   }
 
+  /**
+   * The guest functions the ELF declares (names, parameter and return types), sorted by
+   * name, read from its "Hyperlight" notes without running it. The SDK's
+   * HYPERLIGHT_REGISTER_FUNCTION and HYPERLIGHT_REGISTER_TYPED write them; a guest built
+   * otherwise declares none (empty). @throws ElfInvalidError for a malformed image or note.
+   */
+  functions(): readonly GuestFunctionSignature[] {
+    if (!this.#functions) {
+      this.image();
+      this.#functions = Object.freeze(readGuestFunctions(this.bytes()));
+    }
+    return this.#functions;
+  }
+
   /** @internal the init template recorded for `key` (a layout and log level). */
   template(key: string): GuestInitTemplate | undefined {
     return this.#templates.get(key);
@@ -113,21 +129,12 @@ export interface GuestBinaryOptions {
   vmPool?: number;
 }
 
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'guests'))) return dir;
-    dir = dirname(dir);
-  }
-  throw new ConfigInvalidError('guest', 'cannot find the hyperlight-ts package root (guests/ folder)');
-}
-
 /** Names of the guests shipped prebuilt in `guests/bin/`. */
 export const BUNDLED_GUESTS = ['simpleguest', 'dummyguest', 'hostileguest', 'benchguest'] as const;
 export type BundledGuestName = typeof BUNDLED_GUESTS[number];
 
 /** The path of a bundled prebuilt guest, e.g. `bundledGuestPath('simpleguest')`. */
-export function bundledGuestPath(name: BundledGuestName | string): string {
+export function bundledGuestPath(name: BundledGuestName): string {
   if (!(BUNDLED_GUESTS as readonly string[]).includes(name)) {
     throw new ConfigInvalidError('guest', `no bundled guest named ${JSON.stringify(name)}; bundled: ${BUNDLED_GUESTS.join(', ')}`);
   }

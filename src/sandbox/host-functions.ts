@@ -3,8 +3,8 @@
 import { ConfigInvalidError } from '../errors.js';
 import { HostFunctionNotFoundError, ParameterTypeMismatchError, ReturnTypeMismatchError } from './errors.js';
 import {
-  type ParameterTypeName, type PlainValue, type ReturnTypeName, type TypedValue, coerceReturn,
-  parseReturnTypeName, parseTypeName,
+  type ParameterTypeName, type PlainArgs, type PlainOf, type PlainValue, type ReturnTypeName, type TypedValue,
+  type TypedValueOf, coerceReturn, parseReturnTypeName, parseTypeName,
 } from './values.js';
 
 /** Hyperlight's ErrorCode HostError: what the guest receives when a host function fails. */
@@ -13,24 +13,38 @@ export const HOST_ERROR_CODE = 17;
 /** Hyperlight's limit on host-function parameters. */
 export const MAX_HOST_FUNCTION_PARAMETERS = 32;
 
-export interface HostFunctionSignature {
+export interface HostFunctionSignature<
+  P extends readonly ParameterTypeName[] = readonly ParameterTypeName[], R extends ReturnTypeName = ReturnTypeName,
+> {
   /** Parameter types, as `ParameterType.Int` or the name `'Int'`. */
-  params: readonly (ParameterTypeName | string)[];
+  params: P;
   /** Return type, as `ReturnType.Int` or the name `'Int'` (`'Void'` for none). */
-  returns: ReturnTypeName | string;
+  returns: R;
 }
 
 /**
- * A host function: takes the plain values of its declared parameter types and returns
- * one of its return type (checked at run time). `never[]` lets any typed signature, such
- * as `(a: number, b: number) => number`, be registered.
+ * What a host function may return for return type `R`: its plain value (Long/ULong also
+ * as a safe-integer number), the matching ParameterValue, or for Void nothing.
  */
-export type HostFunction = (...args: never[]) => unknown;
+export type HostReturn<R extends ReturnTypeName> =
+  R extends 'Void' ? void | null | undefined
+    : R extends 'Long' | 'ULong' ? PlainOf<R> | number | TypedValueOf<R>
+      : R extends ParameterTypeName ? PlainOf<R> | TypedValueOf<R> : never;
+
+/**
+ * A host function: takes the plain values of its declared parameter types (in order) and
+ * returns one of its return type (also checked at run time). It may return a Promise of
+ * one for an AsyncSandbox or a SandboxPool (evolveAsync()); a sync sandbox fails such a
+ * host call with GuestError 17.
+ */
+export type HostFunction<
+  P extends readonly ParameterTypeName[] = readonly ParameterTypeName[], R extends ReturnTypeName = ReturnTypeName,
+> = (...args: PlainArgs<P>) => HostReturn<R> | Promise<HostReturn<R>>;
 
 interface Entry {
   readonly params: readonly ParameterTypeName[];
   readonly returns: ReturnTypeName;
-  readonly fn: HostFunction;
+  readonly fn: (...args: never[]) => unknown;
 }
 
 /** The host functions of one sandbox. */
@@ -38,7 +52,7 @@ export class HostFunctionRegistry {
   readonly #entries = new Map<string, Entry>();
 
   /** Registers (or replaces) `name`. Throws ConfigInvalidError for a bad signature. */
-  register(name: string, signature: HostFunctionSignature, fn: HostFunction): void {
+  register(name: string, signature: HostFunctionSignature, fn: (...args: never[]) => unknown): void {
     if (typeof name !== 'string' || name.length === 0 || name.length > 256) {
       throw new ConfigInvalidError('hostFunction.name', 'must be a non-empty string of at most 256 characters');
     }

@@ -6,12 +6,13 @@ import {
   GuestError, PoisonedSandboxError, ReturnTypeMismatchError, SandboxBusyError,
   SnapshotIncompatibleError, poisons,
 } from './errors.js';
+import { type GuestFunctionSignature, declaredArguments } from './guest-functions.js';
 import { HOST_ERROR_CODE, type HostFunctionRegistry } from './host-functions.js';
 import type { InterruptHandle, InterruptState } from './interrupt.js';
 import type { ExitSink, RunLoop } from './run-loop.js';
 import { Snapshot, layoutKey } from './snapshot.js';
 import {
-  type PlainValue, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName, toPlain,
+  type CallArgument, type PlainOf, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName, toPlain,
 } from './values.js';
 import { GUEST_SLOT, type Machine, type PhaseSink, closeMachine, referenceVcpuState } from './machine.js';
 import { applyGuestCpuState, captureGuestCpuState, resetPrivileged } from './vcpu-state.js';
@@ -60,6 +61,7 @@ export class MultiUseSandbox {
   readonly #layoutKey: string;
   readonly #trace: PhaseSink | undefined;
   #poison: unknown;
+  #declared: ReadonlyMap<string, GuestFunctionSignature> = new Map();
   #closed = false;
   #busy = false;
   /** The snapshot guest memory equals, apart from pages in the dirty log. */
@@ -115,17 +117,31 @@ export class MultiUseSandbox {
    * @throws GuestError when the guest function fails (does not poison); the typed errors
    *   of docs/errors.md otherwise; PoisonedSandboxError while poisoned.
    */
-  callGuestFunctionByName(name: string, returnType: ReturnTypeName | string, params: readonly TypedValue[] = []): PlainValue {
-    return toPlain(this.#invoke(name, parseReturnTypeName(returnType), params));
+  callGuestFunctionByName<R extends ReturnTypeName>(name: string, returnType: R, params: readonly TypedValue[] = []): PlainOf<R> {
+    return toPlain(this.#invoke(name, parseReturnTypeName(returnType), params)) as PlainOf<R>;
   }
 
   /**
-   * Calls guest function `name` with plain JS arguments: string -> String, boolean -> Bool,
-   * bigint -> Long (ULong above i64), Uint8Array -> VecBytes, number -> Int when it is a
-   * 32-bit integer, otherwise Double. Use ParameterValue for other types.
+   * Calls guest function `name` with plain JS arguments. When the guest's ELF declares the
+   * function (GuestBinary.functions()), each argument is converted to its declared type
+   * (a number to Long, Float, ...) and `returnType` must be the declared one. Otherwise:
+   * string -> String, boolean -> Bool, bigint -> Long (ULong above i64), Uint8Array ->
+   * VecBytes, number -> Int when it is a 32-bit integer, otherwise Double; use
+   * ParameterValue for other types.
    */
-  call(name: string, returnType: ReturnTypeName | string, ...args: unknown[]): PlainValue {
-    return toPlain(this.#invoke(name, parseReturnTypeName(returnType), args.map(fromPlain)));
+  call<R extends ReturnTypeName>(name: string, returnType: R, ...args: CallArgument[]): PlainOf<R> {
+    const ret = parseReturnTypeName(returnType);
+    const declared = this.#declared.get(name);
+    const params = declared ? declaredArguments(declared, ret, args) : args.map(fromPlain);
+    return toPlain(this.#invoke(name, ret, params)) as PlainOf<R>;
+  }
+
+  /**
+   * @internal the guest's declared functions (GuestBinary.functions()): call() converts
+   * plain arguments to their declared types and checks the return type against them.
+   */
+  declareGuestFunctions(functions: readonly GuestFunctionSignature[]): void {
+    this.#declared = new Map(functions.map((f) => [f.name, f]));
   }
 
   #invoke(name: string, returnType: ReturnTypeName, params: readonly TypedValue[]): TypedValue | undefined {

@@ -7,6 +7,7 @@ import { GuestProtocolError } from './errors.js';
 import { GuestBinary } from './guest-binary.js';
 import { type HostFunction, HostFunctionRegistry, type HostFunctionSignature } from './host-functions.js';
 import { InterruptState } from './interrupt.js';
+import type { ParameterTypeName, ReturnTypeName } from './values.js';
 import { MultiUseSandbox, driveToHalt } from './multi-use-sandbox.js';
 import { type ExitSink, RunLoop } from './run-loop.js';
 import { type Machine, type PhaseSink, closeMachine, createMachine, layoutFor, reusable } from './machine.js';
@@ -102,7 +103,9 @@ export class UninitializedSandbox {
    * checked against `params`; the return value is checked against `returns`. A function
    * that throws fails the guest's host call with GuestError code 17 (HostError).
    */
-  registerHostFunction(name: string, signature: HostFunctionSignature, fn: HostFunction): void {
+  registerHostFunction<const P extends readonly ParameterTypeName[], const R extends ReturnTypeName>(
+    name: string, signature: HostFunctionSignature<P, R>, fn: HostFunction<P, R>,
+  ): void {
     this.#hosts.register(name, signature, fn);
   }
 
@@ -156,7 +159,7 @@ export class UninitializedSandbox {
     loop.exitSink = options.exits;
     const hosts = this.#hosts.clone();
     try {
-      if (template) return new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, template.dispatch, trace, release);
+      if (template) return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, template.dispatch, trace, release));
       const t0 = trace ? process.hrtime.bigint() : 0n;
       interrupt.beginCall();
       let dispatch: bigint;
@@ -178,7 +181,7 @@ export class UninitializedSandbox {
           },
         });
       }
-      return new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, dispatch, trace, release);
+      return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, dispatch, trace, release));
     } catch (e) {
       loop.close();
       interrupt.close();
@@ -203,10 +206,17 @@ export class UninitializedSandbox {
     const level = this.#logLevel;
     return {
       guest: this.#binary.bytes(), config: this.#config, hosts: this.#hosts.clone(), freshInit,
+      functions: this.#binary.functions(),
       print: (text) => this.#printText(text),
       log: logger ? (r) => { if (r.level >= level) logger(r); } : undefined,
       logLevel: logger ? level : LogLevel.None,
     };
+  }
+
+  /** Hands the guest's declared functions (its ELF notes) to a new sandbox's call(). */
+  #declared(sandbox: MultiUseSandbox): MultiUseSandbox {
+    sandbox.declareGuestFunctions(this.#binary.functions());
+    return sandbox;
   }
 
   #checkDispatch(address: bigint): void {

@@ -39,6 +39,21 @@ export type TypedValueOf<T extends ParameterTypeName> = Extract<TypedValue, { ty
 /** What `toPlain` returns: the plain JS value of a TypedValue, `undefined` for Void. */
 export type PlainValue = number | bigint | string | boolean | Uint8Array | undefined;
 
+/** The plain JS type of each type name: what a call returns and a host function receives. */
+export interface PlainTypes {
+  Int: number; UInt: number; Long: bigint; ULong: bigint; Float: number; Double: number;
+  String: string; Bool: boolean; VecBytes: Uint8Array; Void: undefined;
+}
+
+/** The plain JS type of one type name: `PlainOf<'Int'>` is `number`, `PlainOf<'Void'>` `undefined`. */
+export type PlainOf<T extends ReturnTypeName> = PlainTypes[T];
+
+/** The plain JS argument tuple of a parameter type list: `PlainArgs<['Int', 'String']>` is `[number, string]`. */
+export type PlainArgs<P extends readonly ParameterTypeName[]> = { -readonly [K in keyof P]: PlainTypes[P[K]] };
+
+/** What `call()` accepts as one argument: a plain value it maps (see fromPlain) or an explicit ParameterValue. */
+export type CallArgument = number | bigint | string | boolean | Uint8Array | TypedValue;
+
 const PARAMETER_TYPE_NAMES: readonly ParameterTypeName[] = Object.keys(ParameterType) as ParameterTypeName[];
 const RETURN_TYPE_NAMES: readonly ReturnTypeName[] = Object.keys(ReturnType) as ReturnTypeName[];
 

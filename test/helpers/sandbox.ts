@@ -26,7 +26,7 @@ export function simpleSandbox(config?: SandboxConfig, setup?: (u: UninitializedS
   });
   u.registerHostFunction('HostAdd', { params: ['Int', 'Int'], returns: 'Int' }, (a: number, b: number) => a + b);
   for (const type of ECHO_TYPES) {
-    u.registerHostFunction(`HostEcho${type}`, { params: [type], returns: type }, (x: unknown) => x);
+    u.registerHostFunction(`HostEcho${type}`, { params: [type], returns: type }, (x) => x);
   }
   setup?.(u);
   return { sandbox: u.evolve(), ...t };

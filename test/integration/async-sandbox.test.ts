@@ -83,7 +83,7 @@ describeKvm('AsyncSandbox calls', () => {
     const s = await start((u) => u.registerHostFunction('HostAdd', { params: ['Int', 'Int'], returns: 'Int' }, () => {
       if (mode === 'throw') throw thrown;
       if (mode === 'reject') return Promise.reject(rejected);
-      return Promise.resolve('not an Int');
+      return Promise.resolve('not an Int' as unknown as number); // wrong on purpose: checked at run time
     }));
     const e1 = await s.call('Add', 'Int', 1, 2).catch((x: unknown) => x);
     expect(e1).toBeInstanceOf(GuestError);
@@ -111,13 +111,13 @@ describeKvm('AsyncSandbox calls', () => {
 
   it('typed errors cross the thread with their class and fields; bad arguments reject before anything runs', async () => {
     const s = await start();
-    const e = await s.call('GuestAbortWithCode', 'Void', 7).catch((x: unknown) => x);
+    const e = await s.call('GuestAbortWithCode', 'Int', 7).catch((x: unknown) => x);
     expect(e).toMatchObject({ code: 'ERR_GUEST_ABORTED', abortCode: 7, name: 'GuestAbortedError' });
     expect(s.status()).toBe('poisoned');
     expect(await s.call('Echo', 'String', 'x').catch((x: unknown) => x)).toBeInstanceOf(PoisonedSandboxError);
     await s.restore(s.initialSnapshot);
-    await expect(s.call('Echo', 'NoSuchType', 'x')).rejects.toMatchObject({ code: 'ERR_PARAMETER_TYPE_MISMATCH' });
-    await expect(s.call('Echo', 'String', {})).rejects.toMatchObject({ code: 'ERR_PARAMETER_TYPE_MISMATCH' });
+    await expect(s.call('Echo', 'NoSuchType' as never, 'x')).rejects.toMatchObject({ code: 'ERR_PARAMETER_TYPE_MISMATCH' });
+    await expect(s.call('Echo', 'String', {} as never)).rejects.toMatchObject({ code: 'ERR_PARAMETER_TYPE_MISMATCH' });
     await expect(s.callGuestFunctionByName('Echo', 'String', ['x'], { timeoutMs: -1 })).rejects.toBeInstanceOf(ConfigInvalidError);
     expect(await s.call('Echo', 'String', 'ok')).toBe('ok');
   });
@@ -250,7 +250,7 @@ describeKvm('AsyncSandbox snapshots, close and crashes', () => {
     try {
       const s = await start((u) => u.registerHostFunction('HostAdd', { params: ['Int', 'Int'], returns: 'Int' }, (a: number, b: number) => a + b));
       await s.call('Add', 'Int', 1, 2);
-      await s.call('GuestAbortWithCode', 'Void', 3).catch(() => undefined);
+      await s.call('GuestAbortWithCode', 'Int', 3).catch(() => undefined);
       expect(records).toHaveLength(2);
       const [ok, failed] = records as [CallRecord, CallRecord];
       expect(ok).toMatchObject({ function: 'Add', outcome: 'ok', errorCode: undefined, hostCalls: 1, sandboxId: s.id, threadId: s.threadId });

@@ -1,7 +1,8 @@
 // The benchmark's --quick --json run: every operation present, ratios computed, no NaN. It
 // checks the report's shape only; no timing threshold belongs in a test.
 import { expect, it } from 'vitest';
-import { ROW_IDS, runBench, type BenchResult } from '../../src/bench/index.js';
+import { Progress } from '../../bench/stats.js';
+import { BENCH_STEPS, ROW_IDS, runBench, type BenchResult } from '../../bench/suite.js';
 import { describeKvm } from '../helpers/kvm.js';
 
 /** Every number reachable from `v` (paths for the message). */
@@ -67,7 +68,28 @@ describeKvm('benchmark suite (--quick --json)', () => {
     expect(result.breakdown.warmEcho).not.toBeNull();
     expect(result.breakdown.echoInstructions).toBeNull(); // guest code runs natively at CPL3: no single-step counts
 
+    // The progress count was right: the suite notes a stale BENCH_STEPS.
+    expect(result.notes.filter((n) => n.includes('BENCH_STEPS'))).toEqual([]);
+    expect(BENCH_STEPS).toBe(33);
+
     // JSON.stringify would print NaN and Infinity as null: none anywhere.
     for (const [path, n] of numbersIn(result)) expect(Number.isFinite(n), path).toBe(true);
   }, 180_000);
+});
+
+it('progress outside a terminal is one line per step, no carriage returns and no ticks', () => {
+  const written: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string | Uint8Array) => { written.push(String(chunk)); return true; }) as typeof process.stderr.write;
+  try {
+    const p = new Progress(2, true, false);
+    p.step('first');
+    p.tick(5, 10);
+    p.step('second');
+    p.done();
+    expect(p.stepsTaken).toBe(p.total);
+  } finally {
+    process.stderr.write = write;
+  }
+  expect(written).toEqual(['[1/2] first\n', '[2/2] second\n']);
 });

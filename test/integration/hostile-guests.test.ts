@@ -13,7 +13,7 @@ import type { MultiUseSandbox } from '../../src/sandbox/multi-use-sandbox.js';
 import type { Snapshot } from '../../src/sandbox/snapshot.js';
 import { UninitializedSandbox } from '../../src/sandbox/uninitialized-sandbox.js';
 import type { SandboxConfig } from '../../src/sandbox/config.js';
-import { ParameterValue as P, type TypedValue } from '../../src/sandbox/values.js';
+import { ParameterValue as P, type ReturnTypeName, type TypedValue } from '../../src/sandbox/values.js';
 import { describeKvm } from '../helpers/kvm.js';
 import { simpleSandbox } from '../helpers/sandbox.js';
 import { catchError } from '../helpers/errors.js';
@@ -69,7 +69,7 @@ function expectRecovers(h: Hostile): void {
 
 interface PoisonCase {
   fn: string;
-  ret: string;
+  ret: ReturnTypeName;
   args: TypedValue[];
   cls: new (...a: never[]) => HyperlightError;
   code: string;

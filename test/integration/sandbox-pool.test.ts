@@ -144,7 +144,7 @@ describeKvm('SandboxPool.create with bad input', () => {
     await expect(SandboxPool.create({ guest: GUEST, maxQueue: -1 })).rejects.toMatchObject({ field: 'maxQueue' });
     await expect(SandboxPool.create({ guest: GUEST, worker: 2 } as never)).rejects.toMatchObject({ field: 'worker' });
     await expect(SandboxPool.create({
-      guest: GUEST, hostFunctions: { HostAdd: { params: ['Nope'], returns: 'Int', fn: () => 1 } },
+      guest: GUEST, hostFunctions: { HostAdd: { params: ['Nope' as never], returns: 'Int', fn: () => 1 } }, // a bad type on purpose
     })).rejects.toBeInstanceOf(ConfigInvalidError);
     // A valid ELF whose first instruction is ud2: it passes validation here and fails in the worker.
     const bytes = new Uint8Array(readFileSync(GUEST));

@@ -1,6 +1,6 @@
 // Every simpleguest function on a real sandbox: exact results, exact error classes and codes.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ParameterValue as P, ReturnType, type TypedValue } from '../../src/sandbox/values.js';
+import { ParameterValue as P, ReturnType, type ReturnTypeName, type TypedValue } from '../../src/sandbox/values.js';
 import {
   BufferOverflowError, GuestAbortedError, GuestError, GuestExceptionError, PoisonedSandboxError,
   ReturnTypeMismatchError, StackOverflowError, ParameterTypeMismatchError,
@@ -30,7 +30,7 @@ describeKvm('simpleguest on a MultiUseSandbox', () => {
     t.logs.length = 0;
     t.hostCalls.length = 0;
   });
-  const call = (name: string, ret: string, ...params: TypedValue[]): unknown =>
+  const call = (name: string, ret: ReturnTypeName, ...params: TypedValue[]): unknown =>
     t.sandbox.callGuestFunctionByName(name, ret, params);
 
   it('runs the seed example: PrintOutput through the host print function', () => {
@@ -75,6 +75,20 @@ describeKvm('simpleguest on a MultiUseSandbox', () => {
     expect(t.sandbox.call('EchoI64', 'Long', 5n)).toBe(5n);
     expect(t.sandbox.call('EchoBool', 'Bool', true)).toBe(true);
     expect(t.sandbox.call('EchoDouble', 'Double', 0.5)).toBe(0.5);
+  });
+
+  it("call() converts plain values to the types simpleguest's ELF declares", () => {
+    // LogMessage(String, Long): the 3 becomes a Long, as declared (without the note it went as an Int).
+    expect(t.sandbox.call('LogMessage', 'Int', 'hi', 3)).toBe(2);
+    expect(t.sandbox.call('EchoI64', 'Long', 5)).toBe(5n);
+    expect(t.sandbox.call('EchoU32', 'UInt', 4_000_000_000)).toBe(4_000_000_000);
+    expect(t.sandbox.call('EchoFloat', 'Float', 1.5)).toBe(1.5);
+    // A wrong return type or argument is refused before the guest runs, naming the signature.
+    expect(() => t.sandbox.call('Add', 'String', 1, 2)).toThrow(ReturnTypeMismatchError);
+    expect(() => t.sandbox.call('Add', 'Int', 1)).toThrow(/Add\(Int, Int\) -> Int takes 2 arguments, got 1/);
+    expect(() => t.sandbox.call('EchoI32', 'Int', 'x')).toThrow(ParameterTypeMismatchError);
+    expect(t.hostCalls).toEqual([]);
+    expect(t.sandbox.poisoned).toBe(false);
   });
 
   it('NoOp returns undefined', () => {
@@ -173,7 +187,7 @@ describeKvm('simpleguest on a MultiUseSandbox', () => {
     });
 
     it('a value that does not fit its type is ParameterTypeMismatchError before the guest runs', () => {
-      expect(() => t.sandbox.call('EchoI32', 'Int', {})).toThrow(ParameterTypeMismatchError);
+      expect(() => t.sandbox.call('EchoI32', 'Int', {} as never /* not a CallArgument: checked at run time */)).toThrow(ParameterTypeMismatchError);
       expect(() => P.Int(2 ** 31)).toThrow(ParameterTypeMismatchError);
       expect(t.sandbox.poisoned).toBe(false);
     });

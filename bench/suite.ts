@@ -1,4 +1,4 @@
-// `runBench`: the benchmark suite behind `hyperlight-ts bench` (issue "Benchmarks against the
+// `runBench`: the benchmark suite behind `npm run bench` (bench/main.ts; issue "Benchmarks against the
 // C floor and Node's sandboxes"). Runs every operation, computes ratios to the C floor
 // measured in the same run, prints Markdown or JSON. Not a test: it asserts no thresholds.
 import { existsSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { jsColdCycle, jsWarmRun } from './js-floor.js';
 import { ASYNC_ROW_IDS, asyncBench } from './ops-async.js';
 import { type AlternativeResult, isolatedVm, nodeVmContext, quickJs, workerThread } from './ops-alternatives.js';
 import {
-  PhaseCollector, callPlusRestore, coldStart, computeInGuest, coldStartFromPool, coldStartFromTemplate, evolveFresh, evolveFromTemplate,
+  callPlusRestore, coldStart, computeInGuest, coldStartFromPool, coldStartFromTemplate, evolveFresh, evolveFromTemplate,
   hostCallRoundTrip, maxOpen, restoreAfterCall, rssPerSandbox, snapshotOp, splitCallTime, uninitialized, warmEcho,
   type CallSplit,
 } from './ops-sandbox.js';
@@ -19,6 +19,7 @@ import {
   type BenchResult, type BenchRow, type CallTimeSplit, type MachineInfo, type PhaseStat, type RowGroup, type TimeBreakdown,
   formatNs, markdownReport,
 } from './report.js';
+import { TraceRecorder } from '../src/sandbox/trace-recorder.js';
 import { type LoopOptions, Progress, summarize, warmupFor } from './stats.js';
 
 export type { BenchResult, BenchRow, PhaseStat, MachineInfo, TimeBreakdown } from './report.js';
@@ -105,6 +106,9 @@ const C3_EXIT = 'c3-exit-mmio';
 const C3_EVOLVE = 'c3-evolve';
 
 /** Runs the suite and prints its report. Resolves with the result (also on `json`). */
+/** Steps of a run whose C floor builds (see runBench). */
+export const BENCH_STEPS = 26 + ASYNC_ROW_IDS.length;
+
 export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const quick = opts.quick ?? false;
   const out = opts.out ?? ((s: string) => { process.stdout.write(s); });
@@ -114,7 +118,9 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const machine = machineInfo();
   const rows: BenchRow[] = [];
   const notes: string[] = [];
-  const progress = new Progress(25 + ASYNC_ROW_IDS.length, opts.progress ?? true);
+  // 6 floor and KVM-layer steps, 11 sandbox rows, RSS, open at once, 7 async rows, warm
+  // calls, instruction counts, 4 alternatives and the C floor again (when it ran first).
+  const progress = new Progress(BENCH_STEPS, opts.progress ?? true);
   const loop = (iterations: number): LoopOptions => ({ iterations, warmup: warmupFor(iterations), progress });
   const memBytes = uninitialized('simpleguest').layout.totalSize;
 
@@ -166,6 +172,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     } catch (e) {
       skipped(cColdSpec, e);
       skipped(cWarmSpec, e);
+      progress.total--; // no 'C floor again' step
       if (e instanceof CFloorUnavailable) notes.push(`C floor not measured: ${e.message}; ratios are missing`);
     }
   });
@@ -235,7 +242,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   });
 
   // ---- the KVM layer from JS -----------------------------------------------------------
-  const jsPhases = new PhaseCollector();
+  const jsPhases = new TraceRecorder();
   const jsColdSpec: RowSpec = {
     id: 'js-cold-cycle', label: 'KVM layer from JS: cold cycle', group: 'KVM layer from JS', baseline: C_COLD, target: null,
     note: 'the C floor\'s cycle through Kvm/Vm/GuestMemory/Vcpu (GuestMemory adds guard pages; vm.close() closes the vCPU)',
@@ -253,7 +260,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     timed(jsRunSpec, jsWarmRun(memBytes, l), l.warmup);
   });
   // ---- hyperlight-ts --------------------------------------------------------------------
-  const coldPhases = new PhaseCollector();
+  const coldPhases = new TraceRecorder();
   const sandboxRows: [string, RowSpec, () => void][] = [];
   const add = (label: string, spec: RowSpec, iterations: number, run: (l: LoopOptions) => Float64Array): void => {
     sandboxRows.push([label, spec, () => {
@@ -389,6 +396,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     notes.push(`The C floor ran first and last: cold cycle ${coldWhy}; warm exit ${warmWhy}.`);
   }
   progress.done();
+  if (progress.stepsTaken !== progress.total) notes.push(`Progress counted ${progress.stepsTaken} steps of ${progress.total}: BENCH_STEPS is stale.`);
   const cpus = machine.cpus;
   const load = Math.max(machine.loadAverageStart[0] ?? 0, os.loadavg()[0] ?? 0);
   if (load > cpus / 2) {
@@ -420,8 +428,8 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     version: 1, quick, startedAt: new Date(started).toISOString(), durationMs: Date.now() - started, machine, memBytes, rows,
     phases: {
       cFloor: floor ? phaseStats(floor.coldPhaseNs) : [],
-      jsKvmLayer: phaseStats(jsPhases.byPhase),
-      coldStart: phaseStats(coldPhases.byPhase),
+      jsKvmLayer: phaseStats(jsPhases.durationsByPhase()),
+      coldStart: phaseStats(coldPhases.durationsByPhase()),
     },
     breakdown, notes,
   };

@@ -33,29 +33,42 @@ export class Progress {
   #last = 0;
   #width = 0;
   readonly #enabled: boolean;
+  /** A terminal: one line rewritten with \r; otherwise (a file, a pipe, CI) one line per step and no ticks. */
+  readonly #tty: boolean;
   #step = 0;
-  readonly #steps: number;
+  /** Steps the run will take; lower it when one is dropped (so the count ends at [n/n]). */
+  total: number;
   #label = '';
 
-  constructor(steps: number, enabled = true) {
-    this.#steps = steps;
+  constructor(steps: number, enabled = true, tty = process.stderr.isTTY === true) {
+    this.total = steps;
     this.#enabled = enabled;
+    this.#tty = tty;
+  }
+
+  /** Steps started so far. */
+  get stepsTaken(): number {
+    return this.#step;
   }
 
   /** Starts the next named step. */
   step(label: string): void {
     this.#step++;
     this.#label = label;
-    this.#write(`[${this.#step}/${this.#steps}] ${label}`, true);
+    this.#write(`[${this.#step}/${this.total}] ${label}`, true);
   }
 
-  /** Reports `done` of `total` iterations of the current step (at most ~10 writes/s). */
+  /** Reports `done` of `total` iterations of the current step (at most ~10 writes/s; terminals only). */
   tick(done: number, total: number): void {
-    this.#write(`[${this.#step}/${this.#steps}] ${this.#label} ${done}/${total}`, false);
+    if (this.#tty) this.#write(`[${this.#step}/${this.total}] ${this.#label} ${done}/${total}`, false);
   }
 
   #write(text: string, force: boolean): void {
     if (!this.#enabled) return;
+    if (!this.#tty) {
+      process.stderr.write(`${text}\n`);
+      return;
+    }
     const now = Date.now();
     if (!force && now - this.#last < 100) return;
     this.#last = now;
@@ -66,7 +79,7 @@ export class Progress {
 
   /** Clears the line. */
   done(): void {
-    if (!this.#enabled || this.#width === 0) return;
+    if (!this.#enabled || !this.#tty || this.#width === 0) return;
     process.stderr.write(`\r${' '.repeat(this.#width)}\r`);
     this.#width = 0;
   }

@@ -1,14 +1,14 @@
 // The KVM layer alone, from JS, on the same tiny guest as the C floor: the raw cold cycle,
 // the warm Vcpu.run() round trip, and the cost of one guest instruction on this KVM. No
 // sandbox, ELF, run loop or wire protocol here (that is ops-sandbox.ts).
-import { Kvm } from '../kvm/kvm.js';
-import * as C from '../kvm/constants.js';
-import * as X from '../x86_64/index.js';
-import { flatSegment } from '../kvm/structs.js';
-import type { Vcpu } from '../kvm/vcpu.js';
-import type { Vm } from '../kvm/vm.js';
-import { GuestMemory } from '../mem/guest-memory.js';
-import type { PhaseCollector } from './ops-sandbox.js';
+import { Kvm } from '../src/kvm/kvm.js';
+import * as C from '../src/kvm/constants.js';
+import * as X from '../src/x86_64/index.js';
+import { flatSegment } from '../src/kvm/structs.js';
+import type { Vcpu } from '../src/kvm/vcpu.js';
+import type { Vm } from '../src/kvm/vm.js';
+import { GuestMemory } from '../src/mem/guest-memory.js';
+import type { TraceRecorder } from '../src/sandbox/trace-recorder.js';
 import { type LoopOptions, timeLoop } from './stats.js';
 
 const CODE_GPA = 0x4000;
@@ -85,7 +85,7 @@ function runToFloorExit(vcpu: Vcpu): void {
  * create vCPU, set registers, run to the first exit, close. /dev/kvm stays open, as in C.
  * With `phases`, also records each step under the C floor's phase names.
  */
-export function jsColdCycle(memBytes: number, opts: LoopOptions, phases?: PhaseCollector): Float64Array {
+export function jsColdCycle(memBytes: number, opts: LoopOptions, phases?: TraceRecorder): Float64Array {
   const kvm = Kvm.open();
   let i = 0;
   const mark = (name: string, from: bigint): bigint => {

@@ -2,12 +2,12 @@
 // warm calls, host calls, snapshot/restore, RSS per sandbox, sandboxes open at once. Not
 // the KVM-layer floor (js-floor.ts) nor the other Node sandboxes (ops-alternatives.ts).
 import { readdirSync } from 'node:fs';
-import { GuestBinary, bundledGuestPath } from '../sandbox/guest-binary.js';
-import type { MultiUseSandbox } from '../sandbox/multi-use-sandbox.js';
-import type { Snapshot } from '../sandbox/snapshot.js';
-import { UninitializedSandbox } from '../sandbox/uninitialized-sandbox.js';
-import { ParameterValue, ReturnType } from '../sandbox/values.js';
-import type { PhaseSink } from '../sandbox/machine.js';
+import { GuestBinary, bundledGuestPath } from '../src/sandbox/guest-binary.js';
+import type { MultiUseSandbox } from '../src/sandbox/multi-use-sandbox.js';
+import type { Snapshot } from '../src/sandbox/snapshot.js';
+import { UninitializedSandbox } from '../src/sandbox/uninitialized-sandbox.js';
+import { ParameterValue, ReturnType } from '../src/sandbox/values.js';
+import type { TraceRecorder } from '../src/sandbox/trace-recorder.js';
 import { type LoopOptions, timeLoop } from './stats.js';
 
 export type BenchGuest = 'simpleguest' | 'dummyguest';
@@ -34,25 +34,12 @@ export function echo(sandbox: MultiUseSandbox, guest: BenchGuest): void {
   }
 }
 
-/** Collects every traced phase's duration by name (for medians per phase). */
-export class PhaseCollector implements PhaseSink {
-  readonly byPhase = new Map<string, number[]>();
-  /** Off during warm-up. */
-  recording = false;
-  phase(name: string, startNs: bigint, endNs: bigint): void {
-    if (!this.recording) return;
-    let list = this.byPhase.get(name);
-    if (!list) this.byPhase.set(name, (list = []));
-    list.push(Number(endNs - startNs));
-  }
-}
-
 /**
  * Cold start: UninitializedSandbox.create (reads and validates the ELF) + evolve (VM,
  * memory, image, tables, vCPU, guest init) + one Echo + close. A new UninitializedSandbox
  * every time, so guest init always runs.
  */
-export function coldStart(guest: BenchGuest, opts: LoopOptions, phases?: PhaseCollector): Float64Array {
+export function coldStart(guest: BenchGuest, opts: LoopOptions, phases?: TraceRecorder): Float64Array {
   let i = 0;
   return timeLoop(opts, () => {
     if (phases) phases.recording = i++ >= opts.warmup;

@@ -3,10 +3,10 @@
 // Self-contained so the suite can move it as one file; index.ts only calls `asyncBench`.
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { AsyncSandbox } from '../async/async-sandbox.js';
-import { SandboxPool } from '../async/pool.js';
-import { GuestBinary, bundledGuestPath } from '../sandbox/guest-binary.js';
-import { UninitializedSandbox } from '../sandbox/uninitialized-sandbox.js';
+import type { AsyncSandbox } from '../src/async/async-sandbox.js';
+import { SandboxPool } from '../src/async/pool.js';
+import { GuestBinary, bundledGuestPath } from '../src/sandbox/guest-binary.js';
+import { UninitializedSandbox } from '../src/sandbox/uninitialized-sandbox.js';
 import type { BenchRow } from './report.js';
 import { type LoopOptions, timeLoopAsync } from './stats.js';
 
@@ -17,7 +17,7 @@ export interface AsyncRowSpec extends Pick<BenchRow, 'label' | 'group' | 'target
   baseline: typeof ASYNC_ROW_IDS[number] | 'warm-echo' | 'host-call' | null;
 }
 
-/** What index.ts lends this file: its step runner, row sinks and loop sizes. */
+/** What suite.ts lends this file: its step runner, row sinks and loop sizes. */
 export interface AsyncBenchContext {
   quick: boolean;
   step(label: string, spec: AsyncRowSpec, fn: () => Promise<void>): Promise<void>;
@@ -27,7 +27,7 @@ export interface AsyncBenchContext {
   loop(iterations: number): LoopOptions;
 }
 
-/** Row ids, in table order (index.ts appends them to ROW_IDS). */
+/** Row ids, in table order (suite.ts appends them to ROW_IDS). */
 export const ASYNC_ROW_IDS = [
   'async-echo', 'async-host-call', 'pool-1-worker', 'pool-all-workers', 'pool-scaling', 'loop-delay-pool', 'loop-delay-sync',
 ] as const;

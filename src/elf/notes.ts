@@ -1,0 +1,50 @@
+// Reads the ELF notes of PT_NOTE segments (gABI "Note Section"), every length bounds-checked against the segment; it interprets no note's contents.
+import { ElfInvalidError } from '../errors.js';
+import { PT_NOTE } from './constants.js';
+import { readProgramHeaders } from './parse.js';
+
+/** One note: its owner (the name field, without the NUL), type and descriptor bytes. */
+export interface ElfNote {
+  readonly owner: string;
+  readonly type: number;
+  /** A copy of the descriptor bytes. */
+  readonly desc: Uint8Array;
+}
+
+/** n rounded up to a multiple of 4 (arithmetic, not bitwise: n may exceed 2^31). */
+const pad4 = (n: number): number => Math.ceil(n / 4) * 4;
+
+/**
+ * Every note in the file's PT_NOTE segments, in file order.
+ * @throws ElfInvalidError for a bad ELF header, a PT_NOTE outside the file, or a note
+ *   whose name or descriptor runs past the end of its segment.
+ */
+export function readElfNotes(bytes: Uint8Array): ElfNote[] {
+  const notes: ElfNote[] = [];
+  // FFI: none; a read-only DataView over the caller's bytes, used only during this call.
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (const p of readProgramHeaders(bytes)) {
+    if (p.type !== PT_NOTE || p.filesz === 0n) continue;
+    if (p.offset + p.filesz > BigInt(bytes.length)) {
+      throw new ElfInvalidError(`PT_NOTE (program header ${p.index}) lies outside the file`);
+    }
+    const end = Number(p.offset + p.filesz);
+    let at = Number(p.offset);
+    while (at + 12 <= end) {
+      const namesz = view.getUint32(at, true);
+      const descsz = view.getUint32(at + 4, true);
+      const type = view.getUint32(at + 8, true);
+      const nameAt = at + 12;
+      const descAt = nameAt + pad4(namesz);
+      if (namesz > end - nameAt || descAt > end || descsz > end - descAt) {
+        throw new ElfInvalidError(`note at file offset 0x${at.toString(16)} runs past the end of its PT_NOTE segment`);
+      }
+      const nameBytes = bytes.subarray(nameAt, nameAt + namesz);
+      const nul = nameBytes.indexOf(0);
+      const owner = new TextDecoder('utf-8', { fatal: false }).decode(nul >= 0 ? nameBytes.subarray(0, nul) : nameBytes);
+      notes.push({ owner, type, desc: bytes.slice(descAt, descAt + descsz) });
+      at = descAt + pad4(descsz);
+    }
+  }
+  return notes;
+}

@@ -1,0 +1,129 @@
+// The guest functions a guest ELF declares in its "Hyperlight" notes (written by the SDK's registration macros), read without running the guest; no VM here.
+import { ElfInvalidError } from '../errors.js';
+import { type ElfNote, readElfNotes } from '../elf/notes.js';
+import { ParameterTypeMismatchError, ReturnTypeMismatchError } from './errors.js';
+import { type CallArgument, type ParameterTypeName, type ReturnTypeName, type TypedValue, coerce } from './values.js';
+
+/** The note owner and types of guests/sdk/include/hyperlight_guest.h (HL_NOTE_*). */
+export const HL_NOTE_OWNER = 'Hyperlight';
+export const HL_NOTE_SIGNATURE = 1;
+export const HL_NOTE_NAME = 2;
+/** Most parameters a guest function takes (HL_MAX_GUEST_PARAMS): the size of a signature's type array. */
+const NOTE_TYPE_SLOTS = 11;
+const SIGNATURE_FIXED_BYTES = 16;
+
+/** One guest function as its ELF declares it. */
+export interface GuestFunctionSignature {
+  readonly name: string;
+  readonly params: readonly ParameterTypeName[];
+  readonly returns: ReturnTypeName;
+}
+
+/** hl_ParameterType numbering (Hyperlight's ParameterType). */
+const PARAMETER_TYPES: readonly ParameterTypeName[] =
+  ['Int', 'UInt', 'Long', 'ULong', 'Float', 'Double', 'String', 'Bool', 'VecBytes'];
+/** hl_ReturnType numbering (Hyperlight's ReturnType: Void is 8, VecBytes 9). */
+const RETURN_TYPES: readonly ReturnTypeName[] =
+  ['Int', 'UInt', 'Long', 'ULong', 'Float', 'Double', 'String', 'Bool', 'Void', 'VecBytes'];
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function bad(message: string): never {
+  throw new ElfInvalidError(`guest function note: ${message}`);
+}
+
+/** NUL-terminated UTF-8 strings packed in `bytes`, `count` of them. */
+function strings(bytes: Uint8Array, count: number, what: string): string[] {
+  const out: string[] = [];
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const nul = bytes.indexOf(0, at);
+    if (nul < 0) bad(`${what} is not NUL-terminated`);
+    try {
+      out.push(utf8.decode(bytes.subarray(at, nul)));
+    } catch {
+      bad(`${what} is not UTF-8`);
+    }
+    at = nul + 1;
+  }
+  return out;
+}
+
+function signatureOf(note: ElfNote): { ident: string; params: ParameterTypeName[]; returns: ReturnTypeName } {
+  const d = note.desc;
+  if (d.length < SIGNATURE_FIXED_BYTES + 1) bad(`a signature record of ${d.length} bytes is too short`);
+  if (d[0] !== 1) bad(`signature record version ${d[0]} is not 1`);
+  const returns = RETURN_TYPES[d[1]!];
+  if (returns === undefined) bad(`return type ${d[1]} is unknown`);
+  const count = d[2]!;
+  if (count > NOTE_TYPE_SLOTS) bad(`${count} parameters, more than ${NOTE_TYPE_SLOTS}`);
+  const params = Array.from(d.subarray(3, 3 + count), (t) => PARAMETER_TYPES[t] ?? bad(`parameter type ${t} is unknown`));
+  const [ident] = strings(d.subarray(SIGNATURE_FIXED_BYTES), 1, 'a signature record\'s identifier');
+  return { ident: ident!, params, returns };
+}
+
+/**
+ * The functions declared by the guest's notes, sorted by name (the compiler emits the
+ * records of one function in no guaranteed order). A name record whose wrapper left no
+ * signature record is skipped; the first record of a name wins.
+ * @throws ElfInvalidError for a malformed ELF note or Hyperlight record.
+ */
+export function readGuestFunctions(bytes: Uint8Array): GuestFunctionSignature[] {
+  const notes = readElfNotes(bytes).filter((n) => n.owner === HL_NOTE_OWNER);
+  const signatures = new Map<string, { params: ParameterTypeName[]; returns: ReturnTypeName }>();
+  for (const n of notes) {
+    if (n.type !== HL_NOTE_SIGNATURE) continue;
+    const { ident, ...sig } = signatureOf(n);
+    if (!signatures.has(ident)) signatures.set(ident, sig);
+  }
+  const out: GuestFunctionSignature[] = [];
+  const seen = new Set<string>();
+  for (const n of notes) {
+    if (n.type !== HL_NOTE_NAME) continue;
+    const [ident, name] = strings(n.desc, 2, 'a name record');
+    const sig = signatures.get(ident!);
+    if (!sig || seen.has(name!)) continue;
+    seen.add(name!);
+    out.push({ name: name!, params: sig.params, returns: sig.returns });
+  }
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** `Name(Int, String) -> Long`, for messages and listings. */
+export function formatSignature(f: GuestFunctionSignature): string {
+  return `${f.name}(${f.params.join(', ')}) -> ${f.returns}`;
+}
+
+/**
+ * The arguments of a call() to a declared function, converted to its declared parameter
+ * types (a number to Long, ULong, UInt, Float; see `coerce`).
+ * @throws ReturnTypeMismatchError when `returnType` is not the declared one;
+ *   ParameterTypeMismatchError for a wrong count or a value that does not fit.
+ */
+export function declaredArguments(f: GuestFunctionSignature, returnType: ReturnTypeName, args: readonly unknown[]): TypedValue[] {
+  if (returnType !== f.returns) {
+    throw new ReturnTypeMismatchError(`guest function ${formatSignature(f)} (declared in its ELF) returns ${f.returns}, ` +
+      `the caller expected ${returnType}`);
+  }
+  if (args.length !== f.params.length) {
+    throw new ParameterTypeMismatchError(`guest function ${formatSignature(f)} takes ${f.params.length} ` +
+      `argument${f.params.length === 1 ? '' : 's'}, got ${args.length}`);
+  }
+  return args.map((a, i) => {
+    try {
+      return coerce(f.params[i]!, a);
+    } catch (e) {
+      throw new ParameterTypeMismatchError(`argument ${i} of ${formatSignature(f)}: ${(e as Error).message}`);
+    }
+  });
+}
+
+/**
+ * call()'s arguments for guest function `name`: converted to its declared types when
+ * `declared` has it (see declaredArguments), otherwise `args` unchanged.
+ */
+export function argumentsFor(declared: ReadonlyMap<string, GuestFunctionSignature>, name: string,
+  returnType: ReturnTypeName, args: readonly CallArgument[]): readonly CallArgument[] {
+  const f = declared.get(name);
+  return f ? declaredArguments(f, returnType, args) : args;
+}
