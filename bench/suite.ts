@@ -107,7 +107,7 @@ const C3_EVOLVE = 'c3-evolve';
 
 /** Runs the suite and prints its report. Resolves with the result (also on `json`). */
 /** Steps of a run whose C floor builds (see runBench). */
-export const BENCH_STEPS = 26 + ASYNC_ROW_IDS.length;
+export const BENCH_STEPS = 25 + ASYNC_ROW_IDS.length;
 
 export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const quick = opts.quick ?? false;
