@@ -1,7 +1,7 @@
 // The guest functions a guest ELF declares in its "Hyperlight" notes (written by the SDK's registration macros), read without running the guest; no VM here.
 import { ElfInvalidError } from '../errors.js';
 import { type ElfNote, readElfNotes } from '../elf/notes.js';
-import { ParameterTypeMismatchError, ReturnTypeMismatchError } from './errors.js';
+import { GuestError, ParameterTypeMismatchError, ReturnTypeMismatchError } from './errors.js';
 import { type CallArgument, type ParameterTypeName, type ReturnTypeName, type TypedValue, coerce } from './values.js';
 
 /** The note owner and types of guests/sdk/include/hyperlight_guest.h (HL_NOTE_*). */
@@ -126,4 +126,20 @@ export function argumentsFor(declared: ReadonlyMap<string, GuestFunctionSignatur
   returnType: ReturnTypeName, args: readonly CallArgument[]): readonly CallArgument[] {
   const f = declared.get(name);
   return f ? declaredArguments(f, returnType, args) : args;
+}
+
+/** Hyperlight's ErrorCode GuestFunctionParameterTypeMismatch. */
+const GUEST_PARAMETER_TYPE_MISMATCH = 14;
+
+/**
+ * For a call() to a function the guest does not declare: the guest's "wrong parameter
+ * type" GuestError with a hint saying how call() typed the plain arguments and what to do;
+ * any other error unchanged.
+ */
+export function withUndeclaredHint(e: unknown, name: string, params: readonly TypedValue[]): unknown {
+  if (!(e instanceof GuestError) || e.guestCode !== GUEST_PARAMETER_TYPE_MISMATCH) return e;
+  return new GuestError(e.guestCode, `${e.guestMessage} (call() typed its plain arguments as ` +
+    `(${params.map((p) => p.type).join(', ')}); the guest's ELF declares no signature for ${name}: pass ` +
+    'ParameterValue.Long(3n) etc. for the exact types, or register the function with the SDK\'s ' +
+    'HYPERLIGHT_REGISTER_FUNCTION or HYPERLIGHT_REGISTER_TYPED so that call() converts them)', { cause: e });
 }
