@@ -1,7 +1,7 @@
 // The guest functions a guest ELF declares in its "Hyperlight" notes (written by the SDK's registration macros), read without running the guest; no VM here.
 import { ElfInvalidError } from '../errors.js';
 import { type ElfNote, readElfNotes } from '../elf/notes.js';
-import { ParameterTypeMismatchError, ReturnTypeMismatchError } from './errors.js';
+import { GuestError, ParameterTypeMismatchError, ReturnTypeMismatchError } from './errors.js';
 import { type CallArgument, type ParameterTypeName, type ReturnTypeName, type TypedValue, coerce } from './values.js';
 
 /** The note owner and types of guests/sdk/include/hyperlight_guest.h (HL_NOTE_*). */
@@ -32,33 +32,54 @@ function bad(message: string): never {
   throw new ElfInvalidError(`guest function note: ${message}`);
 }
 
-/** NUL-terminated UTF-8 strings packed in `bytes`, `count` of them. */
-function strings(bytes: Uint8Array, count: number, what: string): string[] {
-  const out: string[] = [];
-  let at = 0;
-  for (let i = 0; i < count; i++) {
-    const nul = bytes.indexOf(0, at);
-    if (nul < 0) bad(`${what} is not NUL-terminated`);
-    try {
-      out.push(utf8.decode(bytes.subarray(at, nul)));
-    } catch {
-      bad(`${what} is not UTF-8`);
+/**
+ * UTF-8 text from bytes[start, end); ASCII (every C identifier, nearly every name) read
+ * byte by byte, without a TextDecoder or a view.
+ */
+function decode(bytes: Uint8Array, start: number, end: number, what: string): string {
+  let ascii = '';
+  for (let i = start; i < end; i++) {
+    const c = bytes[i]!;
+    if (c >= 0x80) {
+      try {
+        return utf8.decode(bytes.subarray(start, end));
+      } catch {
+        bad(`${what} is not UTF-8`);
+      }
     }
+    ascii += String.fromCharCode(c);
+  }
+  return ascii;
+}
+
+/** `count` NUL-terminated UTF-8 strings packed in bytes[start, end). */
+function strings(bytes: Uint8Array, start: number, end: number, count: number, what: string): string[] {
+  const out: string[] = [];
+  let at = start;
+  for (let i = 0; i < count; i++) {
+    let nul = at;
+    while (nul < end && bytes[nul] !== 0) nul++;
+    if (nul >= end) bad(`${what} is not NUL-terminated`);
+    out.push(decode(bytes, at, nul, what));
     at = nul + 1;
   }
   return out;
 }
 
-function signatureOf(note: ElfNote): { ident: string; params: ParameterTypeName[]; returns: ReturnTypeName } {
-  const d = note.desc;
-  if (d.length < SIGNATURE_FIXED_BYTES + 1) bad(`a signature record of ${d.length} bytes is too short`);
-  if (d[0] !== 1) bad(`signature record version ${d[0]} is not 1`);
-  const returns = RETURN_TYPES[d[1]!];
-  if (returns === undefined) bad(`return type ${d[1]} is unknown`);
-  const count = d[2]!;
+function signatureOf(bytes: Uint8Array, note: ElfNote): { ident: string; params: ParameterTypeName[]; returns: ReturnTypeName } {
+  const d = note.descOffset;
+  if (note.descSize < SIGNATURE_FIXED_BYTES + 1) bad(`a signature record of ${note.descSize} bytes is too short`);
+  if (bytes[d] !== 1) bad(`signature record version ${bytes[d]} is not 1`);
+  const returns = RETURN_TYPES[bytes[d + 1]!];
+  if (returns === undefined) bad(`return type ${bytes[d + 1]} is unknown`);
+  const count = bytes[d + 2]!;
   if (count > NOTE_TYPE_SLOTS) bad(`${count} parameters, more than ${NOTE_TYPE_SLOTS}`);
-  const params = Array.from(d.subarray(3, 3 + count), (t) => PARAMETER_TYPES[t] ?? bad(`parameter type ${t} is unknown`));
-  const [ident] = strings(d.subarray(SIGNATURE_FIXED_BYTES), 1, 'a signature record\'s identifier');
+  const params: ParameterTypeName[] = [];
+  for (let i = 0; i < count; i++) {
+    const t = bytes[d + 3 + i]!;
+    params.push(PARAMETER_TYPES[t] ?? bad(`parameter type ${t} is unknown`));
+  }
+  const [ident] = strings(bytes, d + SIGNATURE_FIXED_BYTES, d + note.descSize, 1, 'a signature record\'s identifier');
   return { ident: ident!, params, returns };
 }
 
@@ -73,14 +94,14 @@ export function readGuestFunctions(bytes: Uint8Array): GuestFunctionSignature[] 
   const signatures = new Map<string, { params: ParameterTypeName[]; returns: ReturnTypeName }>();
   for (const n of notes) {
     if (n.type !== HL_NOTE_SIGNATURE) continue;
-    const { ident, ...sig } = signatureOf(n);
+    const { ident, ...sig } = signatureOf(bytes, n);
     if (!signatures.has(ident)) signatures.set(ident, sig);
   }
   const out: GuestFunctionSignature[] = [];
   const seen = new Set<string>();
   for (const n of notes) {
     if (n.type !== HL_NOTE_NAME) continue;
-    const [ident, name] = strings(n.desc, 2, 'a name record');
+    const [ident, name] = strings(bytes, n.descOffset, n.descOffset + n.descSize, 2, 'a name record');
     const sig = signatures.get(ident!);
     if (!sig || seen.has(name!)) continue;
     seen.add(name!);
@@ -126,4 +147,20 @@ export function argumentsFor(declared: ReadonlyMap<string, GuestFunctionSignatur
   returnType: ReturnTypeName, args: readonly CallArgument[]): readonly CallArgument[] {
   const f = declared.get(name);
   return f ? declaredArguments(f, returnType, args) : args;
+}
+
+/** Hyperlight's ErrorCode GuestFunctionParameterTypeMismatch. */
+const GUEST_PARAMETER_TYPE_MISMATCH = 14;
+
+/**
+ * For a call() to a function the guest does not declare: the guest's "wrong parameter
+ * type" GuestError with a hint saying how call() typed the plain arguments and what to do;
+ * any other error unchanged.
+ */
+export function withUndeclaredHint(e: unknown, name: string, params: readonly TypedValue[]): unknown {
+  if (!(e instanceof GuestError) || e.guestCode !== GUEST_PARAMETER_TYPE_MISMATCH) return e;
+  return new GuestError(e.guestCode, `${e.guestMessage} (call() typed its plain arguments as ` +
+    `(${params.map((p) => p.type).join(', ')}); the guest's ELF declares no signature for ${name}: pass ` +
+    'ParameterValue.Long(3n) etc. for the exact types, or register the function with the SDK\'s ' +
+    'HYPERLIGHT_REGISTER_FUNCTION or HYPERLIGHT_REGISTER_TYPED so that call() converts them)', { cause: e });
 }

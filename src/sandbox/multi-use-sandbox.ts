@@ -6,7 +6,7 @@ import {
   GuestError, PoisonedSandboxError, ReturnTypeMismatchError, SandboxBusyError,
   SnapshotIncompatibleError, poisons,
 } from './errors.js';
-import { type GuestFunctionSignature, declaredArguments } from './guest-functions.js';
+import { type GuestFunctionSignature, declaredArguments, withUndeclaredHint } from './guest-functions.js';
 import { HOST_ERROR_CODE, type HostFunctionRegistry } from './host-functions.js';
 import type { InterruptHandle, InterruptState } from './interrupt.js';
 import type { ExitSink, RunLoop } from './run-loop.js';
@@ -133,7 +133,11 @@ export class MultiUseSandbox {
     const ret = parseReturnTypeName(returnType);
     const declared = this.#declared.get(name);
     const params = declared ? declaredArguments(declared, ret, args) : args.map(fromPlain);
-    return toPlain(this.#invoke(name, ret, params)) as PlainOf<R>;
+    try {
+      return toPlain(this.#invoke(name, ret, params)) as PlainOf<R>;
+    } catch (e) {
+      throw declared ? e : withUndeclaredHint(e, name, params);
+    }
   }
 
   /**

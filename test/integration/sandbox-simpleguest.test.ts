@@ -1,4 +1,5 @@
 // Every simpleguest function on a real sandbox: exact results, exact error classes and codes.
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ParameterValue as P, ReturnType, type ReturnTypeName, type TypedValue } from '../../src/sandbox/values.js';
 import {
@@ -6,6 +7,8 @@ import {
   ReturnTypeMismatchError, StackOverflowError, ParameterTypeMismatchError,
 } from '../../src/sandbox/errors.js';
 import type { Snapshot } from '../../src/sandbox/snapshot.js';
+import { GuestBinary, bundledGuestPath } from '../../src/sandbox/guest-binary.js';
+import { UninitializedSandbox } from '../../src/sandbox/uninitialized-sandbox.js';
 import { catchError } from '../helpers/errors.js';
 import { describeKvm } from '../helpers/kvm.js';
 import { type TestSandbox, simpleSandbox } from '../helpers/sandbox.js';
@@ -89,6 +92,26 @@ describeKvm('simpleguest on a MultiUseSandbox', () => {
     expect(() => t.sandbox.call('EchoI32', 'Int', 'x')).toThrow(ParameterTypeMismatchError);
     expect(t.hostCalls).toEqual([]);
     expect(t.sandbox.poisoned).toBe(false);
+  });
+
+  it('without the ELF note, a wrongly guessed plain type fails in the guest with a hint saying what to do', () => {
+    // simpleguest with its PT_NOTE program header turned into PT_NULL: no declared functions.
+    const bytes = new Uint8Array(readFileSync(bundledGuestPath('simpleguest')));
+    const v = new DataView(bytes.buffer);
+    const phoff = Number(v.getBigUint64(32, true));
+    let notes = 0;
+    for (let i = 0; i < v.getUint16(56, true); i++) {
+      if (v.getUint32(phoff + i * 56, true) === 4) { v.setUint32(phoff + i * 56, 0, true); notes++; }
+    }
+    expect(notes).toBe(1);
+    const binary = GuestBinary.buffer(bytes);
+    expect(binary.functions()).toEqual([]);
+    using s = UninitializedSandbox.create(binary).evolve();
+    const e = catchError(() => s.call('LogMessage', 'Int', 'hi', 3));
+    expect(e).toBeInstanceOf(GuestError);
+    expect((e as GuestError).guestCode).toBe(14);
+    expect((e as Error).message).toMatch(/expected Long, got Int \(call\(\) typed its plain arguments as \(String, Int\); the guest's ELF declares no signature for LogMessage: pass ParameterValue\.Long\(3n\)/);
+    expect(s.call('LogMessage', 'Int', 'hi', 3n)).toBe(2);
   });
 
   it('NoOp returns undefined', () => {
