@@ -131,11 +131,20 @@ export class SandboxPool {
     return pool;
   }
 
+  /** Sandboxes being started (close() waits for them too). */
+  readonly #starting = new Set<Promise<unknown>>();
+
   async #start(): Promise<Slot> {
     const slot: Slot = { sandbox: undefined as unknown as AsyncSandbox, busy: false, dead: false };
-    slot.sandbox = await AsyncSandbox.start(this.#parts, {
+    const started = AsyncSandbox.start(this.#parts, {
       owner: this, poolId: this.id, onCrash: () => this.#onCrash(slot),
     });
+    this.#starting.add(started);
+    try {
+      slot.sandbox = await started;
+    } finally {
+      this.#starting.delete(started);
+    }
     this.#slots.push(slot);
     return slot;
   }
@@ -268,10 +277,11 @@ export class SandboxPool {
       this.#notifyIdle();
       return;
     }
-    void this.#replace(slot, reason, 1);
+    void this.#replace(reason, 1);
   }
 
-  async #replace(old: Slot, reason: 'crashed' | 'restore-failed', attempt: number): Promise<void> {
+  async #replace(reason: 'crashed' | 'restore-failed', attempt: number): Promise<void> {
+    if (this.#closed) return;
     try {
       const slot = await this.#start();
       this.#replaced++;
@@ -284,7 +294,7 @@ export class SandboxPool {
     } catch (e) {
       this.#replaceError = e;
       if (attempt < REPLACE_ATTEMPTS && !this.#closed) {
-        setTimeout(() => { void this.#replace(old, reason, attempt + 1); }, REPLACE_BACKOFF_MS * attempt).unref();
+        setTimeout(() => { void this.#replace(reason, attempt + 1); }, REPLACE_BACKOFF_MS * attempt).unref();
         return;
       }
       if (this.#slots.length === 0) {
@@ -337,6 +347,7 @@ export class SandboxPool {
     if (drain && (this.#slots.some((s) => s.busy) || this.#queue.length > 0)) {
       await new Promise<void>((resolve) => { this.#idleWaiters.push(resolve); });
     }
+    await Promise.allSettled([...this.#starting]); // a replacement on its way: it closes itself
     await Promise.all(this.#slots.splice(0).map((s) => s.sandbox.close()));
   }
 }
