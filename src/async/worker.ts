@@ -88,6 +88,11 @@ function keep(s: Snapshot): number {
 }
 
 function call(m: Extract<ToWorker, { op: 'call' }>): void {
+  if (Atomics.load(control, CTL_CANCEL) === m.id) {
+    // Cancelled while this message was on its way: nothing runs, nothing is poisoned.
+    post({ kind: 'done', id: m.id, ok: false, error: toWire(new ExecutionCanceledError('killed', ' before it started')), poisoned: sandbox.poisoned });
+    return;
+  }
   hostNs = 0;
   hostCalls = 0;
   let exits = 0;
