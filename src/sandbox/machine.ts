@@ -232,7 +232,9 @@ export function createMachine(layout: MemoryLayout, start: MachineStart, sink?: 
     denyGuestMsrAccess(vm); // no guest rdmsr/wrmsr at all (ring 3 cannot run them anyway)
     const manualDirtyLog = enableManualDirtyLog(vm);
     if (sink) { const n = clock(); sink.phase('create-vm', t, n); t = n; }
-    memory = GuestMemory.allocate(layout.totalSize);
+    // A template loaded from a snapshot file maps its pages copy-on-write (GuestMemory.fromSnapshot).
+    memory = start.kind === 'template' && start.template.memory.backing
+      ? GuestMemory.fromSnapshot(start.template.memory) : GuestMemory.allocate(layout.totalSize);
     vm.setUserMemoryRegion({
       slot: GUEST_SLOT, flags: K.KVM_MEM_LOG_DIRTY_PAGES, guestPhysAddr: 0n,
       memorySize: BigInt(memory.size), userspaceAddr: memory.hostAddress,
