@@ -9,6 +9,7 @@ import {
 } from '../mem/x86_64/index.js';
 import * as X from '../x86_64/index.js';
 import { PEB_SIZE, writePeb } from './abi.js';
+import { pebFieldsOf } from './machine.js';
 import { SnapshotFileError, SnapshotIncompatibleError } from './errors.js';
 import { type GuestCpuState, guestCpuState } from './vcpu-state.js';
 
@@ -309,14 +310,7 @@ function hostPages(source: SnapshotSource): Uint8Array {
     tables: layout.sysTables.gpa, code: layout.sysCode.gpa,
     exceptionStackTop: layout.exceptionStack.gpa + layout.exceptionStack.size,
   });
-  writePeb(new DataView(scratch.buffer), layout.peb.gpa, {
-    inputSize: layout.inputData.size, inputPtr: layout.inputData.gpa,
-    outputSize: layout.outputData.size, outputPtr: layout.outputData.gpa,
-    initSize: layout.initData?.size ?? 0, initPtr: layout.initData?.gpa ?? 0,
-    heapSize: layout.heap.size, heapPtr: layout.heap.gpa,
-    stackSize: layout.stack.size, stackPtr: layout.stack.gpa,
-    doorbellSize: layout.doorbell.size, doorbellPtr: layout.doorbell.gpa,
-  });
+  writePeb(new DataView(scratch.buffer), layout.peb.gpa, pebFieldsOf(layout));
   return scratch;
 }
 
