@@ -2,7 +2,7 @@
 // ended by worker.terminate() (or an uncaught error) runs no cleanup, but its file
 // descriptors and mappings belong to the process. Only what the worker reported is touched.
 import { type Mapping, addressOf, close, munmap } from '../kvm/libc.js';
-import type { Machine } from '../sandbox/vm-setup.js';
+import type { Machine } from '../sandbox/machine.js';
 
 /** The kernel resources of one VM, as numbers that can cross threads. */
 export interface VmResources {
