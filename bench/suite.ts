@@ -8,7 +8,7 @@ import {
   runNativeKernels,
 } from './c-floor.js';
 import { jsColdCycle, jsWarmRun } from './js-floor.js';
-import { ASYNC_ROW_IDS, asyncBench } from './ops-async.js';
+import { ASYNC_ROW_IDS, ASYNC_STEPS, asyncBench } from './ops-async.js';
 import { type AlternativeResult, isolatedVm, nodeVmContext, quickJs, workerThread } from './ops-alternatives.js';
 import {
   callPlusRestore, coldStart, computeInGuest, coldStartFromPool, coldStartFromTemplate, evolveFresh, evolveFromTemplate,
@@ -109,7 +109,7 @@ const C3_EVOLVE = 'c3-evolve';
 
 /** Runs the suite and prints its report. Resolves with the result (also on `json`). */
 /** Steps of a run whose C floor builds (see runBench). */
-export const BENCH_STEPS = 27 + ASYNC_ROW_IDS.length;
+export const BENCH_STEPS = 27 + ASYNC_STEPS;
 
 export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const quick = opts.quick ?? false;

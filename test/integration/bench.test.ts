@@ -54,8 +54,8 @@ describeKvm('benchmark suite (--quick --json)', () => {
     expect(byId.get('js-vcpu-run')!.baseline).toBe('c-run-loop');
     expect(byId.get('max-open')!.median).toBeGreaterThan(0);
     // The async rows: overhead against the sync call, scaling as a ratio, loop delay as p50/p99.
-    expect(byId.get('async-echo')!.baseline).toBe('warm-echo');
-    expect(byId.get('async-host-call')!.baseline).toBe('host-call');
+    expect(byId.get('async-echo')!.baseline).toBe('sync-echo-paired');
+    expect(byId.get('async-host-call')!.baseline).toBe('sync-add-paired');
     expect(byId.get('pool-all-workers')!.baseline).toBe('pool-1-worker');
     expect(byId.get('pool-scaling')!.unit).toBe('x');
     expect(byId.get('pool-scaling')!.median).toBeGreaterThan(0);
