@@ -123,6 +123,8 @@ describe('guests/sdk/include/hyperlight/abi.h', () => {
       HL_PEB_OFF_MAGIC: '96', HL_PEB_OFF_ABI_VERSION: '104', HL_PEB_SIZE: '112',
       HL_PEB_MAGIC: '0x3142455053544C48ULL', HL_ABI_VERSION: '2',
       HL_ABORT_MAX_BYTES: '1024', HL_IOBUF_EMPTY_SP: '8',
+      HL_PEB_OFF_REGIONS: '0x800', HL_MAPPED_REGION_ENTRY_SIZE: '24', HL_MAPPED_REGIONS_MAX: '16',
+      HL_MAPPED_REGION_WRITABLE: '1',
     });
   });
 });
