@@ -11,7 +11,7 @@ import type { Vm } from '../kvm/vm.js';
 import { GuestMemory, PAGE_SIZE } from '../mem/guest-memory.js';
 import type { MemorySnapshot } from '../mem/snapshot.js';
 import { type MemoryLayout, buildPageTables, mappedRangesFor, planLayout } from '../mem/x86_64/index.js';
-import { SEL_CODE, SEL_DATA, SEL_TSS, writePeb } from './abi.js';
+import { SEL_CODE, SEL_DATA, SEL_TSS, writePeb, writePebRandomSeed } from './abi.js';
 import type { ResolvedConfig } from './config.js';
 import { denyGuestMsrWrites, guestMsrWritesDenied } from './msr-filter.js';
 
@@ -79,6 +79,11 @@ export function longModeSregs(base: Sregs, cr3: bigint): Sregs {
   };
 }
 
+/** 64 random bits from the host's CSPRNG, never 0 (0 in the PEB means "no host seed"). */
+export function freshSeed(): bigint {
+  return randomBytes(8).readBigUInt64LE(0) | 1n;
+}
+
 /** Entry registers per docs/guest-abi.md. */
 export function entryRegs(layout: MemoryLayout, entry: bigint, logLevel: number): Regs {
   const regs = emptyRegs();
@@ -107,6 +112,7 @@ function writeMemoryImage(memory: GuestMemory, layout: MemoryLayout, image: ElfI
     heapSize: layout.heap.size, heapPtr: layout.heap.gpa,
     stackSize: layout.stack.size, stackPtr: layout.stack.gpa,
     exnStackSize: layout.exceptionStack.size, exnStackPtr: layout.exceptionStack.gpa,
+    randomSeed: freshSeed(),
   });
   if (sink) sink.phase('page-tables', t, process.hrtime.bigint());
   return BigInt(tables.cr3);
@@ -178,6 +184,8 @@ function loadContents(memory: GuestMemory, layout: MemoryLayout, start: MachineS
   }
   const t = sink ? process.hrtime.bigint() : 0n;
   start.template.memory.restoreIntoZeroed(memory);
+  // Its own entropy, though the rest of memory is a copy of another guest's.
+  writePebRandomSeed(memory.view, layout.peb.gpa, freshSeed());
   if (sink) sink.phase('copy-template', t, process.hrtime.bigint());
   return { cr3: start.template.cr3, entry: start.template.entry };
 }

@@ -206,7 +206,7 @@ __attribute__((used)) void hl_sdk_init(const uint8_t *peb, uint64_t seed, uint64
   hl_stack_top = (stack_lo + stack_size) & ~15ull;
   load_descriptor_tables((exn_lo + exn_size) & ~15ull);
   hl_heap_init((uintptr_t)peb_u64(peb, HL_PEB_OFF_HEAP_PTR), peb_u64(peb, HL_PEB_OFF_HEAP_SIZE));
-  hl_rand_seed(seed);
+  hl_rand_init(seed, peb);
 }
 
 void hl_debug_print(const char *text) {

@@ -10,7 +10,7 @@
 #define HL_PORT_DEBUG_PRINT 103
 #define HL_PORT_HALT 108
 
-/* PEB field offsets: 14 little-endian u64 values, read-only to the guest. */
+/* PEB field offsets: 15 little-endian u64 values, read-only to the guest. */
 #define HL_PEB_OFF_INPUT_SIZE 0
 #define HL_PEB_OFF_INPUT_PTR 8
 #define HL_PEB_OFF_OUTPUT_SIZE 16
@@ -25,7 +25,10 @@
 #define HL_PEB_OFF_EXN_STACK_PTR 88
 #define HL_PEB_OFF_MAGIC 96
 #define HL_PEB_OFF_ABI_VERSION 104
-#define HL_PEB_SIZE 112
+/* A random seed the host writes per sandbox (and on a reseeding restore); rand() reseeds
+ * from it whenever it changes. */
+#define HL_PEB_OFF_RANDOM_SEED 112
+#define HL_PEB_SIZE 120
 /* The bytes "HLTSPEB1" read as a little-endian u64. */
 #define HL_PEB_MAGIC 0x3142455053544C48ULL
 #define HL_ABI_VERSION 1
