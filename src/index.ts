@@ -5,7 +5,7 @@ export {
 
 // Sandboxes (the main API).
 export { UninitializedSandbox, LogLevel, type PrintFunction, type LogFunction, type EvolveOptions } from './sandbox/uninitialized-sandbox.js';
-export { MultiUseSandbox, type SandboxStatus } from './sandbox/multi-use-sandbox.js';
+export { MultiUseSandbox, type SandboxStatus, type RestoreOptions } from './sandbox/multi-use-sandbox.js';
 export { Snapshot } from './sandbox/snapshot.js';
 export { InterruptHandle } from './sandbox/interrupt.js';
 export { GuestBinary, bundledGuestPath, BUNDLED_GUESTS, type BundledGuestName } from './sandbox/guest-binary.js';

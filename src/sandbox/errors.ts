@@ -257,3 +257,35 @@ export class SandboxBusyError extends HyperlightError {
     super('ERR_SANDBOX_BUSY', 'sandbox is already running a guest call (calls cannot be nested from host functions)');
   }
 }
+
+/** Which application callback failed (see HostCallbackError). */
+export type CallbackKind = 'print' | 'log' | 'exit-sink' | 'phase-sink';
+
+/**
+ * An application callback the library called (the print or log function, an exit or phase
+ * sink) threw. `cause` is what it threw. Raised while the guest was stopped at an exit, it
+ * ends the call and poisons the sandbox; raised after the guest halted, it does not.
+ */
+export class HostCallbackError extends HyperlightError {
+  readonly callback: CallbackKind;
+
+  constructor(callback: CallbackKind, cause: unknown) {
+    super('ERR_HOST_CALLBACK', `the application's ${callback} callback threw: ${describeThrown(cause)}`, { cause });
+    this.callback = callback;
+  }
+}
+
+/**
+ * A one-line description of anything a callback may throw, which itself never throws (a
+ * thrown value may be a Proxy, an object without a prototype, or have a throwing getter).
+ */
+export function describeThrown(value: unknown): string {
+  try {
+    if (value instanceof Error) return String(value.message);
+    if (typeof value === 'string') return value;
+    if (typeof value === 'object' && value !== null) return Object.prototype.toString.call(value);
+    return String(value);
+  } catch {
+    return 'a value that cannot be described';
+  }
+}

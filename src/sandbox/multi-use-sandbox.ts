@@ -2,9 +2,10 @@
 import { ResourceClosedError } from '../kvm/errors.js';
 import type { MsrEntry, Vcpu } from '../kvm/vcpu.js';
 import { MemorySnapshot } from '../mem/snapshot.js';
+import { afterFailure, guardExitSink, guardPhaseSink } from './callbacks.js';
 import type { ResolvedConfig } from './config.js';
 import {
-  GuestError, PoisonedSandboxError, ReturnTypeMismatchError, SandboxBusyError,
+  GuestError, PoisonedSandboxError, describeThrown, ReturnTypeMismatchError, SandboxBusyError,
   SnapshotIncompatibleError, poisons,
 } from './errors.js';
 import { type GuestFunctionSignature, declaredArguments, withUndeclaredHint } from './guest-functions.js';
@@ -12,13 +13,22 @@ import { HOST_ERROR_CODE, type HostFunctionRegistry } from './host-functions.js'
 import type { InterruptHandle, InterruptState } from './interrupt.js';
 import { guestMsrWritesDenied } from './msr-filter.js';
 import type { ExitSink, RunLoop } from './run-loop.js';
-import { Snapshot, layoutKey } from './snapshot.js';
+import { Snapshot, type SnapshotOwner, checkSnapshotFits, layoutKey } from './snapshot.js';
 import {
   type CallArgument, type PlainOf, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName, toPlain,
 } from './values.js';
-import { GUEST_SLOT, type Machine, type PhaseSink, closeMachine } from './vm-setup.js';
+import { GUEST_SLOT, type Machine, type PhaseSink, closeMachine, freshSeed } from './vm-setup.js';
+import { PEB_OFF_RANDOM_SEED, writePebRandomSeed } from './abi.js';
 
 export type SandboxStatus = 'ready' | 'poisoned' | 'closed';
+
+/** Options of `MultiUseSandbox.restore`. */
+export interface RestoreOptions {
+  /** Give the guest a new random seed after restoring (default false: the snapshot's). */
+  reseed?: boolean;
+  /** Accept a snapshot of another sandbox of the same guest binary and layout (default false). */
+  allowOtherSandbox?: boolean;
+}
 
 /**
  * MSRs a ring-0 guest can write with `wrmsr` and that neither kvm_regs nor kvm_sregs hold
@@ -62,7 +72,7 @@ export function driveToHalt(loop: RunLoop, hosts: HostFunctionRegistry): { hostE
       reply = loop.codec.encodeFunctionCallResult({ ok: true, value });
     } catch (e) {
       hostError = e;
-      const message = e instanceof Error ? e.message : String(e);
+      const message = describeThrown(e);
       reply = loop.codec.encodeFunctionCallResult({ ok: false, code: HOST_ERROR_CODE, message });
     }
     loop.pushInput(reply);
@@ -80,7 +90,7 @@ export class MultiUseSandbox {
   readonly #interrupt: InterruptState;
   readonly #hosts: HostFunctionRegistry;
   readonly #config: ResolvedConfig;
-  readonly #layoutKey: string;
+  readonly #owner: SnapshotOwner;
   readonly #trace: PhaseSink | undefined;
   #poison: unknown;
   #declared: ReadonlyMap<string, GuestFunctionSignature> = new Map();
@@ -96,16 +106,17 @@ export class MultiUseSandbox {
 
   /** @internal use `UninitializedSandbox.evolve()`. */
   constructor(machine: Machine, loop: RunLoop, interrupt: InterruptState, hosts: HostFunctionRegistry,
-    config: ResolvedConfig, dispatchAddress: bigint, trace?: PhaseSink, release?: (m: Machine) => boolean) {
+    config: ResolvedConfig, dispatchAddress: bigint, binaryHash: () => string, trace?: PhaseSink,
+    release?: (m: Machine) => boolean) {
     this.#release = release;
     this.#m = machine;
     this.#loop = loop;
     this.#interrupt = interrupt;
     this.#hosts = hosts;
     this.#config = config;
-    this.#layoutKey = layoutKey(machine.layout);
+    this.#owner = { origin: {}, layoutKey: layoutKey(machine.layout), binaryHash };
     this.dispatchAddress = dispatchAddress;
-    this.#trace = trace;
+    this.#trace = guardPhaseSink(trace);
   }
 
   /** `ready`, `poisoned` (only restore() is accepted) or `closed`. */
@@ -177,36 +188,49 @@ export class MultiUseSandbox {
     // Nothing below can poison until the guest runs: a bad argument leaves it untouched.
     const message = loop.codec.encodeFunctionCall(name, params, 'guest', returnType);
     loop.startCall(message);
-    const t0 = this.#trace ? process.hrtime.bigint() : 0n;
+    const trace = this.#trace;
+    const t0 = trace ? process.hrtime.bigint() : 0n;
+    let result: TypedValue | undefined;
     this.#busy = true;
     this.#interrupt.beginCall();
     try {
       loop.armTimeLimit(this.#config.maxExecutionTimeMs);
-      const { hostError } = driveToHalt(loop, this.#hosts);
-      const outcome = loop.codec.decodeFunctionCallResult(loop.popOutput());
-      if (!outcome.ok) {
-        throw new GuestError(outcome.code, outcome.message, hostError === undefined ? undefined : { cause: hostError });
-      }
-      const got: ReturnTypeName = outcome.value === undefined ? 'Void' : outcome.value.type;
-      if (got !== returnType) {
-        throw new ReturnTypeMismatchError(`guest function ${name} returned ${got}, the caller expected ${returnType}`);
-      }
-      return outcome.value;
+      result = this.#runCall(name, returnType);
     } catch (e) {
       if (poisons(e)) this.#poison = e;
+      // Text the guest printed before it failed still goes out; a print callback that
+      // throws now is recorded on the call's error, never replaces it.
+      afterFailure(e, () => loop.flushDebugPrint());
+      if (trace) afterFailure(e, () => trace.phase('call', t0, process.hrtime.bigint()));
       throw e;
     } finally {
-      loop.disarmTimeLimit();
-      loop.flushDebugPrint();
-      this.#interrupt.endCall();
+      // First what keeps the sandbox usable: a failure below must not leave it busy.
       this.#busy = false;
-      if (this.#trace) this.#trace.phase('call', t0, process.hrtime.bigint());
+      this.#interrupt.endCall();
+      loop.disarmTimeLimit();
     }
+    if (trace) trace.phase('call', t0, process.hrtime.bigint());
+    return result;
+  }
+
+  /** Drives the guest call to its Halt and checks its result. */
+  #runCall(name: string, returnType: ReturnTypeName): TypedValue | undefined {
+    const loop = this.#loop;
+    const { hostError } = driveToHalt(loop, this.#hosts);
+    const outcome = loop.codec.decodeFunctionCallResult(loop.popOutput());
+    if (!outcome.ok) {
+      throw new GuestError(outcome.code, outcome.message, hostError === undefined ? undefined : { cause: hostError });
+    }
+    const got: ReturnTypeName = outcome.value === undefined ? 'Void' : outcome.value.type;
+    if (got !== returnType) {
+      throw new ReturnTypeMismatchError(`guest function ${name} returned ${got}, the caller expected ${returnType}`);
+    }
+    return outcome.value;
   }
 
   /** Starts (or with `undefined`, stops) sending every VM exit to `sink`. */
   traceExits(sink: ExitSink | undefined): void {
-    this.#loop.exitSink = sink;
+    this.#loop.exitSink = guardExitSink(sink);
   }
 
   /** A handle that stops the running call from any thread (`kill()`). */
@@ -223,7 +247,9 @@ export class MultiUseSandbox {
     if (this.#poison !== undefined) throw new PoisonedSandboxError({ cause: this.#poison });
     const { vm, vcpu, memory } = this.#m;
     vm.getDirtyLog(GUEST_SLOT); // from here on the log holds changes since this snapshot
-    const snap = new Snapshot(this.#layoutKey, MemorySnapshot.capture(memory), vcpu.getRegs(), vcpu.getSregs());
+    const owner = this.#owner;
+    const snap = new Snapshot(owner.origin, owner.binaryHash(), owner.layoutKey, MemorySnapshot.capture(memory),
+      vcpu.getRegs(), vcpu.getSregs());
     if (!guestMsrWritesDenied(vm)) msrsOf.set(snap, snapshotMsrs(vcpu));
     this.#baseline = snap;
     this.#loop.clearHostWrites();
@@ -233,15 +259,15 @@ export class MultiUseSandbox {
   /**
    * Brings memory and vCPU state back to `snapshot`, also from a poisoned state. When the
    * sandbox's memory last equalled this same snapshot, only the pages KVM's dirty log
-   * reports (plus the I/O buffer bytes the host wrote) are copied; otherwise all of memory.
-   * @throws SnapshotIncompatibleError for a snapshot of a different memory layout.
+   * reports (plus the bytes the host wrote: I/O buffers, the PEB's seed) are copied;
+   * otherwise all of memory. With `reseed`, the guest also gets a new random seed (its
+   * `rand()` then differs from the snapshot's sequence).
+   * @throws SnapshotIncompatibleError for a snapshot of another guest binary or memory
+   *   layout, or of another sandbox without `allowOtherSandbox`.
    */
-  restore(snapshot: Snapshot): void {
+  restore(snapshot: Snapshot, options: RestoreOptions = {}): void {
     this.#usable();
-    if (!(snapshot instanceof Snapshot)) throw new SnapshotIncompatibleError('restore() needs a Snapshot from snapshot()');
-    if (snapshot.layoutKey !== this.#layoutKey) {
-      throw new SnapshotIncompatibleError('snapshot was taken from a sandbox with a different memory layout');
-    }
+    checkSnapshotFits(snapshot, this.#owner, options.allowOtherSandbox === true);
     const { vm, vcpu, memory, layout } = this.#m;
     const loop = this.#loop;
     // A call that failed may have stopped on an IN or MMIO exit KVM still has to complete:
@@ -252,9 +278,11 @@ export class MultiUseSandbox {
       snapshot.memory.restoreDirty(memory, dirty);
       snapshot.memory.restoreRange(memory, layout.inputData.gpa, loop.hostWriteEndInput);
       snapshot.memory.restoreRange(memory, layout.outputData.gpa, loop.hostWriteEndOutput);
+      snapshot.memory.restoreRange(memory, layout.peb.gpa + PEB_OFF_RANDOM_SEED, 8); // host-written
     } else {
       snapshot.memory.restoreFull(memory);
     }
+    if (options.reseed === true) writePebRandomSeed(memory.view, layout.peb.gpa, freshSeed());
     const msrs = msrsOf.get(snapshot);
     if (msrs !== undefined && msrs.length > 0) vcpu.setMsrs(msrs);
     vcpu.syncSregs(snapshot.sregsBytes); // applied by KVM at the next KVM_RUN: no ioctl here

@@ -4,7 +4,6 @@
 import { HyperlightError } from '../errors.js';
 import type { VcpuExit, IoExit } from '../kvm/exit.js';
 import { KVM_INTERNAL_ERROR_EMULATION } from '../kvm/constants.js';
-import { ThreadTimer, gettid, vcpuKickSignal } from '../kvm/libc.js';
 import { walk } from '../mem/x86_64/index.js';
 import {
   ABORT_CODE_EXCEPTION, ABORT_CODE_STACK_OVERFLOW, PORT_ABORT, PORT_CALL_FUNCTION, PORT_DEBUG_PRINT,
@@ -18,6 +17,7 @@ import {
   UnexpectedExitError,
 } from './errors.js';
 import { popElement, pushElement, resetStack } from './iobuf.js';
+import { Deadline } from './deadline.js';
 import { CANCEL_NONE, CANCEL_TIMEOUT, type InterruptState } from './interrupt.js';
 import type { Machine } from './vm-setup.js';
 
@@ -54,9 +54,7 @@ export class RunLoop {
   readonly #abort = new AbortStream();
   readonly #debugLine = new Uint8Array(DEBUG_LINE_MAX);
   #debugLength = 0;
-  #timer: ThreadTimer | undefined;
-  #timerTid = 0;
-  #deadline = 0;
+  readonly #deadline = new Deadline();
   readonly #bytes: Uint8Array;
   readonly #view: DataView;
   /** Highest byte offset (exclusive) the host wrote into each buffer since `clearHostWrites()`. */
@@ -109,31 +107,15 @@ export class RunLoop {
 
   /** Arms the per-call time limit (0: none). Call once per guest call, on the vCPU thread. */
   armTimeLimit(ms: number): void {
-    if (ms <= 0) {
-      this.#deadline = 0;
-      return;
-    }
-    const tid = gettid();
-    if (!this.#timer || this.#timerTid !== tid) {
-      this.#timer?.close();
-      this.#timer = new ThreadTimer(tid, vcpuKickSignal());
-      this.#timerTid = tid;
-    }
-    this.#deadline = performance.now() + ms;
-    // First kick at the deadline, then every millisecond until the call ends (a kick that
-    // lands outside KVM_RUN is lost; the next one is not).
-    this.#timer.arm(ms * 1e6, 1e6);
+    this.#deadline.arm(ms);
   }
 
   disarmTimeLimit(): void {
-    if (this.#deadline !== 0) {
-      this.#timer?.disarm();
-      this.#deadline = 0;
-    }
+    this.#deadline.disarm();
   }
 
   #checkCancel(reason: number): void {
-    if (reason === CANCEL_NONE && this.#deadline !== 0 && performance.now() >= this.#deadline) {
+    if (reason === CANCEL_NONE && this.#deadline.passed()) {
       this.#interrupt.timeout();
       reason = CANCEL_TIMEOUT;
     }
@@ -153,7 +135,8 @@ export class RunLoop {
     const interrupt = this.#interrupt;
     for (;;) {
       const pending = interrupt.enterRun();
-      if (pending !== CANCEL_NONE) {
+      // Before every entry: a kill, or a deadline that passed (also during a host function).
+      if (pending !== CANCEL_NONE || this.#deadline.passed()) {
         interrupt.leaveRun();
         this.#checkCancel(pending);
       }
@@ -357,8 +340,7 @@ export class RunLoop {
   }
 
   close(): void {
-    this.#timer?.close();
-    this.#timer = undefined;
+    this.#deadline.close();
   }
 }
 

@@ -1,17 +1,28 @@
-// A sandbox snapshot: guest memory plus vCPU registers, tied to a memory layout.
+// A sandbox snapshot: guest memory plus vCPU registers, tied to a guest binary, a memory
+// layout and the sandbox it came from; and the check that a snapshot fits a sandbox.
 import { type Regs, type Sregs, regsToBytes, sregsToBytes } from '../kvm/structs.js';
 import type { MemorySnapshot } from '../mem/snapshot.js';
 import type { MemoryLayout } from '../mem/x86_64/index.js';
+import { SnapshotIncompatibleError } from './errors.js';
 
 /** A key that two sandboxes share exactly when their memory maps are the same. */
 export function layoutKey(layout: MemoryLayout): string {
   return layout.regions.map((r) => `${r.name}@${r.gpa.toString(16)}+${r.size.toString(16)}`).join(',');
 }
 
+/** Who a snapshot belongs to: the sandbox (an opaque token), its binary and its layout. */
+export interface SnapshotOwner {
+  readonly origin: object;
+  readonly layoutKey: string;
+  /** SHA-256 of the guest ELF (hex); a function, so it is computed only when needed. */
+  readonly binaryHash: () => string;
+}
+
 /**
  * The state of a sandbox at one moment, from `MultiUseSandbox.snapshot()`. Immutable;
- * restore it any number of times into the sandbox it came from or another sandbox with the
- * same memory layout.
+ * restore it any number of times into the sandbox it came from, or, when asked for
+ * explicitly (`restore(s, { allowOtherSandbox: true })`), into another sandbox of the same
+ * guest binary (same content hash) with the same memory layout.
  */
 export class Snapshot {
   /** kvm_regs and kvm_sregs encoded once, so restore() only copies bytes. */
@@ -20,6 +31,10 @@ export class Snapshot {
 
   /** @internal use `MultiUseSandbox.snapshot()`. */
   constructor(
+    /** @internal the sandbox it was taken from. */
+    readonly origin: object,
+    /** SHA-256 of the guest ELF it was taken from (hex). */
+    readonly binaryHash: string,
     readonly layoutKey: string,
     readonly memory: MemorySnapshot,
     readonly regs: Readonly<Regs>,
@@ -33,5 +48,24 @@ export class Snapshot {
   /** Bytes of guest memory held (all-zero pages are not stored). */
   get storedBytes(): number {
     return this.memory.storedPages * 4096;
+  }
+}
+
+/**
+ * Throws SnapshotIncompatibleError unless `snapshot` may be restored into `owner`: taken
+ * from it, or (with `allowOtherSandbox`) from a sandbox of the same binary and layout.
+ */
+export function checkSnapshotFits(snapshot: unknown, owner: SnapshotOwner, allowOtherSandbox: boolean): asserts snapshot is Snapshot {
+  if (!(snapshot instanceof Snapshot)) throw new SnapshotIncompatibleError('restore() needs a Snapshot from snapshot()');
+  if (snapshot.origin === owner.origin) return;
+  if (snapshot.binaryHash !== owner.binaryHash()) {
+    throw new SnapshotIncompatibleError('snapshot was taken from a sandbox of a different guest binary');
+  }
+  if (snapshot.layoutKey !== owner.layoutKey) {
+    throw new SnapshotIncompatibleError('snapshot was taken from a sandbox with a different memory layout');
+  }
+  if (!allowOtherSandbox) {
+    throw new SnapshotIncompatibleError(
+      'snapshot was taken from another sandbox of the same binary; pass { allowOtherSandbox: true } to restore it here');
   }
 }

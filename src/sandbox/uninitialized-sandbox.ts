@@ -1,6 +1,7 @@
 // A sandbox before evolve(): the validated guest image, configuration and host functions.
 import { ConfigInvalidError } from '../errors.js';
 import type { ElfImage } from '../elf/index.js';
+import { afterFailure, guardExitSink, guardOutputSinks, guardPhaseSink } from './callbacks.js';
 import { type ResolvedConfig, type SandboxConfig, resolveConfig } from './config.js';
 import type { GuestLogRecord } from './codec.js';
 import { GuestProtocolError } from './errors.js';
@@ -134,6 +135,7 @@ export class UninitializedSandbox {
    */
   evolve(options: EvolveOptions = {}): MultiUseSandbox {
     const trace = options.trace;
+    const phases = guardPhaseSink(trace);
     const logLevel = this.#logger ? this.#logLevel : LogLevel.None;
     const templateKey = `${layoutKey(this.#layout)}|log${logLevel}`;
     const template = options.freshInit ? undefined : this.#binary.template(templateKey);
@@ -142,37 +144,30 @@ export class UninitializedSandbox {
     let machine: Machine;
     try {
       machine = createMachine(this.#layout,
-        template ? { kind: 'template', template: template.init } : { kind: 'elf', image: this.#image, logLevel }, trace, idle);
+        template ? { kind: 'template', template: template.init } : { kind: 'elf', image: this.#image, logLevel }, phases, idle);
     } catch (e) {
       if (idle) closeMachine(idle);
       throw e;
     }
     const binary = this.#binary;
+    const hash = (): string => binary.contentHash();
     const release = (m: Machine): boolean => reusable(m) && binary.offerIdleVm(vmKey, m);
     const interrupt = new InterruptState();
     const logger = this.#logger;
-    const loop = new RunLoop(machine, interrupt, {
+    const loop = new RunLoop(machine, interrupt, guardOutputSinks({
       debugPrint: (text) => { this.#printText(text); },
       ...(logger ? { log: (r: GuestLogRecord) => { if (r.level >= this.#logLevel) logger(r); } } : {}),
-    });
-    loop.exitSink = options.exits;
+    }));
+    loop.exitSink = guardExitSink(options.exits);
     const hosts = this.#hosts.clone();
     try {
-      if (template) return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, template.dispatch, trace, release));
-      const t0 = trace ? process.hrtime.bigint() : 0n;
-      interrupt.beginCall();
-      try {
-        loop.armTimeLimit(this.#config.maxExecutionTimeMs);
-        driveToHalt(loop, hosts);
-      } finally {
-        loop.disarmTimeLimit();
-        loop.flushDebugPrint();
-        interrupt.endCall();
-      }
+      if (template) return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, template.dispatch, hash, trace, release));
+      const t0 = phases ? process.hrtime.bigint() : 0n;
+      this.#runInit(loop, interrupt, hosts);
       const regs = machine.vcpu.getRegs();
       const dispatch = regs.rax;
       this.#checkDispatch(dispatch);
-      if (trace) trace.phase('guest-init', t0, process.hrtime.bigint());
+      if (phases) phases.phase('guest-init', t0, process.hrtime.bigint());
       if (!options.freshInit && loop.guestOutputs === 0) {
         this.#binary.setTemplate(templateKey, {
           dispatch,
@@ -182,7 +177,7 @@ export class UninitializedSandbox {
           },
         });
       }
-      return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, dispatch, trace, release));
+      return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, dispatch, hash, trace, release));
     } catch (e) {
       loop.close();
       interrupt.close();
@@ -218,6 +213,20 @@ export class UninitializedSandbox {
   #declared(sandbox: MultiUseSandbox): MultiUseSandbox {
     sandbox.declareGuestFunctions(this.#binary.functions());
     return sandbox;
+  }
+
+  /** Runs the guest's initialisation to its Halt under the time limit. */
+  #runInit(loop: RunLoop, interrupt: InterruptState, hosts: HostFunctionRegistry): void {
+    interrupt.beginCall();
+    try {
+      loop.armTimeLimit(this.#config.maxExecutionTimeMs);
+      driveToHalt(loop, hosts);
+    } catch (e) {
+      throw afterFailure(e, () => loop.flushDebugPrint());
+    } finally {
+      interrupt.endCall();
+      loop.disarmTimeLimit();
+    }
   }
 
   #checkDispatch(address: bigint): void {

@@ -1,0 +1,227 @@
+// Regressions for the red-team findings of issue 12 on real KVM: throwing callbacks, time limits over host functions, output budgets, interrupt handles, exit views after close, system errors, forgotten sandboxes, snapshot identity, per-sandbox entropy, default time limits and SIGINT.
+import { expect, it } from 'vitest';
+import { HyperlightError } from '../../src/errors.js';
+import {
+  ExecutionCanceledError, GuestAbortedError, GuestError, HostCallbackError, SnapshotIncompatibleError,
+} from '../../src/sandbox/errors.js';
+import { GuestBinary, bundledGuestPath } from '../../src/sandbox/guest-binary.js';
+import type { MultiUseSandbox } from '../../src/sandbox/multi-use-sandbox.js';
+import type { SandboxConfig } from '../../src/sandbox/config.js';
+import { UninitializedSandbox } from '../../src/sandbox/uninitialized-sandbox.js';
+import { describeKvm } from '../helpers/kvm.js';
+import { catchError } from '../helpers/errors.js';
+
+const HOSTILE = GuestBinary.filePath(bundledGuestPath('hostileguest')).bytes();
+const SIMPLE = GuestBinary.filePath(bundledGuestPath('simpleguest')).bytes();
+
+/** A hostileguest sandbox; `setup` registers callbacks and host functions before evolve(). */
+function hostile(config?: SandboxConfig, setup?: (u: UninitializedSandbox) => void, binary = GuestBinary.buffer(HOSTILE)): MultiUseSandbox {
+  const u = UninitializedSandbox.create(binary, config);
+  u.registerPrint(() => 0);
+  u.registerHostFunction('HostAdd', { params: ['Int', 'Int'], returns: 'Int' }, (a: number, b: number) => a + b);
+  setup?.(u);
+  return u.evolve();
+}
+
+describeKvm('finding 1: a throwing callback never wedges the sandbox', () => {
+  it('print throwing on the text of an aborting call: the abort is thrown, the print error is suppressed, close() works', () => {
+    const oops = new Error('print failed');
+    const sandbox = hostile({}, (u) => u.registerPrint(() => { throw oops; }));
+    const snap = sandbox.snapshot();
+    const e = catchError(() => sandbox.call('PrintThenAbort', 'Int', 'no newline'));
+    expect(e).toBeInstanceOf(GuestAbortedError);
+    expect((e as GuestAbortedError).abortCode).toBe(42);
+    const suppressed = (e as HyperlightError).suppressed ?? [];
+    expect(suppressed).toHaveLength(1);
+    expect(suppressed[0]).toBeInstanceOf(HostCallbackError);
+    expect(suppressed[0]).toMatchObject({ code: 'ERR_HOST_CALLBACK', callback: 'print', cause: oops });
+    // Not busy: restore, snapshot, calls and close all work.
+    sandbox.restore(snap);
+    expect(sandbox.call('Ping', 'Int', 1)).toBe(2);
+    sandbox.snapshot();
+    sandbox.close();
+    expect(sandbox.status()).toBe('closed');
+  });
+
+  it('print throwing on a DebugPrint line ends the call with HostCallbackError (poisoned, restorable)', () => {
+    const sandbox = hostile({}, (u) => u.registerPrint(() => { throw new RangeError('full'); }));
+    try {
+      const snap = sandbox.snapshot();
+      const e = catchError(() => sandbox.call('DebugFlood', 'Long', 10n));
+      expect(e).toBeInstanceOf(HostCallbackError);
+      expect(e).toMatchObject({ callback: 'print' });
+      expect((e as Error).cause).toBeInstanceOf(RangeError);
+      expect(sandbox.poisoned).toBe(true);
+      sandbox.restore(snap);
+      expect(sandbox.call('Ping', 'Int', 2)).toBe(3);
+    } finally {
+      sandbox.close();
+    }
+  });
+
+  it('a thrown non-Error with a throwing toString still becomes a typed error', () => {
+    const hostileValue = { toString(): string { throw new Error('no'); } };
+    const sandbox = hostile({}, (u) => {
+      u.registerHostFunction('HostAdd', { params: ['Int', 'Int'], returns: 'Int' }, () => { throw hostileValue; });
+    });
+    try {
+      const e = catchError(() => sandbox.call('CallHostRepeatedly', 'Int', 1));
+      expect(e).toBeInstanceOf(GuestError);
+      expect((e as GuestError).guestCode).toBe(17);
+      expect((e as Error).cause).toBe(hostileValue);
+      expect(sandbox.poisoned).toBe(false);
+    } finally {
+      sandbox.close();
+    }
+  });
+
+  it('exit and phase sinks that throw become HostCallbackError; the sandbox stays usable', () => {
+    const u = UninitializedSandbox.create(GuestBinary.buffer(HOSTILE));
+    u.registerPrint(() => 0);
+    const e = catchError(() => u.evolve({ trace: { phase: () => { throw new Error('phase'); } } }));
+    expect(e).toMatchObject({ code: 'ERR_HOST_CALLBACK', callback: 'phase-sink' });
+    const sandbox = u.evolve();
+    try {
+      const snap = sandbox.snapshot();
+      sandbox.traceExits({ exit: () => { throw new Error('sink'); } });
+      const x = catchError(() => sandbox.call('Ping', 'Int', 1));
+      expect(x).toMatchObject({ code: 'ERR_HOST_CALLBACK', callback: 'exit-sink' });
+      sandbox.traceExits(undefined);
+      sandbox.restore(snap);
+      expect(sandbox.call('Ping', 'Int', 5)).toBe(6);
+    } finally {
+      sandbox.close();
+    }
+  });
+});
+
+describeKvm('finding 9: snapshots carry the binary and the sandbox they came from', () => {
+  it('a snapshot of another binary with the same layout is refused', () => {
+    const a = hostile();
+    // The same guest with one byte of padding appended: another binary, the same layout.
+    const other = new Uint8Array(HOSTILE.length + 1);
+    other.set(HOSTILE);
+    const b = hostile({}, undefined, GuestBinary.buffer(other));
+    try {
+      expect(b.layout.regions).toEqual(a.layout.regions);
+      const e = catchError(() => b.restore(a.snapshot()));
+      expect(e).toBeInstanceOf(SnapshotIncompatibleError);
+      expect((e as Error).message).toContain('different guest binary');
+      expect(() => b.restore(a.snapshot(), { allowOtherSandbox: true })).toThrow(/different guest binary/);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  it('another sandbox of the same binary needs allowOtherSandbox, then answers from the snapshot', () => {
+    const binary = GuestBinary.buffer(SIMPLE);
+    const a = UninitializedSandbox.create(binary).evolve();
+    const b = UninitializedSandbox.create(binary).evolve();
+    try {
+      a.call('AddToStatic', 'Int', 7);
+      const snap = a.snapshot();
+      expect(() => b.restore(snap)).toThrow(SnapshotIncompatibleError);
+      expect(b.call('GetStatic', 'Int')).toBe(0);
+      b.restore(snap, { allowOtherSandbox: true });
+      expect(b.call('GetStatic', 'Int')).toBe(7);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+});
+
+describeKvm('finding 10: every sandbox gets its own entropy', () => {
+  const draws = (s: MultiUseSandbox): bigint[] => [0, 1, 2].map(() => s.call('NextRandom', 'ULong') as bigint);
+
+  it('sandboxes from one GuestBinary (one init template) draw different rand() sequences', () => {
+    const binary = GuestBinary.buffer(HOSTILE);
+    const sandboxes = [0, 1, 2].map(() => hostile({}, undefined, binary));
+    try {
+      const seqs = sandboxes.map((s) => draws(s).join(','));
+      expect(new Set(seqs).size).toBe(3);
+    } finally {
+      for (const s of sandboxes) s.close();
+    }
+  });
+
+  it('restore repeats the snapshot sequence; restore with reseed gives a new one', () => {
+    const sandbox = hostile();
+    try {
+      const snap = sandbox.snapshot();
+      const first = draws(sandbox);
+      sandbox.restore(snap);
+      expect(draws(sandbox)).toEqual(first);
+      sandbox.restore(snap, { reseed: true });
+      const reseeded = draws(sandbox);
+      expect(reseeded).not.toEqual(first);
+      // A plain restore after a reseeding one is the snapshot's sequence again.
+      sandbox.restore(snap);
+      expect(draws(sandbox)).toEqual(first);
+    } finally {
+      sandbox.close();
+    }
+  });
+});
+
+/** Blocks this thread for `ms` milliseconds (a host function that takes its time). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+describeKvm('finding 2: the time limit covers host functions and is checked before every entry', () => {
+  it('many 15 ms host calls under a 50 ms limit: timeout, overshoot at most one host call plus a few ms', () => {
+    const HOST_MS = 15;
+    const LIMIT_MS = 50;
+    let calls = 0;
+    const sandbox = hostile({ maxExecutionTimeMs: LIMIT_MS }, (u) => {
+      u.registerHostFunction('HostAdd', { params: ['Int', 'Int'], returns: 'Int' }, (a: number, b: number) => {
+        calls++;
+        sleepSync(HOST_MS);
+        return a + b;
+      });
+    });
+    try {
+      let worst = 0;
+      for (let round = 0; round < 3; round++) {
+        const snap = sandbox.snapshot();
+        const t0 = performance.now();
+        const e = catchError(() => sandbox.call('CallHostRepeatedly', 'Int', 1000));
+        const elapsed = performance.now() - t0;
+        expect(e).toMatchObject({ code: 'ERR_EXECUTION_CANCELED', reason: 'timeout' });
+        worst = Math.max(worst, elapsed - LIMIT_MS);
+        sandbox.restore(snap);
+      }
+      console.info(`deadline with ${HOST_MS} ms host calls: worst overshoot ${worst.toFixed(1)} ms, ${calls} host calls in 3 rounds`);
+      expect(calls).toBeLessThan(3 * (LIMIT_MS / HOST_MS + 2));
+      expect(worst).toBeLessThan(HOST_MS + 25);
+    } finally {
+      sandbox.close();
+    }
+  });
+
+  it('a host function that outlives the limit finishes, then the call fails with timeout', () => {
+    let finished = 0;
+    const sandbox = hostile({ maxExecutionTimeMs: 50 }, (u) => {
+      u.registerHostFunction('HostAdd', { params: ['Int', 'Int'], returns: 'Int' }, (a: number, b: number) => {
+        const end = performance.now() + 250;
+        while (performance.now() < end) { /* busy, as a CPU-bound host function is */ }
+        finished++;
+        return a + b;
+      });
+    });
+    try {
+      const t0 = performance.now();
+      const e = catchError(() => sandbox.call('CallHostRepeatedly', 'Int', 1));
+      const elapsed = performance.now() - t0;
+      expect(e).toBeInstanceOf(ExecutionCanceledError);
+      expect((e as ExecutionCanceledError).reason).toBe('timeout');
+      expect(finished).toBe(1);
+      expect(elapsed).toBeGreaterThanOrEqual(250);
+      expect(elapsed).toBeLessThan(250 + 25);
+    } finally {
+      sandbox.close();
+    }
+  });
+});
