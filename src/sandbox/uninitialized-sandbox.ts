@@ -7,7 +7,7 @@ import type { GuestLogRecord } from './codec.js';
 import { GuestProtocolError } from './errors.js';
 import { GuestBinary } from './guest-binary.js';
 import { type HostFunction, HostFunctionRegistry, type HostFunctionSignature } from './host-functions.js';
-import { InterruptState } from './interrupt.js';
+import { type InterruptHandle, InterruptState } from './interrupt.js';
 import type { ParameterTypeName, ReturnTypeName } from './values.js';
 import { MultiUseSandbox, driveToHalt } from './multi-use-sandbox.js';
 import { type ExitSink, RunLoop } from './run-loop.js';
@@ -54,6 +54,8 @@ export class UninitializedSandbox {
   #print: PrintFunction = defaultPrint;
   #logger: LogFunction | undefined;
   #logLevel: number = LogLevel.None;
+  /** The interrupt state the next evolve() runs under (made by interruptHandle() or evolve()). */
+  #interrupt: InterruptState | undefined;
 
   private constructor(binary: GuestBinary, config: ResolvedConfig, layout: MemoryLayout) {
     this.#binary = binary;
@@ -109,6 +111,18 @@ export class UninitializedSandbox {
     this.#hosts.register(name, signature, fn);
   }
 
+  /**
+   * A handle whose `kill()` stops the next (or the running) `evolve()` of this object with
+   * ExecutionCanceledError (reason `killed`); send `handle.shared` to another thread to
+   * stop a guest init spinning there. Once that evolve() has returned, the handle belongs
+   * to the sandbox it made (the same as its `interruptHandle()`); a later evolve() needs a
+   * new handle.
+   */
+  interruptHandle(): InterruptHandle {
+    this.#interrupt ??= new InterruptState();
+    return this.#interrupt.handle();
+  }
+
   /** Replaces the print function (default: write to stdout). Used by HostPrint and DebugPrint. */
   registerPrint(fn: PrintFunction): void {
     if (typeof fn !== 'function') throw new ConfigInvalidError('print', 'must be a function');
@@ -152,7 +166,8 @@ export class UninitializedSandbox {
     const binary = this.#binary;
     const hash = (): string => binary.contentHash();
     const release = (m: Machine): boolean => reusable(m) && binary.offerIdleVm(vmKey, m);
-    const interrupt = new InterruptState();
+    const interrupt = this.#interrupt ?? new InterruptState();
+    this.#interrupt = undefined; // it belongs to this evolve's sandbox now
     const logger = this.#logger;
     const loop = new RunLoop(machine, interrupt, guardOutputSinks({
       debugPrint: (text) => { this.#printText(text); },

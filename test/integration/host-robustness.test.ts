@@ -1,4 +1,5 @@
 // Regressions for the red-team findings of issue 12 on real KVM: throwing callbacks, time limits over host functions, output budgets, interrupt handles, exit views after close, system errors, forgotten sandboxes, snapshot identity, per-sandbox entropy, default time limits and SIGINT.
+import { Worker } from 'node:worker_threads';
 import { expect, it } from 'vitest';
 import { HyperlightError } from '../../src/errors.js';
 import {
@@ -10,6 +11,7 @@ import type { SandboxConfig } from '../../src/sandbox/config.js';
 import { UninitializedSandbox } from '../../src/sandbox/uninitialized-sandbox.js';
 import { describeKvm } from '../helpers/kvm.js';
 import { catchError } from '../helpers/errors.js';
+import { STATIC_PIE_FLAGS, compileGuest } from '../fixtures/elf/build-guest.js';
 
 const HOSTILE = GuestBinary.filePath(bundledGuestPath('hostileguest')).bytes();
 const SIMPLE = GuestBinary.filePath(bundledGuestPath('simpleguest')).bytes();
@@ -220,6 +222,39 @@ describeKvm('finding 2: the time limit covers host functions and is checked befo
       expect(finished).toBe(1);
       expect(elapsed).toBeGreaterThanOrEqual(250);
       expect(elapsed).toBeLessThan(250 + 25);
+    } finally {
+      sandbox.close();
+    }
+  });
+});
+
+/** A guest whose init never ends: `_start` spins (at CPL0, emulated here). */
+const SPIN_INIT = compileGuest('void _start(void) { for (;;) __asm__ volatile(""); }\n', STATIC_PIE_FLAGS);
+
+/** Runs `fn` while a worker thread calls kill() on `shared` after `delayMs`; returns fn's error. */
+async function killedFromWorker(shared: SharedArrayBuffer, delayMs: number, fn: () => unknown): Promise<unknown> {
+  const worker = new Worker(new URL('../fixtures/kill-worker.mjs', import.meta.url), { workerData: { shared, delayMs } });
+  await new Promise((resolve) => worker.once('online', resolve));
+  const reply = new Promise<{ killed: boolean }>((resolve) => worker.once('message', resolve));
+  const e = catchError(fn);
+  expect((await reply).killed).toBe(true);
+  await worker.terminate();
+  return e;
+}
+
+describeKvm('finding 5: evolve() can be interrupted', () => {
+  it('kill() on the handle of the UninitializedSandbox stops a spinning init; the handle then belongs to the next sandbox', async () => {
+    const u = UninitializedSandbox.create(SPIN_INIT, { maxExecutionTimeMs: 0 });
+    const e = await killedFromWorker(u.interruptHandle().shared, 100, () => u.evolve());
+    expect(e).toBeInstanceOf(ExecutionCanceledError);
+    expect((e as ExecutionCanceledError).reason).toBe('killed');
+    // A handle taken before evolve() of a good guest stops that sandbox's calls later.
+    const g = UninitializedSandbox.create(GuestBinary.buffer(SIMPLE), { maxExecutionTimeMs: 0 });
+    const handle = g.interruptHandle();
+    const sandbox = g.evolve();
+    try {
+      const x = await killedFromWorker(handle.shared, 100, () => sandbox.call('Spin', 'Void'));
+      expect(x).toMatchObject({ code: 'ERR_EXECUTION_CANCELED', reason: 'killed' });
     } finally {
       sandbox.close();
     }
