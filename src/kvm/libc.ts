@@ -27,6 +27,7 @@ const timerCreateFn = libc.func('int timer_create(int clockid, void *sevp, void 
 const timerSettimeFn = libc.func('int timer_settime(intptr_t timerid, int flags, void *newValue, void *oldValue)');
 const timerDeleteFn = libc.func('int timer_delete(intptr_t timerid)');
 const sigrtminFn = libc.func('int __libc_current_sigrtmin()');
+const umaskFn = libc.func('unsigned int umask(unsigned int mask)');
 const sigrtmaxFn = libc.func('int __libc_current_sigrtmax()');
 
 /** An opaque pointer returned by libc (koffi external). */
@@ -239,4 +240,32 @@ export class ThreadTimer {
     timerDeleteFn(this.id);
     this.id = -1n;
   }
+}
+
+// Signals the library can watch for the application (include/uapi/asm-generic/signal.h).
+export const SIGINT = 2;
+export const SIGTERM = 15;
+
+/** umask(2): sets the file-mode creation mask, returns the previous one. Never fails. */
+export function umask(mask: number): number {
+  return umaskFn(mask) as number;
+}
+
+/**
+ * Makes libc's `umask` the handler of `signal`, so that its arrival sets the process's
+ * umask to the signal number (observable with umask(), from any thread; umask is
+ * async-signal-safe). The previous sigaction goes into `saved` (sigaction.size bytes).
+ */
+export function recordSignalInUmask(signal: number, saved: Uint8Array): void {
+  const act = new Uint8Array(sigaction.size);
+  const view = new DataView(act.buffer);
+  // FFI: a function pointer into libc, valid for the life of the process.
+  view.setBigUint64(sigaction.fields.sa_handler[0], koffi.address(libc.symbol('umask')), true);
+  view.setInt32(sigaction.fields.sa_flags[0], 0, true);
+  if ((sigactionFn(signal, act, saved) as number) < 0) throw new SyscallError('sigaction', koffi.errno());
+}
+
+/** Puts back a sigaction saved by recordSignalInUmask. */
+export function restoreSigaction(signal: number, saved: Uint8Array): void {
+  if ((sigactionFn(signal, saved, null) as number) < 0) throw new SyscallError('sigaction', koffi.errno());
 }

@@ -85,19 +85,24 @@ export class StackOverflowError extends HyperlightError {
   }
 }
 
-/** The call was stopped by `kill()`, by `maxExecutionTimeMs` (or a call's `timeoutMs`), or by
- * the AbortSignal of an async call (`reason` 'aborted', `cause` = the signal's reason). */
+/**
+ * The call was stopped by `kill()` (`killed`), by `maxExecutionTimeMs` or a call's
+ * `timeoutMs` (`timeout`), by the AbortSignal of an async call (`aborted`, `cause` = the
+ * signal's reason), or by a SIGINT/SIGTERM the application listens for (`signal`).
+ */
 export class ExecutionCanceledError extends HyperlightError {
-  readonly reason: 'killed' | 'timeout' | 'aborted';
+  readonly reason: 'killed' | 'timeout' | 'aborted' | 'signal';
 
-  constructor(reason: 'killed' | 'timeout' | 'aborted', detail = '', options?: { cause?: unknown }) {
+  constructor(reason: 'killed' | 'timeout' | 'aborted' | 'signal', detail = '', options?: { cause?: unknown }) {
     super('ERR_EXECUTION_CANCELED',
       `guest execution canceled by the host (${CANCEL_WHY[reason]})${detail}`, options);
     this.reason = reason;
   }
 }
 
-const CANCEL_WHY = { killed: 'kill()', timeout: 'time limit reached', aborted: 'AbortSignal aborted' } as const;
+const CANCEL_WHY = {
+  killed: 'kill()', timeout: 'time limit reached', aborted: 'AbortSignal aborted', signal: 'process signal',
+} as const;
 
 /** The guest touched guest-physical memory it was not given (MMIO exit), or the host
  * found a guest-supplied address outside the region it must lie in. */
@@ -287,5 +292,19 @@ export function describeThrown(value: unknown): string {
     return String(value);
   } catch {
     return 'a value that cannot be described';
+  }
+}
+
+/** The guest sent more output (print and log text) in one call than `maxOutputBytesPerCall`. */
+export class OutputLimitError extends HyperlightError {
+  readonly limit: number;
+  readonly bytes: number;
+
+  constructor(limit: number, bytes: number) {
+    super('ERR_OUTPUT_LIMIT',
+      `guest output exceeded maxOutputBytesPerCall (${limit} bytes) with ${bytes} bytes in one call; ` +
+      'raise maxOutputBytesPerCall (0: no limit) or make the guest print less');
+    this.limit = limit;
+    this.bytes = bytes;
   }
 }

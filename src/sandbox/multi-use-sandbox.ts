@@ -5,13 +5,14 @@ import { MemorySnapshot } from '../mem/snapshot.js';
 import { afterFailure, guardExitSink, guardPhaseSink } from './callbacks.js';
 import type { ResolvedConfig } from './config.js';
 import {
-  GuestError, PoisonedSandboxError, describeThrown, ReturnTypeMismatchError, SandboxBusyError,
+  GuestError, OutputLimitError, PoisonedSandboxError, describeThrown, ReturnTypeMismatchError, SandboxBusyError,
   SnapshotIncompatibleError, poisons,
 } from './errors.js';
 import { type GuestFunctionSignature, declaredArguments, withUndeclaredHint } from './guest-functions.js';
 import { HOST_ERROR_CODE, type HostFunctionRegistry } from './host-functions.js';
 import type { InterruptHandle, InterruptState } from './interrupt.js';
 import { guestMsrWritesDenied } from './msr-filter.js';
+import { OutputBudget } from './output-budget.js';
 import type { ExitSink, RunLoop } from './run-loop.js';
 import { Snapshot, type SnapshotOwner, checkSnapshotFits, layoutKey } from './snapshot.js';
 import {
@@ -71,6 +72,9 @@ export function driveToHalt(loop: RunLoop, hosts: HostFunctionRegistry): { hostE
       const value = hosts.call(action.call.name, action.call.args);
       reply = loop.codec.encodeFunctionCallResult({ ok: true, value });
     } catch (e) {
+      // A library limit reached inside a host function (HostPrint's output budget) ends the
+      // call; what a host function throws itself goes back to the guest as HostError.
+      if (e instanceof OutputLimitError) throw e;
       hostError = e;
       const message = describeThrown(e);
       reply = loop.codec.encodeFunctionCallResult({ ok: false, code: HOST_ERROR_CODE, message });
@@ -92,6 +96,7 @@ export class MultiUseSandbox {
   readonly #config: ResolvedConfig;
   readonly #owner: SnapshotOwner;
   readonly #trace: PhaseSink | undefined;
+  readonly #budget: OutputBudget;
   #poison: unknown;
   #declared: ReadonlyMap<string, GuestFunctionSignature> = new Map();
   #closed = false;
@@ -107,7 +112,8 @@ export class MultiUseSandbox {
   /** @internal use `UninitializedSandbox.evolve()`. */
   constructor(machine: Machine, loop: RunLoop, interrupt: InterruptState, hosts: HostFunctionRegistry,
     config: ResolvedConfig, dispatchAddress: bigint, binaryHash: () => string, trace?: PhaseSink,
-    release?: (m: Machine) => boolean) {
+    release?: (m: Machine) => boolean, budget?: OutputBudget) {
+    this.#budget = budget ?? new OutputBudget(config.maxOutputBytesPerCall);
     this.#release = release;
     this.#m = machine;
     this.#loop = loop;
@@ -126,6 +132,14 @@ export class MultiUseSandbox {
 
   get poisoned(): boolean {
     return this.#poison !== undefined;
+  }
+
+  /**
+   * Bytes of guest output the default print function dropped because stdout was backed up
+   * by more than 16 MiB (a pipe nobody reads); 0 with a print function of your own.
+   */
+  get droppedOutputBytes(): number {
+    return this.#budget.dropped;
   }
 
   /** The memory layout (for tools). */
@@ -188,6 +202,7 @@ export class MultiUseSandbox {
     // Nothing below can poison until the guest runs: a bad argument leaves it untouched.
     const message = loop.codec.encodeFunctionCall(name, params, 'guest', returnType);
     loop.startCall(message);
+    this.#budget.begin();
     const trace = this.#trace;
     const t0 = trace ? process.hrtime.bigint() : 0n;
     let result: TypedValue | undefined;

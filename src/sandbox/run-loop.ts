@@ -18,6 +18,7 @@ import {
 } from './errors.js';
 import { popElement, pushElement, resetStack } from './iobuf.js';
 import { Deadline } from './deadline.js';
+import { ProcessSignalWatch } from './process-signals.js';
 import { CANCEL_NONE, CANCEL_TIMEOUT, type InterruptState } from './interrupt.js';
 import type { Machine } from './vm-setup.js';
 
@@ -55,6 +56,7 @@ export class RunLoop {
   readonly #debugLine = new Uint8Array(DEBUG_LINE_MAX);
   #debugLength = 0;
   readonly #deadline = new Deadline();
+  readonly #signals = new ProcessSignalWatch();
   readonly #bytes: Uint8Array;
   readonly #view: DataView;
   /** Highest byte offset (exclusive) the host wrote into each buffer since `clearHostWrites()`. */
@@ -105,13 +107,18 @@ export class RunLoop {
 
   // ---- time limits -------------------------------------------------------------------
 
-  /** Arms the per-call time limit (0: none). Call once per guest call, on the vCPU thread. */
+  /**
+   * Arms the per-call time limit (0: none) and the SIGINT/SIGTERM watch. Call once per
+   * guest call, on the vCPU thread.
+   */
   armTimeLimit(ms: number): void {
     this.#deadline.arm(ms);
+    this.#signals.begin();
   }
 
   disarmTimeLimit(): void {
     this.#deadline.disarm();
+    this.#signals.end();
   }
 
   #checkCancel(reason: number): void {
@@ -121,6 +128,10 @@ export class RunLoop {
     }
     if (reason !== CANCEL_NONE) {
       throw new ExecutionCanceledError(reason === CANCEL_TIMEOUT ? 'timeout' : 'killed');
+    }
+    const signal = this.#signals.caught();
+    if (signal !== undefined) {
+      throw new ExecutionCanceledError('signal', ` (${signal}; the application's listener runs when the call has returned)`);
     }
   }
 
@@ -136,7 +147,7 @@ export class RunLoop {
     for (;;) {
       const pending = interrupt.enterRun();
       // Before every entry: a kill, or a deadline that passed (also during a host function).
-      if (pending !== CANCEL_NONE || this.#deadline.passed()) {
+      if (pending !== CANCEL_NONE || this.#deadline.passed() || this.#signals.caught() !== undefined) {
         interrupt.leaveRun();
         this.#checkCancel(pending);
       }

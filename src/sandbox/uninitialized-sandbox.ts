@@ -2,6 +2,7 @@
 import { ConfigInvalidError } from '../errors.js';
 import type { ElfImage } from '../elf/index.js';
 import { afterFailure, guardExitSink, guardOutputSinks, guardPhaseSink } from './callbacks.js';
+import { OutputBudget, budgetSinks, printToStdout } from './output-budget.js';
 import { type ResolvedConfig, type SandboxConfig, resolveConfig } from './config.js';
 import type { GuestLogRecord } from './codec.js';
 import { GuestProtocolError } from './errors.js';
@@ -27,10 +28,6 @@ export const LogLevel = Object.freeze({
   Trace: 0, Debug: 1, Information: 2, Warning: 3, Error: 4, Critical: 5, None: 6,
 } as const);
 
-const defaultPrint: PrintFunction = (text) => {
-  process.stdout.write(text);
-  return text.length;
-};
 
 export interface EvolveOptions {
   /** Receives the duration of each start-up phase (and of each call later). */
@@ -51,7 +48,10 @@ export class UninitializedSandbox {
   readonly #config: ResolvedConfig;
   readonly #layout: MemoryLayout;
   readonly #hosts = new HostFunctionRegistry();
-  #print: PrintFunction = defaultPrint;
+  /** The application's print function; undefined: the default (stdout, see printToStdout). */
+  #print: PrintFunction | undefined;
+  /** Whether the application registered its own HostPrint. */
+  #ownHostPrint = false;
   #logger: LogFunction | undefined;
   #logLevel: number = LogLevel.None;
   /** The interrupt state the next evolve() runs under (made by interruptHandle() or evolve()). */
@@ -62,7 +62,6 @@ export class UninitializedSandbox {
     this.#image = binary.image();
     this.#config = config;
     this.#layout = layout;
-    this.#hosts.register('HostPrint', { params: ['String'], returns: 'Int' }, (text: string) => this.#printText(text));
   }
 
   /**
@@ -95,8 +94,9 @@ export class UninitializedSandbox {
     return this.#image;
   }
 
-  #printText(text: string): number {
-    const r = this.#print(text);
+  /** Prints through the application's print function or the default one. */
+  #printText(text: string, budget: OutputBudget): number {
+    const r = this.#print === undefined ? printToStdout(text, budget) : this.#print(text);
     return typeof r === 'number' && Number.isInteger(r) ? r : text.length;
   }
 
@@ -109,6 +109,7 @@ export class UninitializedSandbox {
     name: string, signature: HostFunctionSignature<P, R>, fn: HostFunction<P, R>,
   ): void {
     this.#hosts.register(name, signature, fn);
+    if (name === 'HostPrint') this.#ownHostPrint = true;
   }
 
   /**
@@ -169,15 +170,23 @@ export class UninitializedSandbox {
     const interrupt = this.#interrupt ?? new InterruptState();
     this.#interrupt = undefined; // it belongs to this evolve's sandbox now
     const logger = this.#logger;
-    const loop = new RunLoop(machine, interrupt, guardOutputSinks({
-      debugPrint: (text) => { this.#printText(text); },
+    const budget = new OutputBudget(this.#config.maxOutputBytesPerCall);
+    const loop = new RunLoop(machine, interrupt, budgetSinks(guardOutputSinks({
+      debugPrint: (text) => { this.#printText(text, budget); },
       ...(logger ? { log: (r: GuestLogRecord) => { if (r.level >= this.#logLevel) logger(r); } } : {}),
-    }));
+    }), budget));
     loop.exitSink = guardExitSink(options.exits);
     const hosts = this.#hosts.clone();
+    if (!this.#ownHostPrint) {
+      hosts.register('HostPrint', { params: ['String'], returns: 'Int' }, (text: string) => {
+        budget.spend(text);
+        return this.#printText(text, budget);
+      });
+    }
     try {
-      if (template) return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, template.dispatch, hash, trace, release));
+      if (template) return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, template.dispatch, hash, trace, release, budget));
       const t0 = phases ? process.hrtime.bigint() : 0n;
+      budget.begin();
       this.#runInit(loop, interrupt, hosts);
       const regs = machine.vcpu.getRegs();
       const dispatch = regs.rax;
@@ -192,7 +201,7 @@ export class UninitializedSandbox {
           },
         });
       }
-      return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, dispatch, hash, trace, release));
+      return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, dispatch, hash, trace, release, budget));
     } catch (e) {
       loop.close();
       interrupt.close();
@@ -215,10 +224,13 @@ export class UninitializedSandbox {
   asyncParts(freshInit: boolean): AsyncSandboxParts {
     const logger = this.#logger;
     const level = this.#logLevel;
+    // The worker's sandbox counts output against the budget; here only the default
+    // printer's dropped bytes are counted.
+    const printed = new OutputBudget(0);
     return {
       guest: this.#binary.bytes(), config: this.#config, hosts: this.#hosts.clone(), freshInit,
       functions: this.#binary.functions(),
-      print: (text) => this.#printText(text),
+      print: (text) => this.#printText(text, printed),
       log: logger ? (r) => { if (r.level >= level) logger(r); } : undefined,
       logLevel: logger ? level : LogLevel.None,
     };
@@ -234,7 +246,7 @@ export class UninitializedSandbox {
   #runInit(loop: RunLoop, interrupt: InterruptState, hosts: HostFunctionRegistry): void {
     interrupt.beginCall();
     try {
-      loop.armTimeLimit(this.#config.maxExecutionTimeMs);
+      loop.armTimeLimit(this.#config.maxInitializationTimeMs);
       driveToHalt(loop, hosts);
     } catch (e) {
       throw afterFailure(e, () => loop.flushDebugPrint());

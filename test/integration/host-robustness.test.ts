@@ -1,13 +1,19 @@
 // Regressions for the red-team findings of issue 12 on real KVM: throwing callbacks, time limits over host functions, output budgets, interrupt handles, exit views after close, system errors, forgotten sandboxes, snapshot identity, per-sandbox entropy, default time limits and SIGINT.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { expect, it } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { HyperlightError } from '../../src/errors.js';
 import {
-  ExecutionCanceledError, GuestAbortedError, GuestError, HostCallbackError, SnapshotIncompatibleError,
+  ExecutionCanceledError, GuestAbortedError, GuestError, HostCallbackError, OutputLimitError,
+  SnapshotIncompatibleError,
 } from '../../src/sandbox/errors.js';
 import { GuestBinary, bundledGuestPath } from '../../src/sandbox/guest-binary.js';
 import type { MultiUseSandbox } from '../../src/sandbox/multi-use-sandbox.js';
-import type { SandboxConfig } from '../../src/sandbox/config.js';
+import {
+  DEFAULT_MAX_EXECUTION_TIME_MS, DEFAULT_MAX_INITIALIZATION_TIME_MS, type SandboxConfig,
+} from '../../src/sandbox/config.js';
+import { DEFAULT_PRINT_BACKLOG_BYTES } from '../../src/sandbox/output-budget.js';
 import { UninitializedSandbox } from '../../src/sandbox/uninitialized-sandbox.js';
 import { describeKvm } from '../helpers/kvm.js';
 import { catchError } from '../helpers/errors.js';
@@ -258,5 +264,116 @@ describeKvm('finding 5: evolve() can be interrupted', () => {
     } finally {
       sandbox.close();
     }
+  });
+});
+
+describeKvm('finding 3: guest output the host accepts is bounded per call', () => {
+  it('a HostPrint flood past maxOutputBytesPerCall fails with OutputLimitError; what was printed stays under the budget', () => {
+    let printed = 0;
+    const BUDGET = 256 * 1024;
+    const sandbox = hostile({ maxOutputBytesPerCall: BUDGET }, (u) => u.registerPrint((t) => { printed += t.length; }));
+    try {
+      const snap = sandbox.snapshot();
+      const e = catchError(() => sandbox.call('HostPrintFlood', 'Long', BigInt(64 * 1024 * 1024), 8000));
+      expect(e).toBeInstanceOf(OutputLimitError);
+      expect(e).toMatchObject({ code: 'ERR_OUTPUT_LIMIT', limit: BUDGET });
+      expect(printed).toBeLessThanOrEqual(BUDGET);
+      expect(printed).toBeGreaterThan(BUDGET - 8000);
+      expect(sandbox.poisoned).toBe(true);
+      // The budget is per call: after restore the next call prints again.
+      sandbox.restore(snap);
+      printed = 0;
+      expect(sandbox.call('HostPrintFlood', 'Long', 80_000n, 8000)).toBe(80_000n);
+      expect(printed).toBe(80_000);
+    } finally {
+      sandbox.close();
+    }
+  });
+
+  it('DebugPrint and log text count against the same budget', () => {
+    const sandbox = hostile({ maxOutputBytesPerCall: 8192 });
+    try {
+      expect(sandbox.call('DebugFlood', 'Long', 4096n)).toBe(4096n);
+      const e = catchError(() => sandbox.call('DebugFlood', 'Long', 20_000n));
+      expect(e).toMatchObject({ code: 'ERR_OUTPUT_LIMIT', limit: 8192 });
+    } finally {
+      sandbox.close();
+    }
+  });
+
+  it('the default printer drops and counts text while stdout is backed up instead of buffering it', () => {
+    const backlog = vi.spyOn(process.stdout, 'writableLength', 'get').mockReturnValue(DEFAULT_PRINT_BACKLOG_BYTES);
+    const write = vi.spyOn(process.stdout, 'write');
+    const u = UninitializedSandbox.create(GuestBinary.buffer(HOSTILE));
+    const sandbox = u.evolve();
+    try {
+      expect(sandbox.call('HostPrintFlood', 'Long', 40_000n, 4000)).toBe(40_000n);
+      expect(write).not.toHaveBeenCalled();
+      expect(sandbox.droppedOutputBytes).toBe(40_000);
+    } finally {
+      backlog.mockRestore();
+      write.mockRestore();
+      sandbox.close();
+    }
+  });
+});
+
+describeKvm('finding 11: time limits by default, and SIGINT stops a spinning guest', () => {
+  it('a spinning init stops at the default init limit; calls have a default limit too', () => {
+    const u = UninitializedSandbox.create(SPIN_INIT);
+    expect(u.config.maxInitializationTimeMs).toBe(DEFAULT_MAX_INITIALIZATION_TIME_MS);
+    expect(u.config.maxExecutionTimeMs).toBe(DEFAULT_MAX_EXECUTION_TIME_MS);
+    const t0 = performance.now();
+    const e = catchError(() => u.evolve());
+    const elapsed = performance.now() - t0;
+    expect(e).toMatchObject({ code: 'ERR_EXECUTION_CANCELED', reason: 'timeout' });
+    expect(elapsed).toBeGreaterThanOrEqual(DEFAULT_MAX_INITIALIZATION_TIME_MS);
+    const sandbox = UninitializedSandbox.create(GuestBinary.buffer(SIMPLE), { maxExecutionTimeMs: 100 }).evolve();
+    try {
+      expect(catchError(() => sandbox.call('Spin', 'Void'))).toMatchObject({ reason: 'timeout' });
+    } finally {
+      sandbox.close();
+    }
+  });
+
+  it('with a SIGINT listener installed, SIGINT ends a spinning call and the listener runs after it returns', async () => {
+    const seen: string[] = [];
+    const onSigint = (): void => { seen.push('SIGINT'); };
+    process.on('SIGINT', onSigint);
+    const sandbox = UninitializedSandbox.create(GuestBinary.buffer(SIMPLE), { maxExecutionTimeMs: 10_000 }).evolve();
+    try {
+      const snap = sandbox.snapshot();
+      const worker = new Worker(new URL('../fixtures/signal-worker.mjs', import.meta.url),
+        { workerData: { signal: 'SIGINT', delayMs: 100 } });
+      await new Promise((resolve) => worker.once('online', resolve));
+      const t0 = performance.now();
+      const e = catchError(() => sandbox.call('Spin', 'Void'));
+      const elapsed = performance.now() - t0;
+      expect(e).toBeInstanceOf(ExecutionCanceledError);
+      expect(e).toMatchObject({ reason: 'signal' });
+      expect((e as Error).message).toContain('SIGINT');
+      expect(elapsed).toBeLessThan(5_000); // long before the 10 s limit
+      expect(seen).toEqual([]); // the listener is JavaScript: it runs once the call returned
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(seen).toEqual(['SIGINT']);
+      await worker.terminate();
+      sandbox.restore(snap);
+      expect(sandbox.call('Echo', 'String', 'after ctrl-c')).toBe('after ctrl-c');
+    } finally {
+      process.off('SIGINT', onSigint);
+      sandbox.close();
+    }
+  });
+});
+
+describeKvm('finding 6: nothing an exit sink keeps can fault the process after close()', () => {
+  it('IoExit.data kept from a sink and read after close() holds bytes (the child process exits normally)', () => {
+    const script = fileURLToPath(new URL('../fixtures/exit-view-after-close.mjs', import.meta.url));
+    const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout) as { exits: number; last: number[] };
+    expect(out.exits).toBeGreaterThan(0);
+    expect(out.last).toHaveLength(4); // the last exit: the Halt OUT's 4 bytes
   });
 });
