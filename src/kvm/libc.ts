@@ -1,6 +1,7 @@
 // The libc calls hyperlight-ts makes, bound with koffi. The only module that imports
 // koffi; it knows nothing about KVM beyond passing ioctl numbers through.
 import koffi from 'koffi';
+import { HyperlightError } from '../errors.js';
 import { ERRNO, LIBC, itimerspec, sigaction, sigevent } from './layouts.generated.js';
 
 export { LIBC };
@@ -43,15 +44,38 @@ export function errnoName(errno: number): string {
   return errnoNames.get(errno) ?? `errno ${errno}`;
 }
 
-/** A libc call failed; carries errno. Wrapped by callers into typed library errors. */
-export class SyscallError extends Error {
+/**
+ * What a failure with `errno` usually means for this library and what fixes it, for
+ * errors that name a resource limit rather than a bug; '' for other errnos.
+ */
+export function resourceHint(errno: number, call = ''): string {
+  switch (errno) {
+    case ERRNO.EMFILE: return 'too many open files: close sandboxes or raise ulimit -n';
+    case ERRNO.ENFILE: return 'the system-wide file table is full: close sandboxes or raise fs.file-max';
+    case ERRNO.ENOMEM:
+      return 'out of memory or memory mappings: close sandboxes, use smaller heapSize/stackSize, or raise ' +
+        'vm.max_map_count and ulimit -v';
+    case ERRNO.EAGAIN:
+      return call.startsWith('timer_create')
+        ? 'no POSIX timer available (the per-user limit of pending signals is reached): close sandboxes or raise ulimit -i'
+        : 'resource temporarily unavailable: close sandboxes or raise the limit involved (ulimit -a)';
+    default: return '';
+  }
+}
+
+/**
+ * A libc call failed (ERR_SYSTEM); carries the call and errno, and for resource limits a
+ * message naming the cause and the fix ("too many open files: close sandboxes or raise
+ * ulimit -n").
+ */
+export class SyscallError extends HyperlightError {
   readonly call: string;
   readonly errno: number;
   readonly errnoName: string;
 
   constructor(call: string, errno: number) {
-    super(`${call} failed: ${errnoName(errno)}`);
-    this.name = 'SyscallError';
+    const hint = resourceHint(errno, call);
+    super('ERR_SYSTEM', `${call} failed: ${errnoName(errno)}${hint ? ` (${hint})` : ''}`);
     this.call = call;
     this.errno = errno;
     this.errnoName = errnoName(errno);

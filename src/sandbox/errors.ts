@@ -203,9 +203,11 @@ export function errorCodeName(code: number): string {
 /**
  * Whether an error raised by a call leaves the sandbox poisoned. The one place this is
  * decided: an error that stopped the guest somewhere other than a clean Halt poisons.
- * (Errors raised before the guest is entered never reach this: the guest is untouched.)
+ * An error raised before the guest was entered in this call (`guestEntered` false: a
+ * system failure arming the time limit, say) never poisons: the guest is untouched.
  */
-export function poisons(error: unknown): boolean {
+export function poisons(error: unknown, guestEntered = true): boolean {
+  if (!guestEntered) return false; // e.g. no timer for the time limit: the guest is untouched
   if (!(error instanceof HyperlightError)) return true; // unknown failure mid-call
   switch (error.code) {
     case 'ERR_GUEST_ERROR':

@@ -212,7 +212,7 @@ export class MultiUseSandbox {
       loop.armTimeLimit(this.#config.maxExecutionTimeMs);
       result = this.#runCall(name, returnType);
     } catch (e) {
-      if (poisons(e)) this.#poison = e;
+      if (poisons(e, loop.guestEntered)) this.#poison = e;
       // Text the guest printed before it failed still goes out; a print callback that
       // throws now is recorded on the call's error, never replaces it.
       afterFailure(e, () => loop.flushDebugPrint());

@@ -64,6 +64,8 @@ export class RunLoop {
   hostWriteEndOutput = 0;
   /** Host calls, prints and logs the guest has made (guest init is replayable only at 0). */
   guestOutputs = 0;
+  /** Whether the guest has been entered since startCall() (errors before that do not poison). */
+  guestEntered = false;
   /** Exit tracing; undefined (the default) costs one property check per exit. */
   exitSink: ExitSink | undefined;
 
@@ -82,6 +84,7 @@ export class RunLoop {
     const { inputData: inp, outputData: out } = this.#m.layout;
     resetStack(this.#bytes, this.#view, out.gpa, out.size);
     resetStack(this.#bytes, this.#view, inp.gpa, inp.size);
+    this.guestEntered = false;
     this.pushInput(message);
     if (this.hostWriteEndOutput < 8) this.hostWriteEndOutput = 8;
   }
@@ -152,6 +155,7 @@ export class RunLoop {
         this.#checkCancel(pending);
       }
       let exit: VcpuExit;
+      this.guestEntered = true;
       try {
         exit = vcpu.run();
       } finally {

@@ -377,3 +377,32 @@ describeKvm('finding 6: nothing an exit sink keeps can fault the process after c
     expect(out.last).toHaveLength(4); // the last exit: the Halt OUT's 4 bytes
   });
 });
+
+/** Runs test/fixtures/system-limits.mjs `mode` under `ulimit`; returns its JSON report. */
+function underUlimit(ulimit: string, mode: string): Record<string, unknown> {
+  const script = fileURLToPath(new URL('../fixtures/system-limits.mjs', import.meta.url));
+  const r = spawnSync('/bin/bash', ['-c', `ulimit ${ulimit} && exec "$0" "$1" "$2"`, process.execPath, script, mode],
+    { encoding: 'utf8', timeout: 60_000 });
+  expect(r.status, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+describeKvm('finding 7: system failures are typed, name the cause and fix, and do not poison an unentered guest', () => {
+  it('no POSIX timer (ulimit -i 0): evolve and calls fail with ERR_SYSTEM naming ulimit -i; the sandbox is not poisoned', () => {
+    const out = underUlimit('-i 0', 'timer');
+    expect(out.evolve).toMatchObject({ name: 'SyscallError', code: 'ERR_SYSTEM' });
+    expect((out.evolve as { message: string }).message).toMatch(/timer_create failed: EAGAIN .*ulimit -i/);
+    expect(out.call).toMatchObject({ code: 'ERR_SYSTEM' });
+    expect(out.status).toBe('ready');
+  });
+
+  it('a full fd table (ulimit -n 64) says "too many open files", not "check the kvm group"', () => {
+    const out = underUlimit('-n 64', 'fds');
+    expect(out.opened).toBeGreaterThan(0);
+    const e = out.evolve as { code: string; message: string };
+    expect(['ERR_SYSTEM', 'ERR_KVM_IOCTL']).toContain(e.code);
+    expect(e.message).toContain('EMFILE');
+    expect(e.message).toContain('too many open files: close sandboxes or raise ulimit -n');
+    expect(e.message).not.toContain('kvm');
+  });
+});
