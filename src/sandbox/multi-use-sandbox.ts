@@ -11,6 +11,7 @@ import {
 import { type GuestFunctionSignature, declaredArguments, withUndeclaredHint } from './guest-functions.js';
 import { HOST_ERROR_CODE, type HostFunctionRegistry } from './host-functions.js';
 import type { InterruptHandle, InterruptState } from './interrupt.js';
+import { forget, releaseWhenCollected } from './forgotten.js';
 import { guestMsrWritesDenied } from './msr-filter.js';
 import { OutputBudget } from './output-budget.js';
 import type { ExitSink, RunLoop } from './run-loop.js';
@@ -121,6 +122,7 @@ export class MultiUseSandbox {
     this.#hosts = hosts;
     this.#config = config;
     this.#owner = { origin: {}, layoutKey: layoutKey(machine.layout), binaryHash };
+    releaseWhenCollected(this, { machine, loop, interrupt });
     this.dispatchAddress = dispatchAddress;
     this.#trace = guardPhaseSink(trace);
   }
@@ -317,6 +319,7 @@ export class MultiUseSandbox {
     if (this.#closed) return;
     if (this.#busy) throw new SandboxBusyError();
     this.#closed = true;
+    forget(this);
     this.#interrupt.close();
     this.#loop.close();
     // A sandbox that ended cleanly may hand its VM to its binary's pool (vmPool); the

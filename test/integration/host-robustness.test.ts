@@ -1,6 +1,8 @@
 // Regressions for the red-team findings of issue 12 on real KVM: throwing callbacks, time limits over host functions, output budgets, interrupt handles, exit views after close, system errors, forgotten sandboxes, snapshot identity, per-sandbox entropy, default time limits and SIGINT.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { expect, it, vi } from 'vitest';
 import { HyperlightError } from '../../src/errors.js';
@@ -15,7 +17,7 @@ import {
 } from '../../src/sandbox/config.js';
 import { DEFAULT_PRINT_BACKLOG_BYTES } from '../../src/sandbox/output-budget.js';
 import { UninitializedSandbox } from '../../src/sandbox/uninitialized-sandbox.js';
-import { describeKvm } from '../helpers/kvm.js';
+import { describeKvm, openFdCount } from '../helpers/kvm.js';
 import { catchError } from '../helpers/errors.js';
 import { STATIC_PIE_FLAGS, compileGuest } from '../fixtures/elf/build-guest.js';
 
@@ -404,5 +406,40 @@ describeKvm('finding 7: system failures are typed, name the cause and fix, and d
     expect(e.message).toContain('EMFILE');
     expect(e.message).toContain('too many open files: close sandboxes or raise ulimit -n');
     expect(e.message).not.toContain('kvm');
+  });
+});
+
+describeKvm('finding 8: sandboxes dropped without close() are released', () => {
+  it('40 forgotten sandboxes give their fds back after garbage collection, with one warning', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const warnings: string[] = [];
+    const onWarning = (w: Error & { code?: string }): void => { if (w.code === 'HYPERLIGHT_SANDBOX_NOT_CLOSED') warnings.push(w.message); };
+    process.on('warning', onWarning);
+    try {
+      const binary = GuestBinary.buffer(SIMPLE);
+      const before = await openFdCount();
+      const useAndDrop = (): void => {
+        for (let i = 0; i < 40; i++) {
+          const s = UninitializedSandbox.create(binary).evolve();
+          expect(s.call('EchoI32', 'Int', i)).toBe(i);
+        }
+      };
+      useAndDrop();
+      expect(await openFdCount()).toBeGreaterThanOrEqual(before + 40);
+      let after = await openFdCount();
+      for (let round = 0; round < 50 && after > before; round++) {
+        gc();
+        await new Promise((resolve) => setImmediate(resolve));
+        after = await openFdCount();
+      }
+      expect(after).toBe(before);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain('close()');
+      expect(warnings[0]).toContain('using');
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 });
