@@ -252,12 +252,12 @@ async function killedFromWorker(shared: SharedArrayBuffer, delayMs: number, fn: 
 
 describeKvm('finding 5: evolve() can be interrupted', () => {
   it('kill() on the handle of the UninitializedSandbox stops a spinning init; the handle then belongs to the next sandbox', async () => {
-    const u = UninitializedSandbox.create(SPIN_INIT, { maxExecutionTimeMs: 0 });
+    const u = UninitializedSandbox.create(SPIN_INIT, { maxInitializationTimeMs: 30_000 });
     const e = await killedFromWorker(u.interruptHandle().shared, 100, () => u.evolve());
     expect(e).toBeInstanceOf(ExecutionCanceledError);
     expect((e as ExecutionCanceledError).reason).toBe('killed');
     // A handle taken before evolve() of a good guest stops that sandbox's calls later.
-    const g = UninitializedSandbox.create(GuestBinary.buffer(SIMPLE), { maxExecutionTimeMs: 0 });
+    const g = UninitializedSandbox.create(GuestBinary.buffer(SIMPLE), { maxExecutionTimeMs: 30_000 });
     const handle = g.interruptHandle();
     const sandbox = g.evolve();
     try {
