@@ -19,7 +19,7 @@ const WATCHED: ReadonlyArray<readonly [number, NodeJS.Signals]> = [[SIGINT, 'SIG
  */
 export class ProcessSignalWatch {
   readonly #saved = WATCHED.map(() => new Uint8Array(sigaction.size));
-  #installed: boolean[] = WATCHED.map(() => false);
+  readonly #installed: boolean[] = WATCHED.map(() => false);
   #active = false;
   #umask = 0;
   #sentinel = 0;
