@@ -96,3 +96,54 @@ export function runKvmRunLoop(memBytes: number, iters: number): RunLoopSamples {
   if (typeof batch !== 'number' || !Number.isFinite(batch)) throw new Error('C run loop output: batch_ns_per_run is not a number');
   return { runNs: numbers(out, 'run_ns'), batchNsPerRun: batch };
 }
+
+export interface Cpl3FloorSamples {
+  /** Per-iteration ns of a warm exit round trip by an MMIO store from CPL3 (the doorbell). */
+  mmioNs: number[];
+  /** The same round trip through a CPL0 handler: `int3` at CPL3, then `out` and `iretq` at CPL0. */
+  trapNs: number[];
+  /** KVM_RUN of a CPL3 dec/jnz loop of `loopN` iterations, and of 1 iteration. */
+  loopNs: number[];
+  loop1Ns: number[];
+  loopN: number;
+  /** The cold cycle making exactly the syscalls of evolve() from an init template. */
+  evolveNs: number[];
+}
+
+/** Runs kvm-floor-cpl3 (the ring-3 C floor). */
+export function runCpl3Floor(memBytes: number, coldIters: number, warmIters: number): Cpl3FloorSamples {
+  const exe = buildCProgram('kvm-floor-cpl3');
+  const out = runJson(exe, [`0x${memBytes.toString(16)}`, String(coldIters), String(warmIters)]);
+  const n = out.loop_n;
+  if (typeof n !== 'number') throw new Error('C floor output: loop_n is not a number');
+  return {
+    mmioNs: numbers(out, 'mmio_ns'), trapNs: numbers(out, 'trap_ns'), loopNs: numbers(out, 'loop_ns'),
+    loop1Ns: numbers(out, 'loop1_ns'), loopN: n, evolveNs: numbers(out, 'evolve_ns'),
+  };
+}
+
+export interface NativeKernelSamples {
+  /** Per-iteration ns of filling and CRC-32ing `crcBytes` bytes. */
+  crc32Ns: number[];
+  /** Per-iteration ns of the integration with `steps` steps. */
+  integrateNs: number[];
+  crc32: number;
+  integrate: number;
+  crcBytes: number;
+  steps: number;
+}
+
+/** Runs kernels-native: the benchmark guest's compute kernels compiled into a host program. */
+export function runNativeKernels(iters: number): NativeKernelSamples {
+  const exe = buildCProgram('kernels-native');
+  const out = runJson(exe, [String(iters)]);
+  const num = (k: string): number => {
+    const v = out[k];
+    if (typeof v !== 'number') throw new Error(`kernels-native output: ${k} is not a number`);
+    return v;
+  };
+  return {
+    crc32Ns: numbers(out, 'crc32_ns'), integrateNs: numbers(out, 'integrate_ns'), crc32: num('crc32'),
+    integrate: num('integrate'), crcBytes: num('crc_bytes'), steps: num('steps'),
+  };
+}

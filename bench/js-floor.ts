@@ -3,6 +3,7 @@
 // sandbox, ELF, run loop or wire protocol here (that is ops-sandbox.ts).
 import { Kvm } from '../src/kvm/kvm.js';
 import * as C from '../src/kvm/constants.js';
+import * as X from '../src/x86_64/index.js';
 import { flatSegment } from '../src/kvm/structs.js';
 import type { Vcpu } from '../src/kvm/vcpu.js';
 import type { Vm } from '../src/kvm/vm.js';
@@ -48,17 +49,17 @@ function tinyMachine(kvm: Kvm, memBytes: number, code: Uint8Array, mark?: (phase
     const vcpu = vm.createVcpu(0);
     mark?.('create-vcpu');
     const sregs = vcpu.getSregs();
-    sregs.cs = flatSegment(0x08, C.SEG_TYPE_CODE_XR_ACCESSED, true);
-    for (const s of ['ds', 'es', 'fs', 'gs', 'ss'] as const) sregs[s] = flatSegment(0x10, C.SEG_TYPE_DATA_RW_ACCESSED, false);
+    sregs.cs = flatSegment(0x08, X.SEG_TYPE_CODE_XR_ACCESSED, true);
+    for (const s of ['ds', 'es', 'fs', 'gs', 'ss'] as const) sregs[s] = flatSegment(0x10, X.SEG_TYPE_DATA_RW_ACCESSED, false);
     sregs.cr3 = 0x1000n;
-    sregs.cr4 = C.CR4_INIT;
-    sregs.cr0 = C.CR0_INIT;
-    sregs.efer = C.EFER_INIT;
+    sregs.cr4 = X.CR4_INIT;
+    sregs.cr0 = X.CR0_INIT;
+    sregs.efer = X.EFER_INIT;
     vcpu.setSregs(sregs);
     const regs = vcpu.getRegs();
     regs.rip = BigInt(CODE_GPA);
     regs.rsp = 0x8000n;
-    regs.rflags = C.RFLAGS_RESERVED_1;
+    regs.rflags = X.RFLAGS_RESERVED_1;
     vcpu.setRegs(regs);
     mark?.('set-regs');
     return { vm, vcpu, mem };
@@ -121,95 +122,6 @@ export function jsWarmRun(memBytes: number, opts: LoopOptions): Float64Array {
     return timeLoop(opts, () => undefined, () => { vcpu.run(); });
   } finally {
     closeTiny(m);
-    kvm.close();
-  }
-}
-
-export interface InstructionCost {
-  /** ns per guest instruction: (run with a 2n-instruction loop - run with n = 1) / 2(n - 1). */
-  nsPerInstruction: number;
-  /** Median ns of a KVM_RUN that executes 2n + 3 instructions then exits. */
-  longRunNs: number;
-  /** Median ns of a KVM_RUN that executes 5 instructions then exits. */
-  shortRunNs: number;
-  loopIterations: number;
-}
-
-function medianOf(samples: Float64Array): number {
-  const s = Float64Array.from(samples).sort();
-  return s[s.length >> 1] ?? Number.NaN;
-}
-
-/** Measures what one guest instruction costs on this KVM (a dec/jnz loop between exits). */
-export function guestInstructionCost(memBytes: number, opts: LoopOptions, n = 2000): InstructionCost {
-  const kvm = Kvm.open();
-  try {
-    const measure = (count: number): number => {
-      const m = tinyMachine(kvm, memBytes, spinLoop(count));
-      try {
-        for (let i = 0; i < 20; i++) runToFloorExit(m.vcpu);
-        return medianOf(timeLoop(opts, () => undefined, () => { runToFloorExit(m.vcpu); }));
-      } finally {
-        closeTiny(m);
-      }
-    };
-    const shortRunNs = measure(1);
-    const longRunNs = measure(n);
-    return { nsPerInstruction: (longRunNs - shortRunNs) / (2 * (n - 1)), longRunNs, shortRunNs, loopIterations: n };
-  } finally {
-    kvm.close();
-  }
-}
-
-/**
- * mov edi, 0x10000; mov ecx, pages; L: mov [rdi], al; add rdi, 4096; dec ecx; jnz L;
- * mov dx, 101; out dx, al; jmp to the start: writes one byte to each of `pages` pages, then exits.
- */
-function touchPages(pages: number): Uint8Array {
-  return Uint8Array.from([
-    0xbf, 0x00, 0x00, 0x01, 0x00, // mov edi, 0x10000
-    0xb9, pages & 0xff, (pages >>> 8) & 0xff, 0, 0, // mov ecx, pages
-    0x88, 0x07, // mov [rdi], al
-    0x48, 0x81, 0xc7, 0x00, 0x10, 0x00, 0x00, // add rdi, 0x1000
-    0xff, 0xc9, // dec ecx
-    0x75, 0xf3, // jnz -13
-    0x66, 0xba, 0x65, 0x00, // mov dx, 101
-    0xee, // out dx, al
-    0xeb, 0xe2, // jmp -30 (to the start)
-  ]);
-}
-
-export interface PageTouchCost {
-  /** Extra ns per page a fresh VM's first run writes (first touch: host fault + shadow/EPT entry). */
-  firstTouchNsPerPage: number;
-  /** Extra ns per page written on every later run of the same vCPU (pages already touched). */
-  warmTouchNsPerPage: number;
-  pages: number;
-}
-
-/** What writing a guest page costs, the first time and again on later runs (N pages vs 1). */
-export function pageTouchCost(memBytes: number, opts: LoopOptions): PageTouchCost {
-  const pages = Math.min(64, Math.floor((memBytes - 0x10000) / 0x1000));
-  if (pages < 8) throw new Error(`guest memory of ${memBytes} bytes is too small for the page-touch probe`);
-  const kvm = Kvm.open();
-  try {
-    const first = (n: number): number => medianOf(timeLoop(opts, () => tinyMachine(kvm, memBytes, touchPages(n)),
-      (m) => { runToFloorExit(m.vcpu); return m; }, closeTiny));
-    const warm = (n: number): number => {
-      const m = tinyMachine(kvm, memBytes, touchPages(n));
-      try {
-        for (let i = 0; i < 20; i++) runToFloorExit(m.vcpu);
-        return medianOf(timeLoop(opts, () => undefined, () => { runToFloorExit(m.vcpu); }));
-      } finally {
-        closeTiny(m);
-      }
-    };
-    return {
-      firstTouchNsPerPage: (first(pages) - first(1)) / (pages - 1),
-      warmTouchNsPerPage: (warm(pages) - warm(1)) / (pages - 1),
-      pages,
-    };
-  } finally {
     kvm.close();
   }
 }

@@ -43,9 +43,17 @@ const simpleguest = (): UninitializedSandbox => {
 const RESOLUTION_MS = 1;
 const delayNs = (intervalNs: number): number => Math.max(0, intervalNs - RESOLUTION_MS * 1e6);
 
-/** Keeps `concurrency` Echo calls in flight on `pool` until `calls` have finished; wall ns. */
-async function sustain(pool: SandboxPool, calls: number, concurrency: number): Promise<number> {
+interface Sustained {
+  /** Wall time per call. */
+  nsPerCall: number;
+  /** CPU time the whole process got per second of wall time (all threads): cores obtained. */
+  cores: number;
+}
+
+/** Keeps `concurrency` Echo calls in flight on `pool` until `calls` have finished. */
+async function sustain(pool: SandboxPool, calls: number, concurrency: number): Promise<Sustained> {
   let started = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const lane = async (): Promise<void> => {
     while (started < calls) {
@@ -54,7 +62,9 @@ async function sustain(pool: SandboxPool, calls: number, concurrency: number): P
     }
   };
   await Promise.all(Array.from({ length: concurrency }, lane));
-  return Number(process.hrtime.bigint() - t0);
+  const wallNs = Number(process.hrtime.bigint() - t0);
+  const cpu = process.cpuUsage(cpu0);
+  return { nsPerCall: wallNs / calls, cores: ((cpu.user + cpu.system) * 1000) / wallNs };
 }
 
 async function withPool<T>(workers: number, fn: (pool: SandboxPool) => Promise<T>): Promise<T> {
@@ -111,25 +121,29 @@ export async function asyncBench(ctx: AsyncBenchContext): Promise<void> {
     id: 'pool-scaling', label: `SandboxPool scaling, ${workers} workers vs 1`, group: 'async', baseline: null,
     target: `>= ${(0.85 * workers).toFixed(2)}x (0.85 x workers)`, note: 'throughput with all workers / throughput with 1 worker',
   };
-  let oneNs = Number.NaN;
-  let allNs = Number.NaN;
+  let one: Sustained | undefined;
+  let all: Sustained | undefined;
   const perCall = (spec: AsyncRowSpec, ns: number): void => {
     ctx.push({ ...spec, unit: 'ns', iterations: poolCalls, warmup: 0, median: ns, p99: null, ratio: null });
   };
   await ctx.step('pool throughput, 1 worker', oneSpec, async () => {
-    oneNs = await withPool(1, async (p) => (await sustain(p, poolCalls, 2)) / poolCalls);
-    perCall(oneSpec, oneNs);
+    one = await withPool(1, (p) => sustain(p, poolCalls, 2));
+    perCall(oneSpec, one.nsPerCall);
   });
   await ctx.step(`pool throughput, ${workers} workers`, allSpec, async () => {
-    allNs = await withPool(workers, async (p) => (await sustain(p, poolCalls, 2 * workers)) / poolCalls);
-    perCall(allSpec, allNs);
+    all = await withPool(workers, (p) => sustain(p, poolCalls, 2 * workers));
+    perCall(allSpec, all.nsPerCall);
   });
   await ctx.step('pool scaling', scaleSpec, async () => {
-    if (!Number.isFinite(oneNs) || !Number.isFinite(allNs)) throw new Error('a pool throughput row was not measured');
-    ctx.push({ ...scaleSpec, unit: 'x', iterations: 1, warmup: 0, median: oneNs / allNs, p99: null, ratio: null });
-    ctx.note(`SandboxPool throughput: ${Math.round(1e9 / oneNs).toLocaleString('en-US')} calls/s with 1 worker, ` +
-      `${Math.round(1e9 / allNs).toLocaleString('en-US')} calls/s with ${workers} (${(oneNs / allNs).toFixed(2)}x); ` +
-      `the main thread (host side, Promises) shares the ${os.cpus().length} CPUs with the workers.`);
+    if (one === undefined || all === undefined) throw new Error('a pool throughput row was not measured');
+    const scaling = one.nsPerCall / all.nsPerCall;
+    ctx.push({ ...scaleSpec, unit: 'x', iterations: 1, warmup: 0, median: scaling, p99: null, ratio: null });
+    ctx.note(`SandboxPool throughput: ${Math.round(1e9 / one.nsPerCall).toLocaleString('en-US')} calls/s with 1 worker, ` +
+      `${Math.round(1e9 / all.nsPerCall).toLocaleString('en-US')} calls/s with ${workers} (${scaling.toFixed(2)}x). ` +
+      `The process got ${one.cores.toFixed(2)} and ${all.cores.toFixed(2)} CPUs' worth of time during the two runs ` +
+      `(${(all.cores / one.cores).toFixed(2)}x; the main thread, which posts every call and settles every Promise, shares ` +
+      `the ${os.cpus().length} CPUs with the workers and with whatever else runs): throughput per CPU obtained went ` +
+      `${(scaling / (all.cores / one.cores)).toFixed(2)}x.`);
   });
 
   const delaySpec: AsyncRowSpec = {

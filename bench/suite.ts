@@ -3,13 +3,15 @@
 // measured in the same run, prints Markdown or JSON. Not a test: it asserts no thresholds.
 import { existsSync } from 'node:fs';
 import os from 'node:os';
-import { CFloorUnavailable, type FloorSamples, type RunLoopSamples, runKvmFloor, runKvmRunLoop } from './c-floor.js';
-import { countInstructions, type InstructionCounts } from './instructions.js';
-import { type InstructionCost, guestInstructionCost, jsColdCycle, jsWarmRun, pageTouchCost } from './js-floor.js';
+import {
+  CFloorUnavailable, type Cpl3FloorSamples, type FloorSamples, type RunLoopSamples, runCpl3Floor, runKvmFloor, runKvmRunLoop,
+  runNativeKernels,
+} from './c-floor.js';
+import { jsColdCycle, jsWarmRun } from './js-floor.js';
 import { ASYNC_ROW_IDS, asyncBench } from './ops-async.js';
 import { type AlternativeResult, isolatedVm, nodeVmContext, quickJs, workerThread } from './ops-alternatives.js';
 import {
-  callPlusRestore, coldStart, coldStartFromPool, coldStartFromTemplate, evolveFresh, evolveFromTemplate,
+  callPlusRestore, coldStart, computeInGuest, coldStartFromPool, coldStartFromTemplate, evolveFresh, evolveFromTemplate,
   hostCallRoundTrip, maxOpen, restoreAfterCall, rssPerSandbox, snapshotOp, splitCallTime, uninitialized, warmEcho,
   type CallSplit,
 } from './ops-sandbox.js';
@@ -60,13 +62,14 @@ const QUICK: Plan = {
 
 /** Every row id a run produces, in table order. */
 export const ROW_IDS = [
-  'c-floor-cold', 'c-floor-warm', 'c-run-loop',
-  'js-cold-cycle', 'js-vcpu-run', 'guest-instruction', 'guest-page-first-touch', 'guest-page-rewrite',
+  'c-floor-cold', 'c-floor-warm', 'c-run-loop', 'c3-exit-mmio', 'c3-exit-trap', 'c3-evolve',
+  'js-cold-cycle', 'js-vcpu-run', 'guest-instruction',
+  'compute-crc32-native', 'compute-crc32-guest', 'compute-integrate-native', 'compute-integrate-guest',
   'cold-start-simpleguest', 'cold-start-dummyguest', 'cold-start-template', 'cold-start-pool', 'evolve-fresh', 'evolve-template',
   'warm-echo', 'host-call', 'snapshot', 'restore', 'call-restore',
   ...ASYNC_ROW_IDS,
   'rss-per-sandbox', 'max-open',
-  'instructions-init', 'instructions-echo',
+
   'isolated-vm', 'quickjs', 'node-vm', 'worker-threads',
 ] as const;
 
@@ -98,10 +101,13 @@ interface RowSpec {
 
 const C_COLD = 'c-floor-cold';
 const C_WARM = 'c-floor-warm';
+/** The ring-3 floor: an exit round trip by the doorbell's mechanism, and evolve()'s cold cycle. */
+const C3_EXIT = 'c3-exit-mmio';
+const C3_EVOLVE = 'c3-evolve';
 
 /** Runs the suite and prints its report. Resolves with the result (also on `json`). */
 /** Steps of a run whose C floor builds (see runBench). */
-export const BENCH_STEPS = 26 + ASYNC_ROW_IDS.length;
+export const BENCH_STEPS = 25 + ASYNC_ROW_IDS.length;
 
 export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const quick = opts.quick ?? false;
@@ -138,13 +144,13 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
 
   // ---- the C floor ---------------------------------------------------------------------
   const cColdSpec: RowSpec = {
-    id: C_COLD, label: 'C floor: cold cycle', group: 'C floor', baseline: C_COLD, target: null,
+    id: C_COLD, label: 'C floor: cold cycle (CPL0 guest)', group: 'C floor', baseline: C_COLD, target: null,
     note: 'bench/kvm-floor.c: KVM_CREATE_VM, mmap + KVM_SET_USER_MEMORY_REGION of the sandbox\'s memory size, KVM_CREATE_VCPU + mmap kvm_run, ' +
       'set sregs/regs (long mode), KVM_RUN to the first OUT, munmap/close everything; /dev/kvm opened once',
   };
   const cWarmSpec: RowSpec = {
-    id: C_WARM, label: 'C floor: warm exit round trip', group: 'C floor', baseline: C_WARM, target: null,
-    note: 'bench/kvm-floor.c: one KVM_RUN -> OUT -> back on a warm vCPU (guest: out; jmp back)',
+    id: C_WARM, label: 'C floor: warm exit round trip, emulated CPL0 OUT', group: 'C floor', baseline: C_WARM, target: null,
+    note: 'bench/kvm-floor.c: one KVM_RUN -> OUT -> back on a warm vCPU (guest at CPL0: out; jmp back); round 1\'s mechanism',
   };
   const cLoopSpec: RowSpec = {
     id: 'c-run-loop', label: 'C run loop matched to Vcpu.run()', group: 'C floor', baseline: C_WARM, target: null,
@@ -176,6 +182,65 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     notes.push(`C run loop batch mean (no per-iteration clock): ${(runLoop.batchNsPerRun / 1000).toFixed(2)} us per run.`);
   });
 
+  const c3ExitSpec: RowSpec = {
+    id: C3_EXIT, label: 'C floor: warm exit round trip from CPL3 (MMIO store)', group: 'C floor', baseline: C3_EXIT, target: null,
+    note: 'bench/kvm-floor-cpl3.c: KVM_RUN -> a CPL3 `mov %rax,(doorbell)` to a mapped page with no memslot -> KVM_EXIT_MMIO -> back (the library\'s doorbell)',
+  };
+  const c3TrapSpec: RowSpec = {
+    id: 'c3-exit-trap', label: 'C floor: warm exit round trip from CPL3 (int3 -> CPL0 handler -> OUT)', group: 'C floor',
+    baseline: C3_EXIT, target: null,
+    note: 'bench/kvm-floor-cpl3.c: the other exit a ring-3 guest has: int3 through a DPL-3 gate into a CPL0 handler doing out + iretq',
+  };
+  const c3EvolveSpec: RowSpec = {
+    id: C3_EVOLVE, label: 'C floor: cold cycle making evolve()\'s syscalls', group: 'C floor', baseline: C3_EVOLVE, target: null,
+    note: 'bench/kvm-floor-cpl3.c: exactly the syscalls strace shows for evolve() from an init template + one call + close: open, API version, ' +
+      'CREATE_VM, VCPU_MMAP_SIZE, MSR filter, manual dirty log, mmap with guard pages, dirty-logged slot, CREATE_VCPU, SYNC_REGS check, kvm_run, ' +
+      'CPUID, ENFORCE_PV_FEATURE_CPUID, SET_XSAVE, sync registers, KVM_RUN to the doorbell, teardown',
+  };
+  const instrSpec: RowSpec = {
+    id: 'guest-instruction', label: 'one guest instruction (CPL3)', group: 'guest', baseline: null, target: null,
+    note: 'bench/kvm-floor-cpl3.c: median KVM_RUN of a 2n-instruction CPL3 dec/jnz loop (n = 10^6) minus one of n = 1, over 2(n - 1)',
+  };
+  let c3: Cpl3FloorSamples | undefined;
+  await step('C floor at CPL3', c3ExitSpec, () => {
+    try {
+      c3 = runCpl3Floor(memBytes, plan.cCold + wCold, plan.cWarm + wWarm);
+    } catch (e) {
+      for (const spec of [c3ExitSpec, c3TrapSpec, c3EvolveSpec, instrSpec]) skipped(spec, e);
+      return;
+    }
+    timed(c3ExitSpec, c3.mmioNs.slice(wWarm), wWarm);
+    timed(c3TrapSpec, c3.trapNs.slice(wWarm), wWarm);
+    timed(c3EvolveSpec, c3.evolveNs.slice(wCold), wCold);
+    const perInstr = (summarize(c3.loopNs).median - summarize(c3.loop1Ns).median) / (2 * (c3.loopN - 1));
+    rows.push({ ...instrSpec, unit: 'ns', iterations: c3.loopNs.length, warmup: 0, median: perInstr, p99: null, ratio: null });
+  });
+
+  // ---- guest compute against the same C run natively ---------------------------------
+  const computeSpecs = {
+    crcNative: { id: 'compute-crc32-native', label: 'CRC-32 of 1 MiB, native', group: 'compute', baseline: 'compute-crc32-native', target: null,
+      note: 'bench/kernels-native.c: kernel_fill + kernel_crc32 (guests/benchguest/kernels.h) over 1 MiB, gcc -O2, in a host process' },
+    crcGuest: { id: 'compute-crc32-guest', label: 'CRC-32 of 1 MiB, guest function', group: 'compute', baseline: 'compute-crc32-native',
+      target: '<= 1.5x native', note: 'benchguest Crc32(1 MiB): the same C in the guest at CPL3, one guest call (one exit) each' },
+    intNative: { id: 'compute-integrate-native', label: 'integration, 10^6 steps (double), native', group: 'compute',
+      baseline: 'compute-integrate-native', target: null, note: 'bench/kernels-native.c: kernel_integrate(10^6), SSE2 doubles' },
+    intGuest: { id: 'compute-integrate-guest', label: 'integration, 10^6 steps (double), guest function', group: 'compute',
+      baseline: 'compute-integrate-native', target: '<= 1.5x native', note: 'benchguest Integrate(10^6): the same C in the guest' },
+  } satisfies Record<string, RowSpec>;
+  await step('compute kernels', computeSpecs.crcGuest, () => {
+    const iters = quick ? 3 : 30;
+    const native = runNativeKernels(iters);
+    timed(computeSpecs.crcNative, native.crc32Ns, 1);
+    timed(computeSpecs.intNative, native.integrateNs, 1);
+    const crc = computeInGuest('Crc32', loop(iters));
+    const int = computeInGuest('Integrate', loop(iters));
+    if (crc.result !== native.crc32 || int.result !== native.integrate) {
+      throw new Error(`guest and native kernels disagree: crc ${crc.result} vs ${native.crc32}, integral ${int.result} vs ${native.integrate}`);
+    }
+    timed(computeSpecs.crcGuest, crc.samples, warmupFor(iters));
+    timed(computeSpecs.intGuest, int.samples, warmupFor(iters));
+  });
+
   // ---- the KVM layer from JS -----------------------------------------------------------
   const jsPhases = new TraceRecorder();
   const jsColdSpec: RowSpec = {
@@ -194,41 +259,6 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     const l = loop(plan.jsWarm);
     timed(jsRunSpec, jsWarmRun(memBytes, l), l.warmup);
   });
-  const instrSpec: RowSpec = {
-    id: 'guest-instruction', label: 'one guest instruction', group: 'guest', baseline: null, target: null,
-    note: 'median KVM_RUN of a 2n-instruction dec/jnz loop (n = 2000) minus one of n = 1, over 2(n - 1)',
-  };
-  let instrCost: InstructionCost | undefined;
-  await step('guest instruction cost', instrSpec, () => {
-    const l = loop(plan.instrCost);
-    instrCost = guestInstructionCost(memBytes, l);
-    rows.push({
-      ...instrSpec, unit: 'ns', iterations: plan.instrCost, warmup: l.warmup, median: instrCost.nsPerInstruction, p99: null, ratio: null,
-    });
-  });
-
-  const firstTouchSpec: RowSpec = {
-    id: 'guest-page-first-touch', label: 'guest writes a page the first time', group: 'guest', baseline: null, target: null,
-    note: 'first KVM_RUN of a fresh VM writing one byte to each of 64 pages, minus one writing 1 page, per page (includes the loop\'s 4 instructions)',
-  };
-  const rewriteSpec: RowSpec = {
-    id: 'guest-page-rewrite', label: 'guest writes an already-touched page', group: 'guest', baseline: null, target: null,
-    note: 'the same probe on later runs of the same vCPU, per page (includes the loop\'s 4 instructions)',
-  };
-  await step('guest page-touch cost', firstTouchSpec, () => {
-    const l = loop(plan.instrCost);
-    let p: ReturnType<typeof pageTouchCost>;
-    try {
-      p = pageTouchCost(memBytes, l);
-    } catch (e) {
-      skipped(firstTouchSpec, e);
-      skipped(rewriteSpec, e);
-      return;
-    }
-    rows.push({ ...firstTouchSpec, unit: 'ns', iterations: plan.instrCost, warmup: l.warmup, median: p.firstTouchNsPerPage, p99: null, ratio: null });
-    rows.push({ ...rewriteSpec, unit: 'ns', iterations: plan.instrCost, warmup: l.warmup, median: p.warmTouchNsPerPage, p99: null, ratio: null });
-  });
-
   // ---- hyperlight-ts --------------------------------------------------------------------
   const coldPhases = new TraceRecorder();
   const sandboxRows: [string, RowSpec, () => void][] = [];
@@ -247,12 +277,12 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     note: 'as above on dummyguest (no SDK; any call returns Void)',
   }, plan.coldStart, (l) => coldStart('dummyguest', l));
   add('cold start from init template', {
-    id: 'cold-start-template', label: 'cold start from init template, simpleguest', group: 'hyperlight-ts', baseline: C_COLD,
-    target: '<= 1.5x C cold', note: 'evolve + Echo + close on an UninitializedSandbox that evolved once (evolve copies init\'s result; no init runs)',
+    id: 'cold-start-template', label: 'cold start from init template, simpleguest', group: 'hyperlight-ts', baseline: C3_EVOLVE,
+    target: '<= 1.3x the C floor making evolve()\'s syscalls', note: 'evolve + Echo + close on an UninitializedSandbox that evolved once (evolve copies init\'s result; no init runs)',
   }, plan.coldTemplate, (l) => coldStartFromTemplate('simpleguest', l));
   add('cold start from VM pool', {
     id: 'cold-start-pool', label: 'cold start from a VM pool, simpleguest', group: 'hyperlight-ts', baseline: C_COLD,
-    target: '<= 1.5x C cold', note: 'evolve + Echo + close with GuestBinary vmPool: 1: evolve resets the VM the last close() kept (all memory zeroed and reloaded from the init template, registers, FPU and debug registers reset); no VM is created or destroyed, unlike the C floor',
+    target: '<= 1.2x C cold', note: 'evolve + Echo + close with GuestBinary vmPool: 1: evolve resets the VM the last close() kept (all memory zeroed and reloaded from the init template, every piece of vCPU state reset); no VM is created or destroyed, unlike the C floor',
   }, plan.coldTemplate, (l) => coldStartFromPool('simpleguest', l));
   add('evolve (fresh init)', {
     id: 'evolve-fresh', label: 'evolve() running guest init', group: 'hyperlight-ts', baseline: C_COLD, target: null,
@@ -263,29 +293,29 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     note: 'evolve() alone on an UninitializedSandbox that evolved once; close untimed',
   }, plan.coldTemplate, (l) => evolveFromTemplate('simpleguest', l));
   add('warm Echo', {
-    id: 'warm-echo', label: 'warm call: Echo("hi")', group: 'hyperlight-ts', baseline: C_WARM, target: '<= 2x C warm exit',
+    id: 'warm-echo', label: 'warm call: Echo("hi")', group: 'hyperlight-ts', baseline: C3_EXIT, target: '<= 1.2x the CPL3 exit',
     note: 'callGuestFunctionByName("Echo", String, ["hi"]) on an evolved simpleguest sandbox: encode, push, KVM_RUN to halt, pop, decode',
   }, plan.warm, warmEcho);
   add('host call', {
-    id: 'host-call', label: 'guest call making one host call: Add', group: 'hyperlight-ts', baseline: C_WARM, target: null,
+    id: 'host-call', label: 'guest call making one host call: Add', group: 'hyperlight-ts', baseline: C3_EXIT, target: null,
     note: 'Add(2, 3): the guest calls host HostAdd(2, 3) and returns its result; two exits, both directions encoded',
   }, plan.warm, hostCallRoundTrip);
   add('snapshot', {
-    id: 'snapshot', label: 'snapshot()', group: 'hyperlight-ts', baseline: C_WARM, target: null,
-    note: 'copies all guest memory and the registers; resets the dirty log',
+    id: 'snapshot', label: 'snapshot()', group: 'hyperlight-ts', baseline: C3_EXIT, target: null,
+    note: 'copies all non-zero guest memory, the registers and the XSAVE area (one KVM_GET_XSAVE)',
   }, plan.snapshot, snapshotOp);
   let dirtyPages = Number.NaN;
   add('restore', {
-    id: 'restore', label: 'restore() after a call', group: 'hyperlight-ts', baseline: C_WARM, target: '<= 30 us',
-    note: 'restore(snapshot) after an untimed Echo; copies back the pages KVM\'s dirty log reports (count in the notes) and the registers',
+    id: 'restore', label: 'restore() after a call', group: 'hyperlight-ts', baseline: C3_EXIT, target: '<= 30 us',
+    note: 'restore(snapshot) after an untimed Echo; copies back the working set KVM\'s dirty log reports (count in the notes; pages are not write-protected again), the registers and the XSAVE area',
   }, plan.restore, (l) => {
     const r = restoreAfterCall(l);
     dirtyPages = r.dirtyPagesPerCall;
     return r.samples;
   });
   add('call + restore', {
-    id: 'call-restore', label: 'call + restore (fresh state per request)', group: 'hyperlight-ts', baseline: C_WARM,
-    target: '>= 30,000/s (<= 33.3 us)', note: 'Echo("hi") + restore(snapshot) per iteration; throughput in the notes',
+    id: 'call-restore', label: 'call + restore (fresh state per request)', group: 'hyperlight-ts', baseline: C3_EXIT,
+    target: '<= 1.5x the CPL3 exit', note: 'Echo("hi") + restore(snapshot) per iteration; throughput in the notes',
   }, plan.restore, callPlusRestore);
   for (const [label, spec, run] of sandboxRows) await step(label, spec, run);
   if (Number.isFinite(dirtyPages)) notes.push(`One Echo call dirtied ${dirtyPages} pages (4 KiB) of guest memory, as KVM's dirty log reports them.`);
@@ -324,28 +354,6 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   } catch (e) {
     notes.push(`The split of warm calls into KVM_RUN and host time failed: ${e instanceof Error ? e.message : String(e)}`);
   }
-
-  const initSpec: RowSpec = {
-    id: 'instructions-init', label: 'guest instructions: simpleguest init', group: 'guest', baseline: null, target: null,
-    note: 'KVM_GUESTDBG_SINGLESTEP from the entry point to init\'s halt, one debug exit per instruction',
-  };
-  const echoSpec: RowSpec = {
-    id: 'instructions-echo', label: 'guest instructions: Echo("hi")', group: 'guest', baseline: null, target: null,
-    note: 'single-stepped from resuming the vCPU with the call pushed to the call\'s halt',
-  };
-  let counts: InstructionCounts | undefined;
-  await step('instruction counts (single-step)', initSpec, () => {
-    try {
-      counts = countInstructions();
-    } catch (e) {
-      skipped(initSpec, e, 'instructions');
-      skipped(echoSpec, e, 'instructions');
-      return;
-    }
-    rows.push({ ...initSpec, unit: 'instructions', iterations: 1, warmup: 0, median: counts.init, p99: null, ratio: null });
-    rows.push({ ...echoSpec, unit: 'instructions', iterations: 1, warmup: 0, median: counts.echo, p99: null, ratio: null });
-    notes.push(`Single-stepping cost ${(counts.nsPerStep / 1000).toFixed(1)} us per instruction (one debug exit each).`);
-  });
 
   // ---- the alternatives ----------------------------------------------------------------
   const alt = async (label: string, spec: RowSpec, iterations: number, run: (l: LoopOptions) => Promise<AlternativeResult> | AlternativeResult): Promise<void> => {
@@ -404,17 +412,16 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   }
   rows.sort((a, b) => ROW_IDS.indexOf(a.id as typeof ROW_IDS[number]) - ROW_IDS.indexOf(b.id as typeof ROW_IDS[number]));
 
-  const ns = instrCost?.nsPerInstruction ?? null;
-  const initPhase = phaseStats(coldPhases.durationsByPhase()).find((p) => p.phase === 'guest-init')?.median ?? null;
+  const ns = byId.get('guest-instruction')?.median ?? null;
   const withEstimate = (c: CallSplit | undefined, instructions: number | null): CallTimeSplit | null =>
     c ? { ...c, guestEstimateNs: ns !== null && instructions !== null ? instructions * ns : null } : null;
   const breakdown: TimeBreakdown = {
     nsPerInstruction: ns,
-    echoInstructions: counts?.echo ?? null,
-    initInstructions: counts?.init ?? null,
-    warmEcho: withEstimate(echoSplit, counts?.echo ?? null),
+    echoInstructions: null,
+    initInstructions: null,
+    warmEcho: withEstimate(echoSplit, null),
     hostCall: withEstimate(addSplit, null),
-    guestInit: ns !== null && initPhase !== null && counts ? { phaseNs: initPhase, guestNs: counts.init * ns } : null,
+    guestInit: null,
   };
   machine.loadAverageEnd = os.loadavg();
   const result: BenchResult = {

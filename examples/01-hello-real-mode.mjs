@@ -1,6 +1,6 @@
 // Example 1: the smallest VM there is. A real-mode guest of 22 hand-assembled bytes prints
 // a string through an I/O port; the host sees each OUT as a VM exit. Not the sandbox API.
-import { Kvm, GuestMemory, kvmConstants as C } from 'hyperlight-ts';
+import { Kvm, GuestMemory, x86 as X } from 'hyperlight-ts';
 
 // 1. A VM is a file descriptor from /dev/kvm; its memory is ordinary host memory (mmap)
 //    that we hand to KVM as "guest-physical address 0 onwards".
@@ -33,7 +33,7 @@ sregs.cs.selector = 0;
 vcpu.setSregs(sregs);
 const regs = vcpu.getRegs();
 regs.rip = 0x1000n;
-regs.rflags = C.RFLAGS_RESERVED_1;
+regs.rflags = X.RFLAGS_RESERVED_1;
 vcpu.setRegs(regs);
 
 // 4. The run loop: KVM_RUN executes guest instructions until something needs the host.

@@ -1,6 +1,6 @@
 // Example 2: 64-bit long mode from scratch: page tables written by hand, control registers
 // set with KVM_SET_SREGS, no firmware and no mode switches in the guest. Not the sandbox API.
-import { Kvm, GuestMemory, PageTables, flatSegment, kvmConstants as C } from 'hyperlight-ts';
+import { Kvm, GuestMemory, PageTables, flatSegment, x86 as X } from 'hyperlight-ts';
 
 const kvm = Kvm.open();
 const vm = kvm.createVm();
@@ -31,17 +31,17 @@ mem.copyIn(0x4000, Uint8Array.from([
 //    on; a code segment with L=1 makes it 64-bit. KVM loads them all at once.
 const vcpu = vm.createVcpu(0);
 const sregs = vcpu.getSregs();
-sregs.cs = flatSegment(0x08, C.SEG_TYPE_CODE_XR_ACCESSED, true); // L=1: 64-bit code
-for (const s of ['ds', 'es', 'fs', 'gs', 'ss']) sregs[s] = flatSegment(0x10, C.SEG_TYPE_DATA_RW_ACCESSED, false);
+sregs.cs = flatSegment(0x08, X.SEG_TYPE_CODE_XR_ACCESSED, true); // L=1: 64-bit code
+for (const s of ['ds', 'es', 'fs', 'gs', 'ss']) sregs[s] = flatSegment(0x10, X.SEG_TYPE_DATA_RW_ACCESSED, false);
 sregs.cr3 = 0x1000n;
-sregs.cr4 = C.CR4_INIT;   // 0x620: PAE (+ OSFXSR, OSXMMEXCPT)
-sregs.cr0 = C.CR0_INIT;   // 0x80050033: PG, PE, WP, ...
-sregs.efer = C.EFER_INIT; // 0xd01: LME, LMA, NXE, SCE
+sregs.cr4 = X.CR4_INIT;   // 0x620: PAE (+ OSFXSR, OSXMMEXCPT)
+sregs.cr0 = X.CR0_INIT;   // 0x80050033: PG, PE, WP, ...
+sregs.efer = X.EFER_INIT; // 0xd01: LME, LMA, NXE, SCE
 vcpu.setSregs(sregs);
 const regs = vcpu.getRegs();
 regs.rip = 0x4000n;
 regs.rsp = 0x8000n;
-regs.rflags = C.RFLAGS_RESERVED_1;
+regs.rflags = X.RFLAGS_RESERVED_1;
 vcpu.setRegs(regs);
 
 // 4. Run until HLT, printing what the guest sends.
@@ -53,7 +53,7 @@ for (let exit = vcpu.run(); exit.kind !== 'hlt'; exit = vcpu.run()) {
 const after = vcpu.getSregs();
 console.log(`rax = 0x${vcpu.getRegs().rax.toString(16)} (2 x 0x1122334455667788)`);
 console.log(`memory[0x5000] = 0x${mem.view.getBigUint64(0x5000, true).toString(16)}`);
-console.log(`EFER.LMA = ${(after.efer & C.EFER_LMA) !== 0n} (the CPU is in long mode), CS.L = ${after.cs.l}`);
+console.log(`EFER.LMA = ${(after.efer & X.EFER_LMA) !== 0n} (the CPU is in long mode), CS.L = ${after.cs.l}`);
 vm.close();
 mem.close();
 kvm.close();

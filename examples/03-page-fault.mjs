@@ -1,6 +1,6 @@
 // Example 3: a page fault as the guest sees it: the CPU pushes an error code, sets CR2 and
 // jumps through the guest's IDT to its handler, which reports to the host. Not the sandbox API.
-import { Kvm, GuestMemory, flatSegment, kvmConstants as C } from 'hyperlight-ts';
+import { Kvm, GuestMemory, flatSegment, x86 as X } from 'hyperlight-ts';
 
 const kvm = Kvm.open();
 const vm = kvm.createVm();
@@ -40,16 +40,16 @@ mem.copyIn(0x4100, Uint8Array.from([        // the #PF handler
 
 const vcpu = vm.createVcpu(0);
 const sregs = vcpu.getSregs();
-sregs.cs = flatSegment(0x08, C.SEG_TYPE_CODE_XR_ACCESSED, true);
-for (const s of ['ds', 'es', 'fs', 'gs', 'ss']) sregs[s] = flatSegment(0x10, C.SEG_TYPE_DATA_RW_ACCESSED, false);
-Object.assign(sregs, { cr3: 0x1000n, cr4: C.CR4_INIT, cr0: C.CR0_INIT, efer: C.EFER_INIT });
+sregs.cs = flatSegment(0x08, X.SEG_TYPE_CODE_XR_ACCESSED, true);
+for (const s of ['ds', 'es', 'fs', 'gs', 'ss']) sregs[s] = flatSegment(0x10, X.SEG_TYPE_DATA_RW_ACCESSED, false);
+Object.assign(sregs, { cr3: 0x1000n, cr4: X.CR4_INIT, cr0: X.CR0_INIT, efer: X.EFER_INIT });
 sregs.gdt = { base: 0x500n, limit: 23 };
 sregs.idt = { base: 0x6000n, limit: 256 * 16 - 1 };
 vcpu.setSregs(sregs);
 
 function faultAt(rip) {
   const regs = vcpu.getRegs();
-  Object.assign(regs, { rip, rsp: 0x8000n, rflags: C.RFLAGS_RESERVED_1 });
+  Object.assign(regs, { rip, rsp: 0x8000n, rflags: X.RFLAGS_RESERVED_1 });
   vcpu.setRegs(regs);
   const exit = vcpu.run();
   if (exit.kind !== 'io') throw new Error(`unexpected exit ${exit.kind}`);

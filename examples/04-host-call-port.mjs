@@ -1,6 +1,6 @@
 // Example 4: a host call over an I/O port, the mechanism under every sandbox host call: the
 // guest leaves a request in memory and does OUT; the host answers in memory and resumes.
-import { Kvm, GuestMemory, kvmConstants as C } from 'hyperlight-ts';
+import { Kvm, GuestMemory, x86 as X } from 'hyperlight-ts';
 
 const kvm = Kvm.open();
 const vm = kvm.createVm();
@@ -31,7 +31,7 @@ sregs.cs.base = 0n;
 sregs.cs.selector = 0;
 vcpu.setSregs(sregs);
 const regs = vcpu.getRegs();
-Object.assign(regs, { rip: 0x1000n, rbx: 0n, rflags: C.RFLAGS_RESERVED_1 });
+Object.assign(regs, { rip: 0x1000n, rbx: 0n, rflags: X.RFLAGS_RESERVED_1 });
 vcpu.setRegs(regs);
 
 // The host's side of the ABI: a table of host functions by port.

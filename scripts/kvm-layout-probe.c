@@ -156,6 +156,38 @@ int main(void) {
   F(kvm_translation, "usermode", usermode);
   END();
 
+  BEGIN(kvm_clear_dirty_log);
+  F(kvm_clear_dirty_log, "slot", slot); F(kvm_clear_dirty_log, "num_pages", num_pages);
+  F(kvm_clear_dirty_log, "first_page", first_page); F(kvm_clear_dirty_log, "dirty_bitmap", dirty_bitmap);
+  END();
+
+  BEGIN(kvm_xsave);
+  F(kvm_xsave, "region", region);
+  END();
+
+  BEGIN(kvm_xcr);
+  F(kvm_xcr, "xcr", xcr); F(kvm_xcr, "value", value);
+  END();
+
+  BEGIN(kvm_xcrs);
+  F(kvm_xcrs, "nr_xcrs", nr_xcrs); F(kvm_xcrs, "flags", flags); F(kvm_xcrs, "xcrs", xcrs);
+  END();
+
+  BEGIN(kvm_msr_list);
+  F(kvm_msr_list, "nmsrs", nmsrs); FLEX(kvm_msr_list, "indices", indices);
+  END();
+
+  BEGIN(kvm_enable_cap);
+  F(kvm_enable_cap, "cap", cap); F(kvm_enable_cap, "flags", flags); F(kvm_enable_cap, "args", args);
+  END();
+
+  BEGIN(kvm_vcpu_events);
+  F(kvm_vcpu_events, "exception.injected", exception.injected);
+  F(kvm_vcpu_events, "interrupt.injected", interrupt.injected);
+  F(kvm_vcpu_events, "nmi.injected", nmi.injected);
+  F(kvm_vcpu_events, "flags", flags);
+  END();
+
   BEGIN(sigaction);
   F(sigaction, "sa_handler", sa_handler); F(sigaction, "sa_mask", sa_mask);
   F(sigaction, "sa_flags", sa_flags);

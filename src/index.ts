@@ -11,7 +11,7 @@ export { InterruptHandle } from './sandbox/interrupt.js';
 export { GuestBinary, bundledGuestPath, BUNDLED_GUESTS, type BundledGuestName } from './sandbox/guest-binary.js';
 export { type SandboxConfig } from './sandbox/config.js';
 export { type HostFunctionSignature, type HostFunction, type HostReturn } from './sandbox/host-functions.js';
-export type { PhaseSink, StartPhase } from './sandbox/vm-setup.js';
+export type { PhaseSink, StartPhase } from './sandbox/machine.js';
 export type { ExitSink } from './sandbox/run-loop.js';
 export type { GuestLogRecord } from './sandbox/codec.js';
 export { TraceRecorder, type TracedPhase, type TracedExit, type TracedHostCall } from './sandbox/trace-recorder.js';
@@ -26,8 +26,9 @@ export {
   MemoryAccessViolationError, GuestTripleFaultError, EmulationFailureError, GuestProtocolError,
   PoisonedSandboxError, HostFunctionNotFoundError, ParameterTypeMismatchError, ReturnTypeMismatchError,
   UnexpectedExitError, SnapshotIncompatibleError, SandboxBusyError, BufferOverflowError, poisons,
-  EXCEPTION_NAMES,
+  type GuestCodeLocation,
 } from './sandbox/errors.js';
+export { EXCEPTION_NAMES } from './x86_64/exceptions.js';
 
 // The asynchronous API: sandboxes in worker threads, a pool, diagnostics channels.
 export { AsyncSandbox, AsyncSnapshot, type CallOptions, type AsyncSandboxStatus } from './async/async-sandbox.js';
@@ -44,4 +45,5 @@ export * from './kvm/index.js';
 export { GuestMemory, PAGE_SIZE } from './mem/guest-memory.js';
 export { MemorySnapshot } from './mem/snapshot.js';
 export * as PageTables from './mem/x86_64/index.js';
+export * as x86 from './x86_64/index.js';
 export { parseElf, ElfImage } from './elf/index.js';

@@ -13,9 +13,8 @@ static const uint64_t VOID_RESULT[7] = {
 
 static const volatile uint64_t *peb;
 
-static inline void out32(uint16_t port, uint32_t v) {
-  __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port) : "memory");
-}
+/* The doorbell page (PEB): dummy_halt stores to doorbell + 8 * HL_OP_HALT. */
+__attribute__((used)) volatile uint64_t *doorbell;
 
 __attribute__((noreturn)) void dummy_halt_loop(void);
 
@@ -45,11 +44,10 @@ __attribute__((used)) void dummy_start_c(const volatile uint64_t *p, uint64_t se
   (void)seed;
   if (p == 0 || p[HL_PEB_OFF_MAGIC / 8] != HL_PEB_MAGIC ||
       p[HL_PEB_OFF_ABI_VERSION / 8] != HL_ABI_VERSION || page_size != 4096) {
-    out32(HL_PORT_ABORT, 1u | (0xFCu << 8)); /* abort code 0xFC: bad entry */
-    out32(HL_PORT_ABORT, HL_ABORT_END);
-    for (;;) __asm__ volatile("hlt");
+    for (;;) __builtin_trap(); /* no doorbell to trust: #UD, reported by the host */
   }
   peb = p;
+  doorbell = (volatile uint64_t *)(uintptr_t)p[HL_PEB_OFF_DOORBELL_PTR / 8];
 }
 
 __asm__(
@@ -67,6 +65,6 @@ __asm__(
     "call dummy_dispatch_c\n"
     "2:\n\t"
     "leaq dummy_dispatch(%rip), %rax\n\t"
-    "movl $108, %edx\n\t"
-    "outl %eax, %dx\n\t"
+    "movq doorbell(%rip), %rdx\n\t"
+    "movq %rax, 864(%rdx)\n\t" /* HL_OP_HALT * HL_DOORBELL_STRIDE */
     "jmp dummy_dispatch\n");

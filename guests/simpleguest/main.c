@@ -12,8 +12,8 @@ static int32_t echo_i32(int32_t v) { return v; }
 static uint32_t echo_u32(uint32_t v) { return v; }
 static int64_t echo_i64(int64_t v) { return v; }
 static uint64_t echo_u64(uint64_t v) { return v; }
-static uint32_t echo_float(uint32_t bits) { return bits; }
-static uint64_t echo_double(uint64_t bits) { return bits; }
+static float echo_float(float v) { return v; }
+static double echo_double(double v) { return v; }
 static bool echo_bool(bool v) { return v; }
 static void no_op(void) {}
 HYPERLIGHT_WRAP_FUNCTION(echo, String, 1, String)
@@ -50,8 +50,7 @@ static int32_t print_args(const hl_FunctionCall *c, size_t n) {
   if (n > 8) len += snprintf(buf + len, sizeof buf - len, " arg9:%llu", (unsigned long long)p[8].value.ULong);
   if (n > 9) len += snprintf(buf + len, sizeof buf - len, " arg10:%d", p[9].value.Int);
   if (n > 10)
-    len += snprintf(buf + len, sizeof buf - len, " arg11:%.3f",
-                    hl_float_bits_to_double_bits(p[10].value.Float));
+    len += snprintf(buf + len, sizeof buf - len, " arg11:%.3f", (double)p[10].value.Float);
   int printed = printf("%s\n", buf);
   fflush(stdout);
   return printed;

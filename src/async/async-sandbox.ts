@@ -20,8 +20,9 @@ import {
 import { type CallRecord, callChannel, publishWorker } from './diagnostics.js';
 import { WorkerCrashedError } from './errors.js';
 import { HostBridge, type HostSide, insideHostFunctionOf } from './host-bridge.js';
+import { type VmResources, releaseOrphaned } from './reclaim.js';
 import {
-  CTL_CANCEL, CTL_SEQ, CTL_SLOTS, type FromWorker, type HostSignature, type ToWorker, type WorkerInit,
+  CTL_CANCEL, CTL_CLOSING, CTL_SEQ, CTL_SLOTS, type FromWorker, type HostSignature, type ToWorker, type WorkerInit,
   fromWire, setCause,
 } from './wire.js';
 
@@ -118,6 +119,8 @@ export class AsyncSandbox {
   #closing: Promise<void> | undefined;
   #exited: Promise<void>;
   #lastWorkerError: unknown;
+  /** The worker's VM, released here if the thread dies without closing it. */
+  #resources: VmResources | undefined;
   /** The sandbox's state right after its guest init. */
   #initial: AsyncSnapshot | undefined;
   /** Identifies this sandbox in diagnostics records. */
@@ -164,6 +167,7 @@ export class AsyncSandbox {
       const onMessage = (m: FromWorker): void => {
         if (m.kind === 'ready') {
           this.#interrupt = InterruptHandle.fromShared(m.interrupt);
+          this.#resources = m.resources;
           this.#initial = this.#track(m.initSnapshot);
           this.#worker.off('exit', onEarlyExit);
           this.#worker.on('message', (msg: FromWorker) => this.#onMessage(msg));
@@ -445,15 +449,24 @@ export class AsyncSandbox {
   #onExit(code: number): void {
     this.#stopped = true;
     if (this.#interrupt === undefined) return; // never became ready: start() reports it
+    // A thread that died before it began closing its sandbox ran no cleanup: its VM is
+    // still open, and only this object knows its numbers.
+    const leftovers = this.#resources && Atomics.load(this.#control, CTL_CLOSING) === 0 ? releaseOrphaned(this.#resources) : [];
+    this.#resources = undefined;
     const current = this.#current;
     this.#current = undefined;
     if (this.#closing !== undefined) {
       if (current) this.#settle(current, current.canceled ?? new ResourceClosedError('AsyncSandbox'), current.msg.op === 'close');
+      if (leftovers.length > 0) {
+        const error = new AggregateError(leftovers, 'releasing the VM of a terminated sandbox worker failed');
+        publishWorker({ event: 'crashed', sandboxId: this.id, threadId: this.#worker.threadId, poolId: this.#hooks.poolId, error });
+      }
       publishWorker({ event: 'closed', sandboxId: this.id, threadId: this.#worker.threadId, poolId: this.#hooks.poolId });
       return;
     }
     this.#closed = true;
     const crash = new WorkerCrashedError(this.#worker.threadId, code, { cause: this.#lastWorkerError });
+    if (leftovers.length > 0) crash.releaseFailures = leftovers;
     if (current) this.#settle(current, current.canceled ?? crash, false);
     for (const op of this.#queue.splice(0)) this.#settle(op, crash, false);
     publishWorker({ event: 'crashed', sandboxId: this.id, threadId: this.#worker.threadId, poolId: this.#hooks.poolId, error: crash });

@@ -23,11 +23,14 @@ export class WorkerCrashedError extends HyperlightError {
   readonly threadId: number;
   /** The worker's exit code (undefined while it had not exited yet). */
   readonly exitCode: number | undefined;
+  /** Errors from releasing the dead thread's VM (close/munmap), if any step failed. */
+  releaseFailures: unknown[] | undefined;
 
   constructor(threadId: number, exitCode: number | undefined, options?: { cause?: unknown }) {
     super('ERR_WORKER_CRASHED',
       `sandbox worker thread ${threadId} stopped unexpectedly${exitCode === undefined ? '' : ` (exit code ${exitCode})`}`, options);
     this.threadId = threadId;
     this.exitCode = exitCode;
+    this.releaseFailures = undefined;
   }
 }

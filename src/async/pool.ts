@@ -131,13 +131,20 @@ export class SandboxPool {
     return pool;
   }
 
-  async #start(): Promise<Slot> {
-    const slot: Slot = { sandbox: undefined as unknown as AsyncSandbox, busy: false, dead: false };
-    slot.sandbox = await AsyncSandbox.start(this.#parts, {
-      owner: this, poolId: this.id, onCrash: () => this.#onCrash(slot),
-    });
-    this.#slots.push(slot);
-    return slot;
+  /** Sandboxes being started (close() waits for them too). */
+  readonly #starting = new Set<Promise<unknown>>();
+
+  #start(): Promise<Slot> {
+    const started = (async (): Promise<Slot> => {
+      const slot: Slot = { sandbox: undefined as unknown as AsyncSandbox, busy: false, dead: false };
+      slot.sandbox = await AsyncSandbox.start(this.#parts, {
+        owner: this, poolId: this.id, onCrash: () => this.#onCrash(slot),
+      });
+      this.#slots.push(slot);
+      return slot;
+    })();
+    this.#starting.add(started);
+    return started.finally(() => { this.#starting.delete(started); });
   }
 
   /** Calls guest function `name` with plain JS arguments on a free sandbox. */
@@ -264,27 +271,24 @@ export class SandboxPool {
     const i = this.#slots.indexOf(slot);
     if (i >= 0) this.#slots.splice(i, 1);
     void slot.sandbox.close();
-    if (this.#closed) {
+    // Once closing, a replacement is needed only to drain a queue no other sandbox serves.
+    if (this.#closed && (this.#queue.length === 0 || this.#slots.length > 0)) {
       this.#notifyIdle();
       return;
     }
-    void this.#replace(slot, reason, 1);
+    void this.#replace(reason, 1);
   }
 
-  async #replace(old: Slot, reason: 'crashed' | 'restore-failed', attempt: number): Promise<void> {
+  async #replace(reason: 'crashed' | 'restore-failed', attempt: number): Promise<void> {
     try {
       const slot = await this.#start();
       this.#replaced++;
       publishWorker({ event: 'replaced', sandboxId: slot.sandbox.id, threadId: slot.sandbox.threadId, poolId: this.id, reason });
-      if (this.#closed) {
-        await slot.sandbox.close();
-        return;
-      }
-      this.#free(slot);
+      this.#free(slot); // serves the queue (also while close() drains it); close() closes the sandbox
     } catch (e) {
       this.#replaceError = e;
-      if (attempt < REPLACE_ATTEMPTS && !this.#closed) {
-        setTimeout(() => { void this.#replace(old, reason, attempt + 1); }, REPLACE_BACKOFF_MS * attempt).unref();
+      if (attempt < REPLACE_ATTEMPTS && (!this.#closed || this.#queue.length > 0)) {
+        setTimeout(() => { void this.#replace(reason, attempt + 1); }, REPLACE_BACKOFF_MS * attempt).unref();
         return;
       }
       if (this.#slots.length === 0) {
@@ -337,6 +341,7 @@ export class SandboxPool {
     if (drain && (this.#slots.some((s) => s.busy) || this.#queue.length > 0)) {
       await new Promise<void>((resolve) => { this.#idleWaiters.push(resolve); });
     }
+    await Promise.allSettled([...this.#starting]); // a replacement on its way joins #slots first
     await Promise.all(this.#slots.splice(0).map((s) => s.sandbox.close()));
   }
 }

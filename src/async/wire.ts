@@ -8,6 +8,7 @@ import type { SandboxConfig } from '../sandbox/config.js';
 import type { GuestLogRecord } from '../sandbox/codec.js';
 import type { ParameterTypeName, PlainValue, ReturnTypeName, TypedValue } from '../sandbox/values.js';
 import * as asyncErrors from './errors.js';
+import type { VmResources } from './reclaim.js';
 
 // ---- the control words (an Int32Array over a SharedArrayBuffer) ------------------------
 
@@ -15,7 +16,10 @@ import * as asyncErrors from './errors.js';
 export const CTL_SEQ = 0;
 /** The id of the operation the main thread wants stopped (0: none). */
 export const CTL_CANCEL = 1;
-export const CTL_SLOTS = 2;
+/** Set to 1 by the worker right before it starts closing its sandbox (then the main thread
+ * must not release the VM itself, whatever happens to the thread). */
+export const CTL_CLOSING = 2;
+export const CTL_SLOTS = 3;
 
 // ---- messages --------------------------------------------------------------------------
 
@@ -65,7 +69,7 @@ export interface CallMeasure {
 
 /** Worker -> main. */
 export type FromWorker =
-  | { kind: 'ready'; interrupt: SharedArrayBuffer; initSnapshot: number }
+  | { kind: 'ready'; interrupt: SharedArrayBuffer; initSnapshot: number; resources: VmResources }
   | { kind: 'failed'; error: WireThrown }
   | { kind: 'done'; id: number; ok: true; value: PlainValue; poisoned: boolean; measure?: CallMeasure }
   | { kind: 'done'; id: number; ok: false; error: WireThrown; poisoned: boolean; measure?: CallMeasure }

@@ -8,8 +8,9 @@ import type { MultiUseSandbox } from '../sandbox/multi-use-sandbox.js';
 import type { Snapshot } from '../sandbox/snapshot.js';
 import { UninitializedSandbox } from '../sandbox/uninitialized-sandbox.js';
 import type { PlainValue } from '../sandbox/values.js';
+import { resourcesOf } from './reclaim.js';
 import {
-  CTL_CANCEL, CTL_SEQ, type CallMeasure, type FromWorker, type HostReply, type HostRequest, type ToWorker,
+  CTL_CANCEL, CTL_CLOSING, CTL_SEQ, type CallMeasure, type FromWorker, type HostReply, type HostRequest, type ToWorker,
   type WorkerInit, toWire,
 } from './wire.js';
 
@@ -87,6 +88,11 @@ function keep(s: Snapshot): number {
 }
 
 function call(m: Extract<ToWorker, { op: 'call' }>): void {
+  if (Atomics.load(control, CTL_CANCEL) === m.id) {
+    // Cancelled while this message was on its way: nothing runs, nothing is poisoned.
+    post({ kind: 'done', id: m.id, ok: false, error: toWire(new ExecutionCanceledError('killed', ' before it started')), poisoned: sandbox.poisoned });
+    return;
+  }
   hostNs = 0;
   hostCalls = 0;
   let exits = 0;
@@ -135,6 +141,7 @@ function onMessage(m: ToWorker): void {
     case 'snapshot': answer(m.id, () => keep(sandbox.snapshot())); break;
     case 'restore': answer(m.id, () => { sandbox.restore(snapshot(m.snapshot)); return undefined; }); break;
     case 'close':
+      Atomics.store(control, CTL_CLOSING, 1);
       snapshots.clear();
       answer(m.id, () => { sandbox.close(); return undefined; });
       port.off('message', onMessage);
@@ -148,7 +155,7 @@ function onMessage(m: ToWorker): void {
 try {
   sandbox = build();
   const initSnapshot = keep(sandbox.snapshot());
-  post({ kind: 'ready', interrupt: sandbox.interruptHandle().shared, initSnapshot });
+  post({ kind: 'ready', interrupt: sandbox.interruptHandle().shared, initSnapshot, resources: resourcesOf(sandbox.machine) });
   port.on('message', onMessage);
 } catch (e) {
   post({ kind: 'failed', error: toWire(e) });

@@ -25,7 +25,7 @@ export class GuestBuildError extends HyperlightError {
  */
 export const GUEST_CFLAGS: readonly string[] = Object.freeze([
   '-std=gnu11', '-O2', '-ffreestanding', '-fno-builtin', '-nostdlib', '-nostdinc', '-fPIE',
-  '-mgeneral-regs-only', '-mno-red-zone', '-mcmodel=small', '-fno-stack-protector',
+  '-mcmodel=small', '-fno-stack-protector',
   '-fstack-clash-protection', '-fcf-protection=none', '-fno-asynchronous-unwind-tables',
   '-fno-unwind-tables', '-fno-ident', '-fno-common', '-fno-plt', '-fvisibility=hidden',
   '-ffunction-sections', '-fdata-sections', '-Wall', '-Wextra', '-Wno-unused-parameter',

@@ -61,13 +61,13 @@ export function describePageTables(layout: PageTables.MemoryLayout, image: ElfIm
   const spans = PageTables.walkRanges(memory, tables.cr3);
   const rows = spans.map((s) => [
     hex(s.gva), hex(s.gva + s.size), human(s.size), `r${s.writable ? 'w' : '-'}${s.executable ? 'x' : '-'}`,
-    s.gva === s.gpa ? 'identity' : `-> ${hex(s.gpa)}`, spanNames(s, ranges),
+    s.user ? 'user' : 'supervisor', s.gva === s.gpa ? 'identity' : `-> ${hex(s.gpa)}`, spanNames(s, ranges),
   ]);
   const mapped = spans.reduce((a, s) => a + s.size, 0);
   return [
     `Page tables: CR3 ${hex(tables.cr3)}, ${tables.used / 4096} tables (${human(tables.used)} of a ${human(layout.pageTables.size)} area), ` +
       `${spans.length} mapped ranges, ${human(mapped)} mapped; everything else is not present`,
-    ...columns(['start', 'end (excl.)', 'size', 'rights', 'maps to', 'regions'], rows),
+    ...columns(['start', 'end (excl.)', 'size', 'rights', 'ring', 'maps to', 'regions'], rows),
   ];
 }
 

@@ -29,7 +29,7 @@ export function formatTrace(rec: TraceRecorder): string {
     ...table(['phase', 'start us', 'took us'], phaseRows, new Set([1, 2])),
     '',
     `exits (${rec.exits.length}):`,
-    ...table(['#', 'time us', 'reason', 'port', 'rip', 'meaning'], exitRows, new Set([0, 1, 3])),
+    ...table(['#', 'time us', 'reason', 'op', 'rip', 'meaning'], exitRows, new Set([0, 1, 3])),
     ...(hostRows.length > 0 ? ['', `host calls (${hostRows.length}):`,
       ...table(['#', 'function', 'start us', 'took us', 'result'], hostRows, new Set([0, 2, 3]))] : []),
     ...(rec.failure ? ['', `failed at ${micros(rec.failure.timeNs - rec.startNs)} us: ${rec.failure.code}: ${rec.failure.message}`] : []),

@@ -1,5 +1,6 @@
 // A validated guest ELF image and its loader into a caller-given byte range; it parses nothing (see parse.ts) and knows no guest memory layout.
 
+import { type ElfSymbol, readFunctionSymbols } from './symbols.js';
 import { ConfigInvalidError, ElfInvalidError, GuestMemoryBoundsError } from '../errors.js';
 import { ELF_PAGE_SIZE, R_X86_64_RELATIVE } from './constants.js';
 
@@ -44,6 +45,8 @@ export interface ElfImageFields {
  * A guest ELF64 x86-64 image that passed every check in `parseElf`. Holds its own copy of
  * the file bytes, so later changes to the caller's buffer cannot affect loading.
  */
+const symbolCache = new WeakMap<ElfImage, readonly ElfSymbol[]>();
+
 export class ElfImage implements ElfImageFields {
   /** 'dyn' (ET_DYN, a static PIE: loads anywhere page-aligned) or 'exec' (ET_EXEC: fixed address). */
   readonly type: 'dyn' | 'exec';
@@ -75,6 +78,13 @@ export class ElfImage implements ElfImageFields {
     this.relocations = Object.freeze(fields.relocations.map((r) => Object.freeze({ ...r })));
     this.#file = file.slice();
     Object.freeze(this);
+  }
+
+  /** The ELF's function symbols (.symtab STT_FUNC), sorted by address; [] for a stripped file. Read once. */
+  functionSymbols(): readonly ElfSymbol[] {
+    let syms = symbolCache.get(this);
+    if (!syms) symbolCache.set(this, (syms = Object.freeze(readFunctionSymbols(this.#file))));
+    return syms;
   }
 
   /**

@@ -1,5 +1,4 @@
-// KVM constants (linux/kvm.h) and x86 control-register and segment bits (Intel SDM).
-// Values only: no behaviour lives here.
+// KVM constants (linux/kvm.h): capabilities, exit reasons, flags. Values only; the x86 architecture's own bits live in src/x86_64/.
 
 /** The only KVM API version there is (KVM_GET_API_VERSION). */
 export const KVM_API_VERSION = 12;
@@ -21,6 +20,13 @@ export const KVM_CAP_GUEST_DEBUG_HW_BPS = 119;
 export const KVM_CAP_X86_MSR_FILTER = 189;
 export const KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168;
 export const KVM_CAP_SYNC_REGS = 74;
+export const KVM_CAP_XSAVE = 55;
+export const KVM_CAP_XCRS = 56;
+export const KVM_CAP_DEBUGREGS = 50;
+export const KVM_CAP_ENFORCE_PV_FEATURE_CPUID = 190;
+
+// KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 arguments (Documentation/virt/kvm/api.rst 7.18).
+export const KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE = 1 << 0;
 
 // kvm_run.kvm_valid_regs / kvm_dirty_regs bits (asm/kvm.h, KVM_CAP_SYNC_REGS).
 export const KVM_SYNC_X86_REGS = 1 << 0;
@@ -78,50 +84,3 @@ export const KVM_INTERNAL_ERROR_DELIVERY_EV = 3;
 export const KVM_GUESTDBG_ENABLE = 0x1;
 export const KVM_GUESTDBG_SINGLESTEP = 0x2;
 export const KVM_GUESTDBG_USE_SW_BP = 0x10000;
-
-// CR0 bits (Intel SDM vol. 3A, 2.5 "Control Registers").
-export const CR0_PE_BIT = 0; export const CR0_PE = 1n << 0n;   // protection enable
-export const CR0_MP_BIT = 1; export const CR0_MP = 1n << 1n;   // monitor coprocessor
-export const CR0_EM_BIT = 2; export const CR0_EM = 1n << 2n;   // x87 emulation
-export const CR0_TS_BIT = 3; export const CR0_TS = 1n << 3n;   // task switched
-export const CR0_ET_BIT = 4; export const CR0_ET = 1n << 4n;   // extension type
-export const CR0_NE_BIT = 5; export const CR0_NE = 1n << 5n;   // numeric error
-export const CR0_WP_BIT = 16; export const CR0_WP = 1n << 16n; // supervisor write protect
-export const CR0_AM_BIT = 18; export const CR0_AM = 1n << 18n; // alignment mask
-export const CR0_PG_BIT = 31; export const CR0_PG = 1n << 31n; // paging
-/** CR0 for a long-mode guest: 0x80050033 (Hyperlight's value). */
-export const CR0_INIT = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_PG;
-
-// CR4 bits (Intel SDM vol. 3A, 2.5).
-export const CR4_PSE_BIT = 4; export const CR4_PSE = 1n << 4n;             // page size extensions
-export const CR4_PAE_BIT = 5; export const CR4_PAE = 1n << 5n;             // physical address ext.
-export const CR4_OSFXSR_BIT = 9; export const CR4_OSFXSR = 1n << 9n;       // fxsave/fxrstor
-export const CR4_OSXMMEXCPT_BIT = 10; export const CR4_OSXMMEXCPT = 1n << 10n; // SIMD exceptions
-export const CR4_FSGSBASE_BIT = 16; export const CR4_FSGSBASE = 1n << 16n; // rdfsbase etc.
-/** CR4 for a long-mode guest: 0x620 (Hyperlight's value). */
-export const CR4_INIT = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
-
-// EFER bits (Intel SDM vol. 3A, 2.2.1 "Extended Feature Enable Register").
-export const EFER_SCE_BIT = 0; export const EFER_SCE = 1n << 0n;    // syscall enable
-export const EFER_LME_BIT = 8; export const EFER_LME = 1n << 8n;    // long mode enable
-export const EFER_LMA_BIT = 10; export const EFER_LMA = 1n << 10n;  // long mode active
-export const EFER_NXE_BIT = 11; export const EFER_NXE = 1n << 11n;  // no-execute enable
-/** EFER for a long-mode guest: 0xD01. */
-export const EFER_INIT = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
-
-// Segment descriptor types (Intel SDM vol. 3A, 3.4.5.1, table 3-1), with S=1 for
-// code/data and S=0 for system descriptors.
-export const SEG_TYPE_DATA_RW_ACCESSED = 3;
-export const SEG_TYPE_CODE_XR_ACCESSED = 11;
-export const SEG_TYPE_CODE_X_ACCESSED = 9;
-export const SEG_TYPE_TSS64_AVAILABLE = 9;
-export const SEG_TYPE_TSS64_BUSY = 11;
-export const SEG_TYPE_LDT = 2;
-
-/** RFLAGS bit 1 is reserved and always 1. */
-export const RFLAGS_RESERVED_1 = 0x2n;
-
-// CPUID bits hidden from guests (Intel SDM vol. 2A, CPUID leaf 1 ECX bit 5 VMX;
-// AMD APM leaf 0x80000001 ECX bit 2 SVM).
-export const CPUID_1_ECX_VMX = 1 << 5;
-export const CPUID_80000001_ECX_SVM = 1 << 2;

@@ -34,6 +34,7 @@ export const KVM_GET_API_VERSION = _IO(KVMIO, 0x00);
 export const KVM_CREATE_VM = _IO(KVMIO, 0x01);
 export const KVM_CHECK_EXTENSION = _IO(KVMIO, 0x03);
 export const KVM_GET_VCPU_MMAP_SIZE = _IO(KVMIO, 0x04);
+export const KVM_GET_MSR_INDEX_LIST = _IOWR(KVMIO, 0x02, L.kvm_msr_list.size);
 export const KVM_GET_SUPPORTED_CPUID = _IOWR(KVMIO, 0x05, L.kvm_cpuid2.size);
 
 // VM ioctls.
@@ -41,6 +42,8 @@ export const KVM_CREATE_VCPU = _IO(KVMIO, 0x41);
 export const KVM_GET_DIRTY_LOG = _IOW(KVMIO, 0x42, L.kvm_dirty_log.size);
 export const KVM_SET_USER_MEMORY_REGION = _IOW(KVMIO, 0x46, L.kvm_userspace_memory_region.size);
 export const KVM_SET_TSS_ADDR = _IO(KVMIO, 0x47);
+export const KVM_ENABLE_CAP = _IOW(KVMIO, 0xa3, L.kvm_enable_cap.size);
+export const KVM_CLEAR_DIRTY_LOG = _IOWR(KVMIO, 0xc0, L.kvm_clear_dirty_log.size);
 
 // vCPU ioctls.
 export const KVM_RUN = _IO(KVMIO, 0x80);
@@ -57,6 +60,12 @@ export const KVM_SET_CPUID2 = _IOW(KVMIO, 0x90, L.kvm_cpuid2.size);
 export const KVM_SET_GUEST_DEBUG = _IOW(KVMIO, 0x9b, L.kvm_guest_debug.size);
 export const KVM_GET_DEBUGREGS = _IOR(KVMIO, 0xa1, L.kvm_debugregs.size);
 export const KVM_SET_DEBUGREGS = _IOW(KVMIO, 0xa2, L.kvm_debugregs.size);
+export const KVM_GET_VCPU_EVENTS = _IOR(KVMIO, 0x9f, L.kvm_vcpu_events.size);
+export const KVM_SET_VCPU_EVENTS = _IOW(KVMIO, 0xa0, L.kvm_vcpu_events.size);
+export const KVM_GET_XSAVE = _IOR(KVMIO, 0xa4, L.kvm_xsave.size);
+export const KVM_SET_XSAVE = _IOW(KVMIO, 0xa5, L.kvm_xsave.size);
+export const KVM_GET_XCRS = _IOR(KVMIO, 0xa6, L.kvm_xcrs.size);
+export const KVM_SET_XCRS = _IOW(KVMIO, 0xa7, L.kvm_xcrs.size);
 
 /** Names of the ioctls above, for error messages. */
 export const IOCTL_NAMES: ReadonlyMap<number, string> = new Map([
@@ -69,5 +78,9 @@ export const IOCTL_NAMES: ReadonlyMap<number, string> = new Map([
   [KVM_TRANSLATE, 'KVM_TRANSLATE'], [KVM_GET_MSRS, 'KVM_GET_MSRS'], [KVM_SET_MSRS, 'KVM_SET_MSRS'],
   [KVM_GET_FPU, 'KVM_GET_FPU'], [KVM_SET_FPU, 'KVM_SET_FPU'], [KVM_SET_CPUID2, 'KVM_SET_CPUID2'],
   [KVM_SET_GUEST_DEBUG, 'KVM_SET_GUEST_DEBUG'], [KVM_GET_DEBUGREGS, 'KVM_GET_DEBUGREGS'],
-  [KVM_SET_DEBUGREGS, 'KVM_SET_DEBUGREGS'],
+  [KVM_SET_DEBUGREGS, 'KVM_SET_DEBUGREGS'], [KVM_GET_MSR_INDEX_LIST, 'KVM_GET_MSR_INDEX_LIST'],
+  [KVM_ENABLE_CAP, 'KVM_ENABLE_CAP'], [KVM_CLEAR_DIRTY_LOG, 'KVM_CLEAR_DIRTY_LOG'],
+  [KVM_GET_VCPU_EVENTS, 'KVM_GET_VCPU_EVENTS'], [KVM_SET_VCPU_EVENTS, 'KVM_SET_VCPU_EVENTS'],
+  [KVM_GET_XSAVE, 'KVM_GET_XSAVE'], [KVM_SET_XSAVE, 'KVM_SET_XSAVE'], [KVM_GET_XCRS, 'KVM_GET_XCRS'],
+  [KVM_SET_XCRS, 'KVM_SET_XCRS'],
 ]);

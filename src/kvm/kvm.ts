@@ -2,6 +2,7 @@
 import { KVM_API_VERSION } from './constants.js';
 import { KvmIoctlError, KvmUnavailableError, ResourceClosedError } from './errors.js';
 import * as I from './ioctl.js';
+import { kvm_msr_list } from './layouts.generated.js';
 import { LIBC, SyscallError, close, ioctlWithBuffer, ioctlWithInt, open, resourceHint } from './libc.js';
 import { type CpuidEntry, decodeCpuid, encodeCpuid } from './structs.js';
 import { Vm } from './vm.js';
@@ -88,6 +89,28 @@ export class Kvm {
       if (r < 0) throw new KvmIoctlError(I.KVM_GET_SUPPORTED_CPUID, -r);
       this.#supportedCpuid = decodeCpuid(buf);
       return this.#supportedCpuid.map((e) => ({ ...e }));
+    }
+  }
+
+  /**
+   * KVM_GET_MSR_INDEX_LIST: the MSRs KVM saves and restores for a vCPU (the list a VMM
+   * migrates), in KVM's order.
+   */
+  getMsrIndexList(): number[] {
+    let capacity = 256;
+    for (;;) {
+      const buf = new Uint8Array(kvm_msr_list.size + 4 * capacity);
+      const v = new DataView(buf.buffer);
+      v.setUint32(kvm_msr_list.fields.nmsrs[0], capacity, true);
+      const r = ioctlWithBuffer(this.fd, I.KVM_GET_MSR_INDEX_LIST, buf);
+      const n = v.getUint32(kvm_msr_list.fields.nmsrs[0], true);
+      if (r === -7 /* E2BIG */ && capacity < 65536) {
+        capacity = Math.max(capacity * 2, n);
+        continue;
+      }
+      if (r < 0) throw new KvmIoctlError(I.KVM_GET_MSR_INDEX_LIST, -r);
+      const at = kvm_msr_list.fields.indices[0];
+      return Array.from({ length: n }, (_, i) => v.getUint32(at + 4 * i, true));
     }
   }
 

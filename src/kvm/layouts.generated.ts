@@ -277,6 +277,67 @@ export const kvm_translation = {
   },
 } as const satisfies StructLayout;
 
+export const kvm_clear_dirty_log = {
+  size: 24,
+  fields: {
+    slot: [0, 4],
+    num_pages: [4, 4],
+    first_page: [8, 8],
+    dirty_bitmap: [16, 8],
+  },
+} as const satisfies StructLayout;
+
+export const kvm_xsave = {
+  size: 4096,
+  fields: {
+    region: [0, 4096],
+  },
+} as const satisfies StructLayout;
+
+export const kvm_xcr = {
+  size: 16,
+  fields: {
+    xcr: [0, 4],
+    value: [8, 8],
+  },
+} as const satisfies StructLayout;
+
+export const kvm_xcrs = {
+  size: 392,
+  fields: {
+    nr_xcrs: [0, 4],
+    flags: [4, 4],
+    xcrs: [8, 256],
+  },
+} as const satisfies StructLayout;
+
+export const kvm_msr_list = {
+  size: 4,
+  fields: {
+    nmsrs: [0, 4],
+    indices: [4, 0],
+  },
+} as const satisfies StructLayout;
+
+export const kvm_enable_cap = {
+  size: 104,
+  fields: {
+    cap: [0, 4],
+    flags: [4, 4],
+    args: [8, 32],
+  },
+} as const satisfies StructLayout;
+
+export const kvm_vcpu_events = {
+  size: 64,
+  fields: {
+    'exception.injected': [0, 1],
+    'interrupt.injected': [8, 1],
+    'nmi.injected': [12, 1],
+    flags: [20, 4],
+  },
+} as const satisfies StructLayout;
+
 export const sigaction = {
   size: 152,
   fields: {

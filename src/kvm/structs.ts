@@ -1,8 +1,17 @@
 // Typed JS shapes of kvm_regs, kvm_sregs (+ kvm_segment, kvm_dtable), kvm_cpuid2 and their
 // encode/decode over reusable buffers. Layouts come from layouts.generated.ts.
 import {
-  kvm_cpuid2, kvm_cpuid_entry2, kvm_dtable, kvm_regs, kvm_segment, kvm_sregs,
+  kvm_cpuid2, kvm_cpuid_entry2, kvm_dtable, kvm_enable_cap, kvm_regs, kvm_segment, kvm_sregs,
 } from './layouts.generated.js';
+
+/** A kvm_enable_cap for KVM_ENABLE_CAP (VM or vCPU fd) with up to four u64 arguments. */
+export function encodeEnableCap(cap: number, args: readonly bigint[]): Uint8Array {
+  const buf = new Uint8Array(kvm_enable_cap.size);
+  const v = new DataView(buf.buffer);
+  v.setUint32(kvm_enable_cap.fields.cap[0], cap, true);
+  args.slice(0, 4).forEach((a, i) => v.setBigUint64(kvm_enable_cap.fields.args[0] + 8 * i, a, true));
+  return buf;
+}
 
 export const REG_NAMES = [
   'rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rsp', 'rbp', 'r8', 'r9', 'r10', 'r11', 'r12',

@@ -5,11 +5,12 @@ import { KvmIoctlError, ResourceClosedError } from './errors.js';
 import { ExitDecoder, type VcpuExit } from './exit.js';
 import * as I from './ioctl.js';
 import {
-  kvm_debugregs, kvm_fpu, kvm_guest_debug, kvm_msr_entry, kvm_msrs, kvm_regs, kvm_run, kvm_sregs, kvm_translation,
+  kvm_debugregs, kvm_fpu, kvm_guest_debug, kvm_msr_entry, kvm_msrs, kvm_regs, kvm_run, kvm_sregs,
+  kvm_translation, kvm_vcpu_events, kvm_xcr, kvm_xcrs, kvm_xsave,
 } from './layouts.generated.js';
 import { LIBC, type Mapping, close, ioctlWithBuffer, ioctlWithInt, mmap, munmap, viewOf } from './libc.js';
 import {
-  type CpuidEntry, type Regs, type Sregs, decodeRegs, decodeSregs, emptyRegs, encodeCpuid, encodeRegs,
+  type CpuidEntry, type Regs, type Sregs, decodeRegs, decodeSregs, emptyRegs, encodeCpuid, encodeEnableCap, encodeRegs,
   encodeSregs,
 } from './structs.js';
 
@@ -24,6 +25,8 @@ export interface Fpu {
   mxcsr: number;
 }
 export interface MsrEntry { index: number; data: bigint }
+/** One extended control register (kvm_xcr): XCR0 is `xcr: 0`. */
+export interface XcrEntry { xcr: number; value: bigint }
 export interface Translation { physicalAddress: bigint; valid: boolean; writeable: boolean; usermode: boolean }
 export interface GuestDebug { control: number; debugreg?: readonly bigint[] }
 /** Debug registers (kvm_debugregs): DR0-DR3 in `db`. */
@@ -183,6 +186,68 @@ export class Vcpu {
     buf.set(fpu.xmm.subarray(0, F.xmm[1]), F.xmm[0]);
     v.setUint32(F.mxcsr[0], fpu.mxcsr, true);
     this.ioctlBuf(I.KVM_SET_FPU, buf);
+  }
+
+  /**
+   * KVM_GET_XSAVE (KVM_CAP_XSAVE): the x87/SSE/AVX state in XSAVE format (the 4 KiB
+   * kvm_xsave region). Writes into `out` when given (4096 bytes), else a new buffer.
+   */
+  getXsave(out?: Uint8Array): Uint8Array {
+    const buf = out ?? new Uint8Array(kvm_xsave.size);
+    if (buf.length !== kvm_xsave.size) throw new RangeError(`kvm_xsave is ${kvm_xsave.size} bytes`);
+    this.ioctlBuf(I.KVM_GET_XSAVE, buf);
+    return buf;
+  }
+
+  /** KVM_SET_XSAVE (KVM_CAP_XSAVE): loads a kvm_xsave region from getXsave(). */
+  setXsave(region: Uint8Array): void {
+    if (region.length !== kvm_xsave.size) throw new RangeError(`kvm_xsave is ${kvm_xsave.size} bytes`);
+    this.ioctlBuf(I.KVM_SET_XSAVE, region);
+  }
+
+  /** KVM_GET_XCRS (KVM_CAP_XCRS): the extended control registers, XCR0 first. */
+  getXcrs(): XcrEntry[] {
+    const buf = new Uint8Array(kvm_xcrs.size);
+    this.ioctlBuf(I.KVM_GET_XCRS, buf);
+    const v = new DataView(buf.buffer);
+    const n = Math.min(v.getUint32(kvm_xcrs.fields.nr_xcrs[0], true), 16);
+    const at = kvm_xcrs.fields.xcrs[0];
+    return Array.from({ length: n }, (_, i) => ({
+      xcr: v.getUint32(at + i * kvm_xcr.size + kvm_xcr.fields.xcr[0], true),
+      value: v.getBigUint64(at + i * kvm_xcr.size + kvm_xcr.fields.value[0], true),
+    }));
+  }
+
+  /** KVM_SET_XCRS (KVM_CAP_XCRS), e.g. `[{ xcr: 0, value: 7n }]` for x87|SSE|AVX. */
+  setXcrs(xcrs: readonly XcrEntry[]): void {
+    const buf = new Uint8Array(kvm_xcrs.size);
+    const v = new DataView(buf.buffer);
+    v.setUint32(kvm_xcrs.fields.nr_xcrs[0], xcrs.length, true);
+    const at = kvm_xcrs.fields.xcrs[0];
+    xcrs.slice(0, 16).forEach((x, i) => {
+      v.setUint32(at + i * kvm_xcr.size + kvm_xcr.fields.xcr[0], x.xcr, true);
+      v.setBigUint64(at + i * kvm_xcr.size + kvm_xcr.fields.value[0], x.value, true);
+    });
+    this.ioctlBuf(I.KVM_SET_XCRS, buf);
+  }
+
+  /** KVM_GET_VCPU_EVENTS: pending exceptions, interrupts, NMIs and SMIs as raw kvm_vcpu_events bytes. */
+  getVcpuEvents(): Uint8Array {
+    const buf = new Uint8Array(kvm_vcpu_events.size);
+    this.ioctlBuf(I.KVM_GET_VCPU_EVENTS, buf);
+    return buf;
+  }
+
+  /** KVM_SET_VCPU_EVENTS from raw kvm_vcpu_events bytes (getVcpuEvents()). */
+  setVcpuEvents(events: Uint8Array): void {
+    if (events.length !== kvm_vcpu_events.size) throw new RangeError(`kvm_vcpu_events is ${kvm_vcpu_events.size} bytes`);
+    this.ioctlBuf(I.KVM_SET_VCPU_EVENTS, events.slice());
+  }
+
+  /** KVM_ENABLE_CAP on the vCPU fd (e.g. KVM_CAP_ENFORCE_PV_FEATURE_CPUID with args [1]). */
+  enableCap(cap: number, args: readonly bigint[] = []): void {
+    const buf = encodeEnableCap(cap, args);
+    this.ioctlBuf(I.KVM_ENABLE_CAP, buf);
   }
 
   /** KVM_SET_CPUID2: the CPUID the guest sees (entries, or a kvm_cpuid2 already encoded). */

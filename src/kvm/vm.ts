@@ -2,8 +2,9 @@
 import { KVM_CAP_SYNC_REGS, KVM_SYNC_X86_REGS, KVM_SYNC_X86_SREGS } from './constants.js';
 import { KvmIoctlError, ResourceClosedError } from './errors.js';
 import * as I from './ioctl.js';
-import { kvm_dirty_log, kvm_userspace_memory_region } from './layouts.generated.js';
+import { kvm_clear_dirty_log, kvm_dirty_log, kvm_userspace_memory_region } from './layouts.generated.js';
 import { addressOf, close, ioctlWithBuffer, ioctlWithInt } from './libc.js';
+import { encodeEnableCap } from './structs.js';
 import { Vcpu } from './vcpu.js';
 
 export interface UserMemoryRegion {
@@ -17,7 +18,7 @@ export interface UserMemoryRegion {
   userspaceAddr: bigint;
 }
 
-interface DirtyBitmap { bytes: Uint8Array; pages: number }
+interface DirtyBitmap { bytes: Uint8Array; pages: number; all?: Uint8Array }
 
 export class Vm {
   #fd: number;
@@ -28,6 +29,7 @@ export class Vm {
   readonly #regionView = new DataView(this.#regionBuf.buffer);
   readonly #dirtyBuf = new Uint8Array(kvm_dirty_log.size);
   readonly #dirtyView = new DataView(this.#dirtyBuf.buffer);
+  readonly #clearBuf = new Uint8Array(kvm_clear_dirty_log.size);
   #syncRegs: boolean | undefined;
 
   /** Use `Kvm.createVm()`. */
@@ -86,6 +88,34 @@ export class Vm {
     const r = ioctlWithBuffer(this.fd, I.KVM_GET_DIRTY_LOG, this.#dirtyBuf);
     if (r < 0) throw new KvmIoctlError(I.KVM_GET_DIRTY_LOG, -r, `slot ${slot}`);
     return bitmap.bytes;
+  }
+
+  /**
+   * KVM_CLEAR_DIRTY_LOG (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled): clears the dirty bits
+   * of every page of `slot` and write-protects the pages again, so the next guest write to
+   * each is logged anew.
+   */
+  clearDirtyLog(slot: number): void {
+    const bitmap = this.#bitmaps.get(slot);
+    if (!bitmap) throw new KvmIoctlError(I.KVM_CLEAR_DIRTY_LOG, 2 /* ENOENT */, `slot ${slot} has no dirty logging`);
+    const F = kvm_clear_dirty_log.fields;
+    const buf = this.#clearBuf;
+    const v = new DataView(buf.buffer);
+    bitmap.all ??= new Uint8Array(bitmap.bytes.length).fill(0xff);
+    v.setUint32(F.slot[0], slot, true);
+    v.setUint32(F.num_pages[0], bitmap.pages, true);
+    v.setBigUint64(F.first_page[0], 0n, true);
+    // FFI: the kernel reads the all-ones bitmap during the synchronous ioctl.
+    v.setBigUint64(F.dirty_bitmap[0], addressOf(bitmap.all), true);
+    const r = ioctlWithBuffer(this.fd, I.KVM_CLEAR_DIRTY_LOG, buf);
+    if (r < 0) throw new KvmIoctlError(I.KVM_CLEAR_DIRTY_LOG, -r, `slot ${slot}`);
+  }
+
+  /** KVM_ENABLE_CAP on the VM fd with up to four arguments. */
+  enableCap(cap: number, args: readonly bigint[] = []): void {
+    const buf = encodeEnableCap(cap, args);
+    const r = ioctlWithBuffer(this.fd, I.KVM_ENABLE_CAP, buf);
+    if (r < 0) throw new KvmIoctlError(I.KVM_ENABLE_CAP, -r, `capability ${cap}`);
   }
 
   /** KVM_CREATE_VCPU, then mmap of its kvm_run area. */

@@ -1,19 +1,27 @@
-// The guest ABI constants (docs/guest-abi.md) and the PEB writer; it does not lay out guest memory or run anything.
+// The guest ABI constants (docs/guest-abi.md: the doorbell, the PEB, aborts, I/O buffers) and the PEB writer; it does not lay out guest memory or run anything.
 // The C side is guests/sdk/include/hyperlight/abi.h (same names with an `HL_` prefix);
 // test/unit/abi-agreement.test.ts checks that the two agree.
 import { ConfigInvalidError, GuestMemoryBoundsError } from '../errors.js';
 
-// ---- OUT ports (the guest uses `out dx, eax`) ----
-/** A GuestLogData was pushed onto the output buffer. */
-export const PORT_LOG = 99;
-/** A FunctionCall (type host) was pushed onto the output buffer. */
-export const PORT_CALL_FUNCTION = 101;
-/** One 4-byte chunk of the abort stream (see abort.ts). */
-export const PORT_ABORT = 102;
-/** One character in the low byte of EAX. */
-export const PORT_DEBUG_PRINT = 103;
-/** Init or call finished (a plain `hlt` is accepted too). */
-export const PORT_HALT = 108;
+// ---- The doorbell (the guest stores one u64 to doorbell + 8 * op) ----
+// A store to the doorbell page (PEB doorbell pointer) is the guest's only way out: the page
+// is mapped user-writable but has no memory behind it, so KVM exits with KVM_EXIT_MMIO and
+// the host reads the op from the address and the u64 argument from the data. The op
+// numbers are Hyperlight's port numbers.
+/** A GuestLogData was pushed onto the output buffer; argument 0. */
+export const OP_LOG = 99;
+/** A FunctionCall (type host) was pushed onto the output buffer; argument 0. */
+export const OP_CALL_FUNCTION = 101;
+/** The guest aborts; argument = record address | record length << 32 (code byte, then message). */
+export const OP_ABORT = 102;
+/** Text to print; argument = address | length << 32 (UTF-8, at most DEBUG_PRINT_MAX bytes). */
+export const OP_DEBUG_PRINT = 103;
+/** Init or call finished; argument = the dispatch address at init, 0 after a call. */
+export const OP_HALT = 108;
+/** Bytes between two ops' doorbell addresses (each store is one aligned u64). */
+export const DOORBELL_STRIDE = 8;
+/** Largest DebugPrint the host reads in one exit, in bytes. */
+export const DEBUG_PRINT_MAX = 0x10000;
 
 // ---- PEB: 15 little-endian u64 fields, read-only to the guest ----
 export const PEB_OFF_INPUT_SIZE = 0;
@@ -26,8 +34,8 @@ export const PEB_OFF_HEAP_SIZE = 48;
 export const PEB_OFF_HEAP_PTR = 56;
 export const PEB_OFF_STACK_SIZE = 64;
 export const PEB_OFF_STACK_PTR = 72;
-export const PEB_OFF_EXN_STACK_SIZE = 80;
-export const PEB_OFF_EXN_STACK_PTR = 88;
+export const PEB_OFF_DOORBELL_SIZE = 80;
+export const PEB_OFF_DOORBELL_PTR = 88;
 export const PEB_OFF_MAGIC = 96;
 export const PEB_OFF_ABI_VERSION = 104;
 /**
@@ -39,27 +47,16 @@ export const PEB_OFF_RANDOM_SEED = 112;
 export const PEB_SIZE = 120;
 /** The bytes "HLTSPEB1" read as a little-endian u64. */
 export const PEB_MAGIC = 0x3142455053544C48n;
-/** Version of this ABI, stored in the PEB. */
-export const ABI_VERSION = 1;
+/** Version of this ABI, stored in the PEB (2: ring-3 guests and the doorbell). */
+export const ABI_VERSION = 2;
 
-// ---- The abort stream (port 102) ----
-/** Abort code the SDK uses for an unhandled CPU exception (25-byte payload follows). */
-export const ABORT_CODE_EXCEPTION = 0xfe;
-/** Abort code for a page fault on the stack guard page (same payload as an exception). */
-export const ABORT_CODE_STACK_OVERFLOW = 0xfd;
-/** The `n` value that ends the stream. */
-export const ABORT_END = 0xff;
-/** The host keeps at most this many data bytes of one abort stream. */
+// ---- Aborts ----
+/** The host keeps at most this many message bytes of one abort. */
 export const ABORT_MAX_BYTES = 1024;
 
 // ---- I/O buffers ----
 /** Stack pointer of an empty I/O buffer (bytes 0..8 hold the pointer itself). */
 export const IOBUF_EMPTY_SP = 8;
-
-// ---- GDT selectors (the guest loads its own GDT with these) ----
-export const SEL_CODE = 0x08;
-export const SEL_DATA = 0x10;
-export const SEL_TSS = 0x18;
 
 /** A u64 PEB value: a non-negative safe integer or a bigint in u64. */
 export type PebValue = number | bigint;
@@ -79,9 +76,9 @@ export interface PebFields {
   stackSize: PebValue;
   /** Lowest address of the stack; the guard page lies just below. */
   stackPtr: PebValue;
-  exnStackSize: PebValue;
-  /** Lowest address of the exception (IST1) stack; a guard page lies just below. */
-  exnStackPtr: PebValue;
+  doorbellSize: PebValue;
+  /** Guest address of the doorbell page. */
+  doorbellPtr: PebValue;
   /** Fresh entropy for the guest's PRNG (default 0: the SDK keeps its entry seed). */
   randomSeed?: PebValue;
 }
@@ -92,7 +89,7 @@ const PEB_FIELD_OFFSETS: ReadonlyArray<readonly [Exclude<keyof PebFields, 'rando
   ['initSize', PEB_OFF_INIT_SIZE], ['initPtr', PEB_OFF_INIT_PTR],
   ['heapSize', PEB_OFF_HEAP_SIZE], ['heapPtr', PEB_OFF_HEAP_PTR],
   ['stackSize', PEB_OFF_STACK_SIZE], ['stackPtr', PEB_OFF_STACK_PTR],
-  ['exnStackSize', PEB_OFF_EXN_STACK_SIZE], ['exnStackPtr', PEB_OFF_EXN_STACK_PTR],
+  ['doorbellSize', PEB_OFF_DOORBELL_SIZE], ['doorbellPtr', PEB_OFF_DOORBELL_PTR],
 ];
 
 const U64_MAX = (1n << 64n) - 1n;

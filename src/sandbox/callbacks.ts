@@ -4,7 +4,7 @@
 import { addSuppressed } from '../errors.js';
 import { type CallbackKind, HostCallbackError } from './errors.js';
 import type { ExitSink, OutputSinks } from './run-loop.js';
-import type { PhaseSink } from './vm-setup.js';
+import type { PhaseSink } from './machine.js';
 
 /** Calls `fn(arg)`; a throw becomes HostCallbackError(kind) with the thrown value as cause. */
 function guarded<A extends unknown[]>(kind: CallbackKind, fn: (...args: A) => unknown): (...args: A) => void {

@@ -1,4 +1,5 @@
 // Errors a sandbox raises, and the one place that decides which of them poison it.
+import { exceptionName } from '../x86_64/exceptions.js';
 import { HyperlightError } from '../errors.js';
 
 export interface GuestRegistersSnapshot {
@@ -39,36 +40,45 @@ export class GuestAbortedError extends HyperlightError {
   }
 }
 
-/** Names of the x86 exception vectors 0..31 (Intel SDM vol. 3A, 6.3.1). */
-export const EXCEPTION_NAMES: readonly string[] = [
-  'DivideError', 'Debug', 'NMI', 'Breakpoint', 'Overflow', 'BoundRangeExceeded',
-  'InvalidOpcode', 'DeviceNotAvailable', 'DoubleFault', 'CoprocessorSegmentOverrun',
-  'InvalidTSS', 'SegmentNotPresent', 'StackSegmentFault', 'GeneralProtectionFault',
-  'PageFault', 'Reserved15', 'X87FloatingPoint', 'AlignmentCheck', 'MachineCheck',
-  'SIMDFloatingPoint', 'Virtualization', 'ControlProtection', 'Reserved22', 'Reserved23',
-  'Reserved24', 'Reserved25', 'Reserved26', 'Reserved27', 'HypervisorInjection',
-  'VMMCommunication', 'Security', 'Reserved31',
-];
+/** Where a guest address lies in the guest's ELF: the offset from the image base, and the nearest function symbol. */
+export interface GuestCodeLocation {
+  /** Byte offset of the address from the first byte of the loaded image. */
+  readonly imageOffset: number;
+  /** The address as the ELF was linked (offset + link base), what `objdump -d` shows. */
+  readonly linkAddress: number;
+  /** The function containing it (or the nearest below), when the ELF has a symbol table. */
+  readonly symbol?: string;
+  readonly symbolOffset?: number;
+}
 
-/** An unhandled CPU exception in the guest, reported by the guest's exception handler. */
+function describeLocation(at: GuestCodeLocation | undefined): string {
+  if (!at) return '';
+  const sym = at.symbol !== undefined ? ` ${at.symbol}+0x${(at.symbolOffset ?? 0).toString(16)}` : '';
+  return ` (ELF 0x${at.linkAddress.toString(16)}${sym})`;
+}
+
+/** An unhandled CPU exception in the guest, caught by the host's CPL0 exception stubs. */
 export class GuestExceptionError extends HyperlightError {
   readonly vector: number;
   readonly errorCode: bigint;
   readonly rip: bigint;
   readonly cr2: bigint;
   readonly guestMessage: string;
+  /** The RIP in the guest's ELF, when it lies in the image. */
+  readonly location: GuestCodeLocation | undefined;
 
-  constructor(vector: number, errorCode: bigint, rip: bigint, cr2: bigint, guestMessage = '') {
-    const name = EXCEPTION_NAMES[vector] ?? `Vector${vector}`;
+  constructor(vector: number, errorCode: bigint, rip: bigint, cr2: bigint, guestMessage = '', location?: GuestCodeLocation) {
+    const name = exceptionName(vector);
     super('ERR_GUEST_EXCEPTION',
       `Exception: ${name} | Exception vector: ${vector} | error code 0x${errorCode.toString(16)}` +
-      ` at RIP 0x${rip.toString(16)}` + (vector === 14 ? ` (CR2 0x${cr2.toString(16)})` : '') +
+      ` at RIP 0x${rip.toString(16)}${describeLocation(location)}` + (vector === 14 ? ` (CR2 0x${cr2.toString(16)})` : '') +
       (guestMessage ? `: ${guestMessage}` : ''));
     this.vector = vector;
     this.errorCode = errorCode;
     this.rip = rip;
     this.cr2 = cr2;
     this.guestMessage = guestMessage;
+    this.location = location;
   }
 }
 
@@ -76,12 +86,15 @@ export class GuestExceptionError extends HyperlightError {
 export class StackOverflowError extends HyperlightError {
   readonly rip: bigint;
   readonly address: bigint;
+  readonly location: GuestCodeLocation | undefined;
 
-  constructor(rip: bigint, address: bigint) {
+  constructor(rip: bigint, address: bigint, location?: GuestCodeLocation) {
     super('ERR_STACK_OVERFLOW',
-      `guest stack overflow: access to guard page at 0x${address.toString(16)} from RIP 0x${rip.toString(16)}`);
+      `guest stack overflow: access to guard page at 0x${address.toString(16)} from RIP 0x${rip.toString(16)}` +
+      describeLocation(location));
     this.rip = rip;
     this.address = address;
+    this.location = location;
   }
 }
 

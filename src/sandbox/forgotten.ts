@@ -3,7 +3,7 @@
 // warns once per process. It is process-wide by nature (one registry, one warning flag).
 import type { RunLoop } from './run-loop.js';
 import type { InterruptState } from './interrupt.js';
-import { type Machine, closeMachine } from './vm-setup.js';
+import { type Machine, closeMachine } from './machine.js';
 
 /** What a sandbox owns that must be released; holds no reference to the sandbox itself. */
 export interface SandboxResources {

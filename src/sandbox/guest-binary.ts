@@ -6,7 +6,7 @@ import { ConfigInvalidError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
 import { type ElfImage, parseElf } from '../elf/index.js';
 import { type GuestFunctionSignature, readGuestFunctions } from './guest-functions.js';
-import { type InitTemplate, type Machine, closeMachine } from './vm-setup.js';
+import { IdleMachinePool, type InitTemplate, type Machine } from './machine.js';
 
 /** What a finished guest init left behind, reusable by later sandboxes (see evolve()). */
 export interface GuestInitTemplate {
@@ -27,8 +27,7 @@ export class GuestBinary {
   #functions: readonly GuestFunctionSignature[] | undefined;
   #hash: string | undefined;
   readonly #templates = new Map<string, GuestInitTemplate>();
-  readonly #vmPool: number;
-  readonly #idle = new Map<string, Machine[]>();
+  readonly #idle: IdleMachinePool;
 
   private constructor(
     /** Where it came from, for messages. */
@@ -40,7 +39,7 @@ export class GuestBinary {
     if (!Number.isSafeInteger(pool) || pool < 0 || pool > 4096) {
       throw new ConfigInvalidError('vmPool', `must be an integer from 0 to 4096, got ${String(pool)}`);
     }
-    this.#vmPool = pool;
+    this.#idle = new IdleMachinePool(pool);
   }
 
   /** A guest ELF file on disk, read when first used (later changes to the file are not seen). */
@@ -108,30 +107,22 @@ export class GuestBinary {
 
   /** @internal an idle VM kept for memory layout `key`, if any. */
   takeIdleVm(key: string): Machine | undefined {
-    return this.#idle.get(key)?.pop();
+    return this.#idle.take(key);
   }
 
   /** @internal keeps a VM for reuse; false when the pool is full (the caller closes it). */
   offerIdleVm(key: string, machine: Machine): boolean {
-    let list = this.#idle.get(key);
-    if (!list) this.#idle.set(key, (list = []));
-    if (list.length >= this.#vmPool) return false;
-    list.push(machine);
-    return true;
+    return this.#idle.offer(key, machine);
   }
 
   /** Number of idle VMs kept (see `vmPool`). */
   get idleVms(): number {
-    let n = 0;
-    for (const list of this.#idle.values()) n += list.length;
-    return n;
+    return this.#idle.size;
   }
 
   /** Closes every idle VM kept by `vmPool`. The binary stays usable. */
   releaseIdleVms(): void {
-    for (const list of this.#idle.values()) {
-      for (const m of list.splice(0)) closeMachine(m);
-    }
+    this.#idle.clear();
   }
 }
 
@@ -147,7 +138,7 @@ export interface GuestBinaryOptions {
 }
 
 /** Names of the guests shipped prebuilt in `guests/bin/`. */
-export const BUNDLED_GUESTS = ['simpleguest', 'dummyguest', 'hostileguest'] as const;
+export const BUNDLED_GUESTS = ['simpleguest', 'dummyguest', 'hostileguest', 'benchguest'] as const;
 export type BundledGuestName = typeof BUNDLED_GUESTS[number];
 
 /** The path of a bundled prebuilt guest, e.g. `bundledGuestPath('simpleguest')`. */

@@ -92,3 +92,51 @@ export function popElement(mem: Uint8Array, view: DataView, regionOffset: number
   writeU64(view, regionOffset, bp);
   return mem.subarray(regionOffset + bp, regionOffset + bp + SIZE_PREFIX_SIZE + size);
 }
+
+/**
+ * A sandbox's two I/O buffers (input: host to guest; output: guest to host) over its guest
+ * memory, with a record of how far the host wrote into each since the last snapshot or
+ * restore (those bytes are not in KVM's dirty log: the host writes them itself).
+ */
+export class IoBuffers {
+  readonly #mem: Uint8Array;
+  readonly #view: DataView;
+  readonly #input: { gpa: number; size: number };
+  readonly #output: { gpa: number; size: number };
+  /** Highest byte offset (exclusive) the host wrote into each buffer since `clearHostWrites()`. */
+  hostWriteEndInput = 0;
+  hostWriteEndOutput = 0;
+
+  constructor(mem: Uint8Array, view: DataView, input: { gpa: number; size: number }, output: { gpa: number; size: number }) {
+    this.#mem = mem;
+    this.#view = view;
+    this.#input = input;
+    this.#output = output;
+  }
+
+  /** Empties both buffers and pushes `message` onto the input buffer. */
+  startCall(message: Uint8Array): void {
+    resetStack(this.#mem, this.#view, this.#output.gpa, this.#output.size);
+    resetStack(this.#mem, this.#view, this.#input.gpa, this.#input.size);
+    this.pushInput(message);
+    if (this.hostWriteEndOutput < IOBUF_EMPTY_SP) this.hostWriteEndOutput = IOBUF_EMPTY_SP;
+  }
+
+  /** Pushes a message onto the input buffer (a call, or a host-call result). */
+  pushInput(message: Uint8Array): void {
+    const inp = this.#input;
+    pushElement(this.#mem, this.#view, inp.gpa, inp.size, message);
+    const sp = Number(this.#view.getBigUint64(inp.gpa, true));
+    if (sp > this.hostWriteEndInput) this.hostWriteEndInput = sp;
+  }
+
+  /** Pops the guest's latest message from the output buffer (a view, valid until the next write). */
+  popOutput(): Uint8Array {
+    return popElement(this.#mem, this.#view, this.#output.gpa, this.#output.size);
+  }
+
+  clearHostWrites(): void {
+    this.hostWriteEndInput = 0;
+    this.hostWriteEndOutput = 0;
+  }
+}

@@ -1,26 +1,25 @@
 // An evolved sandbox: typed guest calls, host calls answered, snapshots, poisoning, kill.
 import { ResourceClosedError } from '../kvm/errors.js';
-import type { MsrEntry, Vcpu } from '../kvm/vcpu.js';
 import { MemorySnapshot } from '../mem/snapshot.js';
+import { PEB_OFF_RANDOM_SEED, writePebRandomSeed } from './abi.js';
 import { afterFailure, guardExitSink, guardPhaseSink } from './callbacks.js';
 import type { ResolvedConfig } from './config.js';
 import {
-  GuestError, OutputLimitError, PoisonedSandboxError, describeThrown, ReturnTypeMismatchError, SandboxBusyError,
-  SnapshotIncompatibleError, poisons,
+  GuestError, OutputLimitError, PoisonedSandboxError, ReturnTypeMismatchError, SandboxBusyError, describeThrown,
+  poisons,
 } from './errors.js';
+import { forget, releaseWhenCollected } from './forgotten.js';
 import { type GuestFunctionSignature, declaredArguments, withUndeclaredHint } from './guest-functions.js';
 import { HOST_ERROR_CODE, type HostFunctionRegistry } from './host-functions.js';
 import type { InterruptHandle, InterruptState } from './interrupt.js';
-import { forget, releaseWhenCollected } from './forgotten.js';
-import { guestMsrWritesDenied } from './msr-filter.js';
 import { OutputBudget } from './output-budget.js';
 import type { ExitSink, RunLoop } from './run-loop.js';
 import { Snapshot, type SnapshotOwner, checkSnapshotFits, layoutKey } from './snapshot.js';
 import {
   type CallArgument, type PlainOf, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName, toPlain,
 } from './values.js';
-import { GUEST_SLOT, type Machine, type PhaseSink, closeMachine, freshSeed } from './vm-setup.js';
-import { PEB_OFF_RANDOM_SEED, writePebRandomSeed } from './abi.js';
+import { GUEST_SLOT, type Machine, type PhaseSink, closeMachine, freshSeed, referenceVcpuState } from './machine.js';
+import { applyGuestCpuState, captureGuestCpuState, resetPrivileged } from './vcpu-state.js';
 
 export type SandboxStatus = 'ready' | 'poisoned' | 'closed';
 
@@ -33,41 +32,20 @@ export interface RestoreOptions {
 }
 
 /**
- * MSRs a ring-0 guest can write with `wrmsr` and that neither kvm_regs nor kvm_sregs hold
- * (EFER, FS/GS base are in sregs): without them a call could leave state behind that
- * survives restore(). SYSENTER_CS/ESP/EIP, TSC_ADJUST, PAT, STAR, LSTAR, CSTAR, SFMASK,
- * KERNEL_GS_BASE, TSC_AUX. Used only where KVM has no MSR filter (msr-filter.ts makes guest
- * writes fault instead, which costs nothing per restore). Unsupported ones are skipped.
+ * Pages a restore may copy back before the dirty log is cleared (write-protecting every
+ * page again). With KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 the log keeps every page written
+ * since it was last cleared, so each restore copies the whole working set (a few pages for
+ * a small call) and no page faults on the next call; a call that touched many pages would
+ * make every later restore copy them all, so past this many the log starts over.
  */
-const GUEST_WRITABLE_MSRS: readonly number[] = [
-  0x174, 0x175, 0x176, 0x3b, 0x277, 0xc000_0081, 0xc000_0082, 0xc000_0083, 0xc000_0084, 0xc000_0102, 0xc000_0103,
-];
-let supportedMsrs: readonly number[] | undefined;
+const RESTORE_WORKING_SET_MAX = 256;
 
-/** The guest-writable MSRs this KVM lets the host read (probed once per process). */
-function snapshotMsrs(vcpu: Vcpu): MsrEntry[] {
-  if (supportedMsrs === undefined) {
-    supportedMsrs = GUEST_WRITABLE_MSRS.filter((index) => {
-      try {
-        vcpu.getMsrs([index]);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-  }
-  return vcpu.getMsrs(supportedMsrs);
-}
-
-/** MSR values captured with each snapshot (kept beside the frozen Snapshot object). */
-const msrsOf = new WeakMap<Snapshot, readonly MsrEntry[]>();
-
-/** Runs the guest until its call halts, answering host calls synchronously. */
-export function driveToHalt(loop: RunLoop, hosts: HostFunctionRegistry): { hostError: unknown } {
+/** Runs the guest until its call halts, answering host calls synchronously. `halt`: the halt's doorbell argument. */
+export function driveToHalt(loop: RunLoop, hosts: HostFunctionRegistry): { hostError: unknown; halt: bigint } {
   let hostError: unknown;
   for (;;) {
     const action = loop.step();
-    if (action.kind === 'halt') return { hostError };
+    if (action.kind === 'halt') return { hostError, halt: action.value };
     let reply: Uint8Array;
     try {
       const value = hosts.call(action.call.name, action.call.args);
@@ -80,7 +58,7 @@ export function driveToHalt(loop: RunLoop, hosts: HostFunctionRegistry): { hostE
       const message = describeThrown(e);
       reply = loop.codec.encodeFunctionCallResult({ ok: false, code: HOST_ERROR_CODE, message });
     }
-    loop.pushInput(reply);
+    loop.io.pushInput(reply);
   }
 }
 
@@ -114,17 +92,17 @@ export class MultiUseSandbox {
   constructor(machine: Machine, loop: RunLoop, interrupt: InterruptState, hosts: HostFunctionRegistry,
     config: ResolvedConfig, dispatchAddress: bigint, binaryHash: () => string, trace?: PhaseSink,
     release?: (m: Machine) => boolean, budget?: OutputBudget) {
-    this.#budget = budget ?? new OutputBudget(config.maxOutputBytesPerCall);
     this.#release = release;
+    this.#budget = budget ?? new OutputBudget(config.maxOutputBytesPerCall);
     this.#m = machine;
     this.#loop = loop;
     this.#interrupt = interrupt;
     this.#hosts = hosts;
     this.#config = config;
     this.#owner = { origin: {}, layoutKey: layoutKey(machine.layout), binaryHash };
-    releaseWhenCollected(this, { machine, loop, interrupt });
     this.dispatchAddress = dispatchAddress;
     this.#trace = guardPhaseSink(trace);
+    releaseWhenCollected(this, { machine, loop, interrupt });
   }
 
   /** `ready`, `poisoned` (only restore() is accepted) or `closed`. */
@@ -203,7 +181,8 @@ export class MultiUseSandbox {
     const loop = this.#loop;
     // Nothing below can poison until the guest runs: a bad argument leaves it untouched.
     const message = loop.codec.encodeFunctionCall(name, params, 'guest', returnType);
-    loop.startCall(message);
+    loop.io.startCall(message);
+    loop.guestEntered = false;
     this.#budget.begin();
     const trace = this.#trace;
     const t0 = trace ? process.hrtime.bigint() : 0n;
@@ -211,20 +190,18 @@ export class MultiUseSandbox {
     this.#busy = true;
     this.#interrupt.beginCall();
     try {
-      loop.armTimeLimit(this.#config.maxExecutionTimeMs);
+      loop.timeLimit.arm(this.#config.maxExecutionTimeMs);
       result = this.#runCall(name, returnType);
     } catch (e) {
       if (poisons(e, loop.guestEntered)) this.#poison = e;
-      // Text the guest printed before it failed still goes out; a print callback that
-      // throws now is recorded on the call's error, never replaces it.
-      afterFailure(e, () => loop.flushDebugPrint());
+      // A phase sink that throws now is recorded on the call's error, never replaces it.
       if (trace) afterFailure(e, () => trace.phase('call', t0, process.hrtime.bigint()));
       throw e;
     } finally {
       // First what keeps the sandbox usable: a failure below must not leave it busy.
       this.#busy = false;
       this.#interrupt.endCall();
-      loop.disarmTimeLimit();
+      loop.timeLimit.disarm();
     }
     if (trace) trace.phase('call', t0, process.hrtime.bigint());
     return result;
@@ -234,7 +211,7 @@ export class MultiUseSandbox {
   #runCall(name: string, returnType: ReturnTypeName): TypedValue | undefined {
     const loop = this.#loop;
     const { hostError } = driveToHalt(loop, this.#hosts);
-    const outcome = loop.codec.decodeFunctionCallResult(loop.popOutput());
+    const outcome = loop.codec.decodeFunctionCallResult(loop.io.popOutput());
     if (!outcome.ok) {
       throw new GuestError(outcome.code, outcome.message, hostError === undefined ? undefined : { cause: hostError });
     }
@@ -256,20 +233,21 @@ export class MultiUseSandbox {
   }
 
   /**
-   * Captures guest memory and vCPU registers. Not allowed while poisoned (the state is
-   * unknown): restore first.
+   * Captures guest memory and the vCPU state a guest can change (registers, segments,
+   * XSAVE). Not allowed while poisoned (the state is unknown): restore first.
    */
   snapshot(): Snapshot {
     this.#usable();
     if (this.#poison !== undefined) throw new PoisonedSandboxError({ cause: this.#poison });
-    const { vm, vcpu, memory } = this.#m;
-    vm.getDirtyLog(GUEST_SLOT); // from here on the log holds changes since this snapshot
+    const { vm, vcpu, memory, manualDirtyLog } = this.#m;
+    // Auto-protect mode: empty the log, so from here on it holds the changes since this
+    // snapshot. Manual mode keeps accumulating: a superset is still exact for restore.
+    if (!manualDirtyLog) vm.getDirtyLog(GUEST_SLOT);
     const owner = this.#owner;
     const snap = new Snapshot(owner.origin, owner.binaryHash(), owner.layoutKey, MemorySnapshot.capture(memory),
-      vcpu.getRegs(), vcpu.getSregs());
-    if (!guestMsrWritesDenied(vm)) msrsOf.set(snap, snapshotMsrs(vcpu));
+      captureGuestCpuState(vcpu));
     this.#baseline = snap;
-    this.#loop.clearHostWrites();
+    this.#loop.io.clearHostWrites();
     return snap;
   }
 
@@ -277,36 +255,40 @@ export class MultiUseSandbox {
    * Brings memory and vCPU state back to `snapshot`, also from a poisoned state. When the
    * sandbox's memory last equalled this same snapshot, only the pages KVM's dirty log
    * reports (plus the bytes the host wrote: I/O buffers, the PEB's seed) are copied;
-   * otherwise all of memory. With `reseed`, the guest also gets a new random seed (its
-   * `rand()` then differs from the snapshot's sequence).
+   * otherwise all of memory. Registers, segments and the XSAVE area come back exactly; after
+   * a fault (poisoned), the debug registers and pending events are also reset to a new
+   * vCPU's. With `reseed`, the guest also gets a new random seed (its `rand()` then differs
+   * from the snapshot's sequence).
    * @throws SnapshotIncompatibleError for a snapshot of another guest binary or memory
    *   layout, or of another sandbox without `allowOtherSandbox`.
    */
   restore(snapshot: Snapshot, options: RestoreOptions = {}): void {
     this.#usable();
     checkSnapshotFits(snapshot, this.#owner, options.allowOtherSandbox === true);
-    const { vm, vcpu, memory, layout } = this.#m;
+    const { vm, vcpu, memory, layout, manualDirtyLog } = this.#m;
     const loop = this.#loop;
-    // A call that failed may have stopped on an IN or MMIO exit KVM still has to complete:
-    // finish it now, or it would overwrite the registers set below on the next run.
-    if (this.#poison !== undefined) loop.completePendingExit();
+    const io = loop.io;
+    if (this.#poison !== undefined) {
+      // A call that failed may have stopped on an exit KVM still has to complete (the
+      // stubs' OUT, an MMIO read): finish it now, or it would overwrite the registers set
+      // below on the next run. Then put back what only a fault could have changed.
+      loop.completePendingExit();
+      resetPrivileged(vcpu, referenceVcpuState(), { msrs: false });
+    }
     const dirty = vm.getDirtyLog(GUEST_SLOT);
     if (this.#baseline === snapshot) {
-      snapshot.memory.restoreDirty(memory, dirty);
-      snapshot.memory.restoreRange(memory, layout.inputData.gpa, loop.hostWriteEndInput);
-      snapshot.memory.restoreRange(memory, layout.outputData.gpa, loop.hostWriteEndOutput);
+      const pages = snapshot.memory.restoreDirty(memory, dirty);
+      snapshot.memory.restoreRange(memory, layout.inputData.gpa, io.hostWriteEndInput);
+      snapshot.memory.restoreRange(memory, layout.outputData.gpa, io.hostWriteEndOutput);
       snapshot.memory.restoreRange(memory, layout.peb.gpa + PEB_OFF_RANDOM_SEED, 8); // host-written
+      if (manualDirtyLog && pages > RESTORE_WORKING_SET_MAX) vm.clearDirtyLog(GUEST_SLOT);
     } else {
       snapshot.memory.restoreFull(memory);
     }
     if (options.reseed === true) writePebRandomSeed(memory.view, layout.peb.gpa, freshSeed());
-    const msrs = msrsOf.get(snapshot);
-    if (msrs !== undefined && msrs.length > 0) vcpu.setMsrs(msrs);
-    vcpu.syncSregs(snapshot.sregsBytes); // applied by KVM at the next KVM_RUN: no ioctl here
-    vcpu.syncRegs(snapshot.regsBytes);
+    applyGuestCpuState(vcpu, snapshot.cpu);
     this.#baseline = snapshot;
-    loop.clearHostWrites();
-    loop.resetGuestStreams();
+    io.clearHostWrites();
     this.#poison = undefined;
   }
 

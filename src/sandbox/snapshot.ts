@@ -1,7 +1,8 @@
-// A sandbox snapshot: guest memory plus vCPU registers, tied to a guest binary, a memory
-// layout and the sandbox it came from; and the check that a snapshot fits a sandbox.
-import { type Regs, type Sregs, regsToBytes, sregsToBytes } from '../kvm/structs.js';
+// A sandbox snapshot: guest memory plus the vCPU state a ring-3 guest can change, tied to a
+// guest binary, a memory layout and the sandbox it came from; and the check that a snapshot fits.
+import type { Regs, Sregs } from '../kvm/structs.js';
 import type { MemorySnapshot } from '../mem/snapshot.js';
+import type { GuestCpuState } from './vcpu-state.js';
 import type { MemoryLayout } from '../mem/x86_64/index.js';
 import { SnapshotIncompatibleError } from './errors.js';
 
@@ -25,10 +26,6 @@ export interface SnapshotOwner {
  * guest binary (same content hash) with the same memory layout.
  */
 export class Snapshot {
-  /** kvm_regs and kvm_sregs encoded once, so restore() only copies bytes. */
-  readonly regsBytes: Uint8Array;
-  readonly sregsBytes: Uint8Array;
-
   /** @internal use `MultiUseSandbox.snapshot()`. */
   constructor(
     /** @internal the sandbox it was taken from. */
@@ -37,12 +34,20 @@ export class Snapshot {
     readonly binaryHash: string,
     readonly layoutKey: string,
     readonly memory: MemorySnapshot,
-    readonly regs: Readonly<Regs>,
-    readonly sregs: Readonly<Sregs>,
+    /** General and special registers and the XSAVE area (see vcpu-state.ts for why that is all). */
+    readonly cpu: GuestCpuState,
   ) {
-    this.regsBytes = regsToBytes(regs);
-    this.sregsBytes = sregsToBytes(sregs);
     Object.freeze(this);
+  }
+
+  /** The general registers captured. */
+  get regs(): Readonly<Regs> {
+    return this.cpu.regs;
+  }
+
+  /** The special registers captured. */
+  get sregs(): Readonly<Sregs> {
+    return this.cpu.sregs;
   }
 
   /** Bytes of guest memory held (all-zero pages are not stored). */

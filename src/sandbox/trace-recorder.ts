@@ -1,8 +1,9 @@
 // The one recorder of a sandbox's timeline: start-up and call phases (PhaseSink), VM exits (ExitSink), host calls and the outcome, against one start time; it renders nothing.
 import type { VcpuExit } from '../kvm/exit.js';
-import { PORT_ABORT, PORT_CALL_FUNCTION, PORT_DEBUG_PRINT, PORT_HALT, PORT_LOG } from './abi.js';
+import { PORT_CPU_EXCEPTION } from '../x86_64/index.js';
+import { DOORBELL_STRIDE, OP_ABORT, OP_CALL_FUNCTION, OP_DEBUG_PRINT, OP_HALT, OP_LOG } from './abi.js';
 import type { ExitSink } from './run-loop.js';
-import type { PhaseSink, StartPhase } from './vm-setup.js';
+import type { PhaseSink, StartPhase } from './machine.js';
 
 /** A phase: one of evolve()'s start-up steps (StartPhase), `call`, or a name of the caller's own. */
 export interface TracedPhase {
@@ -16,10 +17,10 @@ export interface TracedExit {
   readonly timeNs: bigint;
   /** `io-out`, `io-in`, `hlt`, `mmio`, `shutdown`, ... (the decoded exit's kind, io split by direction). */
   readonly reason: string;
-  /** The I/O port, for io exits. */
+  /** The doorbell op (MMIO stores to the doorbell) or the I/O port (the CPL0 stubs' exception report). */
   readonly port: number | undefined;
   readonly rip: bigint;
-  /** What the exit meant: the Hyperlight port's name, a printed character, an MMIO address. */
+  /** What the exit meant: the doorbell op's name, a CPU exception, an MMIO address. */
   readonly detail: string;
 }
 
@@ -31,25 +32,25 @@ export interface TracedHostCall {
   readonly failed: boolean;
 }
 
-const PORT_NAMES: ReadonlyMap<number, string> = new Map([
-  [PORT_LOG, 'log'], [PORT_CALL_FUNCTION, 'host call'], [PORT_ABORT, 'abort chunk'],
-  [PORT_DEBUG_PRINT, 'debug print'], [PORT_HALT, 'halt'],
+const OP_NAMES: ReadonlyMap<number, string> = new Map([
+  [OP_LOG, 'log'], [OP_CALL_FUNCTION, 'host call'], [OP_ABORT, 'abort'],
+  [OP_DEBUG_PRINT, 'debug print'], [OP_HALT, 'halt'],
 ]);
-
-function printable(byte: number): string {
-  if (byte === 0x0a) return '\\n';
-  if (byte >= 0x20 && byte < 0x7f) return String.fromCharCode(byte);
-  return `\\x${byte.toString(16).padStart(2, '0')}`;
-}
 
 function describeExit(exit: VcpuExit): { reason: string; port: number | undefined; detail: string } {
   switch (exit.kind) {
     case 'io': {
-      const name = PORT_NAMES.get(exit.port) ?? 'unknown port';
-      const detail = exit.port === PORT_DEBUG_PRINT && exit.data.length > 0 ? `${name} '${printable(exit.data[0]!)}'` : name;
-      return { reason: `io-${exit.direction}`, port: exit.port, detail };
+      const name = exit.port === PORT_CPU_EXCEPTION ? 'cpu exception' : 'unknown port';
+      return { reason: `io-${exit.direction}`, port: exit.port, detail: name };
     }
-    case 'mmio': return { reason: 'mmio', port: undefined, detail: `${exit.isWrite ? 'write' : 'read'} 0x${exit.address.toString(16)}` };
+    case 'mmio': {
+      // Doorbell stores name their op by the offset in the (page-aligned) doorbell page.
+      const op = Number(exit.address & 0xfffn) / DOORBELL_STRIDE;
+      const name = exit.isWrite ? OP_NAMES.get(op) : undefined;
+      return name
+        ? { reason: 'mmio', port: op, detail: name }
+        : { reason: 'mmio', port: undefined, detail: `${exit.isWrite ? 'write' : 'read'} 0x${exit.address.toString(16)}` };
+    }
     case 'internal-error': return { reason: exit.kind, port: undefined, detail: `suberror ${exit.suberror}` };
     case 'unknown': return { reason: exit.kind, port: undefined, detail: exit.name };
     default: return { reason: exit.kind, port: undefined, detail: '' };

@@ -12,9 +12,10 @@ import { type InterruptHandle, InterruptState } from './interrupt.js';
 import type { ParameterTypeName, ReturnTypeName } from './values.js';
 import { MultiUseSandbox, driveToHalt } from './multi-use-sandbox.js';
 import { type ExitSink, RunLoop } from './run-loop.js';
-import { type Machine, type PhaseSink, closeMachine, createMachine, layoutFor, reusable } from './vm-setup.js';
+import { type Machine, type PhaseSink, closeMachine, createMachine, layoutFor, reusable } from './machine.js';
 import { layoutKey } from './snapshot.js';
 import { MemorySnapshot } from '../mem/snapshot.js';
+import { captureGuestCpuState } from './vcpu-state.js';
 import type { MemoryLayout } from '../mem/x86_64/index.js';
 import { AsyncSandbox, type AsyncSandboxParts } from '../async/async-sandbox.js';
 
@@ -174,7 +175,7 @@ export class UninitializedSandbox {
     const loop = new RunLoop(machine, interrupt, budgetSinks(guardOutputSinks({
       debugPrint: (text) => { this.#printText(text, budget); },
       ...(logger ? { log: (r: GuestLogRecord) => { if (r.level >= this.#logLevel) logger(r); } } : {}),
-    }), budget));
+    }), budget), this.#image);
     loop.exitSink = guardExitSink(options.exits);
     const hosts = this.#hosts.clone();
     if (!this.#ownHostPrint) {
@@ -187,16 +188,14 @@ export class UninitializedSandbox {
       if (template) return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, template.dispatch, hash, trace, release, budget));
       const t0 = phases ? process.hrtime.bigint() : 0n;
       budget.begin();
-      this.#runInit(loop, interrupt, hosts);
-      const regs = machine.vcpu.getRegs();
-      const dispatch = regs.rax;
+      const dispatch = this.#runInit(loop, interrupt, hosts);
       this.#checkDispatch(dispatch);
       if (phases) phases.phase('guest-init', t0, process.hrtime.bigint());
       if (!options.freshInit && loop.guestOutputs === 0) {
         this.#binary.setTemplate(templateKey, {
           dispatch,
           init: {
-            memory: MemorySnapshot.capture(machine.memory), regs, sregs: machine.vcpu.getSregs(),
+            memory: MemorySnapshot.capture(machine.memory), cpu: captureGuestCpuState(machine.vcpu),
             cr3: machine.cr3, entry: machine.entry,
           },
         });
@@ -242,17 +241,15 @@ export class UninitializedSandbox {
     return sandbox;
   }
 
-  /** Runs the guest's initialisation to its Halt under the time limit. */
-  #runInit(loop: RunLoop, interrupt: InterruptState, hosts: HostFunctionRegistry): void {
+  /** Runs the guest's initialisation to its Halt under its time limit; returns the dispatch address. */
+  #runInit(loop: RunLoop, interrupt: InterruptState, hosts: HostFunctionRegistry): bigint {
     interrupt.beginCall();
     try {
-      loop.armTimeLimit(this.#config.maxInitializationTimeMs);
-      driveToHalt(loop, hosts);
-    } catch (e) {
-      throw afterFailure(e, () => loop.flushDebugPrint());
+      loop.timeLimit.arm(this.#config.maxInitializationTimeMs);
+      return driveToHalt(loop, hosts).halt;
     } finally {
       interrupt.endCall();
-      loop.disarmTimeLimit();
+      loop.timeLimit.disarm();
     }
   }
 
@@ -261,7 +258,7 @@ export class UninitializedSandbox {
     const off = Number(address - BigInt(img.gpa));
     const inSegment = this.#image.segments.some((s) => s.executable && off >= s.offsetInImage && off < s.offsetInImage + s.memSize);
     if (address < BigInt(img.gpa) || !inSegment) {
-      throw new GuestProtocolError(`guest init reported dispatch address 0x${address.toString(16)}, which is not in its code`);
+      throw new GuestProtocolError(`guest init halted with dispatch address 0x${address.toString(16)}, which is not in its code`);
     }
   }
 }

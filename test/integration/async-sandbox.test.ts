@@ -228,7 +228,8 @@ describeKvm('AsyncSandbox snapshots, close and crashes', () => {
     expect(await openFdCount()).toBe(before);
   });
 
-  it('a worker terminated from outside fails its call with WorkerCrashedError and closes the sandbox', async () => {
+  it('a worker terminated from outside fails its call with WorkerCrashedError, closes the sandbox and frees its VM', async () => {
+    const before = await openFdCount();
     const s = await start();
     const spinning = s.call('Spin', 'Void').catch((e: unknown) => e);
     const queued = s.call('Echo', 'String', 'x').catch((e: unknown) => e);
@@ -241,6 +242,8 @@ describeKvm('AsyncSandbox snapshots, close and crashes', () => {
     expect(await queued).toBeInstanceOf(WorkerCrashedError);
     expect(s.status()).toBe('closed');
     await expect(s.call('Echo', 'String', 'x')).rejects.toBeInstanceOf(ResourceClosedError);
+    expect((await spinning as WorkerCrashedError).releaseFailures).toBeUndefined();
+    expect(await openFdCount()).toBe(before); // the dead thread's vCPU and VM fds were closed here
   });
 
   it('publishes a record per call on the hyperlight-ts:call diagnostics channel', async () => {

@@ -55,7 +55,7 @@ const EXPECTED: Record<string, RegExp[]> = {
     /^closed: 0 workers left$/m,
   ],
   '06-sandbox-exits.mjs': [
-    /^ {2}exit at \+\d+ us: OUT port 101 \(host call\), RIP 0x[0-9a-f]+\n {2}host function HostMethod1\("Hello from GuestFunction1, world"\) runs on the host\n {2}exit at \+\d+ us: OUT port 108 \(halt\)/m,
+    /^ {2}exit at \+\d+ us: doorbell op 101 \(host call\), RIP 0x[0-9a-f]+\n {2}host function HostMethod1\("Hello from GuestFunction1, world"\) runs on the host\n {2}exit at \+\d+ us: doorbell op 108 \(halt\)/m,
     /^result 32: /m,
   ],
 };

@@ -34,23 +34,37 @@ function hostile(config?: SandboxConfig, setup?: (u: UninitializedSandbox) => vo
 }
 
 describeKvm('finding 1: a throwing callback never wedges the sandbox', () => {
-  it('print throwing on the text of an aborting call: the abort is thrown, the print error is suppressed, close() works', () => {
+  it('print throwing on the text of an aborting call: HostCallbackError with the cause, and the sandbox is not wedged', () => {
     const oops = new Error('print failed');
     const sandbox = hostile({}, (u) => u.registerPrint(() => { throw oops; }));
     const snap = sandbox.snapshot();
     const e = catchError(() => sandbox.call('PrintThenAbort', 'Int', 'no newline'));
-    expect(e).toBeInstanceOf(GuestAbortedError);
-    expect((e as GuestAbortedError).abortCode).toBe(42);
-    const suppressed = (e as HyperlightError).suppressed ?? [];
-    expect(suppressed).toHaveLength(1);
-    expect(suppressed[0]).toBeInstanceOf(HostCallbackError);
-    expect(suppressed[0]).toMatchObject({ code: 'ERR_HOST_CALLBACK', callback: 'print', cause: oops });
+    expect(e).toBeInstanceOf(HostCallbackError);
+    expect(e).toMatchObject({ code: 'ERR_HOST_CALLBACK', callback: 'print', cause: oops });
+    expect(sandbox.poisoned).toBe(true);
     // Not busy: restore, snapshot, calls and close all work.
     sandbox.restore(snap);
     expect(sandbox.call('Ping', 'Int', 1)).toBe(2);
     sandbox.snapshot();
     sandbox.close();
     expect(sandbox.status()).toBe('closed');
+  });
+
+  it('a phase sink throwing after a failed call is recorded on the call\'s error (suppressed), never replaces it', () => {
+    const u = UninitializedSandbox.create(GuestBinary.buffer(HOSTILE));
+    u.registerPrint(() => 0);
+    const sink = new Error('phase sink failed');
+    const sandbox = u.evolve({ trace: { phase: (name) => { if (name === 'call') throw sink; } } });
+    try {
+      const e = catchError(() => sandbox.call('PrintThenAbort', 'Int', 'bye'));
+      expect(e).toBeInstanceOf(GuestAbortedError);
+      expect((e as GuestAbortedError).abortCode).toBe(42);
+      const suppressed = (e as HyperlightError).suppressed ?? [];
+      expect(suppressed).toHaveLength(1);
+      expect(suppressed[0]).toMatchObject({ code: 'ERR_HOST_CALLBACK', callback: 'phase-sink', cause: sink });
+    } finally {
+      sandbox.close();
+    }
   });
 
   it('print throwing on a DebugPrint line ends the call with HostCallbackError (poisoned, restorable)', () => {
@@ -369,14 +383,14 @@ describeKvm('finding 11: time limits by default, and SIGINT stops a spinning gue
 });
 
 describeKvm('finding 6: nothing an exit sink keeps can fault the process after close()', () => {
-  it('IoExit.data kept from a sink and read after close() holds bytes (the child process exits normally)', () => {
+  it('exit data kept from a sink and read after close() holds bytes (the child process exits normally)', () => {
     const script = fileURLToPath(new URL('../fixtures/exit-view-after-close.mjs', import.meta.url));
     const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 30_000 });
     expect(r.signal).toBeNull();
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout) as { exits: number; last: number[] };
     expect(out.exits).toBeGreaterThan(0);
-    expect(out.last).toHaveLength(4); // the last exit: the Halt OUT's 4 bytes
+    expect(out.last).toHaveLength(8); // the last exit: the Halt doorbell store's 8 bytes
   });
 });
 

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { GuestMemory } from '../../src/mem/guest-memory.js';
 import { Kvm, flatSegment, kvmConstants as C, type Vm, type Vcpu } from '../../src/kvm/index.js';
+import * as X from '../../src/x86_64/index.js';
 import { ThreadTimer, gettid, vcpuKickSignal } from '../../src/kvm/libc.js';
 import { describeKvm, openFdCount } from '../helpers/kvm.js';
 
@@ -43,17 +44,17 @@ describeKvm('KVM hello world', () => {
         0xf4,                                     // hlt
       ]));
       const sregs = m.vcpu.getSregs();
-      sregs.cs = flatSegment(0x08, C.SEG_TYPE_CODE_XR_ACCESSED, true);
-      for (const s of ['ds', 'es', 'fs', 'gs', 'ss'] as const) sregs[s] = flatSegment(0x10, C.SEG_TYPE_DATA_RW_ACCESSED, false);
+      sregs.cs = flatSegment(0x08, X.SEG_TYPE_CODE_XR_ACCESSED, true);
+      for (const s of ['ds', 'es', 'fs', 'gs', 'ss'] as const) sregs[s] = flatSegment(0x10, X.SEG_TYPE_DATA_RW_ACCESSED, false);
       sregs.cr3 = 0x1000n;
-      sregs.cr4 = C.CR4_INIT;
-      sregs.cr0 = C.CR0_INIT;
-      sregs.efer = C.EFER_INIT;
+      sregs.cr4 = X.CR4_INIT;
+      sregs.cr0 = X.CR0_INIT;
+      sregs.efer = X.EFER_INIT;
       m.vcpu.setSregs(sregs);
       const regs = m.vcpu.getRegs();
       regs.rip = 0x4000n;
       regs.rsp = 0x8000n;
-      regs.rflags = C.RFLAGS_RESERVED_1;
+      regs.rflags = X.RFLAGS_RESERVED_1;
       m.vcpu.setRegs(regs);
 
       const first = m.vcpu.run();
@@ -64,7 +65,7 @@ describeKvm('KVM hello world', () => {
       expect(m.vcpu.run().kind).toBe('hlt');
       expect(m.mem.readU32(0x5000)).toBe(0xcafebabe);
       expect(m.vcpu.getRegs().rax).toBe(42n);
-      expect(m.vcpu.getSregs().efer & C.EFER_LMA).toBe(C.EFER_LMA);
+      expect(m.vcpu.getSregs().efer & X.EFER_LMA).toBe(X.EFER_LMA);
     } finally {
       m.close();
     }
@@ -87,7 +88,7 @@ describeKvm('KVM hello world', () => {
       m.vcpu.setSregs(sregs);
       const regs = m.vcpu.getRegs();
       regs.rip = 0x1000n;
-      regs.rflags = C.RFLAGS_RESERVED_1;
+      regs.rflags = X.RFLAGS_RESERVED_1;
       m.vcpu.setRegs(regs);
       const exit = m.vcpu.run();
       expect(exit.kind === 'io' && exit.port === 0x3f8 && exit.data[0] === 0x52).toBe(true);
@@ -110,7 +111,7 @@ describeKvm('KVM hello world', () => {
       m.vcpu.setSregs(sregs);
       const regs = m.vcpu.getRegs();
       regs.rip = 0x1000n;
-      regs.rflags = C.RFLAGS_RESERVED_1;
+      regs.rflags = X.RFLAGS_RESERVED_1;
       m.vcpu.setRegs(regs);
       const start = process.hrtime.bigint();
       timer.arm(30e6, 5e6); // 30 ms, then every 5 ms until the guest is out

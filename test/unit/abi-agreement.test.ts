@@ -8,13 +8,12 @@ const header = fileURLToPath(new URL('../../guests/sdk/include/hyperlight/abi.h'
 
 /** Every ABI constant both sides must define (the TypeScript name; C adds `HL_`). */
 const NAMES = [
-  'PORT_LOG', 'PORT_CALL_FUNCTION', 'PORT_ABORT', 'PORT_DEBUG_PRINT', 'PORT_HALT',
+  'OP_LOG', 'OP_CALL_FUNCTION', 'OP_ABORT', 'OP_DEBUG_PRINT', 'OP_HALT', 'DOORBELL_STRIDE', 'DEBUG_PRINT_MAX',
   'PEB_OFF_INPUT_SIZE', 'PEB_OFF_INPUT_PTR', 'PEB_OFF_OUTPUT_SIZE', 'PEB_OFF_OUTPUT_PTR',
   'PEB_OFF_INIT_SIZE', 'PEB_OFF_INIT_PTR', 'PEB_OFF_HEAP_SIZE', 'PEB_OFF_HEAP_PTR',
-  'PEB_OFF_STACK_SIZE', 'PEB_OFF_STACK_PTR', 'PEB_OFF_EXN_STACK_SIZE', 'PEB_OFF_EXN_STACK_PTR',
+  'PEB_OFF_STACK_SIZE', 'PEB_OFF_STACK_PTR', 'PEB_OFF_DOORBELL_SIZE', 'PEB_OFF_DOORBELL_PTR',
   'PEB_OFF_MAGIC', 'PEB_OFF_ABI_VERSION', 'PEB_OFF_RANDOM_SEED', 'PEB_SIZE', 'PEB_MAGIC', 'ABI_VERSION',
-  'ABORT_CODE_EXCEPTION', 'ABORT_CODE_STACK_OVERFLOW', 'ABORT_END', 'ABORT_MAX_BYTES',
-  'IOBUF_EMPTY_SP', 'SEL_CODE', 'SEL_DATA', 'SEL_TSS',
+  'ABORT_MAX_BYTES', 'IOBUF_EMPTY_SP',
 ] as const;
 
 /** `#define HL_X value` lines -> name (without HL_) -> value; casts, parentheses and
@@ -77,7 +76,7 @@ describe('writePeb', () => {
   const fields: abi.PebFields = {
     inputSize: 0x4000, inputPtr: 0x20000n, outputSize: 0x4000, outputPtr: 0x24000,
     initSize: 0, initPtr: 0, heapSize: 128 * 1024, heapPtr: 0x30000,
-    stackSize: 0x8000, stackPtr: 0x51000, exnStackSize: 0x2000, exnStackPtr: 0x5a000,
+    stackSize: 0x8000, stackPtr: 0x51000, doorbellSize: 0x1000, doorbellPtr: 0x5a000,
   };
 
   it('writes every field little-endian at its offset, plus magic and version', () => {
@@ -87,9 +86,9 @@ describe('writePeb', () => {
     expect(view.getBigUint64(16 + abi.PEB_OFF_INPUT_SIZE, true)).toBe(0x4000n);
     expect(view.getBigUint64(16 + abi.PEB_OFF_INPUT_PTR, true)).toBe(0x20000n);
     expect(view.getBigUint64(16 + abi.PEB_OFF_HEAP_SIZE, true)).toBe(0x20000n);
-    expect(view.getBigUint64(16 + abi.PEB_OFF_EXN_STACK_PTR, true)).toBe(0x5a000n);
+    expect(view.getBigUint64(16 + abi.PEB_OFF_DOORBELL_PTR, true)).toBe(0x5a000n);
     expect(new TextDecoder().decode(buf.subarray(16 + abi.PEB_OFF_MAGIC, 16 + abi.PEB_OFF_MAGIC + 8))).toBe('HLTSPEB1');
-    expect(view.getBigUint64(16 + abi.PEB_OFF_ABI_VERSION, true)).toBe(1n);
+    expect(view.getBigUint64(16 + abi.PEB_OFF_ABI_VERSION, true)).toBe(2n);
     expect(view.getBigUint64(16 + abi.PEB_OFF_RANDOM_SEED, true)).toBe(0x1234_5678_9abc_def0n);
     // Nothing outside the PEB's bytes is touched.
     expect(buf.subarray(0, 16).every((b) => b === 0xaa)).toBe(true);

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ExitDecoder } from '../../src/kvm/exit.js';
 import * as I from '../../src/kvm/ioctl.js';
 import * as C from '../../src/kvm/constants.js';
+import * as X from '../../src/x86_64/index.js';
 import * as L from '../../src/kvm/layouts.generated.js';
 import { errnoName } from '../../src/kvm/libc.js';
 import { KvmIoctlError } from '../../src/kvm/errors.js';
@@ -46,9 +47,9 @@ describe('ioctl numbers', () => {
 
 describe('control register composites', () => {
   it('are Hyperlight\'s entry values', () => {
-    expect(C.CR0_INIT).toBe(0x80050033n);
-    expect(C.CR4_INIT).toBe(0x620n);
-    expect(C.EFER_INIT).toBe(0xd01n);
+    expect(X.CR0_INIT).toBe(0x80050033n);
+    expect(X.CR4_INIT).toBe(0x620n);
+    expect(X.EFER_INIT).toBe(0xd01n);
   });
 });
 

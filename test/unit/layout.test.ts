@@ -23,33 +23,39 @@ describe('planLayout', () => {
     const l = planLayout(base);
     expect(l.nullPage).toEqual({ gpa: 0, size: 0x1000 });
     expect(l.pageTables).toEqual({ gpa: 0x1000, size: 0x4000 });
-    expect(l.peb).toEqual({ gpa: 0x5000, size: 0x1000 });
-    expect(l.image).toEqual({ gpa: 0x6000, size: 0x5000 });
-    expect(l.inputData).toEqual({ gpa: 0xb000, size: 0x4000 });
-    expect(l.outputData).toEqual({ gpa: 0xf000, size: 0x4000 });
+    expect(l.sysTables).toEqual({ gpa: 0x5000, size: 0x1000 });
+    expect(l.sysCode).toEqual({ gpa: 0x6000, size: 0x1000 });
+    expect(l.exceptionStackGuard).toEqual({ gpa: 0x7000, size: 0x1000 });
+    expect(l.exceptionStack).toEqual({ gpa: 0x8000, size: 0x1000 });
+    expect(l.peb).toEqual({ gpa: 0x9000, size: 0x1000 });
+    expect(l.image).toEqual({ gpa: 0xa000, size: 0x5000 });
+    expect(l.inputData).toEqual({ gpa: 0xf000, size: 0x4000 });
+    expect(l.outputData).toEqual({ gpa: 0x13000, size: 0x4000 });
     expect(l.initData).toBeNull();
-    expect(l.heap).toEqual({ gpa: 0x13000, size: 0x20000 });
-    expect(l.stackGuard).toEqual({ gpa: 0x33000, size: 0x1000 });
-    expect(l.stack).toEqual({ gpa: 0x34000, size: 0x20000 });
-    expect(l.exceptionStackGuard).toEqual({ gpa: 0x54000, size: 0x1000 });
-    expect(l.exceptionStack).toEqual({ gpa: 0x55000, size: 0x4000 });
-    expect(l.totalSize).toBe(0x59000);
+    expect(l.heap).toEqual({ gpa: 0x17000, size: 0x20000 });
+    expect(l.stackGuard).toEqual({ gpa: 0x37000, size: 0x1000 });
+    expect(l.stack).toEqual({ gpa: 0x38000, size: 0x20000 });
+    expect(l.totalSize).toBe(0x58000);
+    // The doorbell: the first page past the slot, mapped but with no memory.
+    expect(l.doorbell).toEqual({ gpa: 0x58000, size: 0x1000 });
   });
 
   it('matches the drawing in docs/memory-layout.md (a 72 KiB image)', () => {
     const l = planLayout({ ...HYPERLIGHT_DEFAULTS, image: { span: 0x12000 } });
     expect(l.regions.map((r) => [r.name, r.gpa])).toEqual([
-      ['nullPage', 0], ['pageTables', 0x1000], ['peb', 0x5000], ['image', 0x6000], ['inputData', 0x18000],
-      ['outputData', 0x1c000], ['heap', 0x20000], ['stackGuard', 0x40000], ['stack', 0x41000],
-      ['exceptionStackGuard', 0x61000], ['exceptionStack', 0x62000],
+      ['nullPage', 0], ['pageTables', 0x1000], ['sysTables', 0x5000], ['sysCode', 0x6000],
+      ['exceptionStackGuard', 0x7000], ['exceptionStack', 0x8000], ['peb', 0x9000], ['image', 0xa000],
+      ['inputData', 0x1c000], ['outputData', 0x20000], ['heap', 0x24000], ['stackGuard', 0x44000], ['stack', 0x45000],
     ]);
-    expect(l.totalSize).toBe(0x66000);
+    expect(l.totalSize).toBe(0x65000);
+    expect(l.doorbell.gpa).toBe(0x65000);
   });
 
   it('tiles [0, total) with page-aligned regions in the documented order and rights', () => {
     const l = planLayout({ ...base, initDataSize: 100 });
-    expect(l.regions.map((r) => r.name)).toEqual(['nullPage', 'pageTables', 'peb', 'image', 'inputData',
-      'outputData', 'initData', 'heap', 'stackGuard', 'stack', 'exceptionStackGuard', 'exceptionStack']);
+    expect(l.regions.map((r) => r.name)).toEqual(['nullPage', 'pageTables', 'sysTables', 'sysCode',
+      'exceptionStackGuard', 'exceptionStack', 'peb', 'image', 'inputData', 'outputData', 'initData', 'heap',
+      'stackGuard', 'stack']);
     let cursor = 0;
     for (const r of l.regions) {
       expect(r.gpa).toBe(cursor);
@@ -62,10 +68,15 @@ describe('planLayout', () => {
     expect(cursor).toBe(l.totalSize);
     const by = Object.fromEntries(l.regions.map((r) => [r.name, r]));
     for (const n of ['nullPage', 'pageTables', 'stackGuard', 'exceptionStackGuard']) expect(by[n]!.mapped).toBe(false);
-    for (const n of ['peb', 'initData']) expect(by[n]).toMatchObject({ mapped: true, writable: false, executable: false });
-    for (const n of ['inputData', 'outputData', 'heap', 'stack', 'exceptionStack']) {
-      expect(by[n]).toMatchObject({ mapped: true, writable: true, executable: false });
+    for (const n of ['peb', 'initData']) expect(by[n]).toMatchObject({ mapped: true, writable: false, executable: false, user: true });
+    for (const n of ['inputData', 'outputData', 'heap', 'stack']) {
+      expect(by[n]).toMatchObject({ mapped: true, writable: true, executable: false, user: true });
     }
+    // The host's privileged environment: supervisor-only, W^X.
+    expect(by.sysTables).toMatchObject({ mapped: true, writable: false, executable: false, user: false });
+    expect(by.sysCode).toMatchObject({ mapped: true, writable: false, executable: true, user: false });
+    expect(by.exceptionStack).toMatchObject({ mapped: true, writable: true, executable: false, user: false });
+    expect(by.image).toMatchObject({ mapped: true, user: true });
     expect(l.initData).toEqual({ gpa: by.initData!.gpa, size: 0x1000 });
     expect(l.stackGuard.gpa + 0x1000).toBe(l.stack.gpa);
     expect(l.exceptionStackGuard.gpa + 0x1000).toBe(l.exceptionStack.gpa);
@@ -93,10 +104,10 @@ describe('planLayout', () => {
     const gap = l.regions.find((r) => r.name === 'gap');
     // 4.3 MiB total: PML4 + PDPT + PD + three PTs.
     expect(l.pageTables).toEqual({ gpa: 0x1000, size: 0x6000 });
-    expect(l.peb).toEqual({ gpa: 0x7000, size: 0x1000 });
-    expect(gap).toEqual({ name: 'gap', gpa: 0x8000, size: 0x40_0000 - 0x8000, mapped: false, writable: false, executable: false });
+    expect(l.peb).toEqual({ gpa: 0xb000, size: 0x1000 });
+    expect(gap).toEqual({ name: 'gap', gpa: 0xc000, size: 0x40_0000 - 0xc000, mapped: false, writable: false, executable: false, user: false });
     expect(l.inputData.gpa).toBe(0x40_4000);
-    expect(planLayout({ ...base, image: { span: 0x4000, fixedBase: 0x6000 } }).regions.some((r) => r.name === 'gap')).toBe(false);
+    expect(planLayout({ ...base, image: { span: 0x4000, fixedBase: 0xa000 } }).regions.some((r) => r.name === 'gap')).toBe(false);
   });
 
   it('refuses a misplaced fixed base with ElfInvalidError saying why', () => {
@@ -142,12 +153,14 @@ describe('formatLayout', () => {
   it('draws one row per region plus the total', () => {
     const text = formatLayout(planLayout(base));
     const lines = text.split('\n');
-    expect(lines.filter((s) => s.startsWith('| ')).length).toBe(1 + 11 + 1);
-    expect(text).toMatch(/\| peb +\| 0x00005000 \| 0x00006000 +\| 4 KiB +\| r-- NX/);
-    expect(text).toMatch(/\| heap +\| 0x00013000 \| 0x00033000 +\| 128 KiB +\| rw- NX/);
+    expect(lines.filter((s) => s.startsWith('| ')).length).toBe(1 + 13 + 1 + 1);
+    expect(text).toMatch(/\| peb +\| 0x00009000 \| 0x0000a000 +\| 4 KiB +\| user r-- NX/);
+    expect(text).toMatch(/\| heap +\| 0x00017000 \| 0x00037000 +\| 128 KiB +\| user rw- NX/);
+    expect(text).toMatch(/\| sysCode +\| 0x00006000 \| 0x00007000 +\| 4 KiB +\| supervisor r-x/);
     expect(text).toMatch(/\| stackGuard +\| .* unmapped/);
-    expect(text).toMatch(/\| image +\| .* per segment/);
-    expect(text).toMatch(/\| total +\| 0x00000000 \| 0x00059000 +\| 356 KiB/);
+    expect(text).toMatch(/\| image +\| .* user, per segment/);
+    expect(text).toMatch(/\| doorbell +\| 0x00058000 \| 0x00059000 .* no memory/);
+    expect(text).toMatch(/\| total +\| 0x00000000 \| 0x00058000 +\| 352 KiB/);
     const widths = new Set(lines.map((s) => s.length));
     expect(widths.size).toBe(1);
   });

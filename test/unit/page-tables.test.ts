@@ -48,7 +48,7 @@ describe('buildPageTables + walk', () => {
         if (!r.mapped) {
           expect(t, `${r.name} at 0x${gva.toString(16)}`).toBeNull();
         } else {
-          expect(t, r.name).toEqual({ gpa: gva, pageSize: 0x1000, writable: r.writable, executable: false, user: false });
+          expect(t, r.name).toEqual({ gpa: gva, pageSize: 0x1000, writable: r.writable, executable: r.executable, user: r.user });
         }
       }
     }
@@ -71,28 +71,37 @@ describe('buildPageTables + walk', () => {
     expect(walk(memory, cr3, layout.pageTables.gpa)).toBeNull();
     expect(walk(memory, cr3, layout.stackGuard.gpa + 0x800)).toBeNull();
     expect(walk(memory, cr3, layout.exceptionStackGuard.gpa)).toBeNull();
-    expect(walk(memory, cr3, layout.totalSize)).toBeNull();
+    // The doorbell page past the slot is mapped user-writable (no memory behind it: MMIO).
+    expect(walk(memory, cr3, layout.totalSize)).toEqual({ gpa: layout.totalSize, pageSize: 0x1000, writable: true, executable: false, user: true });
+    expect(walk(memory, cr3, layout.totalSize + 0x1000)).toBeNull();
     expect(walk(memory, cr3, 2 ** 40)).toBeNull();
     expect(walk(memory, cr3, 0x8000_0000_0000n)).toBeNull(); // not canonical
     expect(walk(memory, cr3, 0xffff_8000_0000_0000n)).toBeNull(); // canonical, upper half, unmapped
   });
 
-  it('presets A and D in every present entry and never sets U/S', () => {
-    const { layout, memory, used } = buildGuest();
+  it('presets A and D in every present entry; U/S is set on tables and user leaves only', () => {
+    const { layout, memory, cr3, used } = buildGuest();
     const entries = presentEntries(memory, layout.pageTables.gpa, used);
     expect(entries.length).toBeGreaterThan(80);
     for (const e of entries) {
       expect(e & PTE_ACCESSED).toBe(PTE_ACCESSED);
       expect(e & PTE_DIRTY).toBe(PTE_DIRTY);
-      expect(e & PTE_USER).toBe(0n);
     }
+    // Ring 3 reaches its own pages and never the host's system area.
+    for (const r of layout.regions.filter((x) => x.mapped)) {
+      expect(walk(memory, cr3, r.gpa)?.user, r.name).toBe(r.user);
+    }
+    expect(walk(memory, cr3, layout.sysTables.gpa)?.user).toBe(false);
+    expect(walk(memory, cr3, layout.exceptionStack.gpa)?.user).toBe(false);
+    expect(walk(memory, cr3, layout.image.gpa + 0x1010)?.user).toBe(true);
+    expect(entries.some((e) => (e & PTE_USER) === 0n)).toBe(true);
   });
 
   it('uses 2 MiB pages where a range covers an aligned 2 MiB window, 4 KiB elsewhere', () => {
     const { layout, memory, cr3 } = buildGuest({ heapSize: 0x80_0000 });
     const heapEnd = layout.heap.gpa + layout.heap.size;
     const firstHuge = Math.ceil(layout.inputData.gpa / 0x20_0000) * 0x20_0000;
-    expect(walk(memory, cr3, firstHuge)).toEqual({ gpa: firstHuge, pageSize: 0x20_0000, writable: true, executable: false, user: false });
+    expect(walk(memory, cr3, firstHuge)).toEqual({ gpa: firstHuge, pageSize: 0x20_0000, writable: true, executable: false, user: true });
     expect(walk(memory, cr3, firstHuge - 1)?.pageSize).toBe(0x1000);
     expect(walk(memory, cr3, heapEnd - 1)?.pageSize).toBe(0x1000);
     expect(walk(memory, cr3, heapEnd - 1)?.writable).toBe(true);
@@ -127,13 +136,21 @@ describe('buildPageTables + walk', () => {
   it('summarises the default mapping as runs', () => {
     const { layout, memory, cr3 } = buildGuest();
     const runs = walkRanges(memory, cr3);
-    // The PEB and the image's first (read-only) page form one r-- run.
-    expect(runs[0]).toMatchObject({ gva: layout.peb.gpa, size: 0x2000, writable: false, executable: false });
-    expect(runs.find((r) => r.executable)).toMatchObject({ gva: layout.image.gpa + 0x1000, size: 0x1000 });
+    // The host's system area first: tables r--, stubs r-x, their stack rw-, all supervisor.
+    expect(runs.slice(0, 3)).toEqual([
+      { gva: layout.sysTables.gpa, gpa: layout.sysTables.gpa, size: 0x1000, writable: false, executable: false, user: false },
+      { gva: layout.sysCode.gpa, gpa: layout.sysCode.gpa, size: 0x1000, writable: false, executable: true, user: false },
+      { gva: layout.exceptionStack.gpa, gpa: layout.exceptionStack.gpa, size: layout.exceptionStack.size, writable: true,
+        executable: false, user: false },
+    ]);
+    // The PEB and the image's first (read-only) page form one user r-- run.
+    expect(runs[3]).toMatchObject({ gva: layout.peb.gpa, size: 0x2000, writable: false, executable: false, user: true });
+    expect(runs.find((r) => r.executable && r.user)).toMatchObject({ gva: layout.image.gpa + 0x1000, size: 0x1000 });
     // input + output + heap coalesce into one rw run ending at the stack guard.
     expect(runs).toContainEqual({ gva: layout.image.gpa + 0x3000, gpa: layout.image.gpa + 0x3000,
-      size: layout.stackGuard.gpa - (layout.image.gpa + 0x3000), writable: true, executable: false, user: false });
-    expect(runs[runs.length - 1]).toMatchObject({ gva: layout.exceptionStack.gpa, size: layout.exceptionStack.size });
+      size: layout.stackGuard.gpa - (layout.image.gpa + 0x3000), writable: true, executable: false, user: true });
+    // The stack and the doorbell page just past the slot make the last run.
+    expect(runs[runs.length - 1]).toMatchObject({ gva: layout.stack.gpa, size: layout.stack.size + 0x1000, user: true });
     for (const r of runs) expect(r.writable && r.executable).toBe(false);
   });
 
@@ -202,8 +219,8 @@ describe('mappedRangesFor', () => {
       { offsetInImage: 0x3000, memSize: 0x10, writable: true, executable: false },
     ]).filter((r) => r.name?.startsWith('image'));
     expect(image).toEqual([
-      { gpa: layout.image.gpa, size: 0x2000, writable: false, executable: true, name: 'image r-x' },
-      { gpa: layout.image.gpa + 0x3000, size: 0x1000, writable: true, executable: false, name: 'image rw-' },
+      { gpa: layout.image.gpa, size: 0x2000, writable: false, executable: true, user: true, name: 'image r-x' },
+      { gpa: layout.image.gpa + 0x3000, size: 0x1000, writable: true, executable: false, user: true, name: 'image rw-' },
     ]);
   });
 });

@@ -76,13 +76,8 @@ typedef struct {
   size_t len;
 } hl_Vec;
 
-/* One parameter value.
- *
- * Float and Double are IEEE-754 BIT PATTERNS (uint32_t / uint64_t), not float/double:
- * guests are built with -mgeneral-regs-only because this project's KVM cannot run
- * x87/SSE instructions, and gcc refuses float or double parameters and return values
- * under that flag. Reinterpret the bits yourself if you need the number; printf's %f
- * takes a uint64_t of double bits (see hl_float_bits_to_double_bits). */
+/* One parameter value (Float is a C float, Double a double: guests run at CPL3, where
+ * x87/SSE/AVX work natively). */
 typedef struct {
   hl_ParameterType tag;
   union {
@@ -90,8 +85,8 @@ typedef struct {
     uint32_t UInt;
     int64_t Long;
     uint64_t ULong;
-    uint32_t Float;  /* IEEE-754 binary32 bits */
-    uint64_t Double; /* IEEE-754 binary64 bits */
+    float Float;
+    double Double;
     bool Bool;
     char *String; /* NUL-terminated */
     hl_Vec VecBytes;
@@ -249,8 +244,8 @@ uint32_t hl_get_host_return_value_as_UInt(void);
 int64_t hl_get_host_return_value_as_Long(void);
 uint64_t hl_get_host_return_value_as_ULong(void);
 bool hl_get_host_return_value_as_Bool(void);
-uint32_t hl_get_host_return_value_as_Float(void);  /* IEEE-754 bits */
-uint64_t hl_get_host_return_value_as_Double(void); /* IEEE-754 bits */
+float hl_get_host_return_value_as_Float(void);
+double hl_get_host_return_value_as_Double(void);
 const char *hl_get_host_return_value_as_String(void);
 hl_Vec hl_get_host_return_value_as_VecBytes(void);
 
@@ -259,8 +254,8 @@ hl_Vec *hl_flatbuffer_result_from_Int(int32_t v);
 hl_Vec *hl_flatbuffer_result_from_UInt(uint32_t v);
 hl_Vec *hl_flatbuffer_result_from_Long(int64_t v);
 hl_Vec *hl_flatbuffer_result_from_ULong(uint64_t v);
-hl_Vec *hl_flatbuffer_result_from_Float(uint32_t bits);
-hl_Vec *hl_flatbuffer_result_from_Double(uint64_t bits);
+hl_Vec *hl_flatbuffer_result_from_Float(float v);
+hl_Vec *hl_flatbuffer_result_from_Double(double v);
 hl_Vec *hl_flatbuffer_result_from_Void(void);
 hl_Vec *hl_flatbuffer_result_from_String(const char *s);
 hl_Vec *hl_flatbuffer_result_from_Bool(bool v);
@@ -270,25 +265,22 @@ hl_Vec *hl_flatbuffer_result_from_Bytes(const uint8_t *data, size_t len);
  * returns (its return value is then discarded). The message is copied (up to 1023 bytes). */
 void hl_set_error(hl_ErrorCode code, const char *message);
 
-/* Aborts the sandbox through the abort stream (port 102): byte 0 is the low byte of
- * `code` (use 0..0xEF; 0xF0..0xFF are reserved by the SDK). Never returns. */
+/* Aborts the sandbox (the ABORT doorbell): the host receives the low byte of `code`
+ * (use 0..0xEF; 0xF0..0xFF are reserved by the SDK) and the message. Never returns. */
 __attribute__((noreturn)) void hl_abort_with_code(int32_t code);
 __attribute__((noreturn)) void hl_abort_with_code_and_message(int32_t code, const char *message);
 
-/* Sends a GuestLogData to the host (port 99) unless level is below the host's level. */
+/* Sends a GuestLogData to the host (the LOG doorbell) unless level is below the host's level. */
 void hl_log(hl_Level level, const char *message, int line, const char *file);
 #define LOG(level, message) hl_log((level), (message), __LINE__, __FILE__)
 
-/* Writes text to the host's debug console (port 103), one character per OUT. */
+/* Writes text to the host's debug console (the DEBUG_PRINT doorbell: one exit per call). */
 void hl_debug_print(const char *text);
-
-/* Widens binary32 bits to binary64 bits exactly (integer arithmetic only). */
-uint64_t hl_float_bits_to_double_bits(uint32_t bits);
 
 /* ---- HYPERLIGHT_WRAP_FUNCTION(fn, Ret, N, T1..TN) / HYPERLIGHT_REGISTER_FUNCTION ----
  * Ret and Ti are type names: Int UInt Long ULong Float Double String Bool VecBytes
- * (and Void for Ret). The C types are: int32_t uint32_t int64_t uint64_t uint32_t
- * (float bits) uint64_t (double bits) const char* bool hl_Vec (by value); a String
+ * (and Void for Ret). The C types are: int32_t uint32_t int64_t uint64_t float double
+ * const char* bool hl_Vec (by value); a String
  * return is copied, a VecBytes return is an hl_Vec whose bytes are copied. */
 #define HL_CAT_(a, b) a##b
 #define HL_CAT(a, b) HL_CAT_(a, b)
@@ -333,12 +325,21 @@ hl_Vec *hl_wrap_result_Bytes_(const uint8_t *data, size_t len);
 #define HL_RESULT_UInt(x) hl_wrap_result_bits_(hl_ReturnType_UInt, (uint32_t)(x))
 #define HL_RESULT_Long(x) hl_wrap_result_bits_(hl_ReturnType_Long, (uint64_t)(int64_t)(x))
 #define HL_RESULT_ULong(x) hl_wrap_result_bits_(hl_ReturnType_ULong, (uint64_t)(x))
-#define HL_RESULT_Float(x) hl_wrap_result_bits_(hl_ReturnType_Float, (uint32_t)(x))
-#define HL_RESULT_Double(x) hl_wrap_result_bits_(hl_ReturnType_Double, (uint64_t)(x))
+#define HL_RESULT_Float(x) hl_wrap_result_bits_(hl_ReturnType_Float, hl_float_bits_(x))
+#define HL_RESULT_Double(x) hl_wrap_result_bits_(hl_ReturnType_Double, hl_double_bits_(x))
 #define HL_RESULT_String(x) hl_wrap_result_String_(x)
 #define HL_RESULT_Bool(x) hl_wrap_result_bits_(hl_ReturnType_Bool, (x) ? 1u : 0u)
 #define HL_RESULT_Void(x) ((x), hl_wrap_result_bits_(hl_ReturnType_Void, 0))
 #define HL_RESULT_VecBytes(x) hl_result_from_vec_value_(x)
+
+static inline uint32_t hl_float_bits_(float f) {
+  union { float f; uint32_t u; } x = {.f = f};
+  return x.u;
+}
+static inline uint64_t hl_double_bits_(double d) {
+  union { double d; uint64_t u; } x = {.d = d};
+  return x.u;
+}
 
 static inline hl_Vec *hl_result_from_vec_value_(hl_Vec v) {
   return hl_wrap_result_Bytes_(v.data, v.len);

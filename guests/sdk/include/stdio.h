@@ -13,8 +13,7 @@ extern struct hl_FILE __hl_stdout;
 /* Output is buffered (512 bytes) and sent to the host function HostPrint(String)->Int on
  * '\n', fflush or a full buffer, and at the end of every guest call.
  * Conversions: d i u x X o p s c %% and f/F; flags - 0 + space #; width and precision
- * (also *); lengths hh h l ll z j t. %f consumes a uint64_t holding IEEE-754 double
- * BITS (guests have no floating point; see hyperlight_guest.h). */
+ * (also *); lengths hh h l ll z j t. %f prints a double exactly (correctly rounded). */
 int printf(const char *fmt, ...);
 int fprintf(FILE *f, const char *fmt, ...);
 int vprintf(const char *fmt, va_list ap);

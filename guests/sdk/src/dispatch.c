@@ -100,7 +100,7 @@ static void push_error(uint64_t code, const char *msg, size_t len) {
   if (n == 0 && len > 64) n = hlfb_build_error(dst, cap, code, msg, 64);
   if (n == 0) {
     static const char why[] = "output buffer too small for a GuestError";
-    hl_sdk_abort(HL_SDK_ABORT_RUNTIME, NULL, 0, why, sizeof why - 1);
+    hl_sdk_abort(HL_SDK_ABORT_RUNTIME, why, sizeof why - 1);
   }
   push_commit(n);
 }
@@ -109,7 +109,7 @@ static void push_error(uint64_t code, const char *msg, size_t len) {
 
 __attribute__((noreturn)) void hl_sdk_fail_call(uint64_t code, const char *message, size_t len) {
   if (!in_call) { /* during hyperlight_main there is no call to fail */
-    hl_sdk_abort(HL_SDK_ABORT_RUNTIME, NULL, 0, message, len);
+    hl_sdk_abort(HL_SDK_ABORT_RUNTIME, message, len);
   }
   error_code = code;
   error_message = message;
@@ -146,8 +146,8 @@ static void em_uint(uint64_t v) {
 static __attribute__((noreturn, noinline, cold)) void bad_registration(bool too_many) {
   static const char many[] = "too many guest functions registered";
   static const char bad[] = "invalid guest function definition";
-  if (too_many) hl_sdk_abort(HL_SDK_ABORT_RUNTIME, NULL, 0, many, sizeof many - 1);
-  hl_sdk_abort(HL_SDK_ABORT_RUNTIME, NULL, 0, bad, sizeof bad - 1);
+  if (too_many) hl_sdk_abort(HL_SDK_ABORT_RUNTIME, many, sizeof many - 1);
+  hl_sdk_abort(HL_SDK_ABORT_RUNTIME, bad, sizeof bad - 1);
 }
 
 void hl_register_function_key_(const char *name, uint64_t key, hl_guest_function fn,
@@ -412,12 +412,12 @@ hl_Vec *hl_flatbuffer_result_from_ULong(uint64_t v) {
   hlfb_value x = {.type = HLFB_RT_ULONG, .v.u64 = v};
   return make_result(&x);
 }
-hl_Vec *hl_flatbuffer_result_from_Float(uint32_t bits) {
-  hlfb_value x = {.type = HLFB_RT_FLOAT, .v.u32 = bits};
+hl_Vec *hl_flatbuffer_result_from_Float(float v) {
+  hlfb_value x = {.type = HLFB_RT_FLOAT, .v.u32 = hl_float_bits_(v)};
   return make_result(&x);
 }
-hl_Vec *hl_flatbuffer_result_from_Double(uint64_t bits) {
-  hlfb_value x = {.type = HLFB_RT_DOUBLE, .v.u64 = bits};
+hl_Vec *hl_flatbuffer_result_from_Double(double v) {
+  hlfb_value x = {.type = HLFB_RT_DOUBLE, .v.u64 = hl_double_bits_(v)};
   return make_result(&x);
 }
 hl_Vec *hl_flatbuffer_result_from_Void(void) {
@@ -487,7 +487,7 @@ static inline __attribute__((always_inline)) void call_host_(const char *name, s
   }
   if (len == 0) hl_sdk_fail_call(hl_ErrorCode_OutbError, nofit, sizeof nofit - 1);
   push_commit(len);
-  hl_out32(HL_PORT_CALL_FUNCTION, 0);
+  hl_ring(HL_OP_CALL_FUNCTION, 0);
   uint8_t *elem;
   uint64_t avail, bp;
   hlfb_result res;
@@ -533,8 +533,14 @@ uint32_t hl_get_host_return_value_as_UInt(void) { return host_value(HLFB_RT_UINT
 int64_t hl_get_host_return_value_as_Long(void) { return host_value(HLFB_RT_LONG)->v.i64; }
 uint64_t hl_get_host_return_value_as_ULong(void) { return host_value(HLFB_RT_ULONG)->v.u64; }
 bool hl_get_host_return_value_as_Bool(void) { return host_value(HLFB_RT_BOOL)->v.b; }
-uint32_t hl_get_host_return_value_as_Float(void) { return host_value(HLFB_RT_FLOAT)->v.u32; }
-uint64_t hl_get_host_return_value_as_Double(void) { return host_value(HLFB_RT_DOUBLE)->v.u64; }
+float hl_get_host_return_value_as_Float(void) {
+  union { uint32_t u; float f; } x = {.u = host_value(HLFB_RT_FLOAT)->v.u32};
+  return x.f;
+}
+double hl_get_host_return_value_as_Double(void) {
+  union { uint64_t u; double d; } x = {.u = host_value(HLFB_RT_DOUBLE)->v.u64};
+  return x.d;
+}
 const char *hl_get_host_return_value_as_String(void) {
   return (const char *)host_value(HLFB_RT_STRING)->v.buf.ptr;
 }
@@ -554,5 +560,5 @@ void hl_log(hl_Level level, const char *message, int line, const char *file) {
                               (uint32_t)line);
   if (len == 0) return; /* no room: the record is dropped */
   push_commit(len);
-  hl_out32(HL_PORT_LOG, 0);
+  hl_ring(HL_OP_LOG, 0);
 }

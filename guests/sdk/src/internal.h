@@ -21,8 +21,19 @@
  * zero-initialised variables; the whole section must stay within 4 KiB. */
 #define HL_HOT_DATA_ __attribute__((section(".bss.hl_hot")))
 
-static inline void hl_out32(uint16_t port, uint32_t value) {
-  __asm__ volatile("outl %0, %1" : : "a"(value), "Nd"(port) : "memory");
+/* The doorbell page (set by init from the PEB). */
+extern volatile uint64_t *hl_doorbell;
+
+/* Rings the host: one aligned 8-byte store to doorbell + 8 op, which exits to the host
+ * (the page has no memory behind it). The host answers by re-entering the guest after the
+ * store. A plain `mov` store, so that KVM can decode it on every kind of KVM. */
+static inline void hl_ring(unsigned op, uint64_t arg) {
+  __asm__ volatile("movq %1, %0" : "=m"(hl_doorbell[op]) : "r"(arg) : "memory");
+}
+
+/* A doorbell argument naming guest bytes: address | length << 32. */
+static inline uint64_t hl_range_arg(const void *p, size_t len) {
+  return (uint64_t)(uintptr_t)p | ((uint64_t)len << 32);
 }
 
 typedef struct {
@@ -31,9 +42,8 @@ typedef struct {
 int hl_setjmp(hl_jmp_buf *b) __attribute__((returns_twice));
 __attribute__((noreturn)) void hl_longjmp(hl_jmp_buf *b, int v);
 
-/* Sends an abort stream (code, payload bytes, message) and halts forever. */
-__attribute__((noreturn)) void hl_sdk_abort(uint8_t code, const uint8_t *payload, size_t payload_len,
-                                            const char *message, size_t message_len);
+/* Aborts with `code` and the message (at most HL_ABORT_MAX_BYTES of it); never returns. */
+__attribute__((noreturn)) void hl_sdk_abort(uint8_t code, const char *message, size_t message_len);
 
 /* Fails the running guest call with GuestError(code, message); aborts outside a call. */
 __attribute__((noreturn)) void hl_sdk_fail_call(uint64_t code, const char *message, size_t len);

@@ -1,4 +1,4 @@
-/* printf family of the guest libc subset (integer arithmetic only, %f from double bits) and the stdout buffer sent to HostPrint. */
+/* printf family of the guest libc subset (%f printed exactly from the double's bits) and the stdout buffer sent to HostPrint. */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -109,20 +109,6 @@ static size_t exact_scaled_digits(uint64_t mant, int exp2, unsigned prec, char *
   size_t len = 0;
   while (n && len < cap) out[len++] = tmp[--n];
   return len;
-}
-
-uint64_t hl_float_bits_to_double_bits(uint32_t f) {
-  uint64_t sign = (uint64_t)(f >> 31) << 63;
-  uint32_t e = (f >> 23) & 0xFF, m = f & 0x7FFFFF;
-  if (e == 0xFF) return sign | (0x7FFull << 52) | ((uint64_t)m << 29);
-  if (e == 0) {
-    if (m == 0) return sign;
-    int ex = -126; /* subnormal: normalise */
-    while (!(m & 0x800000)) m <<= 1, ex--;
-    m &= 0x7FFFFF;
-    return sign | ((uint64_t)(ex + 1023) << 52) | ((uint64_t)m << 29);
-  }
-  return sign | ((uint64_t)(e - 127 + 1023) << 52) | ((uint64_t)m << 29);
 }
 
 /* ---------------------------------------------------------------- formatter */
@@ -309,7 +295,7 @@ int hl_vformat(void (*write)(void *ctx, const char *p, size_t n), void *ctx, con
     }
     case 'f':
     case 'F':
-      fmt_double_bits(&s, va_arg(ap, uint64_t), width, prec, flags, c == 'F');
+      fmt_double_bits(&s, hl_double_bits_(va_arg(ap, double)), width, prec, flags, c == 'F');
       break;
     case '%':
       emit(&s, '%');

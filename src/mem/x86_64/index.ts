@@ -43,9 +43,11 @@ export function mappedRangesFor(layout: MemoryLayout, segments: readonly ImageSe
       ranges.push(...imageRanges(layout.image.gpa, layout.image.size, segments));
     } else {
       ranges.push({ gpa: region.gpa, size: region.size, writable: region.writable,
-        executable: region.executable, name: region.name });
+        executable: region.executable, user: region.user, name: region.name });
     }
   }
+  ranges.push({ gpa: layout.doorbell.gpa, size: layout.doorbell.size, writable: true, executable: false, user: true,
+    name: 'doorbell' });
   return ranges;
 }
 
@@ -84,7 +86,7 @@ function imageRanges(base: number, span: number, segments: readonly ImageSegment
     if (bits !== 0) {
       const writable = (bits & W) !== 0;
       const executable = (bits & X) !== 0;
-      out.push({ gpa: base + p * PAGE_SIZE, size: (q - p) * PAGE_SIZE, writable, executable,
+      out.push({ gpa: base + p * PAGE_SIZE, size: (q - p) * PAGE_SIZE, writable, executable, user: true,
         name: `image ${writable ? 'rw-' : executable ? 'r-x' : 'r--'}` });
     }
     p = q;

@@ -3,10 +3,14 @@
 // The map is one KVM memory slot starting at guest-physical 0, identity-mapped
 // (guest-virtual = guest-physical). Regions, in address order:
 //
-//   null page (unmapped) | page tables (unmapped) | PEB (r--) | [gap] | image (per segment)
-//   | input (rw-) | output (rw-) | [init data (r--)] | heap (rw-) | stack guard (unmapped)
-//   | stack (rw-) | exception-stack guard (unmapped) | exception stack (rw-)
+//   null page (unmapped) | page tables (unmapped) | system tables (S r--) | system code (S r-x)
+//   | exception-stack guard (unmapped) | exception stack (S rw-) | PEB (U r--) | [gap]
+//   | image (U, per segment) | input (U rw-) | output (U rw-) | [init data (U r--)]
+//   | heap (U rw-) | stack guard (unmapped) | stack (U rw-)
 //
+// S: supervisor-only (the host's privileged environment: GDT, TSS, IDT, CPL0 stubs and their
+// stack); U: user pages the guest reaches at CPL3. Beyond the slot, the doorbell page (U rw-)
+// is mapped in the page tables but backed by no memory: a guest store to it is an MMIO exit.
 // Every writable region is NX; see docs/memory-layout.md for the drawing and the rules.
 
 import { ConfigInvalidError, ElfInvalidError } from '../../errors.js';
@@ -24,20 +28,21 @@ export const MIN_IO_BUFFER_SIZE = 0x2000;
 export const MIN_HEAP_SIZE = 0x1000;
 /** Smallest stack, in bytes: one page. */
 export const MIN_STACK_SIZE = 0x1000;
-/** Smallest exception (IST1) stack, in bytes: one page. */
+/** Smallest exception (IST1) stack of the host's CPL0 stubs, in bytes: one page. */
 export const MIN_EXCEPTION_STACK_SIZE = 0x1000;
 
 /**
  * Default sizes in bytes. Heap and I/O buffers are Hyperlight's defaults. The stack is
  * our choice: 128 KiB, enough for the StackAllocate/LargeVar style test guests while an
- * idle sandbox stays small (untouched pages cost no resident memory).
+ * idle sandbox stays small (untouched pages cost no resident memory). The exception stack
+ * holds only the host's CPL0 stub frames (72 bytes): one page.
  */
 export const HYPERLIGHT_DEFAULTS = Object.freeze({
   heapSize: 128 * 1024,
   stackSize: 128 * 1024,
   inputDataSize: 0x4000,
   outputDataSize: 0x4000,
-  exceptionStackSize: 0x4000,
+  exceptionStackSize: 0x1000,
 });
 
 /**
@@ -61,8 +66,8 @@ export interface LayoutConfig {
 }
 
 export type RegionName =
-  | 'nullPage' | 'pageTables' | 'peb' | 'gap' | 'image' | 'inputData' | 'outputData'
-  | 'initData' | 'heap' | 'stackGuard' | 'stack' | 'exceptionStackGuard' | 'exceptionStack';
+  | 'nullPage' | 'pageTables' | 'sysTables' | 'sysCode' | 'exceptionStackGuard' | 'exceptionStack' | 'peb'
+  | 'gap' | 'image' | 'inputData' | 'outputData' | 'initData' | 'heap' | 'stackGuard' | 'stack';
 
 /** A guest-physical range (identity-mapped, so also its guest-virtual range). */
 export interface Span {
@@ -82,6 +87,8 @@ export interface Region extends Span {
   readonly mapped: boolean;
   readonly writable: boolean;
   readonly executable: boolean;
+  /** Mapped for ring 3 (U/S = 1); false for the host's supervisor-only system area. */
+  readonly user: boolean;
 }
 
 export interface MemoryLayout {
@@ -89,6 +96,10 @@ export interface MemoryLayout {
   readonly regions: readonly Region[];
   readonly nullPage: Span;
   readonly pageTables: Span;
+  /** GDT, TSS and IDT (supervisor, read-only). */
+  readonly sysTables: Span;
+  /** The host's CPL0 exception stubs (supervisor, read+execute). */
+  readonly sysCode: Span;
   readonly peb: Span;
   readonly image: Span;
   readonly inputData: Span;
@@ -98,9 +109,15 @@ export interface MemoryLayout {
   readonly heap: Span;
   readonly stackGuard: Span;
   readonly stack: Span;
+  /** The stubs' stack (TSS RSP0 and IST1), supervisor read/write. */
   readonly exceptionStackGuard: Span;
   readonly exceptionStack: Span;
-  /** Size of the memory slot in bytes (the end of the exception stack). */
+  /**
+   * The doorbell page, just past the memory slot: mapped user-writable in the page tables
+   * but backed by no memory, so each guest store to it exits to the host (KVM_EXIT_MMIO).
+   */
+  readonly doorbell: Span;
+  /** Size of the memory slot in bytes (the end of the stack). */
   readonly totalSize: number;
 }
 
@@ -157,9 +174,12 @@ function validate(config: LayoutConfig): Sizes {
 }
 
 const PERMS = {
-  none: { mapped: false, writable: false, executable: false },
-  ro: { mapped: true, writable: false, executable: false },
-  rw: { mapped: true, writable: true, executable: false },
+  none: { mapped: false, writable: false, executable: false, user: false },
+  ro: { mapped: true, writable: false, executable: false, user: true },
+  rw: { mapped: true, writable: true, executable: false, user: true },
+  sysRo: { mapped: true, writable: false, executable: false, user: false },
+  sysRx: { mapped: true, writable: false, executable: true, user: false },
+  sysRw: { mapped: true, writable: true, executable: false, user: false },
 } as const;
 
 function place(s: Sizes, pageTablesSize: number): MemoryLayout {
@@ -173,6 +193,10 @@ function place(s: Sizes, pageTablesSize: number): MemoryLayout {
   };
   const nullPage = add('nullPage', PAGE_SIZE, PERMS.none);
   const pageTables = add('pageTables', pageTablesSize, PERMS.none);
+  const sysTables = add('sysTables', PAGE_SIZE, PERMS.sysRo);
+  const sysCode = add('sysCode', PAGE_SIZE, PERMS.sysRx);
+  const exceptionStackGuard = add('exceptionStackGuard', PAGE_SIZE, PERMS.none);
+  const exceptionStack = add('exceptionStack', s.exceptionStack, PERMS.sysRw);
   const peb = add('peb', PAGE_SIZE, PERMS.ro);
   if (s.fixedBase !== undefined) {
     if (s.fixedBase % PAGE_SIZE !== 0) {
@@ -190,19 +214,18 @@ function place(s: Sizes, pageTablesSize: number): MemoryLayout {
     if (s.fixedBase > cursor) add('gap', s.fixedBase - cursor, PERMS.none);
   }
   const image = add('image', s.imageSpan, PERMS.none);
-  // The image is mapped, its permissions come from its segments.
-  regions[regions.length - 1] = Object.freeze({ ...regions[regions.length - 1]!, mapped: true });
+  // The image is mapped for ring 3, its permissions come from its segments.
+  regions[regions.length - 1] = Object.freeze({ ...regions[regions.length - 1]!, mapped: true, user: true });
   const inputData = add('inputData', s.input, PERMS.rw);
   const outputData = add('outputData', s.output, PERMS.rw);
   const initData = s.initData > 0 ? add('initData', s.initData, PERMS.ro) : null;
   const heap = add('heap', s.heap, PERMS.rw);
   const stackGuard = add('stackGuard', PAGE_SIZE, PERMS.none);
   const stack = add('stack', s.stack, PERMS.rw);
-  const exceptionStackGuard = add('exceptionStackGuard', PAGE_SIZE, PERMS.none);
-  const exceptionStack = add('exceptionStack', s.exceptionStack, PERMS.rw);
   return Object.freeze({
-    regions: Object.freeze(regions), nullPage, pageTables, peb, image, inputData, outputData,
-    initData, heap, stackGuard, stack, exceptionStackGuard, exceptionStack, totalSize: cursor,
+    regions: Object.freeze(regions), nullPage, pageTables, sysTables, sysCode, exceptionStackGuard, exceptionStack,
+    peb, image, inputData, outputData, initData, heap, stackGuard, stack,
+    doorbell: Object.freeze({ gpa: cursor, size: PAGE_SIZE }), totalSize: cursor,
   });
 }
 
@@ -225,7 +248,7 @@ export function planLayout(config: LayoutConfig): MemoryLayout {
         `the layout needs 0x${layout.totalSize.toString(16)} bytes, more than the maximum ` +
         `0x${MAX_TOTAL_SIZE.toString(16)} (1 GiB)`);
     }
-    const needed = pageTableAreaSize(layout.totalSize);
+    const needed = pageTableAreaSize(layout.doorbell.gpa + layout.doorbell.size);
     if (needed <= pageTablesSize) return layout;
     pageTablesSize = needed;
   }
@@ -243,8 +266,8 @@ function human(n: number): string {
 
 function perms(r: Region): string {
   if (!r.mapped) return 'unmapped';
-  if (r.name === 'image') return 'per segment';
-  return `r${r.writable ? 'w' : '-'}${r.executable ? 'x' : '-'}${r.executable ? '' : ' NX'}`;
+  if (r.name === 'image') return 'user, per segment';
+  return `${r.user ? 'user' : 'supervisor'} r${r.writable ? 'w' : '-'}${r.executable ? 'x' : '-'}${r.executable ? '' : ' NX'}`;
 }
 
 /** Renders the layout as a fixed-width ASCII table, one row per region, lowest address first. */
@@ -253,6 +276,8 @@ export function formatLayout(layout: MemoryLayout): string {
   const head = ['region', 'start', 'end (excl.)', 'size', 'access'];
   const rows = layout.regions.map((r) =>
     [r.name, hex(r.gpa, width), hex(r.gpa + r.size, width), human(r.size), perms(r)]);
+  rows.push(['doorbell', hex(layout.doorbell.gpa, width), hex(layout.doorbell.gpa + layout.doorbell.size, width),
+    human(layout.doorbell.size), 'user -w- NX, no memory (MMIO exit)']);
   rows.push(['total', hex(0, width), hex(layout.totalSize, width), human(layout.totalSize), '']);
   const cols = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]): string =>

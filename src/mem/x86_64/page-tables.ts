@@ -13,7 +13,11 @@ export const PTE_PRESENT = 1n << PTE_PRESENT_BIT;
 /** R/W: writes allowed (SDM §4.5 bit 1; with CR0.WP also for supervisor code, §4.6). */
 export const PTE_WRITABLE_BIT = 1n;
 export const PTE_WRITABLE = 1n << PTE_WRITABLE_BIT;
-/** U/S: user-mode access allowed (SDM §4.5 bit 2). Always 0 here: the guest runs in ring 0. */
+/**
+ * U/S: user-mode access allowed (SDM §4.5 bit 2). Set on every non-leaf entry and on the
+ * leaves of ranges marked `user` (the guest at CPL3); clear on the host's system area, so
+ * ring 3 can neither read nor write it.
+ */
 export const PTE_USER_BIT = 2n;
 export const PTE_USER = 1n << PTE_USER_BIT;
 /** A: accessed (SDM §4.5 bit 5, §4.8). Pre-set so the CPU never writes it. */
@@ -31,8 +35,8 @@ export const PTE_NX = 1n << PTE_NX_BIT;
 /** Physical-address bits 51:12 of an entry (SDM §4.5, MAXPHYADDR at most 52). */
 export const PTE_ADDR_MASK = 0x000f_ffff_ffff_f000n;
 
-/** Flags of a non-leaf entry: present, writable (the leaf decides), supervisor, A and D set. */
-export const PTE_TABLE_FLAGS = PTE_PRESENT | PTE_WRITABLE | PTE_ACCESSED | PTE_DIRTY;
+/** Flags of a non-leaf entry: present, writable and user (the leaf decides both), A and D set. */
+export const PTE_TABLE_FLAGS = PTE_PRESENT | PTE_WRITABLE | PTE_USER | PTE_ACCESSED | PTE_DIRTY;
 /** Flags every leaf entry carries: present, supervisor, A and D set. */
 export const PTE_LEAF_FLAGS = PTE_PRESENT | PTE_ACCESSED | PTE_DIRTY;
 
@@ -51,6 +55,8 @@ export interface MappedRange {
   readonly size: number;
   readonly writable: boolean;
   readonly executable: boolean;
+  /** Ring 3 may access it (U/S = 1 in its leaf entries); false: supervisor-only. */
+  readonly user?: boolean;
   /** For error messages. */
   readonly name?: string;
 }
@@ -108,7 +114,7 @@ function checkRanges(ranges: readonly MappedRange[], area: { gpa: number; size: 
   for (const r of sorted) {
     const last = merged[merged.length - 1];
     if (last && last.gpa + last.size === r.gpa && last.writable === r.writable &&
-        last.executable === r.executable) {
+        last.executable === r.executable && (last.user ?? false) === (r.user ?? false)) {
       merged[merged.length - 1] = { ...last, size: last.size + r.size };
     } else {
       merged.push(r);
@@ -122,8 +128,8 @@ function checkRanges(ranges: readonly MappedRange[], area: { gpa: number; size: 
  * guest-physical place is `area`; `target`, if given, is that area's memory, at least
  * `area.size` bytes, and is zeroed first). The PML4 is the area's first page; other tables
  * follow in allocation order. 2 MiB pages are used where an aligned 2 MiB window lies
- * inside one run of equal permissions. Every entry is supervisor-only with A and D preset;
- * writable ranges are NX. Everything outside `ranges` stays non-present.
+ * inside one run of equal permissions. Leaves are user-accessible for `user` ranges and
+ * supervisor-only otherwise, with A and D preset; writable ranges are NX. Everything outside `ranges` stays non-present.
  * @throws ConfigInvalidError for a misaligned/overlapping range, a writable+executable
  *   range (W^X), a range overlapping the area, or an area too small for the tables.
  */
@@ -157,7 +163,8 @@ export function buildPageTables(ranges: readonly MappedRange[], area: { gpa: num
   };
   const cr3 = area.gpa;
   for (const r of merged) {
-    const leaf = PTE_LEAF_FLAGS | (r.writable ? PTE_WRITABLE : 0n) | (r.executable ? 0n : PTE_NX);
+    const leaf = PTE_LEAF_FLAGS | (r.writable ? PTE_WRITABLE : 0n) | (r.executable ? 0n : PTE_NX) |
+      (r.user ? PTE_USER : 0n);
     const end = r.gpa + r.size;
     for (let addr = r.gpa; addr < end;) {
       const pdpt = childTable(cr3, Math.floor(addr / SPAN_PDPT) % ENTRIES);

@@ -3,12 +3,15 @@
 #ifndef HYPERLIGHT_ABI_H
 #define HYPERLIGHT_ABI_H
 
-/* OUT ports (the guest uses `out %eax, %dx`). */
-#define HL_PORT_LOG 99
-#define HL_PORT_CALL_FUNCTION 101
-#define HL_PORT_ABORT 102
-#define HL_PORT_DEBUG_PRINT 103
-#define HL_PORT_HALT 108
+/* Doorbell ops: the guest stores one u64 argument to doorbell + HL_DOORBELL_STRIDE * op
+ * (the doorbell page's address is in the PEB). */
+#define HL_OP_LOG 99
+#define HL_OP_CALL_FUNCTION 101
+#define HL_OP_ABORT 102
+#define HL_OP_DEBUG_PRINT 103
+#define HL_OP_HALT 108
+#define HL_DOORBELL_STRIDE 8
+#define HL_DEBUG_PRINT_MAX 0x10000
 
 /* PEB field offsets: 15 little-endian u64 values, read-only to the guest. */
 #define HL_PEB_OFF_INPUT_SIZE 0
@@ -21,8 +24,8 @@
 #define HL_PEB_OFF_HEAP_PTR 56
 #define HL_PEB_OFF_STACK_SIZE 64
 #define HL_PEB_OFF_STACK_PTR 72
-#define HL_PEB_OFF_EXN_STACK_SIZE 80
-#define HL_PEB_OFF_EXN_STACK_PTR 88
+#define HL_PEB_OFF_DOORBELL_SIZE 80
+#define HL_PEB_OFF_DOORBELL_PTR 88
 #define HL_PEB_OFF_MAGIC 96
 #define HL_PEB_OFF_ABI_VERSION 104
 /* A random seed the host writes per sandbox (and on a reseeding restore); rand() reseeds
@@ -31,20 +34,12 @@
 #define HL_PEB_SIZE 120
 /* The bytes "HLTSPEB1" read as a little-endian u64. */
 #define HL_PEB_MAGIC 0x3142455053544C48ULL
-#define HL_ABI_VERSION 1
+#define HL_ABI_VERSION 2
 
-/* The abort stream (port 102). */
-#define HL_ABORT_CODE_EXCEPTION 0xFE
-#define HL_ABORT_CODE_STACK_OVERFLOW 0xFD
-#define HL_ABORT_END 0xFF
+/* Aborts: at most this many message bytes are kept by the host. */
 #define HL_ABORT_MAX_BYTES 1024
 
 /* I/O buffer stacks: bytes 0..8 hold the stack pointer; 8 means empty. */
 #define HL_IOBUF_EMPTY_SP 8
-
-/* GDT selectors the guest loads. */
-#define HL_SEL_CODE 0x08
-#define HL_SEL_DATA 0x10
-#define HL_SEL_TSS 0x18
 
 #endif

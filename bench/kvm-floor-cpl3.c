@@ -1,0 +1,247 @@
+/* The ring-3 C floor for hyperlight-ts benchmarks: raw ioctls, no library, a guest at CPL3.
+ * Prints JSON with per-iteration nanoseconds of:
+ *   mmio_ns  - a warm exit round trip by an MMIO store to a page with no memslot (the
+ *              library's doorbell), from a CPL3 loop `mov %rax,(%rdx); jmp`;
+ *   trap_ns  - the same round trip through a CPL0 handler: `int3` at CPL3 enters a CPL0
+ *              gate whose handler does `out` then `iretq` (the other exit a ring-3 guest has);
+ *   loop_ns  - KVM_RUN of a CPL3 `dec/jnz` loop of LOOP_N iterations ending in the MMIO
+ *              store, and loop1_ns the same with 1 iteration (guest instruction cost);
+ *   evolve_ns - the cold cycle with exactly the syscalls `evolve()` from an init template
+ *              makes (strace'd): open /dev/kvm, API version, CREATE_VM, VCPU_MMAP_SIZE, MSR
+ *              filter (default deny), manual dirty-log protection, guest memory with guard
+ *              pages, one dirty-logged slot, CREATE_VCPU, SYNC_REGS check, kvm_run, CPUID,
+ *              ENFORCE_PV_FEATURE_CPUID, SET_XSAVE, registers through kvm_run's sync area,
+ *              one KVM_RUN to the guest's doorbell, teardown.
+ * Built by the benchmark with gcc. Usage: kvm-floor-cpl3 MEM_BYTES COLD_ITERS WARM_ITERS */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include "bench-common.h"
+
+#define LOOP_N 1000000
+#define DOORBELL 0x200000ull /* first byte past a 2 MiB slot: mapped, no memory */
+
+
+/* User code at 0x4000 (mmio), 0x4100 (trap), 0x4200 (loop). */
+static const uint8_t mmio_loop[] = {0x48, 0x89, 0x02, 0xeb, 0xfb};             /* 1: mov %rax,(%rdx); jmp 1b */
+static const uint8_t trap_loop[] = {0xcc, 0xeb, 0xfd};                         /* 1: int3; jmp 1b */
+static const uint8_t dec_loop[] = {0x48, 0xff, 0xc9, 0x75, 0xfb, 0x48, 0x89, 0x02, 0xeb, 0xf4}; /* 1: dec %rcx; jnz 1b; mov %rax,(%rdx); jmp 1b */
+/* The CPL0 handler of vector 3 at 0x7000: out %al,$0xe0; iretq. */
+static const uint8_t handler[] = {0xe6, 0xe0, 0x48, 0xcf};
+
+struct machine { int vm, vcpu; uint8_t *mem, *map; size_t mem_size, map_size; struct kvm_run *run; size_t run_size; };
+
+static struct kvm_cpuid2 *cpuid;
+static struct kvm_xsave xsave_ref;
+
+static void write_guest(uint8_t *mem) {
+  uint64_t *pml4 = (uint64_t *)(mem + 0x1000), *pdpt = (uint64_t *)(mem + 0x2000), *pd = (uint64_t *)(mem + 0x3000);
+  pml4[0] = 0x2000 | 7;          /* P W U */
+  pdpt[0] = 0x3000 | 7;
+  pd[0] = 0x00 | 0x87;           /* 2 MiB user page: the guest's memory (one page: this floor keeps no W^X) */
+  pd[1] = DOORBELL | 0x87;       /* the doorbell: no memslot behind it */
+  uint64_t *gdt = (uint64_t *)(mem + 0x5000);
+  gdt[1] = 0x00AF9B000000FFFFull; /* 0x08 kernel code */
+  gdt[2] = 0x00CF93000000FFFFull; /* 0x10 kernel data */
+  gdt[3] = 0x00CFF3000000FFFFull; /* 0x18 user data, DPL 3 */
+  gdt[4] = 0x00AFFB000000FFFFull; /* 0x20 user code, DPL 3 */
+  uint64_t tss = 0x5100;
+  gdt[5] = 103 | (tss << 16) | (0x8bull << 40); /* 0x28 TSS, busy */
+  gdt[6] = 0;
+  uint8_t *t = mem + tss;
+  memset(t, 0, 104);
+  *(uint64_t *)(t + 4) = 0x9000;  /* RSP0 */
+  *(uint64_t *)(t + 36) = 0x9000; /* IST1 */
+  *(uint16_t *)(t + 102) = 104;
+  uint64_t *idt = (uint64_t *)(mem + 0x6000);
+  uint64_t h = 0x7000;
+  idt[6] = (h & 0xffff) | (0x08ull << 16) | (1ull << 32) | (0xeeull << 40) | ((h >> 16) << 48); /* vector 3, DPL 3, IST1 */
+  idt[7] = 0;
+  memcpy(mem + 0x7000, handler, sizeof handler);
+  memcpy(mem + 0x4000, mmio_loop, sizeof mmio_loop);
+  memcpy(mem + 0x4100, trap_loop, sizeof trap_loop);
+  memcpy(mem + 0x4200, dec_loop, sizeof dec_loop);
+}
+
+static void set_cpl3(struct kvm_sregs *s) {
+  struct kvm_segment cs = {.base = 0, .limit = 0xffffffff, .selector = 0x23, .type = 11, .present = 1, .dpl = 3, .s = 1, .l = 1, .g = 1};
+  struct kvm_segment ds = {.base = 0, .limit = 0xffffffff, .selector = 0x1b, .type = 3, .present = 1, .dpl = 3, .s = 1, .db = 1, .g = 1};
+  struct kvm_segment tr = {.base = 0x5100, .limit = 103, .selector = 0x28, .type = 11, .present = 1};
+  s->cs = cs;
+  s->ds = s->es = s->fs = s->gs = s->ss = ds;
+  s->tr = tr;
+  s->gdt.base = 0x5000;
+  s->gdt.limit = 0x37;
+  s->idt.base = 0x6000;
+  s->idt.limit = 0xfff;
+  s->cr3 = 0x1000;
+  s->cr4 = 0x620;
+  s->cr0 = 0x80050033;
+  s->efer = 0xd00;
+}
+
+/* The cold cycle's syscalls, in evolve()'s order. */
+static void setup(struct machine *m, size_t mem_size, uint64_t rip) {
+  int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (kvm < 0) die("open /dev/kvm");
+  if (ioctl(kvm, KVM_GET_API_VERSION, 0) != 12) die("KVM_GET_API_VERSION");
+  m->vm = ioctl(kvm, KVM_CREATE_VM, 0);
+  if (m->vm < 0) die("KVM_CREATE_VM");
+  int run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+  if (ioctl(m->vm, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER) > 0) {
+    static uint8_t deny[1];
+    struct kvm_msr_filter f = {.flags = KVM_MSR_FILTER_DEFAULT_DENY};
+    f.ranges[0] = (struct kvm_msr_filter_range){.flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE, .nmsrs = 1, .base = 0, .bitmap = deny};
+    if (ioctl(m->vm, KVM_X86_SET_MSR_FILTER, &f) < 0) die("KVM_X86_SET_MSR_FILTER");
+  }
+  if (ioctl(m->vm, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) > 0) {
+    struct kvm_enable_cap cap = {.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, .args = {KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE}};
+    if (ioctl(m->vm, KVM_ENABLE_CAP, &cap) < 0) die("KVM_ENABLE_CAP dirty");
+  }
+  /* Guest memory with a PROT_NONE guard page on each side, as GuestMemory.allocate does. */
+  m->mem_size = mem_size;
+  m->map_size = mem_size + 2 * 4096;
+  m->map = mmap(NULL, m->map_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (m->map == MAP_FAILED) die("mmap");
+  m->mem = m->map + 4096;
+  if (mprotect(m->mem, mem_size, PROT_READ | PROT_WRITE) < 0) die("mprotect");
+  struct kvm_userspace_memory_region region = {
+    .slot = 0, .flags = KVM_MEM_LOG_DIRTY_PAGES, .guest_phys_addr = 0, .memory_size = mem_size,
+    .userspace_addr = (uint64_t)(uintptr_t)m->mem,
+  };
+  if (ioctl(m->vm, KVM_SET_USER_MEMORY_REGION, &region) < 0) die("KVM_SET_USER_MEMORY_REGION");
+  write_guest(m->mem);
+  m->vcpu = ioctl(m->vm, KVM_CREATE_VCPU, 0);
+  if (m->vcpu < 0) die("KVM_CREATE_VCPU");
+  int sync = ioctl(m->vm, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+  m->run_size = (size_t)run_size;
+  m->run = mmap(NULL, m->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->vcpu, 0);
+  if (m->run == MAP_FAILED) die("mmap kvm_run");
+  if (ioctl(m->vcpu, KVM_SET_CPUID2, cpuid) < 0) die("KVM_SET_CPUID2");
+  if (ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_ENFORCE_PV_FEATURE_CPUID) > 0) {
+    struct kvm_enable_cap cap = {.cap = KVM_CAP_ENFORCE_PV_FEATURE_CPUID, .args = {1}};
+    if (ioctl(m->vcpu, KVM_ENABLE_CAP, &cap) < 0) die("KVM_ENABLE_CAP pv");
+  }
+  if (ioctl(m->vcpu, KVM_SET_XSAVE, &xsave_ref) < 0) die("KVM_SET_XSAVE");
+  close(kvm);
+  if ((sync & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) == (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) {
+    /* kvm_run's sync area holds the vCPU's registers only after a KVM_RUN: start from a
+     * zeroed one and fill every field the guest needs, as the library does. */
+    struct kvm_sregs *s = &m->run->s.regs.sregs;
+    memset(s, 0, sizeof *s);
+    set_cpl3(s);
+    s->apic_base = 0xfee00900;
+    struct kvm_regs *r = &m->run->s.regs.regs;
+    memset(r, 0, sizeof *r);
+    r->rip = rip;
+    r->rsp = 0x8000;
+    r->rdx = DOORBELL + 8 * 108;
+    r->rflags = 2;
+    m->run->kvm_dirty_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
+  } else {
+    struct kvm_sregs s;
+    if (ioctl(m->vcpu, KVM_GET_SREGS, &s) < 0) die("KVM_GET_SREGS");
+    set_cpl3(&s);
+    if (ioctl(m->vcpu, KVM_SET_SREGS, &s) < 0) die("KVM_SET_SREGS");
+    struct kvm_regs r = {.rip = rip, .rsp = 0x8000, .rdx = DOORBELL + 8 * 108, .rflags = 2};
+    if (ioctl(m->vcpu, KVM_SET_REGS, &r) < 0) die("KVM_SET_REGS");
+  }
+}
+
+static void run_to(struct machine *m, unsigned reason) {
+  if (ioctl(m->vcpu, KVM_RUN, 0) < 0) die("KVM_RUN");
+  if (m->run->exit_reason != reason) {
+    fprintf(stderr, "unexpected exit %u (wanted %u)\n", m->run->exit_reason, reason);
+    exit(1);
+  }
+}
+
+static void teardown(struct machine *m) {
+  munmap(m->run, m->run_size);
+  close(m->vcpu);
+  close(m->vm);
+  munmap(m->map, m->map_size);
+}
+
+static void series(const char *name, int first, struct machine *m, unsigned reason, int n) {
+  printf("%s\"%s\":[", first ? "" : ",", name);
+  run_to(m, reason);
+  for (int i = 0; i < n; i++) {
+    uint64_t t = now_ns();
+    run_to(m, reason);
+    printf("%s%llu", i ? "," : "", (unsigned long long)(now_ns() - t));
+  }
+  printf("]");
+}
+
+static void loop_series(const char *name, struct machine *m, uint64_t iterations, int n) {
+  printf(",\"%s\":[", name);
+  for (int i = 0; i < n; i++) {
+    m->run->s.regs.regs.rip = 0x4200;
+    m->run->s.regs.regs.rcx = iterations;
+    m->run->s.regs.regs.rdx = DOORBELL + 8 * 108;
+    m->run->s.regs.regs.rsp = 0x8000;
+    m->run->s.regs.regs.rflags = 2;
+    m->run->kvm_dirty_regs = KVM_SYNC_X86_REGS;
+    uint64_t t = now_ns();
+    run_to(m, KVM_EXIT_MMIO);
+    printf("%s%llu", i ? "," : "", (unsigned long long)(now_ns() - t));
+  }
+  printf("]");
+}
+
+int main(int argc, char **argv) {
+  size_t mem_size = argc > 1 ? strtoull(argv[1], NULL, 0) : 0x200000;
+  int cold = argc > 2 ? atoi(argv[2]) : 200, warm = argc > 3 ? atoi(argv[3]) : 2000;
+  mem_size = 0x200000; /* the 2 MiB page maps the whole slot; the doorbell is the next 2 MiB */
+  (void)argv;
+  int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (kvm < 0) die("open /dev/kvm");
+  cpuid = calloc(1, sizeof *cpuid + 256 * sizeof(struct kvm_cpuid_entry2));
+  cpuid->nent = 256;
+  if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, cpuid) < 0) die("KVM_GET_SUPPORTED_CPUID");
+  close(kvm);
+  /* A reset vCPU's XSAVE area, as the library's templates carry one. */
+  struct machine ref;
+  {
+    int k = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    ref.vm = ioctl(k, KVM_CREATE_VM, 0);
+    ref.vcpu = ioctl(ref.vm, KVM_CREATE_VCPU, 0);
+    if (ioctl(ref.vcpu, KVM_GET_XSAVE, &xsave_ref) < 0) die("KVM_GET_XSAVE");
+    close(ref.vcpu);
+    close(ref.vm);
+    close(k);
+  }
+  printf("{\"evolve_ns\":[");
+  for (int i = 0; i < cold; i++) {
+    uint64_t t = now_ns();
+    struct machine m;
+    setup(&m, mem_size, 0x4000);
+    run_to(&m, KVM_EXIT_MMIO);
+    teardown(&m);
+    printf("%s%llu", i ? "," : "", (unsigned long long)(now_ns() - t));
+  }
+  printf("],");
+  struct machine m;
+  setup(&m, mem_size, 0x4000);
+  series("mmio_ns", 1, &m, KVM_EXIT_MMIO, warm);
+  teardown(&m);
+  setup(&m, mem_size, 0x4100);
+  series("trap_ns", 0, &m, KVM_EXIT_IO, warm);
+  teardown(&m);
+  setup(&m, mem_size, 0x4000);
+  run_to(&m, KVM_EXIT_MMIO);
+  loop_series("loop_ns", &m, LOOP_N, 20);
+  loop_series("loop1_ns", &m, 1, 200);
+  teardown(&m);
+  printf(",\"loop_n\":%d}\n", LOOP_N);
+  return 0;
+}

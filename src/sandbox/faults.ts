@@ -1,0 +1,120 @@
+// Turns what a failed guest left behind (the CPL0 stub's exception frame, a shutdown, an emulation failure) into typed errors with guest addresses named in the ELF; it never resumes the guest.
+import type { ElfImage } from '../elf/index.js';
+import { nearestSymbol } from '../elf/index.js';
+import { HyperlightError } from '../errors.js';
+import { KVM_INTERNAL_ERROR_EMULATION } from '../kvm/constants.js';
+import { walk } from '../mem/x86_64/index.js';
+import { SEL_USER_CODE, VECTOR_PF, readExceptionFrame } from '../x86_64/index.js';
+import {
+  EmulationFailureError, type GuestCodeLocation, GuestExceptionError, GuestTripleFaultError, StackOverflowError,
+  UnexpectedExitError,
+} from './errors.js';
+import type { Machine } from './machine.js';
+
+/** Names guest addresses in the guest's ELF (image offset, link address, nearest function). */
+export class Symbolizer {
+  readonly #image: ElfImage | undefined;
+  readonly #base: number;
+
+  /** `image` loaded at guest address `base`; without an image, nothing is named. */
+  constructor(image: ElfImage | undefined, base: number) {
+    this.#image = image;
+    this.#base = base;
+  }
+
+  locate(address: bigint): GuestCodeLocation | undefined {
+    const img = this.#image;
+    if (!img) return undefined;
+    const off = Number(address - BigInt(this.#base));
+    if (!Number.isSafeInteger(off) || off < 0 || off >= img.span) return undefined;
+    const linkAddress = img.linkBase + off;
+    const hit = nearestSymbol(img.functionSymbols(), linkAddress);
+    return hit
+      ? { imageOffset: off, linkAddress, symbol: hit.symbol.name, symbolOffset: hit.offset }
+      : { imageOffset: off, linkAddress };
+  }
+}
+
+/** Builds the errors of a machine's faults. One per sandbox. */
+export class FaultReporter {
+  readonly #m: Machine;
+  readonly #symbols: Symbolizer;
+
+  constructor(machine: Machine, symbols: Symbolizer) {
+    this.#m = machine;
+    this.#symbols = symbols;
+  }
+
+  /**
+   * The error for a CPU exception the host's stub reported (an OUT from CPL0): reads the
+   * frame from the top of the exception stack. A page fault in the stack guard page is a
+   * StackOverflowError; a frame whose CS is not the guest's means the fault happened at
+   * CPL0 (in the host's own stubs), which is reported as such.
+   */
+  exception(): HyperlightError {
+    const { layout, memory } = this.#m;
+    const top = layout.exceptionStack.gpa + layout.exceptionStack.size;
+    const f = readExceptionFrame(memory.view, top);
+    if (f.cs !== SEL_USER_CODE) {
+      return new UnexpectedExitError(`CPU exception ${f.vector} at CPL0 (CS 0x${f.cs.toString(16)}, RIP ` +
+        `0x${f.rip.toString(16)}): the host's exception stubs faulted`);
+    }
+    const at = this.#symbols.locate(f.rip);
+    const guard = layout.stackGuard;
+    if (f.vector === VECTOR_PF && f.cr2 >= BigInt(guard.gpa) && f.cr2 < BigInt(guard.gpa + guard.size)) {
+      return new StackOverflowError(f.rip, f.cr2, at);
+    }
+    return new GuestExceptionError(f.vector, f.errorCode, f.rip, f.vector === VECTOR_PF ? f.cr2 : 0n, '', at);
+  }
+
+  tripleFault(): HyperlightError {
+    const r = this.#m.vcpu.getRegs();
+    const s = this.#m.vcpu.getSregs();
+    return new GuestTripleFaultError({
+      rip: r.rip, rsp: r.rsp, rax: r.rax, rflags: r.rflags,
+      cr0: s.cr0, cr2: s.cr2, cr3: s.cr3, cr4: s.cr4, efer: s.efer,
+    });
+  }
+
+  rip(): bigint {
+    try {
+      return this.#m.vcpu.getRegs().rip;
+    } catch {
+      return 0n;
+    }
+  }
+
+  /**
+   * Up to 15 instruction bytes at `rip`, read through the host-built page tables (a guest
+   * at CPL3 cannot change CR3). A walk that leaves guest memory ends the bytes.
+   */
+  instructionBytes(rip: bigint): Uint8Array {
+    const bytes = this.#m.memory.bytes;
+    const out: number[] = [];
+    for (let i = 0n; i < 15n; i++) {
+      let t: ReturnType<typeof walk>;
+      try {
+        t = walk(bytes, this.#m.cr3, rip + i);
+      } catch {
+        break;
+      }
+      if (!t || t.gpa >= bytes.length) break;
+      out.push(bytes[t.gpa]!);
+    }
+    return Uint8Array.from(out);
+  }
+
+  /** KVM_EXIT_INTERNAL_ERROR: KVM could not emulate an instruction (CPL0 code, or an MMIO access it cannot decode). */
+  internalError(suberror: number): HyperlightError {
+    const rip = this.rip();
+    const code = this.instructionBytes(rip);
+    const hex = [...code].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+    const what = suberror === KVM_INTERNAL_ERROR_EMULATION
+      ? 'an instruction KVM had to emulate and could not (an MMIO access through an unusual instruction, or CPL0 code)'
+      : `an instruction KVM could not handle (internal error suberror ${suberror})`;
+    const at = this.#symbols.locate(rip);
+    const where = at ? ` (ELF 0x${at.linkAddress.toString(16)}${at.symbol ? ` ${at.symbol}+0x${(at.symbolOffset ?? 0).toString(16)}` : ''})` : '';
+    return new EmulationFailureError(`guest executed ${what} at RIP 0x${rip.toString(16)}${where}: bytes [${hex}]`,
+      rip, code, suberror);
+  }
+}
