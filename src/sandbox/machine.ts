@@ -235,7 +235,6 @@ export function createMachine(layout: MemoryLayout, start: MachineStart, sink?: 
   try {
     if (sink) { const n = clock(); sink.phase('open', t, n); t = n; }
     vm = kvm.createVm();
-    denyGuestMsrAccess(vm); // no guest rdmsr/wrmsr at all (ring 3 cannot run them anyway)
     const manualDirtyLog = enableManualDirtyLog(vm);
     if (sink) { const n = clock(); sink.phase('create-vm', t, n); t = n; }
     memory = GuestMemory.allocate(layout.totalSize);
@@ -262,6 +261,10 @@ export function createMachine(layout: MemoryLayout, start: MachineStart, sink?: 
       reference = captureVcpuState(vcpu);
     }
     loadRegisters(vcpu, layout, start, startSregs, entry);
+    // No guest rdmsr/wrmsr at all (ring 3 cannot run them anyway). Installed last, before the
+    // first KVM_RUN: the ioctl waits for an SRCU grace period, which KVM expedites only when
+    // the VM's SRCU has been idle for a while (not right after KVM_CREATE_VM).
+    denyGuestMsrAccess(vm);
     if (sink) sink.phase('create-vcpu', t, clock());
     return { layout, memory, vm, vcpu, cr3, entry, features: features!, manualDirtyLog, startSregs };
   } catch (e) {

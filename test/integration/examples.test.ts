@@ -31,6 +31,11 @@ const EXPECTED: Record<string, RegExp[]> = {
     /^guest called square\(3\) at RIP 0x100b; host answered 9$/m,
     /^guest halted with BX = 14 /m,
   ],
+  '09-ring3-doorbell.mjs': [
+    /^doorbell: the CPL3 guest stored 41 at 0x200360 \(op 108\)$/m,
+    /^doorbell: the CPL3 guest stored 42 at 0x200360 \(op 108\)$/m,
+    /^#GP at CPL3: the host's CPL0 handler reports RIP 0x4009 \(the cli\), CS 0x23 \(ring 3\)$/m,
+  ],
   '05-snapshot-restore.mjs': [
     /^after init: counter = 0$/m,
     /^after two calls: counter = 42$/m,
