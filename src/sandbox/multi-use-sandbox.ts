@@ -5,7 +5,8 @@ import { PEB_OFF_RANDOM_SEED, writePebRandomSeed } from './abi.js';
 import { afterFailure, guardExitSink, guardPhaseSink } from './callbacks.js';
 import type { ResolvedConfig } from './config.js';
 import {
-  GuestError, OutputLimitError, PoisonedSandboxError, ReturnTypeMismatchError, SandboxBusyError, describeThrown,
+  GuestError, OutputLimitError, PoisonedSandboxError, ReturnTypeMismatchError, SandboxBusyError,
+  SnapshotIncompatibleError, describeThrown,
   poisons,
 } from './errors.js';
 import { forget, releaseWhenCollected } from './forgotten.js';
@@ -14,12 +15,13 @@ import { HOST_ERROR_CODE, type HostFunctionRegistry } from './host-functions.js'
 import type { InterruptHandle, InterruptState } from './interrupt.js';
 import { OutputBudget } from './output-budget.js';
 import type { ExitSink, RunLoop } from './run-loop.js';
-import { Snapshot, type SnapshotOwner, checkSnapshotFits, layoutKey } from './snapshot.js';
+import { Snapshot, type SnapshotSource, layoutKey } from './snapshot.js';
 import {
   type CallArgument, type PlainOf, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName, toPlain,
 } from './values.js';
 import { GUEST_SLOT, type Machine, type PhaseSink, closeMachine, freshSeed } from './machine.js';
 import { applyGuestCpuState, captureGuestCpuState, resetPrivileged } from './vcpu-state.js';
+import { type FromSnapshotOptions, type SnapshotHostFunctions, sandboxFromSnapshot } from './from-snapshot.js';
 
 export type SandboxStatus = 'ready' | 'poisoned' | 'closed';
 
@@ -27,8 +29,6 @@ export type SandboxStatus = 'ready' | 'poisoned' | 'closed';
 export interface RestoreOptions {
   /** Give the guest a new random seed after restoring (default false: the snapshot's). */
   reseed?: boolean;
-  /** Accept a snapshot of another sandbox of the same guest binary and layout (default false). */
-  allowOtherSandbox?: boolean;
 }
 
 /**
@@ -73,7 +73,7 @@ export class MultiUseSandbox {
   readonly #interrupt: InterruptState;
   readonly #hosts: HostFunctionRegistry;
   readonly #config: ResolvedConfig;
-  readonly #owner: SnapshotOwner;
+  readonly #layoutKey: string;
   readonly #trace: PhaseSink | undefined;
   readonly #budget: OutputBudget;
   #poison: unknown;
@@ -84,13 +84,15 @@ export class MultiUseSandbox {
   #baseline: Snapshot | undefined;
   /** Guest address of the dispatch function the guest reported at init. */
   readonly dispatchAddress: bigint;
+  /** What snapshots of this sandbox record about it (binary, layout inputs, segments). */
+  #source: SnapshotSource | undefined;
 
   /** Offered the machine at close(); true when it kept it for reuse (a VM pool). */
   readonly #release: ((m: Machine) => boolean) | undefined;
 
   /** @internal use `UninitializedSandbox.evolve()`. */
   constructor(machine: Machine, loop: RunLoop, interrupt: InterruptState, hosts: HostFunctionRegistry,
-    config: ResolvedConfig, dispatchAddress: bigint, binaryHash: () => string, trace?: PhaseSink,
+    config: ResolvedConfig, dispatchAddress: bigint, trace?: PhaseSink,
     release?: (m: Machine) => boolean, budget?: OutputBudget) {
     this.#release = release;
     this.#budget = budget ?? new OutputBudget(config.maxOutputBytesPerCall);
@@ -99,10 +101,36 @@ export class MultiUseSandbox {
     this.#interrupt = interrupt;
     this.#hosts = hosts;
     this.#config = config;
-    this.#owner = { origin: {}, layoutKey: layoutKey(machine.layout), binaryHash };
+    this.#layoutKey = layoutKey(machine.layout);
     this.dispatchAddress = dispatchAddress;
     this.#trace = guardPhaseSink(trace);
     releaseWhenCollected(this, { machine, loop, interrupt });
+  }
+
+  /**
+   * A sandbox from a snapshot (from `snapshot()` or `Snapshot.load()`) without running any
+   * guest code: a new VM whose memory maps the snapshot's pages copy-on-write when it was
+   * loaded from a file (copies them otherwise), with its registers. `hostFunctions` are
+   * registered as with `registerHostFunction` (HostPrint prints to stdout unless `print` is
+   * given). The guest's declared functions are not known (call() converts plain values by
+   * their JS type).
+   * @throws SnapshotIncompatibleError when the snapshot's special registers are not what
+   *   this host gives a ring-3 guest (another CPU's features); ConfigInvalidError for a bad
+   *   host function; KVM errors.
+   */
+  static fromSnapshot(snapshot: Snapshot, hostFunctions: SnapshotHostFunctions = {},
+    options: FromSnapshotOptions = {}): MultiUseSandbox {
+    return sandboxFromSnapshot(snapshot, hostFunctions, options);
+  }
+
+  /** @internal what this sandbox's snapshots record (set by evolve() and fromSnapshot()). */
+  setSnapshotSource(source: SnapshotSource): void {
+    this.#source = source;
+  }
+
+  /** @internal guest memory and registers equal `snapshot` (fromSnapshot): a restore to it copies only dirty pages. */
+  startedFrom(snapshot: Snapshot): void {
+    this.#baseline = snapshot;
   }
 
   /** `ready`, `poisoned` (only restore() is accepted) or `closed`. */
@@ -243,9 +271,8 @@ export class MultiUseSandbox {
     // Auto-protect mode: empty the log, so from here on it holds the changes since this
     // snapshot. Manual mode keeps accumulating: a superset is still exact for restore.
     if (!manualDirtyLog) vm.getDirtyLog(GUEST_SLOT);
-    const owner = this.#owner;
-    const snap = new Snapshot(owner.origin, owner.binaryHash(), owner.layoutKey, MemorySnapshot.capture(memory),
-      captureGuestCpuState(vcpu));
+    if (!this.#source) throw new SnapshotIncompatibleError('this sandbox was built without what a snapshot records');
+    const snap = new Snapshot(this.#layoutKey, MemorySnapshot.capture(memory), captureGuestCpuState(vcpu), this.#source);
     this.#baseline = snap;
     this.#loop.io.clearHostWrites();
     return snap;
@@ -259,12 +286,18 @@ export class MultiUseSandbox {
    * a fault (poisoned), the debug registers and pending events are also reset to a new
    * vCPU's. With `reseed`, the guest also gets a new random seed (its `rand()` then differs
    * from the snapshot's sequence).
-   * @throws SnapshotIncompatibleError for a snapshot of another guest binary or memory
-   *   layout, or of another sandbox without `allowOtherSandbox`.
+   * @throws SnapshotIncompatibleError for a snapshot of another guest binary or memory layout.
    */
   restore(snapshot: Snapshot, options: RestoreOptions = {}): void {
     this.#usable();
-    checkSnapshotFits(snapshot, this.#owner, options.allowOtherSandbox === true);
+    if (!(snapshot instanceof Snapshot)) throw new SnapshotIncompatibleError('restore() needs a Snapshot from snapshot()');
+    if (snapshot.layoutKey !== this.#layoutKey) {
+      throw new SnapshotIncompatibleError('snapshot was taken from a sandbox with a different memory layout');
+    }
+    if (this.#source && snapshot.source.binaryHash !== this.#source.binaryHash &&
+      snapshot.source.binaryHash() !== this.#source.binaryHash()) {
+      throw new SnapshotIncompatibleError('snapshot was taken from a sandbox of another guest binary');
+    }
     const { vm, vcpu, memory, layout, manualDirtyLog } = this.#m;
     const loop = this.#loop;
     const io = loop.io;

@@ -166,7 +166,6 @@ export class UninitializedSandbox {
       throw e;
     }
     const binary = this.#binary;
-    const hash = (): string => binary.contentHash();
     const release = (m: Machine): boolean => reusable(m) && binary.offerIdleVm(vmKey, m);
     const interrupt = this.#interrupt ?? new InterruptState();
     this.#interrupt = undefined; // it belongs to this evolve's sandbox now
@@ -185,7 +184,7 @@ export class UninitializedSandbox {
       });
     }
     try {
-      if (template) return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, template.dispatch, hash, trace, release, budget));
+      if (template) return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, template.dispatch, trace, release, budget));
       const t0 = phases ? process.hrtime.bigint() : 0n;
       budget.begin();
       const dispatch = this.#runInit(loop, interrupt, hosts);
@@ -200,7 +199,7 @@ export class UninitializedSandbox {
           },
         });
       }
-      return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, dispatch, hash, trace, release, budget));
+      return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, dispatch, trace, release, budget));
     } catch (e) {
       loop.close();
       interrupt.close();
@@ -235,9 +234,22 @@ export class UninitializedSandbox {
     };
   }
 
-  /** Hands the guest's declared functions (its ELF notes) to a new sandbox's call(). */
+  /** Hands the guest's declared functions (its ELF notes) and what its snapshots record to a new sandbox. */
   #declared(sandbox: MultiUseSandbox): MultiUseSandbox {
     sandbox.declareGuestFunctions(this.#binary.functions());
+    const c = this.#config;
+    const img = this.#image;
+    const binary = this.#binary;
+    sandbox.setSnapshotSource({
+      layoutConfig: {
+        heapSize: c.heapSize, stackSize: c.stackSize, inputDataSize: c.inputDataSize, outputDataSize: c.outputDataSize,
+        exceptionStackSize: c.exceptionStackSize, initDataSize: 0,
+        image: img.fixedBase === undefined ? { span: img.span } : { span: img.span, fixedBase: img.fixedBase },
+      },
+      layout: this.#layout, segments: img.segments, binaryHash: () => binary.contentHash(),
+      dispatch: sandbox.dispatchAddress, cr3: sandbox.machine.cr3, entry: sandbox.machine.entry,
+      maxExecutionTimeMs: c.maxExecutionTimeMs,
+    });
     return sandbox;
   }
 
