@@ -330,16 +330,16 @@ export function splitCallTime(which: 'echo' | 'add', opts: LoopOptions): CallSpl
   });
 }
 
-/** A compute kernel of benchguest (guests/benchguest/kernels.h) as a guest call: its per-call ns and its result. */
-export function computeInGuest(fn: 'Crc32' | 'Integrate', opts: LoopOptions): { samples: Float64Array; result: number } {
-  const sandbox = UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath('benchguest')), { maxExecutionTimeMs: 60_000 }).evolve();
-  try {
-    const args = fn === 'Crc32' ? [ParameterValue.Int(1 << 20), ParameterValue.UInt(1)] : [ParameterValue.Int(1_000_000)];
-    const ret = fn === 'Crc32' ? ReturnType.UInt : ReturnType.Double;
-    let result = Number.NaN;
-    const samples = timeLoop(opts, () => undefined, () => { result = sandbox.callGuestFunctionByName(fn, ret, args) as number; });
-    return { samples, result };
-  } finally {
-    sandbox.close();
-  }
+/** The benchmark guest (compute kernels of guests/benchguest/kernels.h), with a long time limit. */
+export function computeSandbox(): MultiUseSandbox {
+  return UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath('benchguest')), { maxExecutionTimeMs: 60_000 }).evolve();
+}
+
+/** A compute kernel as a guest call on `sandbox` (one kept across rounds, so no new vCPU is warming up): per-call ns and the result. */
+export function computeInGuest(sandbox: MultiUseSandbox, fn: 'Crc32' | 'Integrate', opts: LoopOptions): { samples: Float64Array; result: number } {
+  const args = fn === 'Crc32' ? [ParameterValue.Int(1 << 20), ParameterValue.UInt(1)] : [ParameterValue.Int(1_000_000)];
+  const ret = fn === 'Crc32' ? ReturnType.UInt : ReturnType.Double;
+  let result = Number.NaN;
+  const samples = timeLoop(opts, () => undefined, () => { result = sandbox.callGuestFunctionByName(fn, ret, args) as number; });
+  return { samples, result };
 }
