@@ -13,7 +13,8 @@ void free(void *ptr);
 void *calloc(size_t count, size_t size);
 void *realloc(void *ptr, size_t size);
 
-/* Seeded from the entry seed (RSI); srand/srandom reseed. */
+/* Seeded from the entry seed (RSI) and the PEB's host seed; srand/srandom reseed, and so
+ * does a new host seed (a new sandbox, or a reseeding restore). */
 int rand(void);
 void srand(unsigned int seed);
 long random(void);

@@ -81,7 +81,7 @@ __attribute__((used)) void hl_sdk_init(const uint8_t *peb, uint64_t seed, uint64
   hl_env.log_level = log_level > hl_Level_None ? hl_Level_None : (uint8_t)log_level;
   hl_stack_top = (stack_lo + stack_size) & ~15ull;
   hl_heap_init((uintptr_t)peb_u64(peb, HL_PEB_OFF_HEAP_PTR), peb_u64(peb, HL_PEB_OFF_HEAP_SIZE));
-  hl_rand_seed(seed);
+  hl_rand_init(seed, peb);
   hl_peb = peb;
 }
 

@@ -71,6 +71,8 @@ static inline bool hl_heap_has_room(size_t n) {
 /* Bytes of printf output waiting for the next flush. */
 size_t hl_stdout_buffered(void);
 void hl_rand_seed(uint64_t seed);
+/* Seeds rand() from the entry seed and the PEB's host seed, which it re-checks on every draw. */
+void hl_rand_init(uint64_t seed, const uint8_t *peb);
 /* Calls HostPrint(text) -> Int, as hl_call_host_function would. */
 void hl_sdk_host_print(const char *text);
 /* Sends buffered printf output to HostPrint; a failing host call fails the guest call. */

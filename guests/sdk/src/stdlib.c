@@ -4,17 +4,35 @@
 #include <stdint.h>
 #include "internal.h"
 
-static uint64_t rng_state = 0x853C49E6748FEA9Bull;
+/* The generator's state, with the PEB's host-written seed (HL_PEB_OFF_RANDOM_SEED) and the
+ * value of it the state last took in: the host writes a new seed for each sandbox, also one
+ * started from a copy of another's memory, and on a reseeding restore. One object, so all
+ * of it lies on one data page. */
+static struct {
+  uint64_t state;
+  const volatile uint64_t *host_seed;
+  uint64_t host_seed_seen;
+} rng = {0x853C49E6748FEA9Bull, NULL, 0};
 
-void hl_rand_seed(uint64_t seed) { rng_state = seed ? seed : 0x853C49E6748FEA9Bull; }
+void hl_rand_seed(uint64_t seed) { rng.state = seed ? seed : 0x853C49E6748FEA9Bull; }
+
+void hl_rand_init(uint64_t seed, const uint8_t *peb) {
+  rng.host_seed = (const volatile uint64_t *)(peb + HL_PEB_OFF_RANDOM_SEED);
+  rng.host_seed_seen = *rng.host_seed;
+  hl_rand_seed(seed ^ rng.host_seed_seen);
+}
 
 /* xorshift64*: integer only, good enough for guests. */
 static uint64_t next64(void) {
-  uint64_t x = rng_state;
+  if (rng.host_seed != NULL && *rng.host_seed != rng.host_seed_seen) {
+    rng.host_seed_seen = *rng.host_seed;
+    hl_rand_seed(rng.host_seed_seen);
+  }
+  uint64_t x = rng.state;
   x ^= x >> 12;
   x ^= x << 25;
   x ^= x >> 27;
-  rng_state = x;
+  rng.state = x;
   return x * 0x2545F4914F6CDD1Dull;
 }
 
