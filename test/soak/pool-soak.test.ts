@@ -46,7 +46,7 @@ describeKvm('pool soak', () => {
         switch (kind) {
           case 'echo': got = await pool.call('Echo', 'String', `m${i}`); want = `m${i}`; break;
           case 'add': got = await pool.call('Add', 'Int', i, 1); want = i + 1; break;
-          case 'abort-guest': await pool.call('GuestAbortWithCode', 'Void', 5); break;
+          case 'abort-guest': await pool.call('GuestAbortWithCode', 'Int', 5); break;
           case 'spin-timeout': await pool.callGuestFunctionByName('Spin', 'Void', [], { timeoutMs: 5 }); break;
           case 'spin-abort': await pool.callGuestFunctionByName('Spin', 'Void', [], { signal: AbortSignal.timeout(5) }); break;
           case 'host-throws': await pool.call('Add', 'Int', -1, 0); break;
