@@ -19,13 +19,23 @@ export interface ElfNote {
 /** n rounded up to a multiple of 4 (arithmetic, not bitwise: n may exceed 2^31). */
 const pad4 = (n: number): number => Math.ceil(n / 4) * 4;
 
+/** Where one note lies in the file: its owner name (without the NUL), type and descriptor. */
+export interface ElfNoteSpan {
+  readonly ownerOffset: number;
+  /** Bytes of the owner name before its NUL (or the whole name field when it has none). */
+  readonly ownerSize: number;
+  readonly type: number;
+  readonly descOffset: number;
+  readonly descSize: number;
+}
+
 /**
- * Every note in the file's PT_NOTE segments, in file order.
+ * Calls `visit` for every note in the file's PT_NOTE segments, in file order, until it
+ * returns true; allocates nothing per note beyond the span object.
  * @throws ElfInvalidError for a bad ELF header, a PT_NOTE outside the file, or a note
  *   whose name or descriptor runs past the end of its segment.
  */
-export function readElfNotes(bytes: Uint8Array): ElfNote[] {
-  const notes: ElfNote[] = [];
+export function forEachElfNote(bytes: Uint8Array, visit: (note: ElfNoteSpan) => boolean | void): void {
   // FFI: none; a read-only DataView over the caller's bytes, used only during this call.
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (const p of readProgramHeaders(bytes)) {
@@ -44,11 +54,24 @@ export function readElfNotes(bytes: Uint8Array): ElfNote[] {
       if (namesz > end - nameAt || descAt > end || descsz > end - descAt) {
         throw new ElfInvalidError(`note at file offset 0x${at.toString(16)} runs past the end of its PT_NOTE segment`);
       }
-      let owner = '';
-      for (let i = nameAt; i < nameAt + namesz && bytes[i] !== 0; i++) owner += String.fromCharCode(bytes[i]!);
-      notes.push({ owner, type, descOffset: descAt, descSize: descsz });
+      let ownerSize = 0;
+      while (ownerSize < namesz && bytes[nameAt + ownerSize] !== 0) ownerSize++;
+      if (visit({ ownerOffset: nameAt, ownerSize, type, descOffset: descAt, descSize: descsz }) === true) return;
       at = descAt + pad4(descsz);
     }
   }
+}
+
+/**
+ * Every note in the file's PT_NOTE segments, in file order (see forEachElfNote).
+ * @throws ElfInvalidError as forEachElfNote does.
+ */
+export function readElfNotes(bytes: Uint8Array): ElfNote[] {
+  const notes: ElfNote[] = [];
+  forEachElfNote(bytes, (n) => {
+    let owner = '';
+    for (let i = 0; i < n.ownerSize; i++) owner += String.fromCharCode(bytes[n.ownerOffset + i]!);
+    notes.push({ owner, type: n.type, descOffset: n.descOffset, descSize: n.descSize });
+  });
   return notes;
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ConfigInvalidError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
 import { type ElfImage, parseElf } from '../elf/index.js';
-import { type GuestFunctionSignature, readGuestFunctions } from './guest-functions.js';
+import { type GuestFunctionSignature, findGuestFunction, readGuestFunctions } from './guest-functions.js';
 import { IdleMachinePool, type InitTemplate, type Machine } from './machine.js';
 
 /** What a finished guest init left behind, reusable by later sandboxes (see evolve()). */
@@ -26,6 +26,7 @@ export class GuestBinary {
   #image: ElfImage | undefined;
   #functions: readonly GuestFunctionSignature[] | undefined;
   #hash: string | undefined;
+  readonly #declaredByName = new Map<string, GuestFunctionSignature | null>();
   readonly #templates = new Map<string, GuestInitTemplate>();
   readonly #idle: IdleMachinePool;
 
@@ -93,6 +94,20 @@ export class GuestBinary {
   contentHash(): string {
     this.#hash ??= createHash('sha256').update(this.bytes()).digest('hex');
     return this.#hash;
+  }
+
+  /**
+   * @internal the declaration of one guest function (what call() needs), read without
+   * building the whole list; cached per name.
+   */
+  declaredFunction(name: string): GuestFunctionSignature | undefined {
+    if (this.#functions) return this.#functions.find((f) => f.name === name);
+    let f = this.#declaredByName.get(name);
+    if (f === undefined) {
+      f = findGuestFunction(this.bytes(), name) ?? null;
+      this.#declaredByName.set(name, f);
+    }
+    return f ?? undefined;
   }
 
   /** @internal the init template recorded for `key` (a layout and log level). */

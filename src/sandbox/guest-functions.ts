@@ -1,6 +1,6 @@
 // The guest functions a guest ELF declares in its "Hyperlight" notes (written by the SDK's registration macros), read without running the guest; no VM here.
 import { ElfInvalidError } from '../errors.js';
-import { type ElfNote, readElfNotes } from '../elf/notes.js';
+import { type ElfNote, type ElfNoteSpan, forEachElfNote, readElfNotes } from '../elf/notes.js';
 import { GuestError, ParameterTypeMismatchError, ReturnTypeMismatchError } from './errors.js';
 import { type CallArgument, type ParameterTypeName, type ReturnTypeName, type TypedValue, coerce } from './values.js';
 
@@ -27,6 +27,7 @@ const RETURN_TYPES: readonly ReturnTypeName[] =
   ['Int', 'UInt', 'Long', 'ULong', 'Float', 'Double', 'String', 'Bool', 'Void', 'VecBytes'];
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8Encoder = new TextEncoder();
 
 function bad(message: string): never {
   throw new ElfInvalidError(`guest function note: ${message}`);
@@ -108,6 +109,67 @@ export function readGuestFunctions(bytes: Uint8Array): GuestFunctionSignature[] 
     out.push({ name: name!, params: sig.params, returns: sig.returns });
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** Whether bytes[at, at + want.length) equals `want`. */
+function sameBytes(bytes: Uint8Array, at: number, want: Uint8Array): boolean {
+  for (let i = 0; i < want.length; i++) if (bytes[at + i] !== want[i]) return false;
+  return true;
+}
+
+/** Whether bytes[a, a + len) equals bytes[b, b + len). */
+function sameRange(bytes: Uint8Array, a: number, b: number, len: number): boolean {
+  for (let i = 0; i < len; i++) if (bytes[a + i] !== bytes[b + i]) return false;
+  return true;
+}
+
+const OWNER_BYTES = utf8Encoder.encode(HL_NOTE_OWNER);
+const isHyperlight = (bytes: Uint8Array, n: ElfNoteSpan): boolean =>
+  n.ownerSize === OWNER_BYTES.length && sameBytes(bytes, n.ownerOffset, OWNER_BYTES);
+
+/** The end of the NUL-terminated string at `at` (the NUL's offset), within `end`. */
+function nulAt(bytes: Uint8Array, at: number, end: number, what: string): number {
+  let i = at;
+  while (i < end && bytes[i] !== 0) i++;
+  if (i >= end) bad(`${what} is not NUL-terminated`);
+  return i;
+}
+
+/**
+ * The declaration of guest function `name`, found without building the whole list (what
+ * a call() on a new binary needs): the same answer as readGuestFunctions for that name.
+ * Only the records it reads are validated.
+ * @throws ElfInvalidError for a malformed note or record on the way.
+ */
+export function findGuestFunction(bytes: Uint8Array, name: string): GuestFunctionSignature | undefined {
+  const want = utf8Encoder.encode(name);
+  // The identifiers (offset, length) of the name records for `name`, in file order.
+  const idents: [number, number][] = [];
+  forEachElfNote(bytes, (n) => {
+    if (n.type !== HL_NOTE_NAME || !isHyperlight(bytes, n)) return;
+    const end = n.descOffset + n.descSize;
+    const identEnd = nulAt(bytes, n.descOffset, end, 'a name record');
+    const nameEnd = nulAt(bytes, identEnd + 1, end, 'a name record');
+    if (nameEnd - identEnd - 1 === want.length && sameBytes(bytes, identEnd + 1, want)) {
+      idents.push([n.descOffset, identEnd - n.descOffset]);
+    }
+  });
+  if (idents.length === 0) return undefined;
+  // The first signature record of each identifier; the earliest name record with one wins.
+  const found: ({ params: ParameterTypeName[]; returns: ReturnTypeName } | undefined)[] = idents.map(() => undefined);
+  forEachElfNote(bytes, (n) => {
+    if (n.type !== HL_NOTE_SIGNATURE || !isHyperlight(bytes, n) || n.descSize < SIGNATURE_FIXED_BYTES + 1) return;
+    const identAt = n.descOffset + SIGNATURE_FIXED_BYTES;
+    idents.forEach(([at, len], i) => {
+      if (found[i] || n.descSize - SIGNATURE_FIXED_BYTES <= len || bytes[identAt + len] !== 0) return;
+      if (sameRange(bytes, identAt, at, len)) {
+        const { params, returns } = signatureOf(bytes, { owner: HL_NOTE_OWNER, ...n });
+        found[i] = { params, returns };
+      }
+    });
+  });
+  const sig = found.find((f) => f !== undefined);
+  return sig ? { name, params: sig.params, returns: sig.returns } : undefined;
 }
 
 /** `Name(Int, String) -> Long`, for messages and listings. */

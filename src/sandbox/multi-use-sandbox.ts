@@ -78,7 +78,7 @@ export class MultiUseSandbox {
   readonly #trace: PhaseSink | undefined;
   readonly #budget: OutputBudget;
   #poison: unknown;
-  #declared: ReadonlyMap<string, GuestFunctionSignature> = new Map();
+  #declared: (name: string) => GuestFunctionSignature | undefined = () => undefined;
   #closed = false;
   #busy = false;
   /** The snapshot guest memory equals, apart from pages in the dirty log. */
@@ -209,7 +209,7 @@ export class MultiUseSandbox {
    */
   call<R extends ReturnTypeName>(name: string, returnType: R, ...args: CallArgument[]): PlainOf<R> {
     const ret = parseReturnTypeName(returnType);
-    const declared = this.#declared.get(name);
+    const declared = this.#declared(name);
     const params = declared ? declaredArguments(declared, ret, args) : args.map(fromPlain);
     try {
       return toPlain(this.#invoke(name, ret, params)) as PlainOf<R>;
@@ -219,11 +219,11 @@ export class MultiUseSandbox {
   }
 
   /**
-   * @internal the guest's declared functions (GuestBinary.functions()): call() converts
-   * plain arguments to their declared types and checks the return type against them.
+   * @internal how to look up the guest's declared functions (GuestBinary.declaredFunction):
+   * call() converts plain arguments to their declared types and checks the return type.
    */
-  declareGuestFunctions(functions: readonly GuestFunctionSignature[]): void {
-    this.#declared = new Map(functions.map((f) => [f.name, f]));
+  declareGuestFunctions(lookup: (name: string) => GuestFunctionSignature | undefined): void {
+    this.#declared = lookup;
   }
 
   #invoke(name: string, returnType: ReturnTypeName, params: readonly TypedValue[]): TypedValue | undefined {

@@ -236,10 +236,10 @@ export class UninitializedSandbox {
 
   /** Hands the guest's declared functions (its ELF notes) and what its snapshots record to a new sandbox. */
   #declared(sandbox: MultiUseSandbox): MultiUseSandbox {
-    sandbox.declareGuestFunctions(this.#binary.functions());
+    const binary = this.#binary;
+    sandbox.declareGuestFunctions((name) => binary.declaredFunction(name));
     const c = this.#config;
     const img = this.#image;
-    const binary = this.#binary;
     sandbox.setSnapshotSource({
       layoutConfig: {
         heapSize: c.heapSize, stackSize: c.stackSize, inputDataSize: c.inputDataSize, outputDataSize: c.outputDataSize,

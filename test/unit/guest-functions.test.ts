@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ElfInvalidError } from '../../src/errors.js';
 import { readElfNotes } from '../../src/elf/notes.js';
 import { GuestBinary, bundledGuestPath } from '../../src/sandbox/guest-binary.js';
-import { declaredArguments, formatSignature, readGuestFunctions } from '../../src/sandbox/guest-functions.js';
+import { declaredArguments, findGuestFunction, formatSignature, readGuestFunctions } from '../../src/sandbox/guest-functions.js';
 import { ParameterValue as P } from '../../src/sandbox/values.js';
 
 const simple = readFileSync(bundledGuestPath('simpleguest'));
@@ -37,6 +37,19 @@ describe('guest function notes', () => {
     const registrations = source.match(/^\s+HYPERLIGHT_REGISTER_(FUNCTION|TYPED)\("/gm) ?? [];
     expect(fns).toHaveLength(registrations.length);
     expect(fns.map((f) => f.name)).toEqual([...fns.map((f) => f.name)].sort());
+  });
+
+  it('findGuestFunction (one name, for call()) gives what readGuestFunctions lists, for every guest and name', () => {
+    for (const g of ['simpleguest', 'hostileguest', 'dummyguest'] as const) {
+      const bytes = readFileSync(bundledGuestPath(g));
+      const all = readGuestFunctions(bytes);
+      for (const f of all) expect(findGuestFunction(bytes, f.name), `${g} ${f.name}`).toEqual(f);
+      expect(findGuestFunction(bytes, 'NoSuchFunction')).toBeUndefined();
+      expect(findGuestFunction(bytes, 'Ech')).toBeUndefined(); // a prefix of a name is not the name
+    }
+    const b = GuestBinary.filePath(bundledGuestPath('simpleguest'));
+    expect(b.declaredFunction('LogMessage')).toEqual({ name: 'LogMessage', params: ['String', 'Long'], returns: 'Int' });
+    expect(b.declaredFunction('LogMessage')).toBe(b.declaredFunction('LogMessage'));
   });
 
   it('GuestBinary.functions() reads them once; a guest without the SDK declares none', () => {
