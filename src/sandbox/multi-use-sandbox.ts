@@ -205,6 +205,7 @@ export class MultiUseSandbox {
     const snap = new Snapshot(this.#layoutKey, MemorySnapshot.capture(memory), captureGuestCpuState(vcpu));
     this.#baseline = snap;
     this.#loop.io.clearHostWrites();
+    this.#loop.syscalls.hostWrittenPages.clear();
     return snap;
   }
 
@@ -237,6 +238,7 @@ export class MultiUseSandbox {
       const pages = snapshot.memory.restoreDirty(memory, dirty);
       snapshot.memory.restoreRange(memory, layout.inputData.gpa, io.hostWriteEndInput);
       snapshot.memory.restoreRange(memory, layout.outputData.gpa, io.hostWriteEndOutput);
+      for (const p of loop.syscalls.hostWrittenPages) snapshot.memory.restoreRange(memory, p * 4096, 4096);
       if (manualDirtyLog && pages > RESTORE_WORKING_SET_MAX) vm.clearDirtyLog(GUEST_SLOT);
     } else {
       snapshot.memory.restoreFull(memory);
@@ -244,6 +246,7 @@ export class MultiUseSandbox {
     applyGuestCpuState(vcpu, snapshot.cpu);
     this.#baseline = snapshot;
     io.clearHostWrites();
+    loop.syscalls.hostWrittenPages.clear();
     this.#poison = undefined;
   }
 

@@ -8,6 +8,8 @@ import { decodeAbortRecord } from './abort.js';
 import { type DecodedFunctionCall, type GuestLogRecord, WireCodec, decodeGuestLogData } from './codec.js';
 import { GuestAbortedError, GuestProtocolError, MemoryAccessViolationError, UnexpectedExitError } from './errors.js';
 import { FaultReporter, Symbolizer } from './faults.js';
+import { SyscallServer } from './syscalls.js';
+import { MSR_FS_BASE } from '../x86_64/index.js';
 import { CANCEL_NONE, type InterruptState } from './interrupt.js';
 import { IoBuffers } from './iobuf.js';
 import type { Machine } from './machine.js';
@@ -43,6 +45,8 @@ export class RunLoop {
   readonly io: IoBuffers;
   readonly timeLimit: TimeLimit;
   readonly faults: FaultReporter;
+  /** The Linux system calls the guest's libc makes (docs/guest-abi.md "System calls"). */
+  readonly syscalls: SyscallServer;
   readonly #m: Machine;
   readonly #interrupt: InterruptState;
   readonly #sinks: OutputSinks;
@@ -69,6 +73,11 @@ export class RunLoop {
     this.io = new IoBuffers(machine.memory.bytes, machine.memory.view, layout.inputData, layout.outputData);
     this.timeLimit = new TimeLimit(interrupt);
     this.faults = new FaultReporter(machine, new Symbolizer(image, layout.image.gpa));
+    this.syscalls = new SyscallServer(machine.memory.bytes, machine.memory.view, layout, machine.cr3, {
+      print: (text) => { this.guestOutputs++; this.#sinks.debugPrint(text); },
+      setFsBase: (value) => { machine.vcpu.setMsrs([{ index: MSR_FS_BASE, data: value }]); },
+      fsBase: () => machine.vcpu.getMsrs([MSR_FS_BASE])[0]!.data,
+    });
     const unexpected = (what: string): Handler => () => {
       throw new UnexpectedExitError(what);
     };
@@ -177,7 +186,12 @@ export class RunLoop {
   // ---- exceptions --------------------------------------------------------------------
 
   #onIo(exit: IoExit): PendingAction | undefined {
-    if (exit.direction === 'out' && exit.port === PORT_CPU_EXCEPTION) throw this.faults.exception();
+    if (exit.direction === 'out' && exit.port === PORT_CPU_EXCEPTION) {
+      const call = this.faults.syscall();
+      if (!call) throw this.faults.exception();
+      this.faults.resumeSyscall(call, this.syscalls.serve(call.nr, call.args));
+      return undefined;
+    }
     // Ring 3 cannot execute in/out (IOPL 0, no I/O bitmap): only host code could get here.
     throw new UnexpectedExitError(`port I/O ${exit.direction} ${exit.port} (guests cannot do port I/O)`);
   }

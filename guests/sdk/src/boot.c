@@ -1,4 +1,4 @@
-/* Guest start-up (PEB checks, the environment the SDK keeps), the doorbell, aborts and DebugPrint; no dispatch, no libc. */
+/* Guest start-up (PEB checks, the environment the SDK keeps), the doorbell, aborts and DebugPrint; no dispatch. Runs before musl is initialised: it calls no libc function. */
 #include "internal.h"
 #include "hyperlight/abi.h"
 
@@ -57,8 +57,8 @@ static __attribute__((noreturn)) void bad_entry(const char *why) {
   for (;;) __builtin_trap();
 }
 
-/* Called by _start with the entry registers. */
-__attribute__((used)) void hl_sdk_init(const uint8_t *peb, uint64_t seed, uint64_t page_size,
+/* Called by _start with the entry registers; returns argv for musl's start-up. */
+__attribute__((used)) char **hl_sdk_init(const uint8_t *peb, uint64_t seed, uint64_t page_size,
                                        uint64_t log_level) {
   if (peb == NULL || ((uintptr_t)peb & 7)) bad_entry("bad PEB address");
   if (peb_u64(peb, HL_PEB_OFF_MAGIC) != HL_PEB_MAGIC) bad_entry("bad PEB magic");
@@ -78,7 +78,7 @@ __attribute__((used)) void hl_sdk_init(const uint8_t *peb, uint64_t seed, uint64
   hl_env.log_level = log_level > hl_Level_None ? hl_Level_None : (uint8_t)log_level;
   hl_stack_top = (stack_lo + stack_size) & ~15ull;
   hl_heap_init((uintptr_t)peb_u64(peb, HL_PEB_OFF_HEAP_PTR), peb_u64(peb, HL_PEB_OFF_HEAP_SIZE));
-  hl_rand_seed(seed);
+  return hl_libc_start_vector(seed);
 }
 
 void hl_debug_print(const char *text) {

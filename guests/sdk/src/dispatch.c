@@ -3,6 +3,7 @@
 #include "hyperlight/flatbuf.h"
 #include "flatbuf_read.h"
 #include "flatbuf_write.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -270,14 +271,10 @@ static HL_HOT_ hl_Vec *run_trapped(hl_guest_function fn, const hl_FunctionCall *
   hl_Vec *volatile result = NULL;
   in_call = true;
   if (hl_setjmp(&call_jmp) == 0) {
-    hl_Vec *r = fn(fc);
-    /* Flushing printf output is a host call, whose result may overwrite a String the
-     * function returned (say, from hl_get_host_return_value_as_String): copy it first. */
-    if (r == &pending_vec && hl_stdout_buffered() != 0 &&
-        (pending.type == HLFB_RT_STRING || pending.type == HLFB_RT_VECBYTES))
-      r = make_result(&pending);
-    result = r;
-    hl_stdout_flush_quiet();
+    result = fn(fc);
+    /* printf output still buffered goes out with the call (a writev system call, served by
+     * the host into its print function; none when nothing is buffered). */
+    fflush(stdout);
   }
   in_call = false;
   return result;
@@ -503,13 +500,6 @@ HL_HOT_ void hl_call_host_function(const hl_FunctionCall *call) {
   const char *name = call->function_name;
   call_host_(name, name ? strlen(name) : 0, (uint8_t)call->return_type, call->parameters,
              call->parameters_len);
-}
-
-/* printf's flush: HostPrint(text) -> Int, the name's length known at compile time. */
-void hl_sdk_host_print(const char *text) {
-  static const char name[] = "HostPrint";
-  hl_Parameter p = {.tag = hl_ParameterType_String, .value.String = (char *)text};
-  call_host_(name, sizeof name - 1, hl_ReturnType_Int, &p, 1);
 }
 
 static const char *return_type_name(uint8_t t) {

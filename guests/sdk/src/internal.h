@@ -48,7 +48,15 @@ __attribute__((noreturn)) void hl_sdk_abort(uint8_t code, const char *message, s
 /* Fails the running guest call with GuestError(code, message); aborts outside a call. */
 __attribute__((noreturn)) void hl_sdk_fail_call(uint64_t code, const char *message, size_t len);
 
+/* Records the PEB heap; malloc has no memory until hl_heap_enable (after brk gave it). */
 void hl_heap_init(uintptr_t base, size_t size);
+/* The break that claims the whole heap (0: the heap is too small to use). */
+uintptr_t hl_heap_hi_limit(void);
+void hl_heap_enable(void);
+/* libc.c: the start vector for musl (argv, envp, auxv), built from the entry seed. */
+char **hl_libc_start_vector(uint64_t seed);
+/* entry.S: init is done; rings Halt with the dispatch address (never returns). */
+__attribute__((noreturn)) void hl_sdk_ready(void);
 /* The heap's block header and free list (malloc.c). */
 typedef struct hl_block {
   size_t size;
@@ -68,15 +76,5 @@ static inline bool hl_heap_has_room(size_t n) {
   size_t need = ((n + 15) & ~(size_t)15) + sizeof(hl_block);
   return hl_heap_max_free >= need;
 }
-/* Bytes of printf output waiting for the next flush. */
-size_t hl_stdout_buffered(void);
-void hl_rand_seed(uint64_t seed);
-/* Calls HostPrint(text) -> Int, as hl_call_host_function would. */
-void hl_sdk_host_print(const char *text);
-/* Sends buffered printf output to HostPrint; a failing host call fails the guest call. */
-void hl_stdout_flush_quiet(void);
-/* Formats into `write`, which receives the output in runs; returns the length. */
-int hl_vformat(void (*write)(void *ctx, const char *p, size_t n), void *ctx, const char *fmt,
-               __builtin_va_list ap);
 
 #endif
