@@ -231,8 +231,9 @@ HYPERLIGHT_WRAP_FUNCTION(spin, Void, 0)
 HYPERLIGHT_WRAP_FUNCTION(trigger_exception, Void, 0)
 
 /* ---- logging */
+/* `level` is an hl_Level (Rust's log::Level: 1 Error .. 5 Trace), as in Hyperlight. */
 static int32_t log_message(const char *msg, int64_t level) {
-  LOG((hl_Level)level, msg);
+  hl_log((hl_Level)level, msg, __LINE__, __FILE__);
   return (int32_t)strlen(msg);
 }
 HYPERLIGHT_WRAP_FUNCTION(log_message, Int, 2, String, Long)
@@ -305,8 +306,11 @@ static hl_Vec *rt_string(const hl_FunctionCall *c) {
 }
 static hl_Vec *rt_vecbytes(const hl_FunctionCall *c) {
   round_trip(c, "HostEchoVecBytes", hl_ReturnType_VecBytes);
-  hl_Vec v = hl_get_host_return_value_as_VecBytes();
-  return hl_flatbuffer_result_from_Bytes(v.data, v.len);
+  hl_Vec *v = hl_get_host_return_value_as_VecBytes();
+  if (v == NULL) return NULL;
+  hl_Vec *r = hl_flatbuffer_result_from_Bytes(v->data, v->len);
+  free(v);
+  return r;
 }
 
 /* ---- the C library (musl): formatting, parsing, sorting, math, time */

@@ -38,6 +38,8 @@ export interface OutputSinks {
 type Handler = (exit: VcpuExit) => PendingAction | undefined;
 
 const utf8 = new TextDecoder();
+/** The GuestAborted(0, ...) message of an abort record longer than 1 + ABORT_MAX_BYTES, as Hyperlight reports it. */
+export const ABORT_OVERFLOW_MESSAGE = 'Guest abort buffer overflowed';
 
 /** Drives one machine's vCPU. Not reentrant: one call at a time. */
 export class RunLoop {
@@ -162,6 +164,8 @@ export class RunLoop {
       case OP_ABORT: {
         const record = this.#guestRange(lo, Math.min(hi, 1 + ABORT_MAX_BYTES), 1 + ABORT_MAX_BYTES, 'the abort record');
         const report = decodeAbortRecord(record, hi);
+        // Hyperlight's answer to a message longer than its abort buffer (docs/errors.md).
+        if (report.truncated) throw new GuestAbortedError(0, ABORT_OVERFLOW_MESSAGE);
         throw new GuestAbortedError(report.code, report.message);
       }
       default:

@@ -166,7 +166,7 @@ const CPU_CASES: PoisonCase[] = [
   // A store across the doorbell page's end faults on the unmapped page after it.
   { fn: 'DoorbellStore', ret: 'Int', args: [P.ULong(0xffcn), P.Int(8), P.ULong(0n)], cls: GuestExceptionError, code: 'ERR_GUEST_EXCEPTION', fields: { vector: 14 } },
   { fn: 'DoorbellLoad', ret: 'ULong', args: [P.ULong(0n)], cls: MemoryAccessViolationError, code: 'ERR_MEMORY_ACCESS_VIOLATION', fields: { access: 'read' } },
-  { fn: 'AbortHuge', ret: 'Int', args: [P.Int(100 * 1024)], cls: GuestAbortedError, code: 'ERR_GUEST_ABORTED', fields: { abortCode: 42, guestMessage: 'ABC'.repeat(341) + 'A' } },
+  { fn: 'AbortHuge', ret: 'Int', args: [P.Int(100 * 1024)], cls: GuestAbortedError, code: 'ERR_GUEST_ABORTED', fields: { abortCode: 0, guestMessage: 'Guest abort buffer overflowed' } },
   { fn: 'CallHostNoPop', ret: 'Int', args: [P.Int(10_000)], cls: BufferOverflowError, code: 'ERR_BUFFER_OVERFLOW' },
   ...PRIVILEGED.map(([which, , vector]): PoisonCase => ({
     fn: 'Privileged', ret: 'Int', args: [P.Int(which), P.ULong(0x1000n)], cls: GuestExceptionError, code: 'ERR_GUEST_EXCEPTION',

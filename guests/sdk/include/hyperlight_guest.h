@@ -1,5 +1,4 @@
-/* The Hyperlight-style C guest API: value types, function registration, results, host calls, errors, aborts and logging. */
-/* Not a libc: the libc subset lives in stdio.h, stdlib.h, string.h, assert.h and alloca.h. */
+/* The Hyperlight C guest API (source-compatible with Hyperlight's hyperlight_guest.h): value types, function registration, results, host calls, errors, aborts and logging. The C library is musl's. */
 #ifndef HYPERLIGHT_GUEST_H
 #define HYPERLIGHT_GUEST_H
 
@@ -49,6 +48,7 @@ typedef enum {
   hl_ErrorCode_GispatchFunctionPointerNotSet = 6,
   hl_ErrorCode_OutbError = 7,
   hl_ErrorCode_UnknownError = 8,
+  hl_ErrorCode_StackOverflow = 9,
   hl_ErrorCode_GsCheckFailed = 10,
   hl_ErrorCode_TooManyGuestFunctions = 11,
   hl_ErrorCode_FailureInDlmalloc = 12,
@@ -56,19 +56,25 @@ typedef enum {
   hl_ErrorCode_GuestFunctionParameterTypeMismatch = 14,
   hl_ErrorCode_GuestError = 15,
   hl_ErrorCode_ArrayLengthParamIsMissing = 16,
-  hl_ErrorCode_HostError = 17
+  hl_ErrorCode_HostFunctionError = 17,
+  hl_ErrorCode_HostError = 17 /* this SDK's earlier name */
 } hl_ErrorCode;
 
-/* Log levels (GuestLogData.level). */
+/* Log levels of hl_log: Rust's log::Level, as in Hyperlight (Error is the most severe).
+ * On the wire (GuestLogData.level) they become Error 4, Warn 3, Info 2, Debug 1, Trace 0. */
 typedef enum {
-  hl_Level_Trace = 0,
-  hl_Level_Debug = 1,
-  hl_Level_Information = 2,
-  hl_Level_Warning = 3,
-  hl_Level_Error = 4,
-  hl_Level_Critical = 5,
-  hl_Level_None = 6
+  hl_Level_Error = 1,
+  hl_Level_Warn = 2,
+  hl_Level_Info = 3,
+  hl_Level_Debug = 4,
+  hl_Level_Trace = 5
 } hl_Level;
+
+/* gcc has no `optnone` (clang's "do not optimise this function"), which Hyperlight's C guests
+ * use to keep stack-hungry test functions intact: map it to gcc's equivalent. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define optnone optimize("O0")
+#endif
 
 /* A byte vector. As a parameter it points into the input buffer (valid for the call). */
 typedef struct {
@@ -224,12 +230,18 @@ static inline __attribute__((always_inline)) void hl_register_inline_(
   hl_buckets_[key >> 56] = r;
   hl_functions_bytes_ = used + sizeof *r;
 }
-#define hl_register_function_definition(name, fn, param_count, param_types, return_type)  \
-  (HL_KEY_CONST_(name, param_count, return_type)                                        \
-       ? hl_register_inline_((name), HL_KEY_(name, param_count, return_type), (fn),       \
-                             (param_types))                                             \
-       : (hl_register_function_definition)((name), (fn), (param_count), (param_types),   \
-                                           (return_type)))
+/* Literal names with constant counts and types register inline; anything else calls the
+ * function. An inline function behind a variadic macro, so that any C argument works,
+ * compound literals with commas included. */
+static inline __attribute__((always_inline)) void hl_register_definition_(
+    const char *name, hl_guest_function fn, size_t param_count, const hl_ParameterType *param_types,
+    hl_ReturnType return_type) {
+  if (HL_KEY_CONST_(name, param_count, return_type))
+    hl_register_inline_(name, HL_KEY_(name, param_count, return_type), fn, param_types);
+  else
+    (hl_register_function_definition)(name, fn, param_count, param_types, return_type);
+}
+#define hl_register_function_definition(...) hl_register_definition_(__VA_ARGS__)
 
 /* Calls a host function; fetch its value with hl_get_host_return_value_as_*. If the
  * host answers with a GuestError (e.g. code 17 HostError), the current guest call
@@ -247,7 +259,9 @@ bool hl_get_host_return_value_as_Bool(void);
 float hl_get_host_return_value_as_Float(void);
 double hl_get_host_return_value_as_Double(void);
 const char *hl_get_host_return_value_as_String(void);
-hl_Vec hl_get_host_return_value_as_VecBytes(void);
+/* A heap copy of the returned bytes (one allocation: release it with free()); NULL when
+ * the heap cannot hold it. */
+hl_Vec *hl_get_host_return_value_as_VecBytes(void);
 
 /* Result builders (heap allocated; NULL when the heap is exhausted). */
 hl_Vec *hl_flatbuffer_result_from_Int(int32_t v);
@@ -270,9 +284,9 @@ void hl_set_error(hl_ErrorCode code, const char *message);
 __attribute__((noreturn)) void hl_abort_with_code(int32_t code);
 __attribute__((noreturn)) void hl_abort_with_code_and_message(int32_t code, const char *message);
 
-/* Sends a GuestLogData to the host (the LOG doorbell) unless level is below the host's level. */
+/* Sends a GuestLogData to the host (the LOG doorbell) unless level is below the host's level;
+ * a value that is no hl_Level is dropped. */
 void hl_log(hl_Level level, const char *message, int line, const char *file);
-#define LOG(level, message) hl_log((level), (message), __LINE__, __FILE__)
 
 /* Writes text to the host's debug console (the DEBUG_PRINT doorbell: one exit per call). */
 void hl_debug_print(const char *text);

@@ -34,10 +34,14 @@ static size_t cstrlen(const char *s) {
 static uint8_t abort_record[1 + HL_ABORT_MAX_BYTES];
 
 __attribute__((noreturn)) void hl_sdk_abort(uint8_t code, const char *message, size_t message_len) {
+  /* A longer message is sent whole in length (not in bytes): the host then reports
+   * Hyperlight's GuestAborted(0, "Guest abort buffer overflowed"). */
+  size_t claimed = message_len;
   if (message_len > HL_ABORT_MAX_BYTES) message_len = HL_ABORT_MAX_BYTES;
   abort_record[0] = code;
   for (size_t i = 0; i < message_len; i++) abort_record[1 + i] = (uint8_t)message[i];
-  for (;;) hl_ring(HL_OP_ABORT, hl_range_arg(abort_record, 1 + message_len));
+  size_t arg_len = claimed > HL_ABORT_MAX_BYTES ? 2 + HL_ABORT_MAX_BYTES : 1 + message_len;
+  for (;;) hl_ring(HL_OP_ABORT, hl_range_arg(abort_record, arg_len));
 }
 
 __attribute__((noreturn)) void hl_abort_with_code(int32_t code) {
@@ -75,7 +79,7 @@ __attribute__((used)) char **hl_sdk_init(const uint8_t *peb, uint64_t seed, uint
   hl_env.output = (uint8_t *)(uintptr_t)peb_u64(peb, HL_PEB_OFF_OUTPUT_PTR);
   hl_env.output_size = peb_u64(peb, HL_PEB_OFF_OUTPUT_SIZE);
   hl_env.stack_lo = stack_lo;
-  hl_env.log_level = log_level > hl_Level_None ? hl_Level_None : (uint8_t)log_level;
+  hl_env.log_level = log_level > HL_WIRE_LEVEL_NONE ? HL_WIRE_LEVEL_NONE : (uint8_t)log_level;
   hl_stack_top = (stack_lo + stack_size) & ~15ull;
   hl_heap_init((uintptr_t)peb_u64(peb, HL_PEB_OFF_HEAP_PTR), peb_u64(peb, HL_PEB_OFF_HEAP_SIZE));
   return hl_libc_start_vector(seed);

@@ -329,6 +329,10 @@ __attribute__((used)) HL_HOT_ void hl_sdk_dispatch(void) {
   hl_Vec *result = run_trapped(target, &fc);
   if (error_code != 0) {
     push_error(error_code, error_message, error_message_len);
+  } else if (result == NULL && target == c_guest_dispatch_function) {
+    /* the fallback knows no such function: Hyperlight's GuestFunctionNotFound, with the name */
+    const char *name = fc.function_name ? fc.function_name : "";
+    push_error(hl_ErrorCode_GuestFunctionNotFound, name, strlen(name));
   } else if (result == NULL) {
     static const char m[] = "guest function returned no result (heap exhausted?)";
     push_error(hl_ErrorCode_MallocFailed, m, sizeof m - 1);
@@ -534,19 +538,27 @@ double hl_get_host_return_value_as_Double(void) {
 const char *hl_get_host_return_value_as_String(void) {
   return (const char *)host_value(HLFB_RT_STRING)->v.buf.ptr;
 }
-hl_Vec hl_get_host_return_value_as_VecBytes(void) {
+hl_Vec *hl_get_host_return_value_as_VecBytes(void) {
   const hlfb_value *v = host_value(HLFB_RT_VECBYTES);
-  hl_Vec out = {(uint8_t *)v->v.buf.ptr, v->v.buf.len};
+  size_t n = v->v.buf.len;
+  if (n > SIZE_MAX - sizeof(hl_Vec)) return NULL;
+  hl_Vec *out = malloc(sizeof(hl_Vec) + n);
+  if (out == NULL) return NULL;
+  out->data = (uint8_t *)(out + 1);
+  out->len = n;
+  if (n) memcpy(out->data, v->v.buf.ptr, n);
   return out;
 }
 
 /* ---------------------------------------------------------------- logging */
 
 void hl_log(hl_Level level, const char *message, int line, const char *file) {
-  if ((unsigned)level < hl_env.log_level || level >= hl_Level_None) return;
+  if ((unsigned)level < hl_Level_Error || (unsigned)level > hl_Level_Trace) return;
+  unsigned wire = 5 - (unsigned)level; /* Error 4, Warn 3, Info 2, Debug 1, Trace 0 */
+  if (wire < hl_env.log_level) return;
   size_t cap;
   uint8_t *dst = push_space(&cap);
-  size_t len = hlfb_build_log(dst, cap, (uint8_t)level, message, "guest", "", file,
+  size_t len = hlfb_build_log(dst, cap, (uint8_t)wire, message, "guest", "", file,
                               (uint32_t)line);
   if (len == 0) return; /* no room: the record is dropped */
   push_commit(len);

@@ -10,6 +10,9 @@
 #define HL_SDK_ABORT_RUNTIME 0xFC /* bad entry arguments or an SDK invariant failed */
 #define HL_SDK_ABORT_LIBC 0xFB    /* abort() or a failed assert() */
 
+/* The host's log level at entry (RCX) is a wire level: 0 Trace .. 5 Critical, 6 None. */
+#define HL_WIRE_LEVEL_NONE 6
+
 /* The code of a warm guest call (dispatcher, result writer, memcpy, strlen, host calls):
  * gcc puts it in .text.hot.*, which guest.ld lays out first, so that a call runs from as
  * few distinct pages as possible (each page a KVM_RUN touches costs ~1.4 us on nested KVM). */
