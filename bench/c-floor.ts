@@ -138,10 +138,11 @@ export interface NativeKernelSamples {
 }
 
 /** Runs kernels-native: the benchmark guest's compute kernels compiled into a host program. */
-export function runNativeKernels(iters: number): NativeKernelSamples {
+/** Runs the native kernels `iters` times each (kernel_libc `libcIters` times; 0: not at all). */
+export function runNativeKernels(iters: number, libcIters = 0): NativeKernelSamples {
   // Statically against musl, the guests' C library, so kernel_libc runs the same libc code.
   const exe = buildCProgram('kernels-native', ['-specs=/usr/lib/x86_64-linux-musl/musl-gcc.specs', '-static']);
-  const out = runJson(exe, [String(iters)]);
+  const out = runJson(exe, [String(iters), String(libcIters)]);
   const num = (k: string): number => {
     const v = out[k];
     if (typeof v !== 'number') throw new Error(`kernels-native output: ${k} is not a number`);

@@ -7,11 +7,12 @@
  *   loop_ns  - KVM_RUN of a CPL3 `dec/jnz` loop of LOOP_N iterations ending in the MMIO
  *              store, and loop1_ns the same with 1 iteration (guest instruction cost);
  *   evolve_ns - the cold cycle with exactly the syscalls `evolve()` from an init template
- *              makes (strace'd): open /dev/kvm, API version, CREATE_VM, VCPU_MMAP_SIZE, MSR
- *              filter (default deny), manual dirty-log protection, guest memory with guard
- *              pages, one dirty-logged slot, CREATE_VCPU, SYNC_REGS check, kvm_run, CPUID,
- *              ENFORCE_PV_FEATURE_CPUID, SET_XSAVE, registers through kvm_run's sync area,
- *              one KVM_RUN to the guest's doorbell, teardown.
+ *              makes (strace'd), in its order: open /dev/kvm, API version, CREATE_VM,
+ *              VCPU_MMAP_SIZE, manual dirty-log protection, guest memory with guard pages,
+ *              one dirty-logged slot, the template's bytes copied in, CREATE_VCPU, SYNC_REGS
+ *              check, kvm_run, CPUID, ENFORCE_PV_FEATURE_CPUID, SET_XSAVE, the MSR filter
+ *              (default deny), registers through kvm_run's sync area, one KVM_RUN to the
+ *              guest's doorbell, teardown.
  * Built by the benchmark with gcc. Usage: kvm-floor-cpl3 MEM_BYTES COLD_ITERS WARM_ITERS */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -40,6 +41,9 @@ static const uint8_t handler[] = {0xe6, 0xe0, 0x48, 0xcf};
 struct machine { int vm, vcpu; uint8_t *mem, *map; size_t mem_size, map_size; struct kvm_run *run; size_t run_size; };
 
 static struct kvm_cpuid2 *cpuid;
+/* Stands in for an init template: the library copies its non-zero pages into new memory. */
+static uint8_t *template_image;
+static size_t template_size;
 static struct kvm_xsave xsave_ref;
 
 static void write_guest(uint8_t *mem) {
@@ -96,12 +100,6 @@ static void setup(struct machine *m, size_t mem_size, uint64_t rip) {
   m->vm = ioctl(kvm, KVM_CREATE_VM, 0);
   if (m->vm < 0) die("KVM_CREATE_VM");
   int run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
-  if (ioctl(m->vm, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER) > 0) {
-    static uint8_t deny[1];
-    struct kvm_msr_filter f = {.flags = KVM_MSR_FILTER_DEFAULT_DENY};
-    f.ranges[0] = (struct kvm_msr_filter_range){.flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE, .nmsrs = 1, .base = 0, .bitmap = deny};
-    if (ioctl(m->vm, KVM_X86_SET_MSR_FILTER, &f) < 0) die("KVM_X86_SET_MSR_FILTER");
-  }
   if (ioctl(m->vm, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) > 0) {
     struct kvm_enable_cap cap = {.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, .args = {KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE}};
     if (ioctl(m->vm, KVM_ENABLE_CAP, &cap) < 0) die("KVM_ENABLE_CAP dirty");
@@ -118,6 +116,8 @@ static void setup(struct machine *m, size_t mem_size, uint64_t rip) {
     .userspace_addr = (uint64_t)(uintptr_t)m->mem,
   };
   if (ioctl(m->vm, KVM_SET_USER_MEMORY_REGION, &region) < 0) die("KVM_SET_USER_MEMORY_REGION");
+  /* The library copies an init template's pages here (MemorySnapshot.restoreIntoZeroed). */
+  memcpy(m->mem, template_image, template_size);
   write_guest(m->mem);
   m->vcpu = ioctl(m->vm, KVM_CREATE_VCPU, 0);
   if (m->vcpu < 0) die("KVM_CREATE_VCPU");
@@ -131,6 +131,12 @@ static void setup(struct machine *m, size_t mem_size, uint64_t rip) {
     if (ioctl(m->vcpu, KVM_ENABLE_CAP, &cap) < 0) die("KVM_ENABLE_CAP pv");
   }
   if (ioctl(m->vcpu, KVM_SET_XSAVE, &xsave_ref) < 0) die("KVM_SET_XSAVE");
+  if (ioctl(m->vm, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER) > 0) {
+    static uint8_t deny[1];
+    struct kvm_msr_filter f = {.flags = KVM_MSR_FILTER_DEFAULT_DENY};
+    f.ranges[0] = (struct kvm_msr_filter_range){.flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE, .nmsrs = 1, .base = 0, .bitmap = deny};
+    if (ioctl(m->vm, KVM_X86_SET_MSR_FILTER, &f) < 0) die("KVM_X86_SET_MSR_FILTER");
+  }
   close(kvm);
   if ((sync & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) == (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) {
     /* kvm_run's sync area holds the vCPU's registers only after a KVM_RUN: start from a
@@ -201,7 +207,10 @@ static void loop_series(const char *name, struct machine *m, uint64_t iterations
 int main(int argc, char **argv) {
   size_t mem_size = argc > 1 ? strtoull(argv[1], NULL, 0) : 0x200000;
   int cold = argc > 2 ? atoi(argv[2]) : 200, warm = argc > 3 ? atoi(argv[3]) : 2000;
+  template_size = mem_size < 0x200000 ? mem_size : 0x200000; /* the sandbox's memory size, as the library copies */
   mem_size = 0x200000; /* the 2 MiB page maps the whole slot; the doorbell is the next 2 MiB */
+  template_image = calloc(1, template_size);
+  for (size_t i = 0; i < template_size; i += 4096) template_image[i] = 1; /* every page non-zero, as copied */
   (void)argv;
   int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
   if (kvm < 0) die("open /dev/kvm");

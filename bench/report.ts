@@ -83,6 +83,7 @@ export interface BenchResult {
 /** ns as a short human figure. */
 export function formatNs(ns: number): string {
   if (!Number.isFinite(ns)) return '-';
+  if (Math.abs(ns) < 10) return `${ns.toFixed(2)} ns`; // a native instruction is a fraction of a ns
   if (ns < 1_000) return `${ns.toFixed(0)} ns`;
   if (ns < 1_000_000) return `${(ns / 1_000).toFixed(ns < 10_000 ? 2 : 1)} us`;
   return `${(ns / 1_000_000).toFixed(ns < 10_000_000 ? 3 : 1)} ms`;

@@ -321,6 +321,12 @@ static void smash_rsp(void) { __asm__ volatile("xor %%esp, %%esp\n\tpushq $1" ::
 
 static void int3(void) { __asm__ volatile("int3"); }
 
+/* An integer division the compiler cannot fold: Divide(1, 0) is a #DE. */
+static int32_t divide(int32_t a, int32_t b) {
+  volatile int32_t d = b;
+  return a / d;
+}
+
 static void spin(void) {
   for (;;) __asm__ volatile("" ::: "memory");
 }
@@ -482,6 +488,7 @@ HYPERLIGHT_WRAP_FUNCTION(wild_access, ULong, 2, ULong, Int)
 HYPERLIGHT_WRAP_FUNCTION(jump_to_zero, Void, 0)
 HYPERLIGHT_WRAP_FUNCTION(smash_rsp, Void, 0)
 HYPERLIGHT_WRAP_FUNCTION(int3, Void, 0)
+HYPERLIGHT_WRAP_FUNCTION(divide, Int, 2, Int, Int)
 HYPERLIGHT_WRAP_FUNCTION(spin, Void, 0)
 HYPERLIGHT_WRAP_FUNCTION(privileged, Int, 2, Int, ULong)
 HYPERLIGHT_WRAP_FUNCTION(dirty_cpu_state, Int, 2, ULong, Int)
@@ -544,6 +551,7 @@ void hyperlight_main(void) {
   HYPERLIGHT_REGISTER_FUNCTION("JumpToZero", jump_to_zero);
   HYPERLIGHT_REGISTER_FUNCTION("SmashRsp", smash_rsp);
   HYPERLIGHT_REGISTER_FUNCTION("Int3", int3);
+  HYPERLIGHT_REGISTER_FUNCTION("Divide", divide);
   HYPERLIGHT_REGISTER_FUNCTION("Spin", spin);
   HYPERLIGHT_REGISTER_FUNCTION("Privileged", privileged);
   HYPERLIGHT_REGISTER_FUNCTION("DirtyCpuState", dirty_cpu_state);

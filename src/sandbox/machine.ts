@@ -52,6 +52,12 @@ export interface Machine {
   readonly manualDirtyLog: boolean;
   /** The special registers this machine's guest starts with (VM reuse loads them again). */
   readonly startSregs: Sregs;
+  /**
+   * The state of a vCPU of this process right after set-up, before any guest code ran:
+   * what VM reuse and a poisoned restore put back (XSAVE, XCR0, debug registers, events,
+   * MSRs). Captured once per process, from the first vCPU created, and shared.
+   */
+  readonly reference: VcpuState;
 }
 
 /** The memory slot the guest lives in (one slot, guest-physical 0). */
@@ -110,15 +116,6 @@ let features: GuestFeatures | undefined;
 let resetSregs: Readonly<Sregs> | undefined;
 let reference: VcpuState | undefined;
 
-/**
- * The state of a vCPU of this process right after set-up, before any guest code ran:
- * what VM reuse and a poisoned restore put back (XSAVE, XCR0, debug registers, events,
- * MSRs). Captured once, from the first vCPU created (its registers are that machine's).
- */
-export function referenceVcpuState(): VcpuState {
-  if (!reference) throw new Error('no vCPU has been created yet');
-  return reference;
-}
 
 function userSegment(selector: number, code: boolean): Segment {
   return {
@@ -229,7 +226,6 @@ export function createMachine(layout: MemoryLayout, start: MachineStart, sink?: 
   try {
     if (sink) { const n = clock(); sink.phase('open', t, n); t = n; }
     vm = kvm.createVm();
-    denyGuestMsrAccess(vm); // no guest rdmsr/wrmsr at all (ring 3 cannot run them anyway)
     const manualDirtyLog = enableManualDirtyLog(vm);
     if (sink) { const n = clock(); sink.phase('create-vm', t, n); t = n; }
     memory = GuestMemory.allocate(layout.totalSize);
@@ -258,8 +254,12 @@ export function createMachine(layout: MemoryLayout, start: MachineStart, sink?: 
       reference = captureVcpuState(vcpu);
     }
     loadRegisters(vcpu, layout, start, startSregs, entry);
+    // No guest rdmsr/wrmsr at all (ring 3 cannot run them anyway). Installed last, before the
+    // first KVM_RUN: the ioctl waits for an SRCU grace period, which KVM expedites only when
+    // the VM's SRCU has been idle for a while (not right after KVM_CREATE_VM).
+    denyGuestMsrAccess(vm);
     if (sink) sink.phase('create-vcpu', t, clock());
-    return { layout, memory, vm, vcpu, cr3, entry, features: features!, manualDirtyLog, startSregs };
+    return { layout, memory, vm, vcpu, cr3, entry, features: features!, manualDirtyLog, startSregs, reference };
   } catch (e) {
     vm?.close();
     memory?.close();
@@ -302,12 +302,12 @@ function loadContents(memory: GuestMemory, layout: MemoryLayout, start: MachineS
 /**
  * Sets the starting registers through kvm_run's sync area (KVM loads them at the next
  * KVM_RUN); a template also brings its XSAVE area (one ioctl). A new vCPU's XSAVE state is
- * already the reset state; `resetFpu` loads it into a reused one.
+ * already the reset state; `resetFpuTo` loads a reference's into a reused one.
  */
 function loadRegisters(vcpu: Vcpu, layout: MemoryLayout, start: MachineStart, sregs: Sregs, entry: bigint,
-  resetFpu = false): void {
+  resetFpuTo?: VcpuState): void {
   if (start.kind === 'elf') {
-    if (resetFpu) vcpu.setXsave(referenceVcpuState().xsave);
+    if (resetFpuTo) vcpu.setXsave(resetFpuTo.xsave);
     vcpu.syncSregs(sregs);
     vcpu.syncRegs(entryRegs(layout, entry, start.logLevel));
   } else {
@@ -327,10 +327,10 @@ export function resetMachine(m: Machine, start: MachineStart, sink?: PhaseSink):
   m.memory.discard(0, m.memory.size);
   m.vm.getDirtyLog(GUEST_SLOT);
   if (m.manualDirtyLog) m.vm.clearDirtyLog(GUEST_SLOT);
-  resetPrivileged(m.vcpu, referenceVcpuState(), { msrs: true });
+  resetPrivileged(m.vcpu, m.reference, { msrs: true });
   if (sink) sink.phase('reset-vm', t, process.hrtime.bigint());
   const { cr3, entry } = loadContents(m.memory, m.layout, start, sink);
-  loadRegisters(m.vcpu, m.layout, start, m.startSregs, entry, true);
+  loadRegisters(m.vcpu, m.layout, start, m.startSregs, entry, m.reference);
   return { ...m, cr3, entry };
 }
 

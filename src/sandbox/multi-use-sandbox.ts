@@ -14,7 +14,7 @@ import { Snapshot, layoutKey } from './snapshot.js';
 import {
   type CallArgument, type PlainOf, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName, toPlain,
 } from './values.js';
-import { GUEST_SLOT, type Machine, type PhaseSink, closeMachine, referenceVcpuState } from './machine.js';
+import { GUEST_SLOT, type Machine, type PhaseSink, closeMachine } from './machine.js';
 import { applyGuestCpuState, captureGuestCpuState, resetPrivileged } from './vcpu-state.js';
 
 export type SandboxStatus = 'ready' | 'poisoned' | 'closed';
@@ -231,7 +231,7 @@ export class MultiUseSandbox {
       // stubs' OUT, an MMIO read): finish it now, or it would overwrite the registers set
       // below on the next run. Then put back what only a fault could have changed.
       loop.completePendingExit();
-      resetPrivileged(vcpu, referenceVcpuState(), { msrs: false });
+      resetPrivileged(vcpu, this.#m.reference, { msrs: false });
     }
     const dirty = vm.getDirtyLog(GUEST_SLOT);
     if (this.#baseline === snapshot) {

@@ -156,6 +156,7 @@ const CPU_CASES: PoisonCase[] = [
   { fn: 'JumpToZero', ret: 'Void', args: [], cls: GuestExceptionError, code: 'ERR_GUEST_EXCEPTION', fields: { vector: 14, rip: 0n, cr2: 0n, errorCode: 0x14n } },
   { fn: 'SmashRsp', ret: 'Void', args: [], cls: GuestExceptionError, code: 'ERR_GUEST_EXCEPTION', fields: { vector: 14, cr2: 0xffff_ffff_ffff_fff8n, errorCode: 0x6n } },
   { fn: 'Int3', ret: 'Void', args: [], cls: GuestExceptionError, code: 'ERR_GUEST_EXCEPTION', fields: { vector: 3 } },
+  { fn: 'Divide', ret: 'Int', args: [P.Int(1), P.Int(0)], cls: GuestExceptionError, code: 'ERR_GUEST_EXCEPTION', fields: { vector: 0, errorCode: 0n } },
   // The host's page tables: the null page and the tables are not present (error code U only),
   // the system area is present but supervisor (P|U), the PEB and code read-only (P|W|U).
   { fn: 'WildAccess', ret: 'ULong', args: [P.ULong(0x1000n), P.Int(0)], cls: GuestExceptionError, code: 'ERR_GUEST_EXCEPTION', fields: { vector: 14, cr2: 0x1000n, errorCode: 0x4n } },
