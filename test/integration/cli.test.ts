@@ -271,7 +271,7 @@ describeKvm('run', () => {
       // init makes musl's three system calls (arch_prctl, set_tid_address, brk: each a
       // stub's report on port 0xE0) and halts; the call makes one host call (HostMethod1) and halts.
       expect(exits.map((e) => `${e[2]} ${e[3]}`)).toEqual(['io-out 224', 'io-out 224', 'io-out 224', 'mmio 108', 'mmio 101', 'mmio 108']);
-      expect(exits.map((e) => e[0])).toEqual(['1', '2', '3']);
+      expect(exits.map((e) => e[0])).toEqual(['1', '2', '3', '4', '5', '6']);
       for (const e of exits) expect(e[4]).toMatch(/^0x[0-9a-f]{8,}$/);
       const times = exits.map((e) => Number(e[1]));
       expect([...times].sort((a, b) => a - b)).toEqual(times);
