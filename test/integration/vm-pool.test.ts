@@ -28,11 +28,11 @@ describeKvm('VM pool', () => {
       expect(binary.idleVms).toBe(0);
       expect(second.machine.vm).toBe(vm); // the same kernel VM, reset
       // Memory: identical to a new VM started from the same template, page for page; against
-      // a VM that ran init itself only the page with the guest's PRNG state (seeded per
-      // init) may differ.
+      // a VM that ran init itself only the pages with state seeded per init may differ: musl's
+      // rand and random states, AT_RANDOM and the values derived from it, the start-up stack.
       const a = Buffer.from(second.machine.memory.bytes);
       expect(diffPages(a, Buffer.from(reused.machine.memory.bytes))).toEqual([]);
-      expect(diffPages(a, Buffer.from(fresh.machine.memory.bytes)).length).toBeLessThanOrEqual(1);
+      expect(diffPages(a, Buffer.from(fresh.machine.memory.bytes)).length).toBeLessThanOrEqual(5);
       // Registers, x87/SSE and debug state as on a new vCPU.
       expect(second.machine.vcpu.getRegs()).toEqual(reused.machine.vcpu.getRegs());
       expect(second.machine.vcpu.getSregs()).toEqual(reused.machine.vcpu.getSregs());
