@@ -7,15 +7,6 @@ HL_HOT_DATA_ uint64_t hl_stack_top;
 /* The doorbell page (PEB): a store to doorbell + 8 op exits to the host. */
 HL_HOT_DATA_ volatile uint64_t *hl_doorbell;
 
-/* What init learned from the PEB and the entry registers. */
-struct hl_sdk_env {
-  uint8_t *input;
-  uint64_t input_size;
-  uint8_t *output;
-  uint64_t output_size;
-  uint64_t stack_lo;
-  uint8_t log_level;
-};
 HL_HOT_DATA_ struct hl_sdk_env hl_env;
 
 static uint64_t peb_u64(const uint8_t *peb, unsigned off) {

@@ -7,15 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct hl_sdk_env {
-  uint8_t *input;
-  uint64_t input_size;
-  uint8_t *output;
-  uint64_t output_size;
-  uint64_t stack_lo;
-  uint8_t log_level;
-};
-extern struct hl_sdk_env hl_env;
 
 /* The fallback dispatcher is optional: weak, so it is NULL unless the guest defines it. */
 extern hl_Vec *c_guest_dispatch_function(const hl_FunctionCall *call) __attribute__((weak));

@@ -24,6 +24,17 @@
  * zero-initialised variables; the whole section must stay within 4 KiB. */
 #define HL_HOT_DATA_ __attribute__((section(".bss.hl_hot")))
 
+/* What init learned from the PEB and the entry registers (boot.c). */
+struct hl_sdk_env {
+  uint8_t *input;
+  uint64_t input_size;
+  uint8_t *output;
+  uint64_t output_size;
+  uint64_t stack_lo;
+  uint8_t log_level;
+};
+extern struct hl_sdk_env hl_env;
+
 /* The doorbell page (set by init from the PEB). */
 extern volatile uint64_t *hl_doorbell;
 
