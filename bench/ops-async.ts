@@ -29,8 +29,11 @@ export interface AsyncBenchContext {
 
 /** Row ids, in table order (suite.ts appends them to ROW_IDS). */
 export const ASYNC_ROW_IDS = [
-  'async-echo', 'async-host-call', 'pool-1-worker', 'pool-all-workers', 'pool-scaling', 'loop-delay-pool', 'loop-delay-sync',
+  'sync-echo-paired', 'async-echo', 'sync-add-paired', 'async-host-call', 'pool-1-worker', 'pool-all-workers', 'pool-scaling', 'loop-delay-pool', 'loop-delay-sync',
 ] as const;
+
+/** Progress steps asyncBench takes (some steps produce two rows). */
+export const ASYNC_STEPS = 7;
 
 const simpleguest = (): UninitializedSandbox => {
   const u = UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath('simpleguest')));
@@ -83,30 +86,76 @@ export async function asyncBench(ctx: AsyncBenchContext): Promise<void> {
   const poolCalls = ctx.quick ? 40 : 4000;
   const workers = os.availableParallelism();
 
+  // The async calls and the sync calls they are compared with run alternately in one loop,
+  // so the load drift of a shared machine hits both alike.
+  const syncEchoSpec: AsyncRowSpec = {
+    id: 'sync-echo-paired', label: 'sync warm Echo("hi"), paired with the async one', group: 'async', baseline: 'warm-echo',
+    target: null, note: 'MultiUseSandbox.call("Echo", "String", "hi"), timed alternately with the AsyncSandbox call below (one of each per iteration)',
+  };
   const echoSpec: AsyncRowSpec = {
-    id: 'async-echo', label: 'AsyncSandbox: warm Echo("hi")', group: 'async', baseline: 'warm-echo',
+    id: 'async-echo', label: 'AsyncSandbox: warm Echo("hi")', group: 'async', baseline: 'sync-echo-paired',
     target: '<= 1.25x the sync warm call', note: 'await asb.call("Echo", "String", "hi") one at a time: postMessage to the worker, the same sync call there, postMessage back, Promise settled',
   };
+  const syncAddSpec: AsyncRowSpec = {
+    id: 'sync-add-paired', label: 'sync Add with a host function, paired with the async one', group: 'async', baseline: 'host-call',
+    target: null, note: 'MultiUseSandbox.call("Add", "Int", 2, 3) with a synchronous HostAdd, timed alternately with the AsyncSandbox call below',
+  };
   const hostSpec: AsyncRowSpec = {
-    id: 'async-host-call', label: 'AsyncSandbox: Add with an async host function', group: 'async', baseline: 'host-call',
+    id: 'async-host-call', label: 'AsyncSandbox: Add with an async host function', group: 'async', baseline: 'sync-add-paired',
     target: null, note: 'Add(2, 3) whose HostAdd is an async function on the main thread: the worker posts the host call and waits (Atomics.wait) for the reply',
   };
   let asb: AsyncSandbox | undefined;
+  const sync = simpleguest().evolve(); // for Echo (its async HostAdd is not called)
+  const syncAdd = simpleguest();
+  syncAdd.registerHostFunction('HostAdd', { params: ['Int', 'Int'], returns: 'Int' }, (a: number, b: number) => a + b);
+  const syncAddSandbox = syncAdd.evolve();
+  /** Times `syncCall` and `asyncCall` alternately; the samples of each. */
+  const paired = async (l: LoopOptions, syncCall: () => void, asyncCall: () => Promise<void>): Promise<[Float64Array, Float64Array]> => {
+    const s = new Float64Array(l.iterations);
+    const a = new Float64Array(l.iterations);
+    for (let i = 0; i < l.iterations + l.warmup; i++) {
+      const t0 = process.hrtime.bigint();
+      syncCall();
+      const t1 = process.hrtime.bigint();
+      await asyncCall();
+      const t2 = process.hrtime.bigint();
+      if (i >= l.warmup) {
+        s[i - l.warmup] = Number(t1 - t0);
+        a[i - l.warmup] = Number(t2 - t1);
+      }
+      l.progress?.tick(i + 1, l.iterations + l.warmup);
+    }
+    return [s, a];
+  };
   try {
     await ctx.step('AsyncSandbox Echo', echoSpec, async () => {
       asb = await simpleguest().evolveAsync();
       const s = asb;
       const l = ctx.loop(calls);
-      ctx.timed(echoSpec, await timeLoopAsync(l, async () => { await s.call('Echo', 'String', 'hi'); }), l.warmup);
+      const [syncNs, asyncNs] = await paired(l, () => { sync.call('Echo', 'String', 'hi'); }, async () => { await s.call('Echo', 'String', 'hi'); });
+      ctx.timed(syncEchoSpec, syncNs, l.warmup);
+      ctx.timed(echoSpec, asyncNs, l.warmup);
     });
     await ctx.step('AsyncSandbox host call', hostSpec, async () => {
       const s = asb ?? await simpleguest().evolveAsync();
       asb = s;
       const l = ctx.loop(calls);
-      ctx.timed(hostSpec, await timeLoopAsync(l, async () => { await s.call('Add', 'Int', 2, 3); }), l.warmup);
+      const [syncNs, asyncNs] = await paired(l, () => { syncAddSandbox.call('Add', 'Int', 2, 3); }, async () => { await s.call('Add', 'Int', 2, 3); });
+      ctx.timed(syncAddSpec, syncNs, l.warmup);
+      ctx.timed(hostSpec, asyncNs, l.warmup);
     });
+    if (asb !== undefined) {
+      const s = asb;
+      const l = ctx.loop(calls);
+      const rt = await timeLoopAsync(l, () => s.restore(s.initialSnapshot));
+      const sorted = Float64Array.from(rt).sort();
+      ctx.note(`AsyncSandbox round trip without guest code (restore() of an unchanged sandbox: two postMessages, ~5 us of work in ` +
+        `the worker): median ${(sorted[sorted.length >> 1]! / 1000).toFixed(1)} us; that is the fixed cost an async call adds.`);
+    }
   } finally {
     await asb?.close();
+    sync.close();
+    syncAddSandbox.close();
   }
 
   const oneSpec: AsyncRowSpec = {

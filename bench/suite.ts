@@ -8,7 +8,7 @@ import {
   runNativeKernels,
 } from './c-floor.js';
 import { jsColdCycle, jsWarmRun } from './js-floor.js';
-import { ASYNC_ROW_IDS, asyncBench } from './ops-async.js';
+import { ASYNC_ROW_IDS, ASYNC_STEPS, asyncBench } from './ops-async.js';
 import { type AlternativeResult, isolatedVm, nodeVmContext, quickJs, workerThread } from './ops-alternatives.js';
 import {
   callPlusRestore, coldStart, computeInGuest, coldStartFromPool, coldStartFromTemplate, evolveFresh, evolveFromTemplate,
@@ -20,6 +20,7 @@ import {
   formatNs, markdownReport,
 } from './report.js';
 import { TraceRecorder } from '../src/sandbox/trace-recorder.js';
+import { coldStartFromSnapshot, fromSnapshotOp, loadedSimpleguestSnapshot } from './ops-snapshot.js';
 import { type LoopOptions, Progress, summarize, warmupFor } from './stats.js';
 
 export type { BenchResult, BenchRow, PhaseStat, MachineInfo, TimeBreakdown } from './report.js';
@@ -67,6 +68,7 @@ export const ROW_IDS = [
   'compute-crc32-native', 'compute-crc32-guest', 'compute-integrate-native', 'compute-integrate-guest',
   'compute-libc-native', 'compute-libc-guest',
   'cold-start-simpleguest', 'cold-start-dummyguest', 'cold-start-template', 'cold-start-pool', 'evolve-fresh', 'evolve-template',
+  'from-snapshot', 'cold-start-snapshot',
   'warm-echo', 'host-call', 'snapshot', 'restore', 'call-restore',
   ...ASYNC_ROW_IDS,
   'rss-per-sandbox', 'max-open',
@@ -108,7 +110,7 @@ const C3_EVOLVE = 'c3-evolve';
 
 /** Runs the suite and prints its report. Resolves with the result (also on `json`). */
 /** Steps of a run whose C floor builds (see runBench). */
-export const BENCH_STEPS = 26 + ASYNC_ROW_IDS.length;
+export const BENCH_STEPS = 28 + ASYNC_STEPS;
 
 export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const quick = opts.quick ?? false;
@@ -318,6 +320,15 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     id: 'evolve-template', label: 'evolve() from init template', group: 'hyperlight-ts', baseline: C_COLD, target: null,
     note: 'evolve() alone on an UninitializedSandbox that evolved once; close untimed',
   }, plan.coldTemplate, (l) => evolveFromTemplate('simpleguest', l));
+  const snapshotFile = await loadedSimpleguestSnapshot();
+  add('fromSnapshot (file)', {
+    id: 'from-snapshot', label: 'MultiUseSandbox.fromSnapshot() of a loaded snapshot file', group: 'hyperlight-ts', baseline: 'evolve-fresh',
+    target: '< evolve()', note: 'fromSnapshot(await Snapshot.load(file), hostFunctions) alone (VM, memory mapped copy-on-write from the snapshot\'s memfd, vCPU; no guest code runs); close untimed; ratio to evolve() running init',
+  }, plan.coldTemplate, (l) => fromSnapshotOp(snapshotFile, l));
+  add('cold start from snapshot file', {
+    id: 'cold-start-snapshot', label: 'cold start from a snapshot file, simpleguest', group: 'hyperlight-ts', baseline: 'cold-start-simpleguest',
+    target: null, note: 'fromSnapshot + Echo("hi") + close of a loaded snapshot file; ratio to the cold start that runs init',
+  }, plan.coldTemplate, (l) => coldStartFromSnapshot(snapshotFile, l));
   add('warm Echo', {
     id: 'warm-echo', label: 'warm call: Echo("hi")', group: 'hyperlight-ts', baseline: C3_EXIT, target: '<= 1.2x the CPL3 exit',
     note: 'callGuestFunctionByName("Echo", String, ["hi"]) on an evolved simpleguest sandbox: encode, push, KVM_RUN to halt, pop, decode',

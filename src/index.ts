@@ -6,7 +6,9 @@ export {
 // Sandboxes (the main API).
 export { UninitializedSandbox, LogLevel, type PrintFunction, type LogFunction, type EvolveOptions } from './sandbox/uninitialized-sandbox.js';
 export { MultiUseSandbox, type SandboxStatus } from './sandbox/multi-use-sandbox.js';
-export { Snapshot } from './sandbox/snapshot.js';
+export { Snapshot, type SnapshotLoadOptions } from './sandbox/snapshot.js';
+export { type SnapshotHostFunctions, type FromSnapshotOptions } from './sandbox/from-snapshot.js';
+export { SNAPSHOT_FORMAT_VERSION } from './sandbox/snapshot-file.js';
 export { InterruptHandle } from './sandbox/interrupt.js';
 export { GuestBinary, bundledGuestPath, BUNDLED_GUESTS, type BundledGuestName } from './sandbox/guest-binary.js';
 export { type SandboxConfig } from './sandbox/config.js';
@@ -25,7 +27,7 @@ export {
   GuestError, GuestAbortedError, GuestExceptionError, StackOverflowError, ExecutionCanceledError,
   MemoryAccessViolationError, GuestTripleFaultError, EmulationFailureError, GuestProtocolError,
   PoisonedSandboxError, HostFunctionNotFoundError, ParameterTypeMismatchError, ReturnTypeMismatchError,
-  UnexpectedExitError, SnapshotIncompatibleError, SandboxBusyError, BufferOverflowError, poisons,
+  UnexpectedExitError, SnapshotIncompatibleError, SnapshotFileError, type SnapshotFileProblem, SandboxBusyError, BufferOverflowError, poisons,
   hyperlightEquivalent, type HyperlightEquivalent, type GuestCodeLocation,
 } from './sandbox/errors.js';
 export { EXCEPTION_NAMES } from './x86_64/exceptions.js';

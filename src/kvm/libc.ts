@@ -15,6 +15,7 @@ const ioctlPtr = libc.func('int ioctl(int fd, unsigned long request, void *arg)'
 const openFn = libc.func('int open(const char *path, int flags)');
 const closeFn = libc.func('int close(int fd)');
 const mmapFn = libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)');
+const mmapAtFn = libc.func('void *mmap(uintptr_t addr, size_t len, int prot, int flags, int fd, int64_t off)');
 const munmapFn = libc.func('int munmap(uintptr_t addr, size_t len)');
 const mprotectFn = libc.func('int mprotect(uintptr_t addr, size_t len, int prot)');
 const madviseFn = libc.func('int madvise(uintptr_t addr, size_t len, int advice)');
@@ -101,6 +102,21 @@ export function mmap(length: number, prot: number, flags: number, fd = -1, offse
   const address = pointer === null ? 0n : koffi.address(pointer);
   if (address === MAP_FAILED || address === 0n) throw new SyscallError('mmap', koffi.errno());
   return { address, pointer, length };
+}
+
+/**
+ * mmap(2) with MAP_FIXED over `length` bytes at `offset` into an existing mapping (e.g.
+ * pages of a file or memfd, MAP_PRIVATE, replacing anonymous pages). The replaced range
+ * stays part of `mapping`: munmap of the whole mapping releases it. Throws SyscallError.
+ */
+export function mmapOver(mapping: Mapping, offset: number, length: number, prot: number, flags: number,
+  fd: number, fileOffset: number): void {
+  if (offset < 0 || length <= 0 || offset + length > mapping.length) {
+    throw new RangeError(`mmapOver: [${offset}, ${offset + length}) is outside the mapping of ${mapping.length} bytes`);
+  }
+  const pointer = mmapAtFn(at(mapping, offset), length, prot, flags | LIBC.MAP_FIXED, fd, fileOffset) as NativePointer;
+  const address = pointer === null ? 0n : koffi.address(pointer);
+  if (address !== at(mapping, offset)) throw new SyscallError('mmap(MAP_FIXED)', koffi.errno());
 }
 
 /** The host address `offset` bytes into a mapping. */

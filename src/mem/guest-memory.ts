@@ -1,8 +1,9 @@
 // Guest memory: one page-aligned anonymous mapping with PROT_NONE guard pages around it,
 // and bounds-checked reads and writes. Knows nothing about layout or KVM slots.
 import { GuestMemoryBoundsError } from '../errors.js';
-import { LIBC, type Mapping, madvise, mmap, mprotect, munmap, viewOf } from '../kvm/libc.js';
+import { LIBC, type Mapping, madvise, mmap, mmapOver, mprotect, munmap, viewOf } from '../kvm/libc.js';
 import { ResourceClosedError } from '../kvm/errors.js';
+import type { MemorySnapshot } from './snapshot.js';
 
 export const PAGE_SIZE = 4096;
 const GUARD = PAGE_SIZE;
@@ -23,10 +24,13 @@ export class GuestMemory {
   readonly hostAddress: bigint;
   /** Size in bytes (a multiple of the page size). */
   readonly size: number;
+  /** The snapshot whose stored pages are mapped copy-on-write into this memory, if any. */
+  readonly mappedFrom: MemorySnapshot | undefined;
 
-  private constructor(mapping: Mapping, size: number) {
+  private constructor(mapping: Mapping, size: number, mappedFrom?: MemorySnapshot) {
     this.#mapping = mapping;
     this.size = size;
+    this.mappedFrom = mappedFrom;
     this.hostAddress = mapping.address + BigInt(GUARD);
     // FFI: a view of the usable part of the mapping (not the guards), `size` bytes,
     // owned by this object; dropped in close() before munmap.
@@ -49,6 +53,32 @@ export class GuestMemory {
       munmap(mapping);
       throw e;
     }
+  }
+
+  /**
+   * Memory holding `snapshot`'s contents, with its stored pages mapped MAP_PRIVATE from its
+   * backing file (copy-on-write: sandboxes share them until they write) and zero pages
+   * anonymous. Without a backing file, allocates and copies.
+   */
+  static fromSnapshot(snapshot: MemorySnapshot): GuestMemory {
+    const backing = snapshot.backing;
+    const memory = GuestMemory.allocate(snapshot.size);
+    if (!backing) {
+      snapshot.restoreIntoZeroed(memory);
+      return memory;
+    }
+    const mapping = memory.#mapping!;
+    try {
+      for (const run of snapshot.storedRuns()) {
+        mmapOver(mapping, GUARD + run.page * PAGE_SIZE, run.pages * PAGE_SIZE, LIBC.PROT_READ | LIBC.PROT_WRITE,
+          LIBC.MAP_PRIVATE | LIBC.MAP_NORESERVE, backing.fd, run.dataOffset);
+      }
+    } catch (e) {
+      memory.close();
+      throw e;
+    }
+    memory.#mapping = undefined; // hand the mapping over to the new object
+    return new GuestMemory(mapping, memory.size, snapshot);
   }
 
   /** The whole memory as bytes (zero-copy; invalid after close()). */
@@ -121,7 +151,8 @@ export class GuestMemory {
 
   /**
    * Gives pages back to the kernel: they read as zero afterwards and stop counting as
-   * resident (MADV_DONTNEED on private anonymous memory). Page-aligned ranges only.
+   * resident (MADV_DONTNEED on private anonymous memory). Page-aligned ranges only. Not for
+   * memory mapped from a snapshot (its pages would read as the snapshot's again).
    */
   discard(offset: number, length: number): void {
     this.check(offset, length);
@@ -129,6 +160,7 @@ export class GuestMemory {
       throw new GuestMemoryBoundsError(offset, length, this.size, 'page-aligned guest memory');
     }
     if (!this.#mapping) throw new ResourceClosedError('GuestMemory');
+    if (this.mappedFrom) throw new GuestMemoryBoundsError(offset, length, this.size, 'memory not mapped from a snapshot file');
     madvise(this.#mapping, GUARD + offset, length, LIBC.MADV_DONTNEED);
   }
 

@@ -5,6 +5,24 @@ import { PAGE_SIZE, type GuestMemory } from './guest-memory.js';
 
 const WORDS_PER_PAGE = PAGE_SIZE / 4;
 
+/**
+ * Where a snapshot's stored pages also live as a file (a memfd holding exactly `data`, page
+ * by page), so guest memory can map them copy-on-write instead of copying them.
+ */
+export interface PageBacking {
+  /** An fd whose bytes [0, storedPages * 4096) equal the stored pages, in order. */
+  readonly fd: number;
+}
+
+/** A run of stored pages that are consecutive both in guest memory and in the stored data. */
+export interface StoredRun {
+  /** First guest page. */
+  readonly page: number;
+  readonly pages: number;
+  /** Byte offset of its first page in the stored data (and in the backing file). */
+  readonly dataOffset: number;
+}
+
 /** An immutable copy of guest memory. Pages that were all zero are not stored. */
 export class MemorySnapshot {
   /** Size of the memory it was taken from, in bytes. */
@@ -12,11 +30,57 @@ export class MemorySnapshot {
   /** For page i: offset of its copy in `data`, or -1 when the page was all zero. */
   readonly #pageOffsets: Int32Array;
   readonly #data: Uint8Array;
+  /** Set for a snapshot loaded from a file: the pages can be mapped rather than copied. */
+  readonly backing: PageBacking | undefined;
 
-  private constructor(size: number, pageOffsets: Int32Array, data: Uint8Array) {
+  private constructor(size: number, pageOffsets: Int32Array, data: Uint8Array, backing?: PageBacking) {
     this.size = size;
     this.#pageOffsets = pageOffsets;
     this.#data = data;
+    this.backing = backing;
+  }
+
+  /**
+   * A snapshot from stored pages: `pageOffsets[i]` is page i's offset in `data` (a multiple
+   * of 4096) or -1 for a zero page; stored pages must appear in `data` in page order, each
+   * once, and fill it exactly. `data` is kept, not copied (it may be a view of `backing`).
+   * @throws GuestMemoryBoundsError when the index does not describe `data` that way.
+   */
+  static fromStoredPages(pageOffsets: Int32Array, data: Uint8Array, backing?: PageBacking): MemorySnapshot {
+    let next = 0;
+    for (let p = 0; p < pageOffsets.length; p++) {
+      const at = pageOffsets[p]!;
+      if (at === -1) continue;
+      if (at !== next) throw new GuestMemoryBoundsError(at, PAGE_SIZE, data.length, `stored page data (page ${p} out of order)`);
+      next += PAGE_SIZE;
+    }
+    if (next !== data.length) throw new GuestMemoryBoundsError(0, next, data.length, 'stored page data (length differs from the index)');
+    return new MemorySnapshot(pageOffsets.length * PAGE_SIZE, pageOffsets, data, backing);
+  }
+
+  /** The stored pages as runs consecutive in memory and in the data, lowest page first. */
+  storedRuns(): StoredRun[] {
+    const runs: StoredRun[] = [];
+    const offsets = this.#pageOffsets;
+    for (let p = 0; p < offsets.length;) {
+      const at = offsets[p]!;
+      if (at < 0) { p++; continue; }
+      let q = p + 1;
+      while (q < offsets.length && offsets[q] === at + (q - p) * PAGE_SIZE) q++;
+      runs.push({ page: p, pages: q - p, dataOffset: at });
+      p = q;
+    }
+    return runs;
+  }
+
+  /** For tools and the file writer: page i's offset in the stored data, -1 for a zero page. */
+  pageOffset(p: number): number {
+    return this.#pageOffsets[p] ?? -1;
+  }
+
+  /** The stored pages, in page order (a view: do not modify). */
+  get storedData(): Uint8Array {
+    return this.#data;
   }
 
   /** Number of non-zero pages held. */
@@ -62,6 +126,7 @@ export class MemorySnapshot {
    */
   restoreIntoZeroed(memory: GuestMemory): void {
     this.#checkSize(memory);
+    if (memory.mappedFrom === this) return; // its pages are the snapshot's already (mapped)
     const bytes = memory.bytes;
     const offsets = this.#pageOffsets;
     for (let p = 0; p < offsets.length; p++) {

@@ -250,6 +250,7 @@ export function poisons(error: unknown): boolean {
     case 'ERR_SANDBOX_POISONED':
     case 'ERR_SANDBOX_BUSY':
     case 'ERR_SNAPSHOT_INCOMPATIBLE':
+    case 'ERR_SNAPSHOT_FILE':
     case 'ERR_CONFIG_INVALID':
     case 'ERR_CLOSED':
     case 'ERR_POOL_BUSY':
@@ -288,6 +289,19 @@ export class UnexpectedExitError extends HyperlightError {
 export class SnapshotIncompatibleError extends HyperlightError {
   constructor(message: string) {
     super('ERR_SNAPSHOT_INCOMPATIBLE', message);
+  }
+}
+
+/** Why a snapshot file was refused: cut short, damaged, failing its SHA-256, or unreadable. */
+export type SnapshotFileProblem = 'truncated' | 'corrupt' | 'checksum' | 'io';
+
+/** A snapshot file could not be read or failed validation (docs/snapshot-format.md). */
+export class SnapshotFileError extends HyperlightError {
+  readonly reason: SnapshotFileProblem;
+
+  constructor(reason: SnapshotFileProblem, message: string, options?: { cause?: unknown }) {
+    super('ERR_SNAPSHOT_FILE', `snapshot file ${reason === 'io' ? 'unreadable' : reason}: ${message}`, options);
+    this.reason = reason;
   }
 }
 

@@ -1,4 +1,5 @@
 // Where a guest comes from: a file path or bytes, and the bundled guests' paths.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigInvalidError } from '../errors.js';
@@ -24,6 +25,7 @@ export class GuestBinary {
   #bytes: Uint8Array | undefined;
   #image: ElfImage | undefined;
   #functions: readonly GuestFunctionSignature[] | undefined;
+  #hash: string | undefined;
   readonly #templates = new Map<string, GuestInitTemplate>();
   readonly #idle: IdleMachinePool;
 
@@ -85,6 +87,12 @@ export class GuestBinary {
       this.#functions = Object.freeze(readGuestFunctions(this.bytes()));
     }
     return this.#functions;
+  }
+
+  /** SHA-256 of the ELF bytes (hex), computed once: what snapshots record as the binary's identity. */
+  contentHash(): string {
+    this.#hash ??= createHash('sha256').update(this.bytes()).digest('hex');
+    return this.#hash;
   }
 
   /** @internal the init template recorded for `key` (a layout and log level). */

@@ -11,7 +11,7 @@ import { GuestMemory, PAGE_SIZE } from '../mem/guest-memory.js';
 import type { MemorySnapshot } from '../mem/snapshot.js';
 import { type MemoryLayout, buildPageTables, mappedRangesFor, planLayout } from '../mem/x86_64/index.js';
 import * as X from '../x86_64/index.js';
-import { writePeb } from './abi.js';
+import { type PebFields, writePeb } from './abi.js';
 import type { ResolvedConfig } from './config.js';
 import { denyGuestMsrAccess, guestMsrAccessDenied } from './msr-filter.js';
 import {
@@ -167,16 +167,21 @@ function writeMemoryImage(memory: GuestMemory, layout: MemoryLayout, image: ElfI
   const tables = buildPageTables(ranges, layout.pageTables,
     memory.slice(layout.pageTables.gpa, layout.pageTables.size));
   writeSystemArea(memory, layout);
-  writePeb(memory.view, layout.peb.gpa, {
+  writePeb(memory.view, layout.peb.gpa, pebFieldsOf(layout));
+  if (sink) sink.phase('page-tables', t, process.hrtime.bigint());
+  return BigInt(tables.cr3);
+}
+
+/** The PEB's fields for `layout` (docs/guest-abi.md). */
+export function pebFieldsOf(layout: MemoryLayout): PebFields {
+  return {
     inputSize: layout.inputData.size, inputPtr: layout.inputData.gpa,
     outputSize: layout.outputData.size, outputPtr: layout.outputData.gpa,
     initSize: layout.initData?.size ?? 0, initPtr: layout.initData?.gpa ?? 0,
     heapSize: layout.heap.size, heapPtr: layout.heap.gpa,
     stackSize: layout.stack.size, stackPtr: layout.stack.gpa,
     doorbellSize: layout.doorbell.size, doorbellPtr: layout.doorbell.gpa,
-  });
-  if (sink) sink.phase('page-tables', t, process.hrtime.bigint());
-  return BigInt(tables.cr3);
+  };
 }
 
 function writeSystemArea(memory: GuestMemory, layout: MemoryLayout): X.SystemTables {
@@ -228,7 +233,9 @@ export function createMachine(layout: MemoryLayout, start: MachineStart, sink?: 
     vm = kvm.createVm();
     const manualDirtyLog = enableManualDirtyLog(vm);
     if (sink) { const n = clock(); sink.phase('create-vm', t, n); t = n; }
-    memory = GuestMemory.allocate(layout.totalSize);
+    // A template loaded from a snapshot file maps its pages copy-on-write (GuestMemory.fromSnapshot).
+    memory = start.kind === 'template' && start.template.memory.backing
+      ? GuestMemory.fromSnapshot(start.template.memory) : GuestMemory.allocate(layout.totalSize);
     vm.setUserMemoryRegion({
       slot: GUEST_SLOT, flags: K.KVM_MEM_LOG_DIRTY_PAGES, guestPhysAddr: 0n,
       memorySize: BigInt(memory.size), userspaceAddr: memory.hostAddress,

@@ -10,12 +10,13 @@ import { type GuestFunctionSignature, declaredArguments, withUndeclaredHint } fr
 import { HOST_ERROR_CODE, type HostFunctionRegistry } from './host-functions.js';
 import type { InterruptHandle, InterruptState } from './interrupt.js';
 import type { ExitSink, RunLoop } from './run-loop.js';
-import { Snapshot, layoutKey } from './snapshot.js';
+import { Snapshot, type SnapshotSource, layoutKey } from './snapshot.js';
 import {
   type CallArgument, type PlainOf, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName, toPlain,
 } from './values.js';
 import { GUEST_SLOT, type Machine, type PhaseSink, closeMachine } from './machine.js';
 import { applyGuestCpuState, captureGuestCpuState, resetPrivileged } from './vcpu-state.js';
+import { type FromSnapshotOptions, type SnapshotHostFunctions, sandboxFromSnapshot } from './from-snapshot.js';
 
 export type SandboxStatus = 'ready' | 'poisoned' | 'closed';
 
@@ -68,6 +69,8 @@ export class MultiUseSandbox {
   #baseline: Snapshot | undefined;
   /** Guest address of the dispatch function the guest reported at init. */
   readonly dispatchAddress: bigint;
+  /** What snapshots of this sandbox record about it (binary, layout inputs, segments). */
+  #source: SnapshotSource | undefined;
 
   /** Offered the machine at close(); true when it kept it for reuse (a VM pool). */
   readonly #release: ((m: Machine) => boolean) | undefined;
@@ -84,6 +87,32 @@ export class MultiUseSandbox {
     this.#layoutKey = layoutKey(machine.layout);
     this.dispatchAddress = dispatchAddress;
     this.#trace = trace;
+  }
+
+  /**
+   * A sandbox from a snapshot (from `snapshot()` or `Snapshot.load()`) without running any
+   * guest code: a new VM whose memory maps the snapshot's pages copy-on-write when it was
+   * loaded from a file (copies them otherwise), with its registers. `hostFunctions` are
+   * registered as with `registerHostFunction` (HostPrint prints to stdout unless `print` is
+   * given). The guest's declared functions are not known (call() converts plain values by
+   * their JS type).
+   * @throws SnapshotIncompatibleError when the snapshot's special registers are not what
+   *   this host gives a ring-3 guest (another CPU's features); ConfigInvalidError for a bad
+   *   host function; KVM errors.
+   */
+  static fromSnapshot(snapshot: Snapshot, hostFunctions: SnapshotHostFunctions = {},
+    options: FromSnapshotOptions = {}): MultiUseSandbox {
+    return sandboxFromSnapshot(snapshot, hostFunctions, options);
+  }
+
+  /** @internal what this sandbox's snapshots record (set by evolve() and fromSnapshot()). */
+  setSnapshotSource(source: SnapshotSource): void {
+    this.#source = source;
+  }
+
+  /** @internal guest memory and registers equal `snapshot` (fromSnapshot): a restore to it copies only dirty pages. */
+  startedFrom(snapshot: Snapshot): void {
+    this.#baseline = snapshot;
   }
 
   /** `ready`, `poisoned` (only restore() is accepted) or `closed`. */
@@ -202,7 +231,8 @@ export class MultiUseSandbox {
     // Auto-protect mode: empty the log, so from here on it holds the changes since this
     // snapshot. Manual mode keeps accumulating: a superset is still exact for restore.
     if (!manualDirtyLog) vm.getDirtyLog(GUEST_SLOT);
-    const snap = new Snapshot(this.#layoutKey, MemorySnapshot.capture(memory), captureGuestCpuState(vcpu));
+    if (!this.#source) throw new SnapshotIncompatibleError('this sandbox was built without what a snapshot records');
+    const snap = new Snapshot(this.#layoutKey, MemorySnapshot.capture(memory), captureGuestCpuState(vcpu), this.#source);
     this.#baseline = snap;
     this.#loop.io.clearHostWrites();
     this.#loop.syscalls.hostWrittenPages.clear();
@@ -222,6 +252,10 @@ export class MultiUseSandbox {
     if (!(snapshot instanceof Snapshot)) throw new SnapshotIncompatibleError('restore() needs a Snapshot from snapshot()');
     if (snapshot.layoutKey !== this.#layoutKey) {
       throw new SnapshotIncompatibleError('snapshot was taken from a sandbox with a different memory layout');
+    }
+    if (this.#source && snapshot.source.binaryHash !== this.#source.binaryHash &&
+      snapshot.source.binaryHash() !== this.#source.binaryHash()) {
+      throw new SnapshotIncompatibleError('snapshot was taken from a sandbox of another guest binary');
     }
     const { vm, vcpu, memory, layout, manualDirtyLog } = this.#m;
     const loop = this.#loop;

@@ -213,9 +213,22 @@ export class UninitializedSandbox {
     };
   }
 
-  /** Hands the guest's declared functions (its ELF notes) to a new sandbox's call(). */
+  /** Hands the guest's declared functions (its ELF notes) and what its snapshots record to a new sandbox. */
   #declared(sandbox: MultiUseSandbox): MultiUseSandbox {
     sandbox.declareGuestFunctions(this.#binary.functions());
+    const c = this.#config;
+    const img = this.#image;
+    const binary = this.#binary;
+    sandbox.setSnapshotSource({
+      layoutConfig: {
+        heapSize: c.heapSize, stackSize: c.stackSize, inputDataSize: c.inputDataSize, outputDataSize: c.outputDataSize,
+        exceptionStackSize: c.exceptionStackSize, initDataSize: 0,
+        image: img.fixedBase === undefined ? { span: img.span } : { span: img.span, fixedBase: img.fixedBase },
+      },
+      layout: this.#layout, segments: img.segments, binaryHash: () => binary.contentHash(),
+      dispatch: sandbox.dispatchAddress, cr3: sandbox.machine.cr3, entry: sandbox.machine.entry,
+      maxExecutionTimeMs: c.maxExecutionTimeMs,
+    });
     return sandbox;
   }
 

@@ -55,8 +55,8 @@ describeKvm('benchmark suite (--quick --json)', () => {
     expect(byId.get('js-vcpu-run')!.baseline).toBe('c-run-loop');
     expect(byId.get('max-open')!.median).toBeGreaterThan(0);
     // The async rows: overhead against the sync call, scaling as a ratio, loop delay as p50/p99.
-    expect(byId.get('async-echo')!.baseline).toBe('warm-echo');
-    expect(byId.get('async-host-call')!.baseline).toBe('host-call');
+    expect(byId.get('async-echo')!.baseline).toBe('sync-echo-paired');
+    expect(byId.get('async-host-call')!.baseline).toBe('sync-add-paired');
     expect(byId.get('pool-all-workers')!.baseline).toBe('pool-1-worker');
     expect(byId.get('pool-scaling')!.unit).toBe('x');
     expect(byId.get('pool-scaling')!.median).toBeGreaterThan(0);
@@ -71,7 +71,7 @@ describeKvm('benchmark suite (--quick --json)', () => {
 
     // The progress count was right: the suite notes a stale BENCH_STEPS.
     expect(result.notes.filter((n) => n.includes('BENCH_STEPS'))).toEqual([]);
-    expect(BENCH_STEPS).toBe(33);
+    expect(BENCH_STEPS).toBe(35);
 
     // JSON.stringify would print NaN and Infinity as null: none anywhere.
     for (const [path, n] of numbersIn(result)) expect(Number.isFinite(n), path).toBe(true);
