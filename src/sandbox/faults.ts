@@ -5,7 +5,7 @@ import { HyperlightError } from '../errors.js';
 import { KVM_INTERNAL_ERROR_EMULATION } from '../kvm/constants.js';
 import { walk } from '../mem/x86_64/index.js';
 import {
-  EXCEPTION_FRAME_SIZE, FRAME_OFF_RAX, FRAME_OFF_RFLAGS, FRAME_OFF_RIP, FRAME_OFF_VECTOR, PF_FETCH, PF_USER,
+  EXCEPTION_FRAME_SIZE, FRAME_OFF_RAX, RFLAGS_RESERVED_1, FRAME_OFF_RFLAGS, FRAME_OFF_RIP, FRAME_OFF_VECTOR, PF_FETCH, PF_USER,
   SEL_USER_CODE, SYSCALL_ENTRY_SENTINEL, SYSCALL_RESUME, VECTOR_PF, VECTOR_UD, readExceptionFrame,
 } from '../x86_64/index.js';
 import {
@@ -111,13 +111,15 @@ export class FaultReporter {
       (f.errorCode & (PF_FETCH | PF_USER)) === (PF_FETCH | PF_USER)) {
       regs = r();
       returnRip = regs.rcx;
-      rflags = (f.rflags & ~USER_RFLAGS) | (regs.r11 & USER_RFLAGS);
+      rflags = regs.r11; // what `syscall` saved; the guest could have set it to anything
     } else {
       return undefined;
     }
+    // Back in ring 3 with the flags a ring-3 program can set and nothing else (IF, IOPL, TF
+    // and the rest as the guest started: clear).
     return {
       nr: f.rax, args: [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9],
-      returnRip, rflags, frameAt: top - EXCEPTION_FRAME_SIZE,
+      returnRip, rflags: RFLAGS_RESERVED_1 | (rflags & USER_RFLAGS), frameAt: top - EXCEPTION_FRAME_SIZE,
     };
   }
 

@@ -9,7 +9,7 @@ import { type DecodedFunctionCall, type GuestLogRecord, WireCodec, decodeGuestLo
 import { GuestAbortedError, GuestProtocolError, MemoryAccessViolationError, UnexpectedExitError } from './errors.js';
 import { FaultReporter, Symbolizer } from './faults.js';
 import { SyscallServer } from './syscalls.js';
-import { MSR_FS_BASE } from '../x86_64/index.js';
+import { EXCEPTION_FRAME_SIZE, MSR_FS_BASE } from '../x86_64/index.js';
 import { CANCEL_NONE, type InterruptState } from './interrupt.js';
 import { IoBuffers } from './iobuf.js';
 import type { Machine } from './machine.js';
@@ -59,6 +59,8 @@ export class RunLoop {
   /** The guest's own memory (everything from the PEB up): where pointers it passes may point. */
   readonly #userLo: number;
   #mmioView: DataView | undefined;
+  /** A served system call left the stub's frame on the exception stack (cleared at the next Halt). */
+  #frameLeft = false;
   /** Host calls, prints and logs the guest has made (guest init is replayable only at 0). */
   guestOutputs = 0;
   /** Exit tracing; undefined (the default) costs one property check per exit. */
@@ -146,6 +148,7 @@ export class RunLoop {
     const hi = data.getUint32(4, true);
     switch (off / DOORBELL_STRIDE) {
       case OP_HALT:
+        if (this.#frameLeft) this.#clearFrame();
         this.#halt.value = lo === 0 && hi === 0 ? 0n : data.getBigUint64(0, true);
         return this.#halt;
       case OP_CALL_FUNCTION:
@@ -189,11 +192,24 @@ export class RunLoop {
 
   // ---- exceptions --------------------------------------------------------------------
 
+  /**
+   * Zeroes what the stubs left on the host's exception stack after served system calls, so
+   * that between calls it holds what the host wrote there (nothing): snapshots and snapshot
+   * files see the host's pages unchanged.
+   */
+  #clearFrame(): void {
+    const { exceptionStack } = this.#m.layout;
+    const top = exceptionStack.gpa + exceptionStack.size;
+    this.#bytes.fill(0, top - EXCEPTION_FRAME_SIZE, top);
+    this.#frameLeft = false;
+  }
+
   #onIo(exit: IoExit): PendingAction | undefined {
     if (exit.direction === 'out' && exit.port === PORT_CPU_EXCEPTION) {
       const call = this.faults.syscall();
       if (!call) throw this.faults.exception();
       this.faults.resumeSyscall(call, this.syscalls.serve(call.nr, call.args));
+      this.#frameLeft = true;
       return undefined;
     }
     // Ring 3 cannot execute in/out (IOPL 0, no I/O bitmap): only host code could get here.

@@ -27,9 +27,10 @@ const IOV_MAX = 1024;
 export const SYSCALL_WRITE_MAX = 0x10000;
 /** Bytes one getrandom fills at most. */
 const GETRANDOM_MAX = 256;
-/** Where, in the host's supervisor-only system-tables page, the brk and mmap state lives (so that it is
- * captured, restored and reused with guest memory): u64 break, u64 lowest mapped address (0: unset). */
-const STATE_OFF = 0x800;
+/** Where, in the PEB's page (read-only to the guest, beyond the PEB's fields), the brk and mmap state
+ * lives, so that it is captured, restored and reused with guest memory: u64 break, u64 lowest mapped
+ * address (0: unset). Values outside the heap (a snapshot file can hold anything) count as unset. */
+const STATE_OFF = 0xf00;
 
 /** What a served system call needs from its sandbox. */
 export interface SyscallHost {
@@ -68,7 +69,7 @@ export class SyscallServer {
     this.#userLo = layout.peb.gpa;
     this.#heapLo = Math.ceil(layout.heap.gpa / PAGE) * PAGE;
     this.#heapHi = Math.floor((layout.heap.gpa + layout.heap.size) / PAGE) * PAGE;
-    this.#state = layout.sysTables.gpa + STATE_OFF;
+    this.#state = layout.peb.gpa + STATE_OFF;
     this.#host = host;
   }
 
@@ -178,14 +179,20 @@ export class SyscallServer {
     this.#touched(this.#state + off, 8);
   }
 
+  /** A stored address if it lies in the heap, else `unset`. */
+  #inHeap(off: number, unset: number): number {
+    const v = this.#u64(off);
+    return v >= this.#heapLo && v <= this.#heapHi ? v : unset;
+  }
+
   /** The current break (the heap's first page until the guest moves it). */
   #curBrk(): number {
-    return this.#u64(0) || this.#heapLo;
+    return this.#inHeap(0, this.#heapLo);
   }
 
   /** The lowest address mmap has handed out (the heap's end while nothing is mapped). */
   #mapLow(): number {
-    return this.#u64(8) || this.#heapHi;
+    return this.#inHeap(8, this.#heapHi);
   }
 
   /** Zeroes the pages of [lo, lo + len) that are not zero already (untouched pages stay unallocated in the host). */

@@ -205,7 +205,7 @@ describeKvm('hostile guests: CPU state, memory and resource abuse poison with th
   it('an exception names the faulting function of the guest ELF', () => {
     const e = catchError(() => h.sandbox.call('Int3', 'Void')) as GuestExceptionError;
     expect(e.location?.symbol).toBe('hl_wrapped_int3');
-    expect(e.message).toMatch(/\(ELF 0x[0-9a-f]+ _call_int3\+0x[0-9a-f]+\)/);
+    expect(e.message).toMatch(/\(ELF 0x[0-9a-f]+ hl_wrapped_int3\+0x[0-9a-f]+\)/);
     expect(e.location!.imageOffset).toBe(Number(e.rip) - h.sandbox.layout.image.gpa);
     h.sandbox.restore(h.snap);
   });
