@@ -330,17 +330,17 @@ export function splitCallTime(which: 'echo' | 'add', opts: LoopOptions): CallSpl
   });
 }
 
-/** A compute kernel of benchguest (guests/benchguest/kernels.h) as a guest call: its per-call ns and its result. */
-export function computeInGuest(fn: 'Crc32' | 'Integrate' | 'LibcKernel', opts: LoopOptions): { samples: Float64Array; result: number | bigint } {
-  const sandbox = UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath('benchguest')), { maxExecutionTimeMs: 60_000 }).evolve();
-  try {
-    const args = fn === 'Crc32' ? [ParameterValue.Int(1 << 20), ParameterValue.UInt(1)]
-      : fn === 'LibcKernel' ? [ParameterValue.Int(10_000), ParameterValue.Int(100_000)] : [ParameterValue.Int(1_000_000)];
-    const ret = fn === 'Crc32' ? ReturnType.UInt : fn === 'LibcKernel' ? ReturnType.ULong : ReturnType.Double;
-    let result: number | bigint = Number.NaN;
-    const samples = timeLoop(opts, () => undefined, () => { result = sandbox.callGuestFunctionByName(fn, ret, args) as number | bigint; });
-    return { samples, result };
-  } finally {
-    sandbox.close();
-  }
+/** The benchmark guest (compute kernels of guests/benchguest/kernels.h), with a long time limit. */
+export function computeSandbox(): MultiUseSandbox {
+  return UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath('benchguest')), { maxExecutionTimeMs: 60_000 }).evolve();
+}
+
+/** A compute kernel as a guest call on `sandbox` (one kept across rounds, so no new vCPU is warming up): per-call ns and the result. */
+export function computeInGuest(sandbox: MultiUseSandbox, fn: 'Crc32' | 'Integrate' | 'LibcKernel', opts: LoopOptions): { samples: Float64Array; result: number | bigint } {
+  const args = fn === 'Crc32' ? [ParameterValue.Int(1 << 20), ParameterValue.UInt(1)]
+    : fn === 'LibcKernel' ? [ParameterValue.Int(10_000), ParameterValue.Int(100_000)] : [ParameterValue.Int(1_000_000)];
+  const ret = fn === 'Crc32' ? ReturnType.UInt : fn === 'LibcKernel' ? ReturnType.ULong : ReturnType.Double;
+  let result: number | bigint = Number.NaN;
+  const samples = timeLoop(opts, () => undefined, () => { result = sandbox.callGuestFunctionByName(fn, ret, args) as number | bigint; });
+  return { samples, result };
 }

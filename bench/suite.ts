@@ -11,7 +11,7 @@ import { jsColdCycle, jsWarmRun } from './js-floor.js';
 import { ASYNC_ROW_IDS, ASYNC_STEPS, asyncBench } from './ops-async.js';
 import { type AlternativeResult, isolatedVm, nodeVmContext, quickJs, workerThread } from './ops-alternatives.js';
 import {
-  callPlusRestore, coldStart, computeInGuest, coldStartFromPool, coldStartFromTemplate, evolveFresh, evolveFromTemplate,
+  callPlusRestore, coldStart, computeInGuest, computeSandbox, coldStartFromPool, coldStartFromTemplate, evolveFresh, evolveFromTemplate,
   hostCallRoundTrip, maxOpen, restoreAfterCall, rssPerSandbox, snapshotOp, splitCallTime, uninitialized, warmEcho,
   type CallSplit,
 } from './ops-sandbox.js';
@@ -243,17 +243,22 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     const nativeInt: number[] = [];
     const guestCrc: number[] = [];
     const guestInt: number[] = [];
-    for (let r = 0; r < rounds; r++) {
-      const native = runNativeKernels(5);
-      nativeCrc.push(...native.crc32Ns);
-      nativeInt.push(...native.integrateNs);
-      const crc = computeInGuest('Crc32', loop(5));
-      const int = computeInGuest('Integrate', loop(5));
-      if (crc.result !== native.crc32 || int.result !== native.integrate) {
-        throw new Error(`guest and native kernels disagree: crc ${crc.result} vs ${native.crc32}, integral ${int.result} vs ${native.integrate}`);
+    const sandbox = computeSandbox();
+    try {
+      for (let r = 0; r < rounds; r++) {
+        const native = runNativeKernels(5);
+        nativeCrc.push(...native.crc32Ns);
+        nativeInt.push(...native.integrateNs);
+        const crc = computeInGuest(sandbox, 'Crc32', loop(5));
+        const int = computeInGuest(sandbox, 'Integrate', loop(5));
+        if (crc.result !== native.crc32 || int.result !== native.integrate) {
+          throw new Error(`guest and native kernels disagree: crc ${crc.result} vs ${native.crc32}, integral ${int.result} vs ${native.integrate}`);
+        }
+        guestCrc.push(...crc.samples);
+        guestInt.push(...int.samples);
       }
-      guestCrc.push(...crc.samples);
-      guestInt.push(...int.samples);
+    } finally {
+      sandbox.close();
     }
     timed(computeSpecs.crcNative, nativeCrc, 1);
     timed(computeSpecs.intNative, nativeInt, 1);
@@ -264,7 +269,13 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     const iters = quick ? 2 : 10;
     const native = runNativeKernels(1, iters);
     timed(computeSpecs.libcNative, native.libcNs, 1);
-    const libc = computeInGuest('LibcKernel', loop(iters));
+    const sandbox = computeSandbox();
+    let libc: ReturnType<typeof computeInGuest>;
+    try {
+      libc = computeInGuest(sandbox, 'LibcKernel', loop(iters));
+    } finally {
+      sandbox.close();
+    }
     if (libc.result !== native.libc) throw new Error(`guest and native libc kernels disagree: ${String(libc.result)} vs ${native.libc}`);
     timed(computeSpecs.libcGuest, libc.samples, warmupFor(iters));
   });

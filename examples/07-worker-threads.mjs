@@ -39,7 +39,9 @@ if (isMainThread) {
   clearInterval(timer);
   await worker.terminate();
 } else {
-  const sandbox = UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath('simpleguest'))).evolve();
+  // Calls stop after 1 s by default; give Spin 10 s so that here the kill() is what stops it.
+  const sandbox = UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath('simpleguest')),
+    { maxExecutionTimeMs: 10_000 }).evolve();
   const clean = sandbox.snapshot();
   parentPort.postMessage({ kind: 'ready', shared: sandbox.interruptHandle().shared });
   parentPort.on('message', ({ id, fn, ret, args }) => {

@@ -12,7 +12,7 @@ export const ERROR_CODES = [
   'ERR_SNAPSHOT_INCOMPATIBLE', 'ERR_SNAPSHOT_FILE', 'ERR_HOST_FUNCTION_NOT_FOUND', 'ERR_PARAMETER_TYPE_MISMATCH',
   'ERR_RETURN_TYPE_MISMATCH', 'ERR_CONFIG_INVALID', 'ERR_ELF_INVALID', 'ERR_PAGE_TABLES_TOO_LARGE',
   'ERR_GUEST_MEMORY_BOUNDS', 'ERR_KVM_IOCTL', 'ERR_KVM_UNAVAILABLE', 'ERR_CLOSED', 'ERR_GUEST_BUILD',
-  'ERR_POOL_BUSY', 'ERR_WORKER_CRASHED',
+  'ERR_POOL_BUSY', 'ERR_WORKER_CRASHED', 'ERR_HOST_CALLBACK', 'ERR_OUTPUT_LIMIT', 'ERR_SYSTEM',
 ] as const;
 
 /** The stable codes of HyperlightError, as a union to switch on exhaustively. */
@@ -21,12 +21,27 @@ export type ErrorCode = typeof ERROR_CODES[number];
 /** Base of every error this library throws. `code` is stable and safe to switch on. */
 export class HyperlightError extends Error {
   readonly code: ErrorCode;
+  /**
+   * Errors that happened while this one was already on its way to the caller (for example
+   * a print callback that threw while the output of a failed call was flushed). Absent
+   * when there were none; never replaces the error itself.
+   */
+  declare readonly suppressed?: readonly unknown[];
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
   }
+}
+
+/** Records `extra` on `error.suppressed` (when `error` is a HyperlightError) and returns `error`. */
+export function addSuppressed(error: unknown, extra: unknown): unknown {
+  if (error instanceof HyperlightError) {
+    const list = [...(error.suppressed ?? []), extra];
+    Object.defineProperty(error, 'suppressed', { value: list, enumerable: false, configurable: true });
+  }
+  return error;
 }
 
 /** A configuration value is out of range, misaligned or the wrong type. */

@@ -5,7 +5,7 @@ export {
 
 // Sandboxes (the main API).
 export { UninitializedSandbox, LogLevel, type PrintFunction, type LogFunction, type EvolveOptions } from './sandbox/uninitialized-sandbox.js';
-export { MultiUseSandbox, type SandboxStatus } from './sandbox/multi-use-sandbox.js';
+export { MultiUseSandbox, type SandboxStatus, type RestoreOptions } from './sandbox/multi-use-sandbox.js';
 export { Snapshot, type SnapshotLoadOptions } from './sandbox/snapshot.js';
 export { type SnapshotHostFunctions, type FromSnapshotOptions } from './sandbox/from-snapshot.js';
 export { SNAPSHOT_FORMAT_VERSION } from './sandbox/snapshot-file.js';

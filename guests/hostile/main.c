@@ -463,6 +463,19 @@ static int32_t absurd_allocations(void) {
 /* A normal function, to show the sandbox works after a restore. */
 static int32_t ping(int32_t v) { return v + 1; }
 
+/* DebugPrints `text` (no newline is added) and aborts with code 42 before any Halt, so the
+ * text is still waiting in the host's line buffer when the call fails. */
+static int32_t print_then_abort(const char *text) {
+  hl_debug_print(text);
+  hl_abort_with_code(42);
+}
+
+/* 64 bits of the SDK's rand(): the same in two sandboxes exactly when their seeds are. */
+static uint64_t next_random(void) {
+  uint64_t hi = (uint64_t)rand();
+  return (hi << 33) ^ (uint64_t)rand();
+}
+
 HYPERLIGHT_WRAP_FUNCTION(output_sp, Int, 1, ULong)
 HYPERLIGHT_WRAP_FUNCTION(output_back_pointer, Int, 1, ULong)
 HYPERLIGHT_WRAP_FUNCTION(output_size_claim, Int, 1, UInt)
@@ -498,6 +511,8 @@ HYPERLIGHT_WRAP_FUNCTION(exhaust_heap_keep, Int, 0)
 HYPERLIGHT_WRAP_FUNCTION(exhaust_heap_and_free, Int, 0)
 HYPERLIGHT_WRAP_FUNCTION(absurd_allocations, Int, 0)
 HYPERLIGHT_WRAP_FUNCTION(ping, Int, 1, Int)
+HYPERLIGHT_WRAP_FUNCTION(print_then_abort, Int, 1, String)
+HYPERLIGHT_WRAP_FUNCTION(next_random, ULong, 0)
 
 /* A raw Linux system call with the guest's own arguments (the host must check every one). */
 static int64_t raw_syscall(int64_t nr, int64_t a, int64_t b, int64_t c) {
@@ -561,6 +576,8 @@ void hyperlight_main(void) {
   HYPERLIGHT_REGISTER_FUNCTION("ExhaustHeapAndFree", exhaust_heap_and_free);
   HYPERLIGHT_REGISTER_FUNCTION("AbsurdAllocations", absurd_allocations);
   HYPERLIGHT_REGISTER_FUNCTION("Ping", ping);
+  HYPERLIGHT_REGISTER_FUNCTION("PrintThenAbort", print_then_abort);
+  HYPERLIGHT_REGISTER_FUNCTION("NextRandom", next_random);
   HYPERLIGHT_REGISTER_FUNCTION("RawSyscall", raw_syscall);
   HYPERLIGHT_REGISTER_FUNCTION("AddressOf", address_of);
   HYPERLIGHT_REGISTER_FUNCTION("ScratchText", scratch_text);

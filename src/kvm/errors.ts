@@ -1,7 +1,7 @@
 // Errors raised by the KVM layer: a failed ioctl, or /dev/kvm not usable.
 import { HyperlightError } from '../errors.js';
 import { IOCTL_NAMES } from './ioctl.js';
-import { errnoName } from './libc.js';
+import { errnoName, resourceHint } from './libc.js';
 
 /** An ioctl on a KVM fd failed. `message` reads like `KVM_SET_SREGS failed: EFAULT`. */
 export class KvmIoctlError extends HyperlightError {
@@ -14,7 +14,9 @@ export class KvmIoctlError extends HyperlightError {
     const ioctl = typeof request === 'string'
       ? request : IOCTL_NAMES.get(request) ?? `ioctl 0x${request.toString(16)}`;
     const name = errnoName(errno);
-    super('ERR_KVM_IOCTL', `${ioctl} failed: ${name}${context ? ` (${context})` : ''}`);
+    const hint = resourceHint(errno);
+    const detail = [context, hint].filter((s) => s !== '').join('; ');
+    super('ERR_KVM_IOCTL', `${ioctl} failed: ${name}${detail ? ` (${detail})` : ''}`);
     this.ioctl = ioctl;
     this.errno = errno;
     this.errnoName = name;

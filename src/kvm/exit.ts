@@ -1,6 +1,7 @@
 // Decodes kvm_run after KVM_RUN into a discriminated union of exits: the one place that
 // reads kvm_run's exit fields. Exit objects are preallocated and reused (no allocation per
-// run); an exit is valid until the next decode.
+// run); an exit is valid until the next decode. Exit data is copied into JavaScript memory,
+// so no exit object aliases kvm_run: one kept past the vCPU's close() cannot fault.
 import * as C from './constants.js';
 import { kvm_run } from './layouts.generated.js';
 
@@ -11,7 +12,7 @@ export interface IoExit {
   /** Bytes per access (1, 2 or 4). */
   size: number;
   count: number;
-  /** The data, `size * count` bytes, aliasing kvm_run (write it for `in`). */
+  /** The data, `size * count` bytes, a copy (write it for `in`: run() hands it to KVM). */
   data: Uint8Array;
 }
 export interface MmioExit { kind: 'mmio'; isWrite: boolean; address: bigint; length: number; data: Uint8Array }
@@ -45,6 +46,13 @@ export class ExitDecoder {
   private ioDataOffset = -1;
   private ioDataLength = -1;
   private readonly empty: Uint8Array;
+  /** Where the current io data lies in kvm_run (a cached native view). */
+  private ioSource: Uint8Array;
+  /** JavaScript memory the io data is copied into (grown when a longer string I/O needs it). */
+  private ioCopy = new Uint8Array(64);
+  private readonly mmioSource: Uint8Array;
+  /** Data KVM must get back before the next run: an IN, or an MMIO read. */
+  private pendingIn: 'io' | 'mmio' | undefined;
 
   /**
    * @param bytes the whole vCPU mapping (kvm_run plus the pages after it that io
@@ -53,16 +61,27 @@ export class ExitDecoder {
    */
   constructor(private readonly bytes: Uint8Array) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.empty = bytes.subarray(0, 0);
+    this.empty = new Uint8Array(0);
+    this.ioSource = this.empty;
     this.io = { kind: 'io', direction: 'out', port: 0, size: 0, count: 0, data: this.empty };
-    this.mmio = {
-      kind: 'mmio', isWrite: false, address: 0n, length: 0,
-      data: bytes.subarray(F['mmio.data'][0], F['mmio.data'][0] + F['mmio.data'][1]),
-    };
+    // FFI: a view of kvm_run's mmio.data (8 bytes), used only while the vCPU is open.
+    this.mmioSource = bytes.subarray(F['mmio.data'][0], F['mmio.data'][0] + F['mmio.data'][1]);
+    this.mmio = { kind: 'mmio', isWrite: false, address: 0n, length: 0, data: new Uint8Array(this.mmioSource.length) };
+  }
+
+  /**
+   * Gives KVM the data the caller wrote for the last exit (an IN's or an MMIO read's), so
+   * that it completes the instruction with it. Call right before the next KVM_RUN.
+   */
+  commitInput(): void {
+    if (this.pendingIn === 'io') this.ioSource.set(this.io.data);
+    else if (this.pendingIn === 'mmio') this.mmioSource.set(this.mmio.data);
+    this.pendingIn = undefined;
   }
 
   /** The exit after KVM_RUN returned `result` (0, or -errno). */
   decode(result: number): VcpuExit {
+    this.pendingIn = undefined;
     if (result < 0) return this.interrupted; // caller has checked it is EINTR
     const v = this.view;
     const reason = v.getUint32(F.exit_reason[0], true);
@@ -74,6 +93,8 @@ export class ExitDecoder {
         m.address = v.getBigUint64(F['mmio.phys_addr'][0], true);
         m.length = Math.min(v.getUint32(F['mmio.len'][0], true), 8);
         m.isWrite = v.getUint8(F['mmio.is_write'][0]) !== 0;
+        m.data.set(this.mmioSource);
+        if (!m.isWrite) this.pendingIn = 'mmio';
         return m;
       }
       case C.KVM_EXIT_SHUTDOWN: return this.shutdown;
@@ -116,10 +137,15 @@ export class ExitDecoder {
       // The kernel puts the data inside the vCPU mapping; check anyway, and make a new
       // view only when the place changes (in practice: once).
       const ok = offset >= kvm_run.size && length <= this.bytes.length - offset;
-      io.data = ok ? this.bytes.subarray(offset, offset + length) : this.empty;
+      // FFI: a view into the vCPU mapping, kept inside the decoder (never handed out).
+      this.ioSource = ok ? this.bytes.subarray(offset, offset + length) : this.empty;
+      if (this.ioSource.length > this.ioCopy.length) this.ioCopy = new Uint8Array(this.ioSource.length);
+      io.data = this.ioCopy.subarray(0, this.ioSource.length);
       this.ioDataOffset = offset;
       this.ioDataLength = length;
     }
+    io.data.set(this.ioSource);
+    if (io.direction === 'in') this.pendingIn = 'io';
     return io;
   }
 }

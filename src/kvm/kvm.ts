@@ -3,7 +3,7 @@ import { KVM_API_VERSION } from './constants.js';
 import { KvmIoctlError, KvmUnavailableError, ResourceClosedError } from './errors.js';
 import * as I from './ioctl.js';
 import { kvm_msr_list } from './layouts.generated.js';
-import { LIBC, SyscallError, close, ioctlWithBuffer, ioctlWithInt, open } from './libc.js';
+import { LIBC, SyscallError, close, ioctlWithBuffer, ioctlWithInt, open, resourceHint } from './libc.js';
 import { type CpuidEntry, decodeCpuid, encodeCpuid } from './structs.js';
 import { Vm } from './vm.js';
 
@@ -28,6 +28,8 @@ export class Kvm {
     try {
       fd = open(path, LIBC.O_RDWR | LIBC.O_CLOEXEC);
     } catch (e) {
+      // Out of fds or memory is not a KVM problem: say what it is (ERR_SYSTEM, with the fix).
+      if (e instanceof SyscallError && resourceHint(e.errno) !== '') throw e;
       const detail = e instanceof SyscallError ? `open failed with ${e.errnoName}` : String(e);
       throw new KvmUnavailableError(path, detail, { cause: e });
     }

@@ -1,6 +1,7 @@
 // The libc calls hyperlight-ts makes, bound with koffi. The only module that imports
 // koffi; it knows nothing about KVM beyond passing ioctl numbers through.
 import koffi from 'koffi';
+import { HyperlightError } from '../errors.js';
 import { ERRNO, LIBC, itimerspec, sigaction, sigevent } from './layouts.generated.js';
 
 export { LIBC };
@@ -28,6 +29,7 @@ const timerCreateFn = libc.func('int timer_create(int clockid, void *sevp, void 
 const timerSettimeFn = libc.func('int timer_settime(intptr_t timerid, int flags, void *newValue, void *oldValue)');
 const timerDeleteFn = libc.func('int timer_delete(intptr_t timerid)');
 const sigrtminFn = libc.func('int __libc_current_sigrtmin()');
+const umaskFn = libc.func('unsigned int umask(unsigned int mask)');
 const sigrtmaxFn = libc.func('int __libc_current_sigrtmax()');
 
 /** An opaque pointer returned by libc (koffi external). */
@@ -43,15 +45,38 @@ export function errnoName(errno: number): string {
   return errnoNames.get(errno) ?? `errno ${errno}`;
 }
 
-/** A libc call failed; carries errno. Wrapped by callers into typed library errors. */
-export class SyscallError extends Error {
+/**
+ * What a failure with `errno` usually means for this library and what fixes it, for
+ * errors that name a resource limit rather than a bug; '' for other errnos.
+ */
+export function resourceHint(errno: number, call = ''): string {
+  switch (errno) {
+    case ERRNO.EMFILE: return 'too many open files: close sandboxes or raise ulimit -n';
+    case ERRNO.ENFILE: return 'the system-wide file table is full: close sandboxes or raise fs.file-max';
+    case ERRNO.ENOMEM:
+      return 'out of memory or memory mappings: close sandboxes, use smaller heapSize/stackSize, or raise ' +
+        'vm.max_map_count and ulimit -v';
+    case ERRNO.EAGAIN:
+      return call.startsWith('timer_create')
+        ? 'no POSIX timer available (the per-user limit of pending signals is reached): close sandboxes or raise ulimit -i'
+        : 'resource temporarily unavailable: close sandboxes or raise the limit involved (ulimit -a)';
+    default: return '';
+  }
+}
+
+/**
+ * A libc call failed (ERR_SYSTEM); carries the call and errno, and for resource limits a
+ * message naming the cause and the fix ("too many open files: close sandboxes or raise
+ * ulimit -n").
+ */
+export class SyscallError extends HyperlightError {
   readonly call: string;
   readonly errno: number;
   readonly errnoName: string;
 
   constructor(call: string, errno: number) {
-    super(`${call} failed: ${errnoName(errno)}`);
-    this.name = 'SyscallError';
+    const hint = resourceHint(errno, call);
+    super('ERR_SYSTEM', `${call} failed: ${errnoName(errno)}${hint ? ` (${hint})` : ''}`);
     this.call = call;
     this.errno = errno;
     this.errnoName = errnoName(errno);
@@ -255,4 +280,32 @@ export class ThreadTimer {
     timerDeleteFn(this.id);
     this.id = -1n;
   }
+}
+
+// Signals the library can watch for the application (include/uapi/asm-generic/signal.h).
+export const SIGINT = 2;
+export const SIGTERM = 15;
+
+/** umask(2): sets the file-mode creation mask, returns the previous one. Never fails. */
+export function umask(mask: number): number {
+  return umaskFn(mask) as number;
+}
+
+/**
+ * Makes libc's `umask` the handler of `signal`, so that its arrival sets the process's
+ * umask to the signal number (observable with umask(), from any thread; umask is
+ * async-signal-safe). The previous sigaction goes into `saved` (sigaction.size bytes).
+ */
+export function recordSignalInUmask(signal: number, saved: Uint8Array): void {
+  const act = new Uint8Array(sigaction.size);
+  const view = new DataView(act.buffer);
+  // FFI: a function pointer into libc, valid for the life of the process.
+  view.setBigUint64(sigaction.fields.sa_handler[0], koffi.address(libc.symbol('umask')), true);
+  view.setInt32(sigaction.fields.sa_flags[0], 0, true);
+  if ((sigactionFn(signal, act, saved) as number) < 0) throw new SyscallError('sigaction', koffi.errno());
+}
+
+/** Puts back a sigaction saved by recordSignalInUmask. */
+export function restoreSigaction(signal: number, saved: Uint8Array): void {
+  if ((sigactionFn(signal, saved, null) as number) < 0) throw new SyscallError('sigaction', koffi.errno());
 }

@@ -114,8 +114,12 @@ export class Vcpu {
     return this.#fd;
   }
 
-  /** The raw kvm_run area (for tools; the run loop uses `run()`). */
+  /**
+   * The raw kvm_run area (for tools; the run loop uses `run()`).
+   * FFI: a view of the vCPU's mapping; do not keep it past close() (reading it then faults).
+   */
   get kvmRun(): Uint8Array {
+    if (!this.#run) throw new ResourceClosedError('Vcpu');
     return this.#runBytes;
   }
 
@@ -343,7 +347,9 @@ export class Vcpu {
    * @throws KvmIoctlError for any other failure.
    */
   run(): VcpuExit {
-    const r = ioctlWithInt(this.fd, I.KVM_RUN, 0);
+    const fd = this.fd;
+    this.#decoder.commitInput();
+    const r = ioctlWithInt(fd, I.KVM_RUN, 0);
     if (r < 0 && r !== -EINTR) throw new KvmIoctlError(I.KVM_RUN, -r);
     return this.#decoder.decode(r);
   }

@@ -23,7 +23,7 @@ export const DOORBELL_STRIDE = 8;
 /** Largest DebugPrint the host reads in one exit, in bytes. */
 export const DEBUG_PRINT_MAX = 0x10000;
 
-// ---- PEB: 14 little-endian u64 fields, read-only to the guest ----
+// ---- PEB: 15 little-endian u64 fields, read-only to the guest ----
 export const PEB_OFF_INPUT_SIZE = 0;
 export const PEB_OFF_INPUT_PTR = 8;
 export const PEB_OFF_OUTPUT_SIZE = 16;
@@ -38,8 +38,13 @@ export const PEB_OFF_DOORBELL_SIZE = 80;
 export const PEB_OFF_DOORBELL_PTR = 88;
 export const PEB_OFF_MAGIC = 96;
 export const PEB_OFF_ABI_VERSION = 104;
+/**
+ * A random u64 the host writes for each sandbox (and on `restore(s, { reseed: true })`);
+ * the SDK reseeds `rand()` whenever it differs from the value it last saw.
+ */
+export const PEB_OFF_RANDOM_SEED = 112;
 /** Size of the PEB in bytes. */
-export const PEB_SIZE = 112;
+export const PEB_SIZE = 120;
 /** The bytes "HLTSPEB1" read as a little-endian u64. */
 export const PEB_MAGIC = 0x3142455053544C48n;
 /** Version of this ABI, stored in the PEB (2: ring-3 guests and the doorbell). */
@@ -74,9 +79,11 @@ export interface PebFields {
   doorbellSize: PebValue;
   /** Guest address of the doorbell page. */
   doorbellPtr: PebValue;
+  /** Fresh entropy for the guest's PRNG (default 0: the SDK keeps its entry seed). */
+  randomSeed?: PebValue;
 }
 
-const PEB_FIELD_OFFSETS: ReadonlyArray<readonly [keyof PebFields, number]> = [
+const PEB_FIELD_OFFSETS: ReadonlyArray<readonly [Exclude<keyof PebFields, 'randomSeed'>, number]> = [
   ['inputSize', PEB_OFF_INPUT_SIZE], ['inputPtr', PEB_OFF_INPUT_PTR],
   ['outputSize', PEB_OFF_OUTPUT_SIZE], ['outputPtr', PEB_OFF_OUTPUT_PTR],
   ['initSize', PEB_OFF_INIT_SIZE], ['initPtr', PEB_OFF_INIT_PTR],
@@ -99,9 +106,9 @@ function toU64(name: string, v: PebValue): bigint {
 }
 
 /**
- * Writes the whole PEB (all 12 region fields, the magic and the ABI version) at `offset`
- * of `view` (offset relative to the view). Throws ConfigInvalidError for a value that is
- * not a u64 and GuestMemoryBoundsError when the 112 bytes do not fit in the view.
+ * Writes the whole PEB (all 12 region fields, the magic, the ABI version and the random
+ * seed) at `offset` of `view` (offset relative to the view). Throws ConfigInvalidError for
+ * a value that is not a u64 and GuestMemoryBoundsError when the PEB does not fit in the view.
  */
 export function writePeb(view: DataView, offset: number, fields: PebFields): void {
   if (!Number.isSafeInteger(offset) || offset < 0 || offset + PEB_SIZE > view.byteLength) {
@@ -109,9 +116,19 @@ export function writePeb(view: DataView, offset: number, fields: PebFields): voi
   }
   // Convert everything first so a bad value leaves the PEB untouched.
   const values = PEB_FIELD_OFFSETS.map(([name, off]) => [off, toU64(name, fields[name])] as const);
+  const seed = toU64('randomSeed', fields.randomSeed ?? 0);
   for (const [off, v] of values) view.setBigUint64(offset + off, v, true);
+  view.setBigUint64(offset + PEB_OFF_RANDOM_SEED, seed, true);
   view.setBigUint64(offset + PEB_OFF_MAGIC, PEB_MAGIC, true);
   view.setBigUint64(offset + PEB_OFF_ABI_VERSION, BigInt(ABI_VERSION), true);
+}
+
+/** Writes only the PEB's random seed (a new sandbox from a template, a reseeding restore). */
+export function writePebRandomSeed(view: DataView, offset: number, seed: bigint): void {
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset + PEB_SIZE > view.byteLength) {
+    throw new GuestMemoryBoundsError(offset, PEB_SIZE, view.byteLength, 'the PEB view');
+  }
+  view.setBigUint64(offset + PEB_OFF_RANDOM_SEED, toU64('randomSeed', seed), true);
 }
 
 /** Reads a PEB back (host-side tests and debugging); every field as a bigint. */
@@ -123,5 +140,6 @@ export function readPeb(view: DataView, offset: number): Record<keyof PebFields 
   for (const [name, off] of PEB_FIELD_OFFSETS) out[name] = view.getBigUint64(offset + off, true);
   out.magic = view.getBigUint64(offset + PEB_OFF_MAGIC, true);
   out.abiVersion = view.getBigUint64(offset + PEB_OFF_ABI_VERSION, true);
+  out.randomSeed = view.getBigUint64(offset + PEB_OFF_RANDOM_SEED, true);
   return out;
 }

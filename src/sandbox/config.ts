@@ -13,13 +13,31 @@ export interface SandboxConfig {
   outputDataSize?: number;
   /** Exception (IST) stack in bytes (default 0x4000). */
   exceptionStackSize?: number;
-  /** Wall-clock limit per guest call in milliseconds (0 or absent: none). */
+  /**
+   * Wall-clock limit per guest call in milliseconds, host functions included (default
+   * 1000; 0: none). A call past it fails with ExecutionCanceledError (reason `timeout`).
+   */
   maxExecutionTimeMs?: number;
+  /** Wall-clock limit for the guest's initialisation in evolve(), in milliseconds (default 2000; 0: none). */
+  maxInitializationTimeMs?: number;
+  /**
+   * Guest output (print and log text, in UTF-8 bytes) the host accepts per call or init
+   * (default 16 MiB; 0: no limit). Past it the call fails with OutputLimitError.
+   */
+  maxOutputBytesPerCall?: number;
 }
+
+/** Default of `maxExecutionTimeMs`: a guest call stops after one second unless configured. */
+export const DEFAULT_MAX_EXECUTION_TIME_MS = 1000;
+/** Default of `maxInitializationTimeMs`. */
+export const DEFAULT_MAX_INITIALIZATION_TIME_MS = 2000;
+/** Default of `maxOutputBytesPerCall`. */
+export const DEFAULT_MAX_OUTPUT_BYTES_PER_CALL = 16 * 1024 * 1024;
 
 export type ResolvedConfig = Required<SandboxConfig>;
 
-const KNOWN = new Set(['heapSize', 'stackSize', 'inputDataSize', 'outputDataSize', 'exceptionStackSize', 'maxExecutionTimeMs']);
+const KNOWN = new Set(['heapSize', 'stackSize', 'inputDataSize', 'outputDataSize', 'exceptionStackSize',
+  'maxExecutionTimeMs', 'maxInitializationTimeMs', 'maxOutputBytesPerCall']);
 
 /** Validates types and fills defaults; sizes are range-checked by the layout planner. */
 export function resolveConfig(config: SandboxConfig | undefined): ResolvedConfig {
@@ -38,10 +56,15 @@ export function resolveConfig(config: SandboxConfig | undefined): ResolvedConfig
     }
     return v;
   };
-  const maxExecutionTimeMs = num('maxExecutionTimeMs', 0);
-  if (maxExecutionTimeMs > 24 * 3600 * 1000) {
-    throw new ConfigInvalidError('maxExecutionTimeMs', 'must be at most one day');
-  }
+  const limit = (field: keyof SandboxConfig, fallback: number, max: number, what: string): number => {
+    const v = num(field, fallback);
+    if (v > max) throw new ConfigInvalidError(field, `must be at most ${what}`);
+    return v;
+  };
+  const DAY_MS = 24 * 3600 * 1000;
+  const maxExecutionTimeMs = limit('maxExecutionTimeMs', DEFAULT_MAX_EXECUTION_TIME_MS, DAY_MS, 'one day');
+  const maxInitializationTimeMs = limit('maxInitializationTimeMs', DEFAULT_MAX_INITIALIZATION_TIME_MS, DAY_MS, 'one day');
+  const maxOutputBytesPerCall = limit('maxOutputBytesPerCall', DEFAULT_MAX_OUTPUT_BYTES_PER_CALL, 2 ** 40, '1 TiB');
   return {
     heapSize: num('heapSize', HYPERLIGHT_DEFAULTS.heapSize),
     stackSize: num('stackSize', HYPERLIGHT_DEFAULTS.stackSize),
@@ -49,5 +72,7 @@ export function resolveConfig(config: SandboxConfig | undefined): ResolvedConfig
     outputDataSize: num('outputDataSize', HYPERLIGHT_DEFAULTS.outputDataSize),
     exceptionStackSize: num('exceptionStackSize', HYPERLIGHT_DEFAULTS.exceptionStackSize),
     maxExecutionTimeMs,
+    maxInitializationTimeMs,
+    maxOutputBytesPerCall,
   };
 }

@@ -98,19 +98,24 @@ export class StackOverflowError extends HyperlightError {
   }
 }
 
-/** The call was stopped by `kill()`, by `maxExecutionTimeMs` (or a call's `timeoutMs`), or by
- * the AbortSignal of an async call (`reason` 'aborted', `cause` = the signal's reason). */
+/**
+ * The call was stopped by `kill()` (`killed`), by `maxExecutionTimeMs` or a call's
+ * `timeoutMs` (`timeout`), by the AbortSignal of an async call (`aborted`, `cause` = the
+ * signal's reason), or by a SIGINT/SIGTERM the application listens for (`signal`).
+ */
 export class ExecutionCanceledError extends HyperlightError {
-  readonly reason: 'killed' | 'timeout' | 'aborted';
+  readonly reason: 'killed' | 'timeout' | 'aborted' | 'signal';
 
-  constructor(reason: 'killed' | 'timeout' | 'aborted', detail = '', options?: { cause?: unknown }) {
+  constructor(reason: 'killed' | 'timeout' | 'aborted' | 'signal', detail = '', options?: { cause?: unknown }) {
     super('ERR_EXECUTION_CANCELED',
       `guest execution canceled by the host (${CANCEL_WHY[reason]})${detail}`, options);
     this.reason = reason;
   }
 }
 
-const CANCEL_WHY = { killed: 'kill()', timeout: 'time limit reached', aborted: 'AbortSignal aborted' } as const;
+const CANCEL_WHY = {
+  killed: 'kill()', timeout: 'time limit reached', aborted: 'AbortSignal aborted', signal: 'process signal',
+} as const;
 
 /** The guest touched guest-physical memory it was not given (MMIO exit), or the host
  * found a guest-supplied address outside the region it must lie in. */
@@ -238,9 +243,11 @@ export function hyperlightEquivalent(error: unknown): HyperlightEquivalent | und
 /**
  * Whether an error raised by a call leaves the sandbox poisoned. The one place this is
  * decided: an error that stopped the guest somewhere other than a clean Halt poisons.
- * (Errors raised before the guest is entered never reach this: the guest is untouched.)
+ * An error raised before the guest was entered in this call (`guestEntered` false: a
+ * system failure arming the time limit, say) never poisons: the guest is untouched.
  */
-export function poisons(error: unknown): boolean {
+export function poisons(error: unknown, guestEntered = true): boolean {
+  if (!guestEntered) return false; // e.g. no timer for the time limit: the guest is untouched
   if (!(error instanceof HyperlightError)) return true; // unknown failure mid-call
   switch (error.code) {
     case 'ERR_GUEST_ERROR':
@@ -309,5 +316,51 @@ export class SnapshotFileError extends HyperlightError {
 export class SandboxBusyError extends HyperlightError {
   constructor() {
     super('ERR_SANDBOX_BUSY', 'sandbox is already running a guest call (calls cannot be nested from host functions)');
+  }
+}
+
+/** Which application callback failed (see HostCallbackError). */
+export type CallbackKind = 'print' | 'log' | 'exit-sink' | 'phase-sink';
+
+/**
+ * An application callback the library called (the print or log function, an exit or phase
+ * sink) threw. `cause` is what it threw. Raised while the guest was stopped at an exit, it
+ * ends the call and poisons the sandbox; raised after the guest halted, it does not.
+ */
+export class HostCallbackError extends HyperlightError {
+  readonly callback: CallbackKind;
+
+  constructor(callback: CallbackKind, cause: unknown) {
+    super('ERR_HOST_CALLBACK', `the application's ${callback} callback threw: ${describeThrown(cause)}`, { cause });
+    this.callback = callback;
+  }
+}
+
+/**
+ * A one-line description of anything a callback may throw, which itself never throws (a
+ * thrown value may be a Proxy, an object without a prototype, or have a throwing getter).
+ */
+export function describeThrown(value: unknown): string {
+  try {
+    if (value instanceof Error) return String(value.message);
+    if (typeof value === 'string') return value;
+    if (typeof value === 'object' && value !== null) return Object.prototype.toString.call(value);
+    return String(value);
+  } catch {
+    return 'a value that cannot be described';
+  }
+}
+
+/** The guest sent more output (print and log text) in one call than `maxOutputBytesPerCall`. */
+export class OutputLimitError extends HyperlightError {
+  readonly limit: number;
+  readonly bytes: number;
+
+  constructor(limit: number, bytes: number) {
+    super('ERR_OUTPUT_LIMIT',
+      `guest output exceeded maxOutputBytesPerCall (${limit} bytes) with ${bytes} bytes in one call; ` +
+      'raise maxOutputBytesPerCall (0: no limit) or make the guest print less');
+    this.limit = limit;
+    this.bytes = bytes;
   }
 }

@@ -11,7 +11,7 @@ import { GuestMemory, PAGE_SIZE } from '../mem/guest-memory.js';
 import type { MemorySnapshot } from '../mem/snapshot.js';
 import { type MemoryLayout, buildPageTables, mappedRangesFor, planLayout } from '../mem/x86_64/index.js';
 import * as X from '../x86_64/index.js';
-import { type PebFields, writePeb } from './abi.js';
+import { type PebFields, writePeb, writePebRandomSeed } from './abi.js';
 import type { ResolvedConfig } from './config.js';
 import { denyGuestMsrAccess, guestMsrAccessDenied } from './msr-filter.js';
 import {
@@ -145,6 +145,11 @@ export function guestSregs(base: Sregs, cr3: bigint, tables: X.SystemTables, fea
   };
 }
 
+/** 64 random bits from the host's CSPRNG, never 0 (0 in the PEB means "no host seed"). */
+export function freshSeed(): bigint {
+  return randomBytes(8).readBigUInt64LE(0) | 1n;
+}
+
 /** Entry registers per docs/guest-abi.md. */
 export function entryRegs(layout: MemoryLayout, entry: bigint, logLevel: number): Regs {
   const regs = emptyRegs();
@@ -167,7 +172,7 @@ function writeMemoryImage(memory: GuestMemory, layout: MemoryLayout, image: ElfI
   const tables = buildPageTables(ranges, layout.pageTables,
     memory.slice(layout.pageTables.gpa, layout.pageTables.size));
   writeSystemArea(memory, layout);
-  writePeb(memory.view, layout.peb.gpa, pebFieldsOf(layout));
+  writePeb(memory.view, layout.peb.gpa, { ...pebFieldsOf(layout), randomSeed: freshSeed() });
   if (sink) sink.phase('page-tables', t, process.hrtime.bigint());
   return BigInt(tables.cr3);
 }
@@ -302,6 +307,8 @@ function loadContents(memory: GuestMemory, layout: MemoryLayout, start: MachineS
   }
   const t = sink ? process.hrtime.bigint() : 0n;
   start.template.memory.restoreIntoZeroed(memory);
+  // Its own entropy, though the rest of memory is a copy of another guest's.
+  writePebRandomSeed(memory.view, layout.peb.gpa, freshSeed());
   if (sink) sink.phase('copy-template', t, process.hrtime.bigint());
   return { cr3: start.template.cr3, entry: start.template.entry };
 }

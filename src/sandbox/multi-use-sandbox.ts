@@ -1,24 +1,35 @@
 // An evolved sandbox: typed guest calls, host calls answered, snapshots, poisoning, kill.
 import { ResourceClosedError } from '../kvm/errors.js';
 import { MemorySnapshot } from '../mem/snapshot.js';
+import { PEB_OFF_RANDOM_SEED, writePebRandomSeed } from './abi.js';
+import { afterFailure, guardExitSink, guardPhaseSink } from './callbacks.js';
 import type { ResolvedConfig } from './config.js';
 import {
-  GuestError, PoisonedSandboxError, ReturnTypeMismatchError, SandboxBusyError,
-  SnapshotIncompatibleError, poisons,
+  GuestError, OutputLimitError, PoisonedSandboxError, ReturnTypeMismatchError, SandboxBusyError,
+  SnapshotIncompatibleError, describeThrown,
+  poisons,
 } from './errors.js';
+import { forget, releaseWhenCollected } from './forgotten.js';
 import { type GuestFunctionSignature, declaredArguments, withUndeclaredHint } from './guest-functions.js';
 import { HOST_ERROR_CODE, type HostFunctionRegistry } from './host-functions.js';
 import type { InterruptHandle, InterruptState } from './interrupt.js';
+import { OutputBudget } from './output-budget.js';
 import type { ExitSink, RunLoop } from './run-loop.js';
 import { Snapshot, type SnapshotSource, layoutKey } from './snapshot.js';
 import {
   type CallArgument, type PlainOf, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName, toPlain,
 } from './values.js';
-import { GUEST_SLOT, type Machine, type PhaseSink, closeMachine } from './machine.js';
+import { GUEST_SLOT, type Machine, type PhaseSink, closeMachine, freshSeed } from './machine.js';
 import { applyGuestCpuState, captureGuestCpuState, resetPrivileged } from './vcpu-state.js';
 import { type FromSnapshotOptions, type SnapshotHostFunctions, sandboxFromSnapshot } from './from-snapshot.js';
 
 export type SandboxStatus = 'ready' | 'poisoned' | 'closed';
+
+/** Options of `MultiUseSandbox.restore`. */
+export interface RestoreOptions {
+  /** Give the guest a new random seed after restoring (default false: the snapshot's). */
+  reseed?: boolean;
+}
 
 /**
  * Pages a restore may copy back before the dirty log is cleared (write-protecting every
@@ -40,8 +51,11 @@ export function driveToHalt(loop: RunLoop, hosts: HostFunctionRegistry): { hostE
       const value = hosts.call(action.call.name, action.call.args);
       reply = loop.codec.encodeFunctionCallResult({ ok: true, value });
     } catch (e) {
+      // A library limit reached inside a host function (HostPrint's output budget) ends the
+      // call; what a host function throws itself goes back to the guest as HostError.
+      if (e instanceof OutputLimitError) throw e;
       hostError = e;
-      const message = e instanceof Error ? e.message : String(e);
+      const message = describeThrown(e);
       reply = loop.codec.encodeFunctionCallResult({ ok: false, code: HOST_ERROR_CODE, message });
     }
     loop.io.pushInput(reply);
@@ -61,6 +75,7 @@ export class MultiUseSandbox {
   readonly #config: ResolvedConfig;
   readonly #layoutKey: string;
   readonly #trace: PhaseSink | undefined;
+  readonly #budget: OutputBudget;
   #poison: unknown;
   #declared: ReadonlyMap<string, GuestFunctionSignature> = new Map();
   #closed = false;
@@ -77,8 +92,10 @@ export class MultiUseSandbox {
 
   /** @internal use `UninitializedSandbox.evolve()`. */
   constructor(machine: Machine, loop: RunLoop, interrupt: InterruptState, hosts: HostFunctionRegistry,
-    config: ResolvedConfig, dispatchAddress: bigint, trace?: PhaseSink, release?: (m: Machine) => boolean) {
+    config: ResolvedConfig, dispatchAddress: bigint, trace?: PhaseSink,
+    release?: (m: Machine) => boolean, budget?: OutputBudget) {
     this.#release = release;
+    this.#budget = budget ?? new OutputBudget(config.maxOutputBytesPerCall);
     this.#m = machine;
     this.#loop = loop;
     this.#interrupt = interrupt;
@@ -86,7 +103,8 @@ export class MultiUseSandbox {
     this.#config = config;
     this.#layoutKey = layoutKey(machine.layout);
     this.dispatchAddress = dispatchAddress;
-    this.#trace = trace;
+    this.#trace = guardPhaseSink(trace);
+    releaseWhenCollected(this, { machine, loop, interrupt });
   }
 
   /**
@@ -122,6 +140,14 @@ export class MultiUseSandbox {
 
   get poisoned(): boolean {
     return this.#poison !== undefined;
+  }
+
+  /**
+   * Bytes of guest output the default print function dropped because stdout was backed up
+   * by more than 16 MiB (a pipe nobody reads); 0 with a print function of your own.
+   */
+  get droppedOutputBytes(): number {
+    return this.#budget.dropped;
   }
 
   /** The memory layout (for tools). */
@@ -184,35 +210,49 @@ export class MultiUseSandbox {
     // Nothing below can poison until the guest runs: a bad argument leaves it untouched.
     const message = loop.codec.encodeFunctionCall(name, params, 'guest', returnType);
     loop.io.startCall(message);
-    const t0 = this.#trace ? process.hrtime.bigint() : 0n;
+    loop.guestEntered = false;
+    this.#budget.begin();
+    const trace = this.#trace;
+    const t0 = trace ? process.hrtime.bigint() : 0n;
+    let result: TypedValue | undefined;
     this.#busy = true;
     this.#interrupt.beginCall();
     try {
       loop.timeLimit.arm(this.#config.maxExecutionTimeMs);
-      const { hostError } = driveToHalt(loop, this.#hosts);
-      const outcome = loop.codec.decodeFunctionCallResult(loop.io.popOutput());
-      if (!outcome.ok) {
-        throw new GuestError(outcome.code, outcome.message, hostError === undefined ? undefined : { cause: hostError });
-      }
-      const got: ReturnTypeName = outcome.value === undefined ? 'Void' : outcome.value.type;
-      if (got !== returnType) {
-        throw new ReturnTypeMismatchError(`guest function ${name} returned ${got}, the caller expected ${returnType}`);
-      }
-      return outcome.value;
+      result = this.#runCall(name, returnType);
     } catch (e) {
-      if (poisons(e)) this.#poison = e;
+      if (poisons(e, loop.guestEntered)) this.#poison = e;
+      // A phase sink that throws now is recorded on the call's error, never replaces it.
+      if (trace) afterFailure(e, () => trace.phase('call', t0, process.hrtime.bigint()));
       throw e;
     } finally {
-      loop.timeLimit.disarm();
-      this.#interrupt.endCall();
+      // First what keeps the sandbox usable: a failure below must not leave it busy.
       this.#busy = false;
-      if (this.#trace) this.#trace.phase('call', t0, process.hrtime.bigint());
+      this.#interrupt.endCall();
+      loop.timeLimit.disarm();
     }
+    if (trace) trace.phase('call', t0, process.hrtime.bigint());
+    return result;
+  }
+
+  /** Drives the guest call to its Halt and checks its result. */
+  #runCall(name: string, returnType: ReturnTypeName): TypedValue | undefined {
+    const loop = this.#loop;
+    const { hostError } = driveToHalt(loop, this.#hosts);
+    const outcome = loop.codec.decodeFunctionCallResult(loop.io.popOutput());
+    if (!outcome.ok) {
+      throw new GuestError(outcome.code, outcome.message, hostError === undefined ? undefined : { cause: hostError });
+    }
+    const got: ReturnTypeName = outcome.value === undefined ? 'Void' : outcome.value.type;
+    if (got !== returnType) {
+      throw new ReturnTypeMismatchError(`guest function ${name} returned ${got}, the caller expected ${returnType}`);
+    }
+    return outcome.value;
   }
 
   /** Starts (or with `undefined`, stops) sending every VM exit to `sink`. */
   traceExits(sink: ExitSink | undefined): void {
-    this.#loop.exitSink = sink;
+    this.#loop.exitSink = guardExitSink(sink);
   }
 
   /** A handle that stops the running call from any thread (`kill()`). */
@@ -242,12 +282,14 @@ export class MultiUseSandbox {
   /**
    * Brings memory and vCPU state back to `snapshot`, also from a poisoned state. When the
    * sandbox's memory last equalled this same snapshot, only the pages KVM's dirty log
-   * reports (plus the I/O buffer bytes the host wrote) are copied; otherwise all of memory.
-   * Registers, segments and the XSAVE area come back exactly; after a fault (poisoned), the
-   * debug registers and pending events are also reset to a new vCPU's.
-   * @throws SnapshotIncompatibleError for a snapshot of a different memory layout.
+   * reports (plus the bytes the host wrote: I/O buffers, the PEB's seed) are copied;
+   * otherwise all of memory. Registers, segments and the XSAVE area come back exactly; after
+   * a fault (poisoned), the debug registers and pending events are also reset to a new
+   * vCPU's. With `reseed`, the guest also gets a new random seed (its `rand()` then differs
+   * from the snapshot's sequence).
+   * @throws SnapshotIncompatibleError for a snapshot of another guest binary or memory layout.
    */
-  restore(snapshot: Snapshot): void {
+  restore(snapshot: Snapshot, options: RestoreOptions = {}): void {
     this.#usable();
     if (!(snapshot instanceof Snapshot)) throw new SnapshotIncompatibleError('restore() needs a Snapshot from snapshot()');
     if (snapshot.layoutKey !== this.#layoutKey) {
@@ -272,11 +314,13 @@ export class MultiUseSandbox {
       const pages = snapshot.memory.restoreDirty(memory, dirty);
       snapshot.memory.restoreRange(memory, layout.inputData.gpa, io.hostWriteEndInput);
       snapshot.memory.restoreRange(memory, layout.outputData.gpa, io.hostWriteEndOutput);
+      snapshot.memory.restoreRange(memory, layout.peb.gpa + PEB_OFF_RANDOM_SEED, 8); // host-written
       for (const p of loop.syscalls.hostWrittenPages) snapshot.memory.restoreRange(memory, p * 4096, 4096);
       if (manualDirtyLog && pages > RESTORE_WORKING_SET_MAX) vm.clearDirtyLog(GUEST_SLOT);
     } else {
       snapshot.memory.restoreFull(memory);
     }
+    if (options.reseed === true) writePebRandomSeed(memory.view, layout.peb.gpa, freshSeed());
     applyGuestCpuState(vcpu, snapshot.cpu);
     this.#baseline = snapshot;
     io.clearHostWrites();
@@ -293,6 +337,7 @@ export class MultiUseSandbox {
     if (this.#closed) return;
     if (this.#busy) throw new SandboxBusyError();
     this.#closed = true;
+    forget(this);
     this.#interrupt.close();
     this.#loop.close();
     // A sandbox that ended cleanly may hand its VM to its binary's pool (vmPool); the

@@ -63,6 +63,8 @@ export class RunLoop {
   #frameLeft = false;
   /** Host calls, prints and logs the guest has made (guest init is replayable only at 0). */
   guestOutputs = 0;
+  /** Whether the guest was entered since the caller last cleared this (errors before that do not poison). */
+  guestEntered = false;
   /** Exit tracing; undefined (the default) costs one property check per exit. */
   exitSink: ExitSink | undefined;
 
@@ -116,11 +118,13 @@ export class RunLoop {
     const interrupt = this.#interrupt;
     for (;;) {
       const pending = interrupt.enterRun();
-      if (pending !== CANCEL_NONE) {
+      // Before every entry: a kill, a passed deadline (also during a host function), a signal.
+      if (pending !== CANCEL_NONE || this.timeLimit.due()) {
         interrupt.leaveRun();
         this.timeLimit.check(pending);
       }
       let exit: VcpuExit;
+      this.guestEntered = true;
       try {
         exit = vcpu.run();
       } finally {

@@ -8,7 +8,7 @@ import {
   type ImageSegmentPerms, type LayoutConfig, type MemoryLayout, buildPageTables, mappedRangesFor, planLayout,
 } from '../mem/x86_64/index.js';
 import * as X from '../x86_64/index.js';
-import { PEB_SIZE, writePeb } from './abi.js';
+import { PEB_OFF_RANDOM_SEED, writePeb } from './abi.js';
 import { pebFieldsOf } from './machine.js';
 import { SnapshotFileError, SnapshotIncompatibleError } from './errors.js';
 import { type GuestCpuState, guestCpuState } from './vcpu-state.js';
@@ -332,7 +332,8 @@ function checkHostPages(source: SnapshotSource, metaText: string, pageOffsets: I
     const at = pageOffsets[p]!;
     const got = at < 0 ? zero : data.subarray(at, at + PAGE_SIZE);
     const want = expected.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
-    const n = p * PAGE_SIZE === pebAt ? PEB_SIZE : PAGE_SIZE;
+    // The PEB's fields up to its random seed (guest entropy, different in every sandbox).
+    const n = p * PAGE_SIZE === pebAt ? PEB_OFF_RANDOM_SEED : PAGE_SIZE;
     if (!Buffer.from(got.buffer, got.byteOffset, n).equals(want.subarray(0, n))) {
       throw corrupt(`host-owned page at 0x${(p * PAGE_SIZE).toString(16)} differs from what this host writes`);
     }

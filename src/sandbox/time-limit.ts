@@ -1,7 +1,8 @@
-// The per-call time limit: a POSIX timer aimed at the vCPU thread that kicks KVM_RUN out, and the deadline check that turns a kick or a pending kill into ExecutionCanceledError.
+// The per-call time limit: a POSIX timer aimed at the vCPU thread that kicks KVM_RUN out, and the deadline check that turns a kick, a pending kill or a caught SIGINT/SIGTERM into ExecutionCanceledError.
 import { ThreadTimer, gettid, vcpuKickSignal } from '../kvm/libc.js';
 import { ExecutionCanceledError } from './errors.js';
 import { CANCEL_NONE, CANCEL_TIMEOUT, type InterruptState } from './interrupt.js';
+import { ProcessSignalWatch } from './process-signals.js';
 
 /** One per sandbox; arm() once per guest call, on the thread that runs the vCPU. */
 export class TimeLimit {
@@ -9,13 +10,19 @@ export class TimeLimit {
   #timer: ThreadTimer | undefined;
   #timerTid = 0;
   #deadline = 0;
+  /** Armed and disarmed with the limit: a SIGINT/SIGTERM the application listens for ends the call. */
+  readonly #signals = new ProcessSignalWatch();
 
   constructor(interrupt: InterruptState) {
     this.#interrupt = interrupt;
   }
 
-  /** Arms the limit (0: none). */
+  /**
+   * Arms the limit (0: none) and the signal watch. The time includes host functions: the
+   * run loop asks due() before every entry into the guest.
+   */
   arm(ms: number): void {
+    this.#signals.begin();
     if (ms <= 0) {
       this.#deadline = 0;
       return;
@@ -34,9 +41,15 @@ export class TimeLimit {
 
   disarm(): void {
     if (this.#deadline !== 0) {
-      this.#timer?.disarm();
       this.#deadline = 0;
+      this.#timer?.disarm();
     }
+    this.#signals.end();
+  }
+
+  /** Whether check() would throw without a cancel: the deadline passed or a signal was caught. */
+  due(): boolean {
+    return (this.#deadline !== 0 && performance.now() >= this.#deadline) || this.#signals.caught() !== undefined;
   }
 
   /**
@@ -50,6 +63,10 @@ export class TimeLimit {
     }
     if (reason !== CANCEL_NONE) {
       throw new ExecutionCanceledError(reason === CANCEL_TIMEOUT ? 'timeout' : 'killed');
+    }
+    const signal = this.#signals.caught();
+    if (signal !== undefined) {
+      throw new ExecutionCanceledError('signal', ` (${signal}; the application's listener runs when the call has returned)`);
     }
   }
 

@@ -1,12 +1,14 @@
 // A sandbox before evolve(): the validated guest image, configuration and host functions.
 import { ConfigInvalidError } from '../errors.js';
 import type { ElfImage } from '../elf/index.js';
+import { afterFailure, guardExitSink, guardOutputSinks, guardPhaseSink } from './callbacks.js';
+import { OutputBudget, budgetSinks, printToStdout } from './output-budget.js';
 import { type ResolvedConfig, type SandboxConfig, resolveConfig } from './config.js';
 import type { GuestLogRecord } from './codec.js';
 import { GuestProtocolError } from './errors.js';
 import { GuestBinary } from './guest-binary.js';
 import { type HostFunction, HostFunctionRegistry, type HostFunctionSignature } from './host-functions.js';
-import { InterruptState } from './interrupt.js';
+import { type InterruptHandle, InterruptState } from './interrupt.js';
 import type { ParameterTypeName, ReturnTypeName } from './values.js';
 import { MultiUseSandbox, driveToHalt } from './multi-use-sandbox.js';
 import { type ExitSink, RunLoop } from './run-loop.js';
@@ -27,10 +29,6 @@ export const LogLevel = Object.freeze({
   Trace: 0, Debug: 1, Information: 2, Warning: 3, Error: 4, Critical: 5, None: 6,
 } as const);
 
-const defaultPrint: PrintFunction = (text) => {
-  process.stdout.write(text);
-  return text.length;
-};
 
 export interface EvolveOptions {
   /** Receives the duration of each start-up phase (and of each call later). */
@@ -51,16 +49,20 @@ export class UninitializedSandbox {
   readonly #config: ResolvedConfig;
   readonly #layout: MemoryLayout;
   readonly #hosts = new HostFunctionRegistry();
-  #print: PrintFunction = defaultPrint;
+  /** The application's print function; undefined: the default (stdout, see printToStdout). */
+  #print: PrintFunction | undefined;
+  /** Whether the application registered its own HostPrint. */
+  #ownHostPrint = false;
   #logger: LogFunction | undefined;
   #logLevel: number = LogLevel.None;
+  /** The interrupt state the next evolve() runs under (made by interruptHandle() or evolve()). */
+  #interrupt: InterruptState | undefined;
 
   private constructor(binary: GuestBinary, config: ResolvedConfig, layout: MemoryLayout) {
     this.#binary = binary;
     this.#image = binary.image();
     this.#config = config;
     this.#layout = layout;
-    this.#hosts.register('HostPrint', { params: ['String'], returns: 'Int' }, (text: string) => this.#printText(text));
   }
 
   /**
@@ -93,8 +95,9 @@ export class UninitializedSandbox {
     return this.#image;
   }
 
-  #printText(text: string): number {
-    const r = this.#print(text);
+  /** Prints through the application's print function or the default one. */
+  #printText(text: string, budget: OutputBudget): number {
+    const r = this.#print === undefined ? printToStdout(text, budget) : this.#print(text);
     return typeof r === 'number' && Number.isInteger(r) ? r : text.length;
   }
 
@@ -107,6 +110,19 @@ export class UninitializedSandbox {
     name: string, signature: HostFunctionSignature<P, R>, fn: HostFunction<P, R>,
   ): void {
     this.#hosts.register(name, signature, fn);
+    if (name === 'HostPrint') this.#ownHostPrint = true;
+  }
+
+  /**
+   * A handle whose `kill()` stops the next (or the running) `evolve()` of this object with
+   * ExecutionCanceledError (reason `killed`); send `handle.shared` to another thread to
+   * stop a guest init spinning there. Once that evolve() has returned, the handle belongs
+   * to the sandbox it made (the same as its `interruptHandle()`); a later evolve() needs a
+   * new handle.
+   */
+  interruptHandle(): InterruptHandle {
+    this.#interrupt ??= new InterruptState();
+    return this.#interrupt.handle();
   }
 
   /** Replaces the print function (default: write to stdout). Used by HostPrint and DebugPrint. */
@@ -135,6 +151,7 @@ export class UninitializedSandbox {
    */
   evolve(options: EvolveOptions = {}): MultiUseSandbox {
     const trace = options.trace;
+    const phases = guardPhaseSink(trace);
     const logLevel = this.#logger ? this.#logLevel : LogLevel.None;
     const templateKey = `${layoutKey(this.#layout)}|log${logLevel}`;
     const template = options.freshInit ? undefined : this.#binary.template(templateKey);
@@ -143,35 +160,36 @@ export class UninitializedSandbox {
     let machine: Machine;
     try {
       machine = createMachine(this.#layout,
-        template ? { kind: 'template', template: template.init } : { kind: 'elf', image: this.#image, logLevel }, trace, idle);
+        template ? { kind: 'template', template: template.init } : { kind: 'elf', image: this.#image, logLevel }, phases, idle);
     } catch (e) {
       if (idle) closeMachine(idle);
       throw e;
     }
     const binary = this.#binary;
     const release = (m: Machine): boolean => reusable(m) && binary.offerIdleVm(vmKey, m);
-    const interrupt = new InterruptState();
+    const interrupt = this.#interrupt ?? new InterruptState();
+    this.#interrupt = undefined; // it belongs to this evolve's sandbox now
     const logger = this.#logger;
-    const loop = new RunLoop(machine, interrupt, {
-      debugPrint: (text) => { this.#printText(text); },
+    const budget = new OutputBudget(this.#config.maxOutputBytesPerCall);
+    const loop = new RunLoop(machine, interrupt, budgetSinks(guardOutputSinks({
+      debugPrint: (text) => { this.#printText(text, budget); },
       ...(logger ? { log: (r: GuestLogRecord) => { if (r.level >= this.#logLevel) logger(r); } } : {}),
-    }, this.#image);
-    loop.exitSink = options.exits;
+    }), budget), this.#image);
+    loop.exitSink = guardExitSink(options.exits);
     const hosts = this.#hosts.clone();
+    if (!this.#ownHostPrint) {
+      hosts.register('HostPrint', { params: ['String'], returns: 'Int' }, (text: string) => {
+        budget.spend(text);
+        return this.#printText(text, budget);
+      });
+    }
     try {
-      if (template) return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, template.dispatch, trace, release));
-      const t0 = trace ? process.hrtime.bigint() : 0n;
-      interrupt.beginCall();
-      let dispatch: bigint;
-      try {
-        loop.timeLimit.arm(this.#config.maxExecutionTimeMs);
-        dispatch = driveToHalt(loop, hosts).halt;
-      } finally {
-        loop.timeLimit.disarm();
-        interrupt.endCall();
-      }
+      if (template) return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, template.dispatch, trace, release, budget));
+      const t0 = phases ? process.hrtime.bigint() : 0n;
+      budget.begin();
+      const dispatch = this.#runInit(loop, interrupt, hosts);
       this.#checkDispatch(dispatch);
-      if (trace) trace.phase('guest-init', t0, process.hrtime.bigint());
+      if (phases) phases.phase('guest-init', t0, process.hrtime.bigint());
       if (!options.freshInit && loop.guestOutputs === 0) {
         this.#binary.setTemplate(templateKey, {
           dispatch,
@@ -181,7 +199,7 @@ export class UninitializedSandbox {
           },
         });
       }
-      return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, dispatch, trace, release));
+      return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, dispatch, trace, release, budget));
     } catch (e) {
       loop.close();
       interrupt.close();
@@ -204,10 +222,13 @@ export class UninitializedSandbox {
   asyncParts(freshInit: boolean): AsyncSandboxParts {
     const logger = this.#logger;
     const level = this.#logLevel;
+    // The worker's sandbox counts output against the budget; here only the default
+    // printer's dropped bytes are counted.
+    const printed = new OutputBudget(0);
     return {
       guest: this.#binary.bytes(), config: this.#config, hosts: this.#hosts.clone(), freshInit,
       functions: this.#binary.functions(),
-      print: (text) => this.#printText(text),
+      print: (text) => this.#printText(text, printed),
       log: logger ? (r) => { if (r.level >= level) logger(r); } : undefined,
       logLevel: logger ? level : LogLevel.None,
     };
@@ -230,6 +251,18 @@ export class UninitializedSandbox {
       maxExecutionTimeMs: c.maxExecutionTimeMs,
     });
     return sandbox;
+  }
+
+  /** Runs the guest's initialisation to its Halt under its time limit; returns the dispatch address. */
+  #runInit(loop: RunLoop, interrupt: InterruptState, hosts: HostFunctionRegistry): bigint {
+    interrupt.beginCall();
+    try {
+      loop.timeLimit.arm(this.#config.maxInitializationTimeMs);
+      return driveToHalt(loop, hosts).halt;
+    } finally {
+      interrupt.endCall();
+      loop.timeLimit.disarm();
+    }
   }
 
   #checkDispatch(address: bigint): void {

@@ -28,9 +28,12 @@ interface Hostile {
   hostAdds: { n: number };
 }
 
-/** A hostileguest sandbox with HostAdd and a print sink that keeps every chunk. */
+/**
+ * A hostileguest sandbox with HostAdd and a print sink that keeps every chunk. Its calls
+ * get 30 s (floods take seconds on this KVM) unless `config` says otherwise.
+ */
 function hostile(config?: SandboxConfig): Hostile {
-  const u = UninitializedSandbox.create(GuestBinary.buffer(HOSTILE), config);
+  const u = UninitializedSandbox.create(GuestBinary.buffer(HOSTILE), { maxExecutionTimeMs: 30_000, ...config });
   const printed: string[] = [];
   const hostAdds = { n: 0 };
   u.registerPrint((t) => { printed.push(t); return t.length; });

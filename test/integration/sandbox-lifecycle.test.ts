@@ -107,7 +107,7 @@ describeKvm('stopping a guest', () => {
   });
 
   it('kill() from a worker thread stops a spinning guest', async () => {
-    const { sandbox } = simpleSandbox();
+    const { sandbox } = simpleSandbox({ maxExecutionTimeMs: 30_000 }); // only the kill may stop it
     try {
       const snap = sandbox.snapshot();
       const worker = new Worker(new URL('../fixtures/kill-worker.mjs', import.meta.url),

@@ -12,7 +12,7 @@ const NAMES = [
   'PEB_OFF_INPUT_SIZE', 'PEB_OFF_INPUT_PTR', 'PEB_OFF_OUTPUT_SIZE', 'PEB_OFF_OUTPUT_PTR',
   'PEB_OFF_INIT_SIZE', 'PEB_OFF_INIT_PTR', 'PEB_OFF_HEAP_SIZE', 'PEB_OFF_HEAP_PTR',
   'PEB_OFF_STACK_SIZE', 'PEB_OFF_STACK_PTR', 'PEB_OFF_DOORBELL_SIZE', 'PEB_OFF_DOORBELL_PTR',
-  'PEB_OFF_MAGIC', 'PEB_OFF_ABI_VERSION', 'PEB_SIZE', 'PEB_MAGIC', 'ABI_VERSION',
+  'PEB_OFF_MAGIC', 'PEB_OFF_ABI_VERSION', 'PEB_OFF_RANDOM_SEED', 'PEB_SIZE', 'PEB_MAGIC', 'ABI_VERSION',
   'ABORT_MAX_BYTES', 'IOBUF_EMPTY_SP',
 ] as const;
 
@@ -82,14 +82,15 @@ describe('writePeb', () => {
   it('writes every field little-endian at its offset, plus magic and version', () => {
     const buf = new Uint8Array(16 + abi.PEB_SIZE + 16).fill(0xaa);
     const view = new DataView(buf.buffer);
-    abi.writePeb(view, 16, fields);
+    abi.writePeb(view, 16, { ...fields, randomSeed: 0x1234_5678_9abc_def0n });
     expect(view.getBigUint64(16 + abi.PEB_OFF_INPUT_SIZE, true)).toBe(0x4000n);
     expect(view.getBigUint64(16 + abi.PEB_OFF_INPUT_PTR, true)).toBe(0x20000n);
     expect(view.getBigUint64(16 + abi.PEB_OFF_HEAP_SIZE, true)).toBe(0x20000n);
     expect(view.getBigUint64(16 + abi.PEB_OFF_DOORBELL_PTR, true)).toBe(0x5a000n);
     expect(new TextDecoder().decode(buf.subarray(16 + abi.PEB_OFF_MAGIC, 16 + abi.PEB_OFF_MAGIC + 8))).toBe('HLTSPEB1');
     expect(view.getBigUint64(16 + abi.PEB_OFF_ABI_VERSION, true)).toBe(2n);
-    // Nothing outside the 112 bytes is touched.
+    expect(view.getBigUint64(16 + abi.PEB_OFF_RANDOM_SEED, true)).toBe(0x1234_5678_9abc_def0n);
+    // Nothing outside the PEB's bytes is touched.
     expect(buf.subarray(0, 16).every((b) => b === 0xaa)).toBe(true);
     expect(buf.subarray(16 + abi.PEB_SIZE).every((b) => b === 0xaa)).toBe(true);
     const back = abi.readPeb(view, 16);

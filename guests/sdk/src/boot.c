@@ -73,6 +73,7 @@ __attribute__((used)) char **hl_sdk_init(const uint8_t *peb, uint64_t seed, uint
   hl_env.log_level = log_level > HL_WIRE_LEVEL_NONE ? HL_WIRE_LEVEL_NONE : (uint8_t)log_level;
   hl_stack_top = (stack_lo + stack_size) & ~15ull;
   hl_heap_init((uintptr_t)peb_u64(peb, HL_PEB_OFF_HEAP_PTR), peb_u64(peb, HL_PEB_OFF_HEAP_SIZE));
+  hl_rand_init(seed, peb);
   return hl_libc_start_vector(seed);
 }
 

@@ -90,5 +90,7 @@ static inline bool hl_heap_has_room(size_t n) {
   size_t need = ((n + 15) & ~(size_t)15) + sizeof(hl_block);
   return hl_heap_max_free >= need;
 }
+/* libc.c: seeds rand() from the entry seed and the PEB's host seed, which it re-checks on every draw. */
+void hl_rand_init(uint64_t seed, const uint8_t *peb);
 
 #endif

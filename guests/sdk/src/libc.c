@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "internal.h"
+#include "hyperlight/abi.h"
 
 /* musl's start-up (src/env/__libc_start_main.c): initialises the C library from argv, envp
  * and the auxiliary vector after them (TLS through arch_prctl, AT_RANDOM, AT_PAGESZ), runs
@@ -63,8 +64,7 @@ static int sdk_main(int argc, char **argv, char **envp) {
   /* One brk for the whole PEB heap: malloc.c manages it without further system calls. */
   uintptr_t want = hl_heap_hi_limit();
   if (want != 0 && (uintptr_t)syscall(SYS_brk, want) == want) hl_heap_enable();
-  srand((unsigned)entry_seed);
-  srandom((unsigned)entry_seed);
+  srandom((unsigned)entry_seed); /* rand() was seeded by hl_rand_init */
   hyperlight_main();
   hl_sdk_ready();
 }
@@ -73,6 +73,39 @@ __attribute__((noreturn, used)) void hl_libc_start(char **argv) {
   __libc_start_main(sdk_main, 1, argv, NULL, NULL, NULL);
   for (;;) __builtin_trap(); /* __libc_start_main calls exit() if main returns; sdk_main does not */
 }
+
+/* rand()/srand(): xorshift64*, seeded from the entry seed and the PEB's host-written seed
+ * (HL_PEB_OFF_RANDOM_SEED), which the host changes for each sandbox (also one started from a
+ * copy of another's memory) and on a reseeding restore: every draw re-checks it. They replace
+ * musl's (whose object holds only these two). One object, so it lies on one data page. */
+static struct {
+  uint64_t state;
+  const volatile uint64_t *host_seed;
+  uint64_t host_seed_seen;
+} rng = {0x853C49E6748FEA9Bull, NULL, 0};
+
+static void rng_seed(uint64_t seed) { rng.state = seed ? seed : 0x853C49E6748FEA9Bull; }
+
+void hl_rand_init(uint64_t seed, const uint8_t *peb) {
+  rng.host_seed = (const volatile uint64_t *)(peb + HL_PEB_OFF_RANDOM_SEED);
+  rng.host_seed_seen = *rng.host_seed;
+  rng_seed(seed ^ rng.host_seed_seen);
+}
+
+int rand(void) {
+  if (rng.host_seed != NULL && *rng.host_seed != rng.host_seed_seen) {
+    rng.host_seed_seen = *rng.host_seed;
+    rng_seed(rng.host_seed_seen);
+  }
+  uint64_t x = rng.state;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  rng.state = x;
+  return (int)((x * 0x2545F4914F6CDD1Dull) >> 33);
+}
+
+void srand(unsigned int seed) { rng_seed(seed); }
 
 /* abort(): the sandbox aborts with HL_SDK_ABORT_LIBC (no signals in a guest). */
 __attribute__((noreturn)) void abort(void) {

@@ -13,7 +13,7 @@
 #define HL_DOORBELL_STRIDE 8
 #define HL_DEBUG_PRINT_MAX 0x10000
 
-/* PEB field offsets: 14 little-endian u64 values, read-only to the guest. */
+/* PEB field offsets: 15 little-endian u64 values, read-only to the guest. */
 #define HL_PEB_OFF_INPUT_SIZE 0
 #define HL_PEB_OFF_INPUT_PTR 8
 #define HL_PEB_OFF_OUTPUT_SIZE 16
@@ -28,7 +28,10 @@
 #define HL_PEB_OFF_DOORBELL_PTR 88
 #define HL_PEB_OFF_MAGIC 96
 #define HL_PEB_OFF_ABI_VERSION 104
-#define HL_PEB_SIZE 112
+/* A random seed the host writes per sandbox (and on a reseeding restore); rand() reseeds
+ * from it whenever it changes. */
+#define HL_PEB_OFF_RANDOM_SEED 112
+#define HL_PEB_SIZE 120
 /* The bytes "HLTSPEB1" read as a little-endian u64. */
 #define HL_PEB_MAGIC 0x3142455053544C48ULL
 #define HL_ABI_VERSION 2
