@@ -1,8 +1,10 @@
-// Snapshot files and sandboxes from snapshots, timed through the public API: fromSnapshot() of a loaded snapshot file, alone and as a cold start. Not evolve() (ops-sandbox.ts).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// Hyperlight's host features, timed through the public API: fromSnapshot() of a loaded snapshot file (alone and as a cold start), and 64 MiB of input passed by mapRegion against by copy. Not evolve() (ops-sandbox.ts).
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GuestBinary, bundledGuestPath } from '../src/sandbox/guest-binary.js';
 import { MultiUseSandbox } from '../src/sandbox/multi-use-sandbox.js';
+import { UninitializedSandbox } from '../src/sandbox/uninitialized-sandbox.js';
 import { Snapshot } from '../src/sandbox/snapshot.js';
 import { echo, uninitialized } from './ops-sandbox.js';
 import { type LoopOptions, timeLoop } from './stats.js';
@@ -44,4 +46,63 @@ export function coldStartFromSnapshot(snapshot: Snapshot, opts: LoopOptions): Fl
       sandbox.close();
     }
   });
+}
+
+/** 64 MiB of input: the map-against-copy rows. */
+export const INPUT_BYTES = 64 * 1024 * 1024;
+const MAP_AT = 0x1_0000_0000n;
+
+function inputBytes(): Uint8Array {
+  const bytes = new Uint8Array(INPUT_BYTES);
+  for (let i = 0; i < bytes.length; i += 4096) bytes[i] = i >>> 12;
+  return bytes;
+}
+
+/** The guest's SumMappedBuffer / SumBytes result for inputBytes(), computed here. */
+function expectedSum(bytes: Uint8Array): bigint {
+  const words = new BigUint64Array(bytes.buffer, bytes.byteOffset, bytes.length / 8);
+  let s = 0n;
+  for (let i = 0; i < words.length; i += 512) s += words[i]!;
+  return BigInt.asUintN(64, s);
+}
+
+/** mapRegion(64 MiB file, read-only) + SumMappedBuffer over all of it + restore (which unmaps it). */
+export function inputByMapping(opts: LoopOptions): Float64Array {
+  const dir = mkdtempSync(join(tmpdir(), 'hlts-bench-map-'));
+  try {
+    const bytes = inputBytes();
+    const file = join(dir, 'input.bin');
+    writeFileSync(file, bytes);
+    const want = expectedSum(bytes);
+    const sandbox = uninitialized('simpleguest').evolve();
+    try {
+      const clean = sandbox.snapshot();
+      return timeLoop(opts, () => undefined, () => {
+        sandbox.mapRegion(file, MAP_AT, { writable: false });
+        const sum = sandbox.call('SumMappedBuffer', 'ULong', MAP_AT, BigInt(INPUT_BYTES));
+        if (sum !== want) throw new Error(`SumMappedBuffer returned ${sum}, expected ${want}`);
+        sandbox.restore(clean);
+      });
+    } finally {
+      sandbox.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** SumBytes(64 MiB VecBytes): the same input copied through the input buffer (inputDataSize 64 MiB + 64 KiB). */
+export function inputByCopy(opts: LoopOptions): Float64Array {
+  const bytes = inputBytes();
+  const want = expectedSum(bytes);
+  const sandbox = UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath('simpleguest')),
+    { inputDataSize: INPUT_BYTES + 0x10000 }).evolve();
+  try {
+    return timeLoop(opts, () => undefined, () => {
+      const sum = sandbox.call('SumBytes', 'ULong', bytes);
+      if (sum !== want) throw new Error(`SumBytes returned ${sum}, expected ${want}`);
+    });
+  } finally {
+    sandbox.close();
+  }
 }

@@ -20,7 +20,7 @@ import {
   formatNs, markdownReport,
 } from './report.js';
 import { TraceRecorder } from '../src/sandbox/trace-recorder.js';
-import { coldStartFromSnapshot, fromSnapshotOp, loadedSimpleguestSnapshot } from './ops-snapshot.js';
+import { coldStartFromSnapshot, fromSnapshotOp, inputByCopy, inputByMapping, loadedSimpleguestSnapshot } from './ops-snapshot.js';
 import { type LoopOptions, Progress, summarize, warmupFor } from './stats.js';
 
 export type { BenchResult, BenchRow, PhaseStat, MachineInfo, TimeBreakdown } from './report.js';
@@ -44,21 +44,21 @@ interface Plan {
   cCold: number; cWarm: number; jsCold: number; jsWarm: number; instrCost: number;
   coldStart: number; coldTemplate: number; evolve: number; warm: number; snapshot: number; restore: number;
   isolatedVm: number; quickjs: number; nodeVm: number; worker: number;
-  rssSandboxes: number; maxOpenCap: number;
+  rssSandboxes: number; maxOpenCap: number; bigInput: number;
 }
 
 const FULL: Plan = {
   cCold: 300, cWarm: 5000, jsCold: 300, jsWarm: 5000, instrCost: 100,
   coldStart: 200, coldTemplate: 300, evolve: 200, warm: 2000, snapshot: 300, restore: 2000,
   isolatedVm: 200, quickjs: 300, nodeVm: 300, worker: 50,
-  rssSandboxes: 200, maxOpenCap: 2000,
+  rssSandboxes: 200, maxOpenCap: 2000, bigInput: 10,
 };
 
 const QUICK: Plan = {
   cCold: 10, cWarm: 200, jsCold: 10, jsWarm: 200, instrCost: 5,
   coldStart: 5, coldTemplate: 5, evolve: 5, warm: 20, snapshot: 5, restore: 20,
   isolatedVm: 5, quickjs: 5, nodeVm: 5, worker: 2,
-  rssSandboxes: 20, maxOpenCap: 30,
+  rssSandboxes: 20, maxOpenCap: 30, bigInput: 1,
 };
 
 /** Every row id a run produces, in table order. */
@@ -68,7 +68,7 @@ export const ROW_IDS = [
   'compute-crc32-native', 'compute-crc32-guest', 'compute-integrate-native', 'compute-integrate-guest',
   'compute-libc-native', 'compute-libc-guest',
   'cold-start-simpleguest', 'cold-start-dummyguest', 'cold-start-template', 'cold-start-pool', 'evolve-fresh', 'evolve-template',
-  'from-snapshot', 'cold-start-snapshot',
+  'from-snapshot', 'cold-start-snapshot', 'input-64m-copy', 'input-64m-map',
   'warm-echo', 'host-call', 'snapshot', 'restore', 'call-restore',
   ...ASYNC_ROW_IDS,
   'rss-per-sandbox', 'max-open',
@@ -110,7 +110,7 @@ const C3_EVOLVE = 'c3-evolve';
 
 /** Runs the suite and prints its report. Resolves with the result (also on `json`). */
 /** Steps of a run whose C floor builds (see runBench). */
-export const BENCH_STEPS = 28 + ASYNC_STEPS;
+export const BENCH_STEPS = 30 + ASYNC_STEPS;
 
 export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const quick = opts.quick ?? false;
@@ -340,6 +340,14 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     id: 'cold-start-snapshot', label: 'cold start from a snapshot file, simpleguest', group: 'hyperlight-ts', baseline: 'cold-start-simpleguest',
     target: null, note: 'fromSnapshot + Echo("hi") + close of a loaded snapshot file; ratio to the cold start that runs init',
   }, plan.coldTemplate, (l) => coldStartFromSnapshot(snapshotFile, l));
+  add('64 MiB input by copy', {
+    id: 'input-64m-copy', label: '64 MiB read-only input passed by copy', group: 'hyperlight-ts', baseline: null, target: null,
+    note: 'SumBytes(VecBytes of 64 MiB): encode, copy into the input buffer (inputDataSize 64 MiB + 64 KiB), the guest sums it in place',
+  }, plan.bigInput, inputByCopy);
+  add('64 MiB input by mapping', {
+    id: 'input-64m-map', label: '64 MiB read-only input passed by mapRegion', group: 'hyperlight-ts', baseline: 'input-64m-copy', target: null,
+    note: 'mapRegion(64 MiB file, read-only: MAP_PRIVATE, no copy) + SumMappedBuffer over all of it + restore (unmaps it); includes the guest\'s first touch of every page of a new slot',
+  }, plan.bigInput, inputByMapping);
   add('warm Echo', {
     id: 'warm-echo', label: 'warm call: Echo("hi")', group: 'hyperlight-ts', baseline: C3_EXIT, target: '<= 1.2x the CPL3 exit',
     note: 'callGuestFunctionByName("Echo", String, ["hi"]) on an evolved simpleguest sandbox: encode, push, KVM_RUN to halt, pop, decode',

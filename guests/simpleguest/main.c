@@ -89,6 +89,36 @@ HYPERLIGHT_WRAP_FUNCTION(set_byte_array_to_zero, VecBytes, 1, VecBytes)
 HYPERLIGHT_WRAP_FUNCTION(get_size_prefixed_buffer, VecBytes, 1, VecBytes)
 HYPERLIGHT_WRAP_FUNCTION(in24k_out8k, VecBytes, 1, VecBytes)
 
+/* ---- host memory mapped into the guest (mapRegion) */
+static hl_Vec read_mapped_buffer(uint64_t base, uint64_t len) {
+  hl_Vec v = {(uint8_t *)(uintptr_t)base, (size_t)len};
+  return v;
+}
+static bool write_mapped_buffer(uint64_t base, uint64_t len) {
+  volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)base;
+  for (uint64_t i = 0; i < len; i++) p[i] = (uint8_t)(i * 7 + 1);
+  return true;
+}
+/* Sum of the region's little-endian u64 words (a whole input read once; the bench's map row). */
+static uint64_t sum_mapped_buffer(uint64_t base, uint64_t len) {
+  const uint64_t *p = (const uint64_t *)(uintptr_t)base;
+  uint64_t s = 0;
+  for (uint64_t i = 0; i < len / 8; i++) s += p[i];
+  return s;
+}
+/* The same sum over bytes passed as an argument (the bench's copy row). */
+static uint64_t sum_bytes(hl_Vec v) { return sum_mapped_buffer((uint64_t)(uintptr_t)v.data, v.len); }
+/* Where mapped region i is (0 when there is none). */
+static uint64_t mapped_region_base(int32_t i) {
+  uint64_t base = 0;
+  return hl_mapped_region((size_t)i, &base, NULL, NULL) ? base : 0;
+}
+HYPERLIGHT_WRAP_FUNCTION(read_mapped_buffer, VecBytes, 2, ULong, ULong)
+HYPERLIGHT_WRAP_FUNCTION(write_mapped_buffer, Bool, 2, ULong, ULong)
+HYPERLIGHT_WRAP_FUNCTION(sum_mapped_buffer, ULong, 2, ULong, ULong)
+HYPERLIGHT_WRAP_FUNCTION(sum_bytes, ULong, 1, VecBytes)
+HYPERLIGHT_WRAP_FUNCTION(mapped_region_base, ULong, 1, Int)
+
 /* ---- stack */
 static int32_t stack_allocate(int32_t n) {
   if (n < 0) n = 0;
@@ -407,6 +437,11 @@ void hyperlight_main(void) {
   HYPERLIGHT_REGISTER_FUNCTION("CallMalloc", call_malloc);
   HYPERLIGHT_REGISTER_FUNCTION("MallocAndFree", malloc_and_free);
   HYPERLIGHT_REGISTER_FUNCTION("ExhaustHeap", exhaust_heap);
+  HYPERLIGHT_REGISTER_FUNCTION("ReadMappedBuffer", read_mapped_buffer);
+  HYPERLIGHT_REGISTER_FUNCTION("WriteMappedBuffer", write_mapped_buffer);
+  HYPERLIGHT_REGISTER_FUNCTION("SumMappedBuffer", sum_mapped_buffer);
+  HYPERLIGHT_REGISTER_FUNCTION("SumBytes", sum_bytes);
+  HYPERLIGHT_REGISTER_FUNCTION("MappedRegionBase", mapped_region_base);
   HYPERLIGHT_REGISTER_FUNCTION("SetStatic", set_static);
   HYPERLIGHT_REGISTER_FUNCTION("GetStatic", get_static);
   HYPERLIGHT_REGISTER_FUNCTION("AddToStatic", add_to_static);

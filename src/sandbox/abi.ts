@@ -131,6 +131,16 @@ export function writePebRandomSeed(view: DataView, offset: number, seed: bigint)
   view.setBigUint64(offset + PEB_OFF_RANDOM_SEED, toU64('randomSeed', seed), true);
 }
 
+/**
+ * The mapped-region table in the PEB page (host-written, read-only to the guest): a u64
+ * count at this offset, then up to MAPPED_REGIONS_MAX entries of three u64 (base, size,
+ * flags with bit 0 = writable), one per `mapRegion`.
+ */
+export const PEB_OFF_REGIONS = 0x800;
+export const MAPPED_REGION_ENTRY_SIZE = 24;
+export const MAPPED_REGIONS_MAX = 16;
+export const MAPPED_REGION_WRITABLE = 1;
+
 /** Reads a PEB back (host-side tests and debugging); every field as a bigint. */
 export function readPeb(view: DataView, offset: number): Record<keyof PebFields | 'magic' | 'abiVersion', bigint> {
   if (!Number.isSafeInteger(offset) || offset < 0 || offset + PEB_SIZE > view.byteLength) {

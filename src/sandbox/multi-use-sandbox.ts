@@ -21,6 +21,7 @@ import {
 } from './values.js';
 import { GUEST_SLOT, type Machine, type PhaseSink, closeMachine, freshSeed } from './machine.js';
 import { applyGuestCpuState, captureGuestCpuState, resetPrivileged } from './vcpu-state.js';
+import { type MapRegionOptions, MappedRegions } from './mapped-regions.js';
 import { type FromSnapshotOptions, type SnapshotHostFunctions, sandboxFromSnapshot } from './from-snapshot.js';
 
 export type SandboxStatus = 'ready' | 'poisoned' | 'closed';
@@ -86,6 +87,8 @@ export class MultiUseSandbox {
   readonly dispatchAddress: bigint;
   /** What snapshots of this sandbox record about it (binary, layout inputs, segments). */
   #source: SnapshotSource | undefined;
+  /** Host memory mapped into the guest (mapRegion), made on first use. */
+  #regions: MappedRegions | undefined;
 
   /** Offered the machine at close(); true when it kept it for reuse (a VM pool). */
   readonly #release: ((m: Machine) => boolean) | undefined;
@@ -131,6 +134,26 @@ export class MultiUseSandbox {
   /** @internal guest memory and registers equal `snapshot` (fromSnapshot): a restore to it copies only dirty pages. */
   startedFrom(snapshot: Snapshot): void {
     this.#baseline = snapshot;
+  }
+
+  /**
+   * Maps host memory into the guest at `guestAddress` (identity-mapped, page-aligned, above
+   * the sandbox's own memory and below 512 GiB), as an extra KVM memory slot with user
+   * page-table entries, NX always. A file path is mapped MAP_PRIVATE without copying (with
+   * `writable`, copy-on-write: the guest's writes never reach the file); a buffer is copied
+   * once into page-aligned memory of the region's own. Read-only regions are read-only
+   * twice: in the page tables (a guest write is a page fault, GuestExceptionError vector
+   * 14) and in KVM (KVM_MEM_READONLY). The guest finds the regions in its PEB
+   * (`hl_mapped_region` in the SDK). Regions stay across calls and snapshots taken after
+   * them; `restore()` to a snapshot taken before a region was mapped unmaps it, and
+   * `close()` unmaps all. At most 16. Returns the mapped size (a multiple of 4 KiB).
+   * @throws ConfigInvalidError for a bad address, an overlap, an unreadable file.
+   */
+  mapRegion(source: Uint8Array | string, guestAddress: bigint | number, options: MapRegionOptions = {}): number {
+    this.#usable();
+    if (this.#poison !== undefined) throw new PoisonedSandboxError({ cause: this.#poison });
+    this.#regions ??= new MappedRegions(this.#m);
+    return this.#regions.map(source, guestAddress, options);
   }
 
   /** `ready`, `poisoned` (only restore() is accepted) or `closed`. */
@@ -272,7 +295,8 @@ export class MultiUseSandbox {
     // snapshot. Manual mode keeps accumulating: a superset is still exact for restore.
     if (!manualDirtyLog) vm.getDirtyLog(GUEST_SLOT);
     if (!this.#source) throw new SnapshotIncompatibleError('this sandbox was built without what a snapshot records');
-    const snap = new Snapshot(this.#layoutKey, MemorySnapshot.capture(memory), captureGuestCpuState(vcpu), this.#source);
+    const snap = new Snapshot(this.#layoutKey, MemorySnapshot.capture(memory), captureGuestCpuState(vcpu), this.#source,
+      this.#regions?.lastId ?? 0);
     this.#baseline = snap;
     this.#loop.io.clearHostWrites();
     this.#loop.syscalls.hostWrittenPages.clear();
@@ -299,6 +323,11 @@ export class MultiUseSandbox {
       snapshot.source.binaryHash() !== this.#source.binaryHash()) {
       throw new SnapshotIncompatibleError('snapshot was taken from a sandbox of another guest binary');
     }
+    const upTo = snapshot.mappedRegionsUpTo;
+    if (upTo !== 0 && !this.#regions?.has(upTo)) {
+      // Regions are unmapped newest first, so the snapshot's newest one tells whether all of them remain.
+      throw new SnapshotIncompatibleError('snapshot was taken while a host region was mapped that has been unmapped since');
+    }
     const { vm, vcpu, memory, layout, manualDirtyLog } = this.#m;
     const loop = this.#loop;
     const io = loop.io;
@@ -321,6 +350,7 @@ export class MultiUseSandbox {
       snapshot.memory.restoreFull(memory);
     }
     if (options.reseed === true) writePebRandomSeed(memory.view, layout.peb.gpa, freshSeed());
+    this.#regions?.unmapNewerThan(snapshot.mappedRegionsUpTo);
     applyGuestCpuState(vcpu, snapshot.cpu);
     this.#baseline = snapshot;
     io.clearHostWrites();
@@ -340,6 +370,7 @@ export class MultiUseSandbox {
     forget(this);
     this.#interrupt.close();
     this.#loop.close();
+    this.#regions?.closeAll();
     // A sandbox that ended cleanly may hand its VM to its binary's pool (vmPool); the
     // next evolve() resets it completely. A poisoned one is always destroyed.
     if (this.#poison === undefined && this.#release?.(this.#m)) return;

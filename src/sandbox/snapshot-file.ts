@@ -8,7 +8,7 @@ import {
   type ImageSegmentPerms, type LayoutConfig, type MemoryLayout, buildPageTables, mappedRangesFor, planLayout,
 } from '../mem/x86_64/index.js';
 import * as X from '../x86_64/index.js';
-import { PEB_OFF_RANDOM_SEED, writePeb } from './abi.js';
+import { PEB_OFF_RANDOM_SEED, PEB_OFF_REGIONS, writePeb } from './abi.js';
 import { pebFieldsOf } from './machine.js';
 import { SnapshotFileError, SnapshotIncompatibleError } from './errors.js';
 import { type GuestCpuState, guestCpuState } from './vcpu-state.js';
@@ -336,6 +336,10 @@ function checkHostPages(source: SnapshotSource, metaText: string, pageOffsets: I
     const n = p * PAGE_SIZE === pebAt ? PEB_OFF_RANDOM_SEED : PAGE_SIZE;
     if (!Buffer.from(got.buffer, got.byteOffset, n).equals(want.subarray(0, n))) {
       throw corrupt(`host-owned page at 0x${(p * PAGE_SIZE).toString(16)} differs from what this host writes`);
+    }
+    // No mapped regions in a saved snapshot: the PEB's region table is empty.
+    if (p * PAGE_SIZE === pebAt && got.subarray(PEB_OFF_REGIONS).some((b) => b !== 0)) {
+      throw corrupt('the PEB\'s mapped-region table is not empty');
     }
   }
 }

@@ -44,6 +44,8 @@ export class Snapshot {
     readonly cpu: GuestCpuState,
     /** @internal what a file needs and what fromSnapshot builds a sandbox from. */
     readonly source: SnapshotSource,
+    /** @internal the id of the newest region mapped (mapRegion) when it was taken; 0: none. */
+    readonly mappedRegionsUpTo = 0,
   ) {
     Object.freeze(this);
   }
@@ -72,9 +74,13 @@ export class Snapshot {
    * Writes the snapshot to `path` in the format of docs/snapshot-format.md (zero pages
    * omitted, SHA-256 checked), through a temporary file renamed into place, so a reader
    * never sees half a file.
-   * @throws (rejects with) SnapshotFileError `io` when the file cannot be written.
+   * @throws (rejects with) SnapshotFileError `io` when the file cannot be written;
+   *   SnapshotIncompatibleError for a snapshot taken while regions were mapped.
    */
   async save(path: string): Promise<void> {
+    if (this.mappedRegionsUpTo !== 0) {
+      throw new SnapshotIncompatibleError('a snapshot taken while host regions were mapped (mapRegion) cannot be saved');
+    }
     const bytes = encodeSnapshotFile(this);
     const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
     try {

@@ -183,6 +183,12 @@ __attribute__((noreturn)) void hl_abort_with_code_and_message(int32_t code, cons
  * a value that is no hl_Level is dropped. */
 void hl_log(hl_Level level, const char *message, int line, const char *file);
 
+/* Host memory the host mapped into this guest (MultiUseSandbox.mapRegion), from the PEB:
+ * how many regions there are now, and region i's guest address, size in bytes and whether
+ * the guest may write it (false: a write faults). Regions can change between calls. */
+size_t hl_mapped_region_count(void);
+bool hl_mapped_region(size_t i, uint64_t *base, uint64_t *size, bool *writable);
+
 /* Writes text to the host's debug console (the DEBUG_PRINT doorbell: one exit per call). */
 void hl_debug_print(const char *text);
 

@@ -7,6 +7,8 @@ HL_HOT_DATA_ uint64_t hl_stack_top;
 /* The doorbell page (PEB): a store to doorbell + 8 op exits to the host. */
 HL_HOT_DATA_ volatile uint64_t *hl_doorbell;
 
+/* The PEB (read-only to the guest; the host rewrites its region table between calls). */
+static const volatile uint8_t *hl_peb;
 HL_HOT_DATA_ struct hl_sdk_env hl_env;
 
 static uint64_t peb_u64(const uint8_t *peb, unsigned off) {
@@ -74,7 +76,23 @@ __attribute__((used)) char **hl_sdk_init(const uint8_t *peb, uint64_t seed, uint
   hl_stack_top = (stack_lo + stack_size) & ~15ull;
   hl_heap_init((uintptr_t)peb_u64(peb, HL_PEB_OFF_HEAP_PTR), peb_u64(peb, HL_PEB_OFF_HEAP_SIZE));
   hl_rand_init(seed, peb);
+  hl_peb = peb;
   return hl_libc_start_vector(seed);
+}
+
+size_t hl_mapped_region_count(void) {
+  uint64_t n = *(const volatile uint64_t *)(hl_peb + HL_PEB_OFF_REGIONS);
+  return n > HL_MAPPED_REGIONS_MAX ? HL_MAPPED_REGIONS_MAX : (size_t)n;
+}
+
+bool hl_mapped_region(size_t i, uint64_t *base, uint64_t *size, bool *writable) {
+  if (i >= hl_mapped_region_count()) return false;
+  const volatile uint64_t *e =
+      (const volatile uint64_t *)(hl_peb + HL_PEB_OFF_REGIONS + 8 + i * HL_MAPPED_REGION_ENTRY_SIZE);
+  if (base) *base = e[0];
+  if (size) *size = e[1];
+  if (writable) *writable = (e[2] & HL_MAPPED_REGION_WRITABLE) != 0;
+  return true;
 }
 
 void hl_debug_print(const char *text) {

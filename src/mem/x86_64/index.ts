@@ -10,7 +10,7 @@ export {
   type LayoutConfig, type MemoryLayout, type Region, type RegionName, type Span,
 } from './layout.js';
 export {
-  buildPageTables, pageTableAreaSize, walk, walkRanges, physReader,
+  buildPageTables, pageTableAreaSize, walk, walkRanges, physReader, mapIntoTables, extraTablePages, type PhysAccess,
   PTE_PRESENT_BIT, PTE_PRESENT, PTE_WRITABLE_BIT, PTE_WRITABLE, PTE_USER_BIT, PTE_USER,
   PTE_ACCESSED_BIT, PTE_ACCESSED, PTE_DIRTY_BIT, PTE_DIRTY, PTE_PAGE_SIZE_BIT, PTE_PAGE_SIZE,
   PTE_NX_BIT, PTE_NX, PTE_ADDR_MASK, PTE_TABLE_FLAGS, PTE_LEAF_FLAGS,

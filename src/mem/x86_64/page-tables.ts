@@ -307,3 +307,73 @@ export function walkRanges(memory: PhysReader | Uint8Array, cr3: number | bigint
   visit(BigInt(cr3) & PTE_ADDR_MASK, 0, 0, true, true, true);
   return out;
 }
+
+/** Reads and writes u64 page-table entries by guest-physical address, across memory slots. */
+export interface PhysAccess {
+  read(gpa: number): bigint;
+  write(gpa: number, value: bigint): void;
+}
+
+/**
+ * Worst-case number of new table pages `mapIntoTables` needs for [gpa, gpa + size) below
+ * 512 GiB: one PD per 1 GiB window and one PT per 2 MiB window touched.
+ */
+export function extraTablePages(gpa: number, size: number): number {
+  const windows = (span: number): number => Math.floor((gpa + size - 1) / span) - Math.floor(gpa / span) + 1;
+  return windows(SPAN_PD) + windows(PAGE_2M);
+}
+
+/**
+ * Adds an identity mapping of `range` to live 4-level tables at `cr3` (e.g. a host region
+ * mapped into a running guest), below 512 GiB only (the PML4's first PDPT must exist).
+ * Tables it needs come from `allocTable` (the gpa of a zeroed page). Returns the gpas of
+ * the entries it wrote in tables that existed before (the caller clears them to unmap).
+ * @throws ConfigInvalidError when the range is misaligned, beyond 512 GiB, or overlaps a
+ *   present mapping.
+ */
+export function mapIntoTables(mem: PhysAccess, cr3: number, range: MappedRange, allocTable: () => number,
+  isNew: (tableGpa: number) => boolean): number[] {
+  const { gpa, size } = range;
+  if (!Number.isInteger(gpa) || !Number.isInteger(size) || gpa % PAGE_4K !== 0 || size % PAGE_4K !== 0 || size <= 0 ||
+      gpa + size > SPAN_PDPT) {
+    throw new ConfigInvalidError(range.name ?? 'range', 'must be 4 KiB aligned, non-empty and below 512 GiB');
+  }
+  if (range.writable && range.executable) throw new ConfigInvalidError(range.name ?? 'range', 'W^X forbids writable and executable');
+  const touched: number[] = [];
+  const set = (table: number, index: number, value: bigint): void => {
+    const at = table + index * 8;
+    if (mem.read(at) & PTE_PRESENT) {
+      throw new ConfigInvalidError(range.name ?? 'range', `overlaps a present mapping (entry at 0x${at.toString(16)})`);
+    }
+    mem.write(at, value);
+    if (!isNew(table)) touched.push(at);
+  };
+  const child = (table: number, index: number): number => {
+    const entry = mem.read(table + index * 8);
+    if (entry & PTE_PRESENT) {
+      if (entry & PTE_PAGE_SIZE) throw new ConfigInvalidError(range.name ?? 'range', 'overlaps a present large page');
+      return Number(entry & PTE_ADDR_MASK);
+    }
+    const page = allocTable();
+    set(table, index, BigInt(page) | PTE_TABLE_FLAGS);
+    return page;
+  };
+  const leaf = PTE_LEAF_FLAGS | PTE_USER | (range.writable ? PTE_WRITABLE : 0n) | (range.executable ? 0n : PTE_NX);
+  const pml4e = mem.read(cr3);
+  if (!(pml4e & PTE_PRESENT)) throw new ConfigInvalidError('pageTables', 'the first PML4 entry is not present');
+  const pdpt = Number(pml4e & PTE_ADDR_MASK);
+  const end = gpa + size;
+  for (let addr = gpa; addr < end;) {
+    const pd = child(pdpt, Math.floor(addr / SPAN_PD) % ENTRIES);
+    const pdIndex = Math.floor(addr / PAGE_2M) % ENTRIES;
+    if (addr % PAGE_2M === 0 && end - addr >= PAGE_2M && !(mem.read(pd + pdIndex * 8) & PTE_PRESENT)) {
+      set(pd, pdIndex, BigInt(addr) | leaf | PTE_PAGE_SIZE);
+      addr += PAGE_2M;
+    } else {
+      const pt = child(pd, pdIndex);
+      set(pt, Math.floor(addr / PAGE_4K) % ENTRIES, BigInt(addr) | leaf);
+      addr += PAGE_4K;
+    }
+  }
+  return touched;
+}

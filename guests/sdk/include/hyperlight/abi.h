@@ -36,6 +36,13 @@
 #define HL_PEB_MAGIC 0x3142455053544C48ULL
 #define HL_ABI_VERSION 2
 
+/* Regions the host mapped with mapRegion(): a u64 count at this PEB offset, then up to
+ * HL_MAPPED_REGIONS_MAX entries of three u64: base, size, flags (bit 0 writable). */
+#define HL_PEB_OFF_REGIONS 0x800
+#define HL_MAPPED_REGION_ENTRY_SIZE 24
+#define HL_MAPPED_REGIONS_MAX 16
+#define HL_MAPPED_REGION_WRITABLE 1
+
 /* Aborts: at most this many message bytes are kept by the host. */
 #define HL_ABORT_MAX_BYTES 1024
 
