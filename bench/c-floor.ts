@@ -23,19 +23,19 @@ export class CFloorUnavailable extends Error {}
  * Compiles `bench/<name>.c` with `gcc -O2` into `$TMPDIR/hyperlight-ts-bench/`, named by a
  * hash of the source so an edited source is rebuilt; returns the executable's path.
  */
-export function buildCProgram(name: string): string {
+export function buildCProgram(name: string, extraArgs: readonly string[] = []): string {
   const src = benchSourceDir();
   if (!src) throw new CFloorUnavailable(`bench/${name}.c not found (the C floor sources ship in the repository, not the npm package)`);
   const file = join(src, `${name}.c`);
   const source = readFileSync(file);
-  const hash = createHash('sha256').update(source).digest('hex').slice(0, 16);
+  const hash = createHash('sha256').update(source).update(extraArgs.join('\0')).digest('hex').slice(0, 16);
   const cache = join(tmpdir(), 'hyperlight-ts-bench');
   mkdirSync(cache, { recursive: true });
   const exe = join(cache, `${name}-${hash}`);
   if (existsSync(exe)) return exe;
   const partial = `${exe}.${process.pid}.tmp`;
   try {
-    execFileSync('gcc', ['-O2', '-Wall', '-o', partial, file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('gcc', ['-O2', '-Wall', ...extraArgs, '-o', partial, file], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (e) {
     const stderr = e instanceof Error && 'stderr' in e ? String((e as { stderr: unknown }).stderr) : '';
     throw new CFloorUnavailable(`gcc failed on ${file}: ${e instanceof Error ? e.message : String(e)} ${stderr}`.trim());
@@ -127,6 +127,10 @@ export interface NativeKernelSamples {
   crc32Ns: number[];
   /** Per-iteration ns of the integration with `steps` steps. */
   integrateNs: number[];
+  /** Per-iteration ns of kernel_libc (10^4 snprintf("%.6f") + qsort of 10^5 ints), linked against musl. */
+  libcNs: number[];
+  /** kernel_libc's checksum (a u64, as a decimal string in the JSON). */
+  libc: bigint;
   crc32: number;
   integrate: number;
   crcBytes: number;
@@ -134,16 +138,19 @@ export interface NativeKernelSamples {
 }
 
 /** Runs kernels-native: the benchmark guest's compute kernels compiled into a host program. */
-export function runNativeKernels(iters: number): NativeKernelSamples {
-  const exe = buildCProgram('kernels-native');
-  const out = runJson(exe, [String(iters)]);
+/** Runs the native kernels `iters` times each (kernel_libc `libcIters` times; 0: not at all). */
+export function runNativeKernels(iters: number, libcIters = 0): NativeKernelSamples {
+  // Statically against musl, the guests' C library, so kernel_libc runs the same libc code.
+  const exe = buildCProgram('kernels-native', ['-specs=/usr/lib/x86_64-linux-musl/musl-gcc.specs', '-static']);
+  const out = runJson(exe, [String(iters), String(libcIters)]);
   const num = (k: string): number => {
     const v = out[k];
     if (typeof v !== 'number') throw new Error(`kernels-native output: ${k} is not a number`);
     return v;
   };
   return {
-    crc32Ns: numbers(out, 'crc32_ns'), integrateNs: numbers(out, 'integrate_ns'), crc32: num('crc32'),
+    crc32Ns: numbers(out, 'crc32_ns'), integrateNs: numbers(out, 'integrate_ns'), libcNs: numbers(out, 'libc_ns'),
+    libc: BigInt(String(out.libc)), crc32: num('crc32'),
     integrate: num('integrate'), crcBytes: num('crc_bytes'), steps: num('steps'),
   };
 }

@@ -336,10 +336,11 @@ export function computeSandbox(): MultiUseSandbox {
 }
 
 /** A compute kernel as a guest call on `sandbox` (one kept across rounds, so no new vCPU is warming up): per-call ns and the result. */
-export function computeInGuest(sandbox: MultiUseSandbox, fn: 'Crc32' | 'Integrate', opts: LoopOptions): { samples: Float64Array; result: number } {
-  const args = fn === 'Crc32' ? [ParameterValue.Int(1 << 20), ParameterValue.UInt(1)] : [ParameterValue.Int(1_000_000)];
-  const ret = fn === 'Crc32' ? ReturnType.UInt : ReturnType.Double;
-  let result = Number.NaN;
-  const samples = timeLoop(opts, () => undefined, () => { result = sandbox.callGuestFunctionByName(fn, ret, args) as number; });
+export function computeInGuest(sandbox: MultiUseSandbox, fn: 'Crc32' | 'Integrate' | 'LibcKernel', opts: LoopOptions): { samples: Float64Array; result: number | bigint } {
+  const args = fn === 'Crc32' ? [ParameterValue.Int(1 << 20), ParameterValue.UInt(1)]
+    : fn === 'LibcKernel' ? [ParameterValue.Int(10_000), ParameterValue.Int(100_000)] : [ParameterValue.Int(1_000_000)];
+  const ret = fn === 'Crc32' ? ReturnType.UInt : fn === 'LibcKernel' ? ReturnType.ULong : ReturnType.Double;
+  let result: number | bigint = Number.NaN;
+  const samples = timeLoop(opts, () => undefined, () => { result = sandbox.callGuestFunctionByName(fn, ret, args) as number | bigint; });
   return { samples, result };
 }

@@ -66,6 +66,7 @@ export const ROW_IDS = [
   'c-floor-cold', 'c-floor-warm', 'c-run-loop', 'c3-exit-mmio', 'c3-exit-trap', 'c3-evolve',
   'js-cold-cycle', 'js-vcpu-run', 'guest-instruction',
   'compute-crc32-native', 'compute-crc32-guest', 'compute-integrate-native', 'compute-integrate-guest',
+  'compute-libc-native', 'compute-libc-guest',
   'cold-start-simpleguest', 'cold-start-dummyguest', 'cold-start-template', 'cold-start-pool', 'evolve-fresh', 'evolve-template',
   'from-snapshot', 'cold-start-snapshot', 'input-64m-copy', 'input-64m-map',
   'warm-echo', 'host-call', 'snapshot', 'restore', 'call-restore',
@@ -109,7 +110,7 @@ const C3_EVOLVE = 'c3-evolve';
 
 /** Runs the suite and prints its report. Resolves with the result (also on `json`). */
 /** Steps of a run whose C floor builds (see runBench). */
-export const BENCH_STEPS = 29 + ASYNC_STEPS;
+export const BENCH_STEPS = 30 + ASYNC_STEPS;
 
 export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const quick = opts.quick ?? false;
@@ -120,7 +121,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const machine = machineInfo();
   const rows: BenchRow[] = [];
   const notes: string[] = [];
-  // 6 floor and KVM-layer steps, 11 sandbox rows, RSS, open at once, 7 async rows, warm
+  // 6 floor and KVM-layer steps (with the libc kernel: 7), 11 sandbox rows, RSS, open at once, 7 async rows, warm
   // calls, instruction counts, 4 alternatives and the C floor again (when it ran first).
   const progress = new Progress(BENCH_STEPS, opts.progress ?? true);
   const loop = (iterations: number): LoopOptions => ({ iterations, warmup: warmupFor(iterations), progress });
@@ -228,6 +229,11 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
       baseline: 'compute-integrate-native', target: null, note: 'bench/kernels-native.c: kernel_integrate(10^6), SSE2 doubles' },
     intGuest: { id: 'compute-integrate-guest', label: 'integration, 10^6 steps (double), guest function', group: 'compute',
       baseline: 'compute-integrate-native', target: '<= 1.5x native', note: 'benchguest Integrate(10^6): the same C in the guest' },
+    libcNative: { id: 'compute-libc-native', label: 'libc: 10^4 snprintf("%.6f") + qsort of 10^5 ints, native', group: 'compute',
+      baseline: 'compute-libc-native', target: null,
+      note: 'bench/kernels-native.c: kernel_libc (guests/benchguest/kernels.h), gcc -O2, linked statically against musl' },
+    libcGuest: { id: 'compute-libc-guest', label: 'libc: 10^4 snprintf("%.6f") + qsort of 10^5 ints, guest function', group: 'compute',
+      baseline: 'compute-libc-native', target: '<= 1.5x native', note: 'benchguest LibcKernel(10^4, 10^5): the same C and the same musl in the guest, one call each' },
   } satisfies Record<string, RowSpec>;
   await step('compute kernels', computeSpecs.crcGuest, () => {
     // Native and guest runs alternate in rounds of 5, so a change in the machine's load
@@ -258,6 +264,20 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     timed(computeSpecs.intNative, nativeInt, 1);
     timed(computeSpecs.crcGuest, guestCrc, warmupFor(5));
     timed(computeSpecs.intGuest, guestInt, warmupFor(5));
+  });
+  await step('libc kernel', computeSpecs.libcGuest, () => {
+    const iters = quick ? 2 : 10;
+    const native = runNativeKernels(1, iters);
+    timed(computeSpecs.libcNative, native.libcNs, 1);
+    const sandbox = computeSandbox();
+    let libc: ReturnType<typeof computeInGuest>;
+    try {
+      libc = computeInGuest(sandbox, 'LibcKernel', loop(iters));
+    } finally {
+      sandbox.close();
+    }
+    if (libc.result !== native.libc) throw new Error(`guest and native libc kernels disagree: ${String(libc.result)} vs ${native.libc}`);
+    timed(computeSpecs.libcGuest, libc.samples, warmupFor(iters));
   });
 
   // ---- the KVM layer from JS -----------------------------------------------------------

@@ -28,7 +28,7 @@ export {
   MemoryAccessViolationError, GuestTripleFaultError, EmulationFailureError, GuestProtocolError,
   PoisonedSandboxError, HostFunctionNotFoundError, ParameterTypeMismatchError, ReturnTypeMismatchError,
   UnexpectedExitError, SnapshotIncompatibleError, SnapshotFileError, type SnapshotFileProblem, SandboxBusyError, BufferOverflowError, poisons,
-  type GuestCodeLocation,
+  hyperlightEquivalent, type HyperlightEquivalent, type GuestCodeLocation,
 } from './sandbox/errors.js';
 export { EXCEPTION_NAMES } from './x86_64/exceptions.js';
 

@@ -514,6 +514,32 @@ HYPERLIGHT_WRAP_FUNCTION(ping, Int, 1, Int)
 HYPERLIGHT_WRAP_FUNCTION(print_then_abort, Int, 1, String)
 HYPERLIGHT_WRAP_FUNCTION(next_random, ULong, 0)
 
+/* A raw Linux system call with the guest's own arguments (the host must check every one). */
+static int64_t raw_syscall(int64_t nr, int64_t a, int64_t b, int64_t c) {
+  int64_t r;
+  register int64_t r10 __asm__("r10") = 0;
+  __asm__ volatile("syscall" : "=a"(r) : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10) : "rcx", "r11", "memory");
+  return r;
+}
+HYPERLIGHT_WRAP_FUNCTION(raw_syscall, Long, 4, Long, Long, Long, Long)
+
+/* The address of a static buffer, of the code, and of the heap's first byte, for RawSyscall targets. */
+static char scratch[64];
+static int64_t address_of(int32_t what) {
+  if (what == 0) return (int64_t)(uintptr_t)scratch;
+  if (what == 1) return (int64_t)(uintptr_t)&address_of;
+  static char *heap_byte;
+  if (!heap_byte) heap_byte = malloc(1);
+  return (int64_t)(uintptr_t)heap_byte;
+}
+HYPERLIGHT_WRAP_FUNCTION(address_of, Long, 1, Int)
+
+static const char *scratch_text(void) {
+  scratch[sizeof scratch - 1] = 0;
+  return scratch;
+}
+HYPERLIGHT_WRAP_FUNCTION(scratch_text, String, 0)
+
 void hyperlight_main(void) {
   HYPERLIGHT_REGISTER_FUNCTION("OutputSp", output_sp);
   HYPERLIGHT_REGISTER_FUNCTION("OutputBackPointer", output_back_pointer);
@@ -552,4 +578,7 @@ void hyperlight_main(void) {
   HYPERLIGHT_REGISTER_FUNCTION("Ping", ping);
   HYPERLIGHT_REGISTER_FUNCTION("PrintThenAbort", print_then_abort);
   HYPERLIGHT_REGISTER_FUNCTION("NextRandom", next_random);
+  HYPERLIGHT_REGISTER_FUNCTION("RawSyscall", raw_syscall);
+  HYPERLIGHT_REGISTER_FUNCTION("AddressOf", address_of);
+  HYPERLIGHT_REGISTER_FUNCTION("ScratchText", scratch_text);
 }

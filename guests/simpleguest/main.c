@@ -1,8 +1,11 @@
 /* The bundled test guest: one function per behaviour the host must handle (values, printing, buffers, stack, heap, aborts, faults, host calls). */
 #include <alloca.h>
+#include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hyperlight_guest.h"
 
@@ -258,8 +261,9 @@ HYPERLIGHT_WRAP_FUNCTION(spin, Void, 0)
 HYPERLIGHT_WRAP_FUNCTION(trigger_exception, Void, 0)
 
 /* ---- logging */
+/* `level` is an hl_Level (Rust's log::Level: 1 Error .. 5 Trace), as in Hyperlight. */
 static int32_t log_message(const char *msg, int64_t level) {
-  LOG((hl_Level)level, msg);
+  hl_log((hl_Level)level, msg, __LINE__, __FILE__);
   return (int32_t)strlen(msg);
 }
 HYPERLIGHT_WRAP_FUNCTION(log_message, Int, 2, String, Long)
@@ -332,11 +336,76 @@ static hl_Vec *rt_string(const hl_FunctionCall *c) {
 }
 static hl_Vec *rt_vecbytes(const hl_FunctionCall *c) {
   round_trip(c, "HostEchoVecBytes", hl_ReturnType_VecBytes);
-  hl_Vec v = hl_get_host_return_value_as_VecBytes();
-  return hl_flatbuffer_result_from_Bytes(v.data, v.len);
+  hl_Vec *v = hl_get_host_return_value_as_VecBytes();
+  if (v == NULL) return NULL;
+  hl_Vec *r = hl_flatbuffer_result_from_Bytes(v->data, v->len);
+  free(v);
+  return r;
 }
 
+/* ---- the C library (musl): formatting, parsing, sorting, math, time */
+static const char *format_double(double d, int32_t precision) {
+  static char buf[512];
+  snprintf(buf, sizeof buf, "%.*f|%g|%e", (int)precision, d, d, d);
+  return buf;
+}
+HYPERLIGHT_WRAP_FUNCTION(format_double, String, 2, Double, Int)
+
+static double parse_double(const char *s) { return strtod(s, NULL); }
+HYPERLIGHT_WRAP_FUNCTION(parse_double, Double, 1, String)
+
+static double math_mix(double x) { return sqrt(x) + sin(x) * cos(x) + log(x) + exp(-x) + pow(x, 0.25); }
+HYPERLIGHT_WRAP_FUNCTION(math_mix, Double, 1, Double)
+
+static int cmp_int(const void *a, const void *b) {
+  int x = *(const int *)a, y = *(const int *)b;
+  return (x > y) - (x < y);
+}
+/* Sorts n pseudo-random ints (malloc'd) and returns a checksum of the sorted order (-1: not sorted). */
+static int64_t sort_ints(int32_t n, int64_t seed) {
+  if (n <= 0) return 0;
+  int *v = malloc((size_t)n * sizeof *v);
+  if (!v) return -2;
+  uint64_t x = (uint64_t)seed;
+  for (int32_t i = 0; i < n; i++) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    v[i] = (int)(x >> 33);
+  }
+  qsort(v, (size_t)n, sizeof *v, cmp_int);
+  int64_t sum = 0;
+  for (int32_t i = 0; i < n; i++) {
+    if (i > 0 && v[i - 1] > v[i]) { free(v); return -1; }
+    sum = sum * 31 + v[i];
+  }
+  free(v);
+  return sum;
+}
+HYPERLIGHT_WRAP_FUNCTION(sort_ints, Long, 2, Int, Long)
+
+static const char *upper(const char *s) {
+  static char buf[256];
+  size_t i = 0;
+  for (; s[i] && i < sizeof buf - 1; i++) buf[i] = (char)toupper((unsigned char)s[i]);
+  buf[i] = 0;
+  return buf;
+}
+HYPERLIGHT_WRAP_FUNCTION(upper, String, 1, String)
+
+/* Seconds since the epoch, from clock_gettime (a system call the host serves). */
+static int64_t wall_clock(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return -1;
+  return ts.tv_sec;
+}
+HYPERLIGHT_WRAP_FUNCTION(wall_clock, Long, 0)
+
 void hyperlight_main(void) {
+  HYPERLIGHT_REGISTER_FUNCTION("FormatDouble", format_double);
+  HYPERLIGHT_REGISTER_FUNCTION("ParseDouble", parse_double);
+  HYPERLIGHT_REGISTER_FUNCTION("MathMix", math_mix);
+  HYPERLIGHT_REGISTER_FUNCTION("SortInts", sort_ints);
+  HYPERLIGHT_REGISTER_FUNCTION("Upper", upper);
+  HYPERLIGHT_REGISTER_FUNCTION("WallClock", wall_clock);
   HYPERLIGHT_REGISTER_FUNCTION("Echo", echo);
   HYPERLIGHT_REGISTER_FUNCTION("EchoI32", echo_i32);
   HYPERLIGHT_REGISTER_FUNCTION("EchoU32", echo_u32);

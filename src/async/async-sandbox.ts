@@ -414,6 +414,9 @@ export class AsyncSandbox {
     if (op.hostError !== undefined && error instanceof Error) {
       // A print or logger that failed: the sync sandbox lets that error through as is.
       if (error.name === 'HostCallFailed') return op.hostError;
+      // A print reached through the guest's write system call: the run loop wrapped it.
+      const cause = (error as { cause?: unknown }).cause;
+      if (cause instanceof Error && cause.name === 'HostCallFailed') setCause(error, op.hostError);
       if (error instanceof GuestError && error.guestCode === HOST_ERROR_CODE) setCause(error, op.hostError);
     }
     return error;

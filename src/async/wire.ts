@@ -143,6 +143,9 @@ export function fromWire(w: WireThrown): unknown {
   if (w.kind === 'value') return w.value;
   const C = LIBRARY_ERRORS.get(w.name) ?? BUILTIN_ERRORS.get(w.name) ?? Error;
   const e = Object.create(C.prototype) as Error;
+  // A class of neither kind keeps its name (the worker's HostCallFailed, which a failed print
+  // raises when the guest's write system call reaches it).
+  if (C === Error && w.name !== 'Error') Object.defineProperty(e, 'name', { value: w.name, writable: true, configurable: true });
   Object.defineProperty(e, 'message', { value: w.message, writable: true, configurable: true });
   Object.defineProperty(e, 'stack', { value: w.stack, writable: true, configurable: true });
   Object.assign(e, w.props);

@@ -203,14 +203,41 @@ export class ReturnTypeMismatchError extends HyperlightError {
 const ERROR_CODE_NAMES: Readonly<Record<number, string>> = {
   0: 'NoError', 2: 'UnsupportedParameterType', 3: 'GuestFunctionNameNotProvided',
   4: 'GuestFunctionNotFound', 5: 'GuestFunctionIncorrecNoOfParameters',
-  6: 'GispatchFunctionPointerNotSet', 7: 'OutbError', 8: 'UnknownError', 10: 'GsCheckFailed',
+  6: 'GispatchFunctionPointerNotSet', 7: 'OutbError', 8: 'UnknownError', 9: 'StackOverflow', 10: 'GsCheckFailed',
   11: 'TooManyGuestFunctions', 12: 'FailureInDlmalloc', 13: 'MallocFailed',
   14: 'GuestFunctionParameterTypeMismatch', 15: 'GuestError', 16: 'ArrayLengthParamIsMissing',
-  17: 'HostError',
+  17: 'HostFunctionError',
 };
 
 export function errorCodeName(code: number): string {
   return ERROR_CODE_NAMES[code] ?? 'Unknown';
+}
+
+/** How Hyperlight's own host reports the same outcome of a C guest (docs/errors.md maps each case). */
+export interface HyperlightEquivalent {
+  /** Hyperlight's HyperlightError variant. */
+  readonly error: 'GuestError' | 'GuestAborted' | 'ExecutionCanceledByHost';
+  /** Its code: the ErrorCode of a GuestError, the abort code of a GuestAborted. */
+  readonly code?: number;
+  readonly message?: string;
+}
+
+/**
+ * The Hyperlight error a Hyperlight host would raise where this library raised `error`
+ * (this library's classes are more precise in places; the code stays readable). Undefined
+ * for errors Hyperlight has no counterpart for.
+ */
+export function hyperlightEquivalent(error: unknown): HyperlightEquivalent | undefined {
+  if (error instanceof GuestError) {
+    // Hyperlight's C guest aborts (code 13) where this SDK fails the call with MallocFailed.
+    if (error.guestCode === 13) return { error: 'GuestAborted', code: 13, message: error.guestMessage };
+    return { error: 'GuestError', code: error.guestCode, message: error.guestMessage };
+  }
+  if (error instanceof GuestAbortedError) return { error: 'GuestAborted', code: error.abortCode, message: error.guestMessage };
+  // Hyperlight's C guest reports an exhausted stack as an abort with code 13.
+  if (error instanceof StackOverflowError) return { error: 'GuestAborted', code: 13 };
+  if (error instanceof ExecutionCanceledError) return { error: 'ExecutionCanceledByHost' };
+  return undefined;
 }
 
 /**

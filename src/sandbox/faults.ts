@@ -4,12 +4,31 @@ import { nearestSymbol } from '../elf/index.js';
 import { HyperlightError } from '../errors.js';
 import { KVM_INTERNAL_ERROR_EMULATION } from '../kvm/constants.js';
 import { walk } from '../mem/x86_64/index.js';
-import { SEL_USER_CODE, VECTOR_PF, readExceptionFrame } from '../x86_64/index.js';
+import {
+  EXCEPTION_FRAME_SIZE, FRAME_OFF_RAX, RFLAGS_RESERVED_1, FRAME_OFF_RFLAGS, FRAME_OFF_RIP, FRAME_OFF_VECTOR, PF_FETCH, PF_USER,
+  SEL_USER_CODE, SYSCALL_ENTRY_SENTINEL, SYSCALL_RESUME, VECTOR_PF, VECTOR_UD, readExceptionFrame,
+} from '../x86_64/index.js';
 import {
   EmulationFailureError, type GuestCodeLocation, GuestExceptionError, GuestTripleFaultError, StackOverflowError,
   UnexpectedExitError,
 } from './errors.js';
 import type { Machine } from './machine.js';
+
+/** The flags a ring-3 program may change itself: CF PF AF ZF SF DF OF AC (SDM vol. 1, 3.4.3). */
+const USER_RFLAGS = 0x40cd5n;
+
+/** A guest system call read from the stub's frame (FaultReporter.syscall). */
+export interface PendingSyscall {
+  /** RAX: the system-call number. */
+  nr: bigint;
+  /** RDI RSI RDX R10 R8 R9. */
+  args: bigint[];
+  /** Where the guest resumes: after its `syscall` instruction. */
+  returnRip: bigint;
+  rflags: bigint;
+  /** Guest address of the frame's lowest byte. */
+  frameAt: number;
+}
 
 /** Names guest addresses in the guest's ELF (image offset, link address, nearest function). */
 export class Symbolizer {
@@ -65,6 +84,52 @@ export class FaultReporter {
       return new StackOverflowError(f.rip, f.cr2, at);
     }
     return new GuestExceptionError(f.vector, f.errorCode, f.rip, f.vector === VECTOR_PF ? f.cr2 : 0n, '', at);
+  }
+
+  /**
+   * The system call a stub's report stands for, if it is one: a #UD at a `syscall`
+   * instruction (0F 05) in ring 3 (VMX/SVM, EFER.SCE clear), or an instruction-fetch #PF in
+   * ring 3 at SYSCALL_ENTRY_SENTINEL, where LSTAR points (kvm_pvm, whose `syscall` jumps there
+   * at CPL3 with the return address in RCX and RFLAGS in R11). Reads the registers for the
+   * arguments (one KVM_GET_REGS). Undefined for every other exception.
+   */
+  syscall(): PendingSyscall | undefined {
+    const { layout, memory } = this.#m;
+    const top = layout.exceptionStack.gpa + layout.exceptionStack.size;
+    const f = readExceptionFrame(memory.view, top);
+    if (f.cs !== SEL_USER_CODE) return undefined;
+    let returnRip: bigint;
+    let rflags = f.rflags;
+    const r = () => this.#m.vcpu.getRegs();
+    let regs: ReturnType<typeof r>;
+    if (f.vector === VECTOR_UD) {
+      const code = this.instructionBytes(f.rip);
+      if (code[0] !== 0x0f || code[1] !== 0x05) return undefined;
+      regs = r();
+      returnRip = f.rip + 2n;
+    } else if (f.vector === VECTOR_PF && f.rip === SYSCALL_ENTRY_SENTINEL && f.cr2 === SYSCALL_ENTRY_SENTINEL &&
+      (f.errorCode & (PF_FETCH | PF_USER)) === (PF_FETCH | PF_USER)) {
+      regs = r();
+      returnRip = regs.rcx;
+      rflags = regs.r11; // what `syscall` saved; the guest could have set it to anything
+    } else {
+      return undefined;
+    }
+    // Back in ring 3 with the flags a ring-3 program can set and nothing else (IF, IOPL, TF
+    // and the rest as the guest started: clear).
+    return {
+      nr: f.rax, args: [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9],
+      returnRip, rflags: RFLAGS_RESERVED_1 | (rflags & USER_RFLAGS), frameAt: top - EXCEPTION_FRAME_SIZE,
+    };
+  }
+
+  /** Makes the stub that reported `call` return `result` to the guest after its `syscall` (cpl0-stubs.S). */
+  resumeSyscall(call: PendingSyscall, result: bigint): void {
+    const v = this.#m.memory.view;
+    v.setBigUint64(call.frameAt + FRAME_OFF_RAX, result, true);
+    v.setBigUint64(call.frameAt + FRAME_OFF_RIP, call.returnRip, true);
+    v.setBigUint64(call.frameAt + FRAME_OFF_RFLAGS, call.rflags, true);
+    v.setBigUint64(call.frameAt + FRAME_OFF_VECTOR, SYSCALL_RESUME, true);
   }
 
   tripleFault(): HyperlightError {

@@ -256,6 +256,8 @@ export function createMachine(layout: MemoryLayout, start: MachineStart, sink?: 
     }
     vcpu.setCpuid2(cpuidBytes);
     enforcePvCpuid(vcpu, kvm);
+    // `syscall` on kvm_pvm jumps to LSTAR at CPL3: make that a recognisable fault (faults.ts).
+    vcpu.setMsrs([{ index: X.MSR_LSTAR, data: X.SYSCALL_ENTRY_SENTINEL }]);
     if (features!.xsave) vcpu.setXcrs([{ xcr: 0, value: features!.xcr0 }]);
     resetSregs ??= vcpu.getSregs();
     const startSregs = guestSregs(resetSregs, cr3, systemTablesOf(layout), features!);

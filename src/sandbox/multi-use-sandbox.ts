@@ -299,6 +299,7 @@ export class MultiUseSandbox {
       this.#regions?.lastId ?? 0);
     this.#baseline = snap;
     this.#loop.io.clearHostWrites();
+    this.#loop.syscalls.hostWrittenPages.clear();
     return snap;
   }
 
@@ -343,6 +344,7 @@ export class MultiUseSandbox {
       snapshot.memory.restoreRange(memory, layout.inputData.gpa, io.hostWriteEndInput);
       snapshot.memory.restoreRange(memory, layout.outputData.gpa, io.hostWriteEndOutput);
       snapshot.memory.restoreRange(memory, layout.peb.gpa + PEB_OFF_RANDOM_SEED, 8); // host-written
+      for (const p of loop.syscalls.hostWrittenPages) snapshot.memory.restoreRange(memory, p * 4096, 4096);
       if (manualDirtyLog && pages > RESTORE_WORKING_SET_MAX) vm.clearDirtyLog(GUEST_SLOT);
     } else {
       snapshot.memory.restoreFull(memory);
@@ -352,6 +354,7 @@ export class MultiUseSandbox {
     applyGuestCpuState(vcpu, snapshot.cpu);
     this.#baseline = snapshot;
     io.clearHostWrites();
+    loop.syscalls.hostWrittenPages.clear();
     this.#poison = undefined;
   }
 

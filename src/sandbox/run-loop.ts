@@ -8,6 +8,8 @@ import { decodeAbortRecord } from './abort.js';
 import { type DecodedFunctionCall, type GuestLogRecord, WireCodec, decodeGuestLogData } from './codec.js';
 import { GuestAbortedError, GuestProtocolError, MemoryAccessViolationError, UnexpectedExitError } from './errors.js';
 import { FaultReporter, Symbolizer } from './faults.js';
+import { SyscallServer } from './syscalls.js';
+import { EXCEPTION_FRAME_SIZE, MSR_FS_BASE } from '../x86_64/index.js';
 import { CANCEL_NONE, type InterruptState } from './interrupt.js';
 import { IoBuffers } from './iobuf.js';
 import type { Machine } from './machine.js';
@@ -36,6 +38,8 @@ export interface OutputSinks {
 type Handler = (exit: VcpuExit) => PendingAction | undefined;
 
 const utf8 = new TextDecoder();
+/** The GuestAborted(0, ...) message of an abort record longer than 1 + ABORT_MAX_BYTES, as Hyperlight reports it. */
+export const ABORT_OVERFLOW_MESSAGE = 'Guest abort buffer overflowed';
 
 /** Drives one machine's vCPU. Not reentrant: one call at a time. */
 export class RunLoop {
@@ -43,6 +47,8 @@ export class RunLoop {
   readonly io: IoBuffers;
   readonly timeLimit: TimeLimit;
   readonly faults: FaultReporter;
+  /** The Linux system calls the guest's libc makes (docs/guest-abi.md "System calls"). */
+  readonly syscalls: SyscallServer;
   readonly #m: Machine;
   readonly #interrupt: InterruptState;
   readonly #sinks: OutputSinks;
@@ -53,6 +59,8 @@ export class RunLoop {
   /** The guest's own memory (everything from the PEB up): where pointers it passes may point. */
   readonly #userLo: number;
   #mmioView: DataView | undefined;
+  /** A served system call left the stub's frame on the exception stack (cleared at the next Halt). */
+  #frameLeft = false;
   /** Host calls, prints and logs the guest has made (guest init is replayable only at 0). */
   guestOutputs = 0;
   /** Whether the guest was entered since the caller last cleared this (errors before that do not poison). */
@@ -71,6 +79,11 @@ export class RunLoop {
     this.io = new IoBuffers(machine.memory.bytes, machine.memory.view, layout.inputData, layout.outputData);
     this.timeLimit = new TimeLimit(interrupt);
     this.faults = new FaultReporter(machine, new Symbolizer(image, layout.image.gpa));
+    this.syscalls = new SyscallServer(machine.memory.bytes, machine.memory.view, layout, machine.cr3, {
+      print: (text) => { this.guestOutputs++; this.#sinks.debugPrint(text); },
+      setFsBase: (value) => { machine.vcpu.setMsrs([{ index: MSR_FS_BASE, data: value }]); },
+      fsBase: () => machine.vcpu.getMsrs([MSR_FS_BASE])[0]!.data,
+    });
     const unexpected = (what: string): Handler => () => {
       throw new UnexpectedExitError(what);
     };
@@ -139,6 +152,7 @@ export class RunLoop {
     const hi = data.getUint32(4, true);
     switch (off / DOORBELL_STRIDE) {
       case OP_HALT:
+        if (this.#frameLeft) this.#clearFrame();
         this.#halt.value = lo === 0 && hi === 0 ? 0n : data.getBigUint64(0, true);
         return this.#halt;
       case OP_CALL_FUNCTION:
@@ -157,6 +171,8 @@ export class RunLoop {
       case OP_ABORT: {
         const record = this.#guestRange(lo, Math.min(hi, 1 + ABORT_MAX_BYTES), 1 + ABORT_MAX_BYTES, 'the abort record');
         const report = decodeAbortRecord(record, hi);
+        // Hyperlight's answer to a message longer than its abort buffer (docs/errors.md).
+        if (report.truncated) throw new GuestAbortedError(0, ABORT_OVERFLOW_MESSAGE);
         throw new GuestAbortedError(report.code, report.message);
       }
       default:
@@ -180,8 +196,26 @@ export class RunLoop {
 
   // ---- exceptions --------------------------------------------------------------------
 
+  /**
+   * Zeroes what the stubs left on the host's exception stack after served system calls, so
+   * that between calls it holds what the host wrote there (nothing): snapshots and snapshot
+   * files see the host's pages unchanged.
+   */
+  #clearFrame(): void {
+    const { exceptionStack } = this.#m.layout;
+    const top = exceptionStack.gpa + exceptionStack.size;
+    this.#bytes.fill(0, top - EXCEPTION_FRAME_SIZE, top);
+    this.#frameLeft = false;
+  }
+
   #onIo(exit: IoExit): PendingAction | undefined {
-    if (exit.direction === 'out' && exit.port === PORT_CPU_EXCEPTION) throw this.faults.exception();
+    if (exit.direction === 'out' && exit.port === PORT_CPU_EXCEPTION) {
+      const call = this.faults.syscall();
+      if (!call) throw this.faults.exception();
+      this.faults.resumeSyscall(call, this.syscalls.serve(call.nr, call.args));
+      this.#frameLeft = true;
+      return undefined;
+    }
     // Ring 3 cannot execute in/out (IOPL 0, no I/O bitmap): only host code could get here.
     throw new UnexpectedExitError(`port I/O ${exit.direction} ${exit.port} (guests cannot do port I/O)`);
   }

@@ -8,7 +8,7 @@ import {
   type ImageSegmentPerms, type LayoutConfig, type MemoryLayout, buildPageTables, mappedRangesFor, planLayout,
 } from '../mem/x86_64/index.js';
 import * as X from '../x86_64/index.js';
-import { PEB_OFF_RANDOM_SEED, PEB_OFF_REGIONS, writePeb } from './abi.js';
+import { MAPPED_REGION_ENTRY_SIZE, MAPPED_REGIONS_MAX, PEB_OFF_RANDOM_SEED, PEB_OFF_REGIONS, writePeb } from './abi.js';
 import { pebFieldsOf } from './machine.js';
 import { SnapshotFileError, SnapshotIncompatibleError } from './errors.js';
 import { type GuestCpuState, guestCpuState } from './vcpu-state.js';
@@ -338,7 +338,9 @@ function checkHostPages(source: SnapshotSource, metaText: string, pageOffsets: I
       throw corrupt(`host-owned page at 0x${(p * PAGE_SIZE).toString(16)} differs from what this host writes`);
     }
     // No mapped regions in a saved snapshot: the PEB's region table is empty.
-    if (p * PAGE_SIZE === pebAt && got.subarray(PEB_OFF_REGIONS).some((b) => b !== 0)) {
+    // (Only the table: the page's last bytes hold the guest's brk/mmap state, syscalls.ts.)
+    if (p * PAGE_SIZE === pebAt &&
+        got.subarray(PEB_OFF_REGIONS, PEB_OFF_REGIONS + 8 + MAPPED_REGIONS_MAX * MAPPED_REGION_ENTRY_SIZE).some((b) => b !== 0)) {
       throw corrupt('the PEB\'s mapped-region table is not empty');
     }
   }

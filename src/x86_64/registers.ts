@@ -42,8 +42,8 @@ export const EFER_NXE_BIT = 11; export const EFER_NXE = 1n << 11n;  // no-execut
 export const EFER_INIT = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
 /**
  * EFER of a sandbox vCPU: long mode and NX. SCE is clear: `syscall` raises #UD on VMX/SVM
- * (guests have no system-call entry; kvm_pvm runs LSTAR code at CPL3 regardless, and the
- * host leaves LSTAR 0, so there it is a page fault at address 0).
+ * and kvm_pvm runs LSTAR code at CPL3 regardless: LSTAR is SYSCALL_ENTRY_SENTINEL, never
+ * mapped, so there it is a page fault at that address. The host serves both (system-area.ts).
  */
 export const EFER_GUEST = EFER_LME | EFER_LMA | EFER_NXE;
 

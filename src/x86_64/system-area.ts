@@ -112,3 +112,18 @@ export function readExceptionFrame(view: DataView, top: number): ExceptionFrame 
     rflags: u(6), rsp: u(7), ss: Number(u(8) & 0xffffn),
   };
 }
+
+/**
+ * Where LSTAR points: a canonical lower-half address the host never maps. On kvm_pvm a ring-3
+ * `syscall` jumps there without entering CPL0 (environment.md) and faults (#PF, instruction
+ * fetch, CR2 = RIP = this address, RCX = the return address); on VMX/SVM EFER.SCE is clear and
+ * `syscall` raises #UD at the instruction. The host serves both forms (docs/guest-abi.md).
+ */
+export const SYSCALL_ENTRY_SENTINEL = 0x7fff_ffff_0000n;
+/** The vector-slot value that tells a resumed stub to return to the guest (cpl0-stubs.S). */
+export const SYSCALL_RESUME = 0x5cn;
+/** Offsets of the frame's slots from its lowest byte (EXCEPTION_FRAME_SIZE below the stack top). */
+export const FRAME_OFF_RAX = 8;
+export const FRAME_OFF_VECTOR = 16;
+export const FRAME_OFF_RIP = 32;
+export const FRAME_OFF_RFLAGS = 48;

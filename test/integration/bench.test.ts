@@ -48,6 +48,7 @@ describeKvm('benchmark suite (--quick --json)', () => {
     expect(byId.get('cold-start-template')!.baseline).toBe('c3-evolve');
     expect(byId.get('compute-crc32-guest')!.baseline).toBe('compute-crc32-native');
     expect(byId.get('compute-integrate-guest')!.baseline).toBe('compute-integrate-native');
+    expect(byId.get('compute-libc-guest')!.baseline).toBe('compute-libc-native');
     // Both exit mechanisms a ring-3 guest has were measured side by side.
     expect(byId.get('c3-exit-trap')!.median).toBeGreaterThan(0);
     expect(byId.get('cold-start-simpleguest')!.baseline).toBe('c-floor-cold');
@@ -70,7 +71,7 @@ describeKvm('benchmark suite (--quick --json)', () => {
 
     // The progress count was right: the suite notes a stale BENCH_STEPS.
     expect(result.notes.filter((n) => n.includes('BENCH_STEPS'))).toEqual([]);
-    expect(BENCH_STEPS).toBe(36);
+    expect(BENCH_STEPS).toBe(37);
 
     // JSON.stringify would print NaN and Infinity as null: none anywhere.
     for (const [path, n] of numbersIn(result)) expect(Number.isFinite(n), path).toBe(true);

@@ -185,7 +185,8 @@ describeKvm('simpleguest on a MultiUseSandbox', () => {
   it('logs reach the logger with their level', () => {
     expect(call('LogMessage', 'Int', P.String('hello log'), P.Long(3n))).toBe(9);
     expect(t.logs).toHaveLength(1);
-    expect(t.logs[0]).toMatchObject({ message: 'hello log', level: 3 });
+    // LogMessage's level is an hl_Level (Rust's log::Level): 3 is Info, Information (2) on the wire
+    expect(t.logs[0]).toMatchObject({ message: 'hello log', level: 2 });
   });
 
   describe('errors that do not poison', () => {

@@ -36,11 +36,12 @@ describeKvm('VM pool', () => {
       expect(binary.idleVms).toBe(0);
       expect(second.machine.vm).toBe(vm); // the same kernel VM, reset
       // Memory: identical to a new VM started from the same template, page for page; against
-      // a VM that ran init itself only the page with the guest's PRNG state (seeded per
-      // init) may differ. Each sandbox's own random seed in the PEB is left out.
+      // a VM that ran init itself only the pages with state seeded per init may differ: musl's
+      // random state, AT_RANDOM and the values derived from it, the start-up stack. Each
+      // sandbox's own random seed in the PEB is left out.
       const a = withoutSeed(second);
       expect(diffPages(a, withoutSeed(reused))).toEqual([]);
-      expect(diffPages(a, withoutSeed(fresh)).length).toBeLessThanOrEqual(1);
+      expect(diffPages(a, withoutSeed(fresh)).length).toBeLessThanOrEqual(5);
       // Registers, x87/SSE and debug state as on a new vCPU.
       expect(second.machine.vcpu.getRegs()).toEqual(reused.machine.vcpu.getRegs());
       expect(second.machine.vcpu.getSregs()).toEqual(reused.machine.vcpu.getSregs());

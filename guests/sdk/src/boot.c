@@ -1,4 +1,4 @@
-/* Guest start-up (PEB checks, the environment the SDK keeps), the doorbell, aborts and DebugPrint; no dispatch, no libc. */
+/* Guest start-up (PEB checks, the environment the SDK keeps), the doorbell, aborts and DebugPrint; no dispatch. Runs before musl is initialised: it calls no libc function. */
 #include "internal.h"
 #include "hyperlight/abi.h"
 
@@ -9,16 +9,6 @@ HL_HOT_DATA_ volatile uint64_t *hl_doorbell;
 
 /* The PEB (read-only to the guest; the host rewrites its region table between calls). */
 static const volatile uint8_t *hl_peb;
-
-/* What init learned from the PEB and the entry registers. */
-struct hl_sdk_env {
-  uint8_t *input;
-  uint64_t input_size;
-  uint8_t *output;
-  uint64_t output_size;
-  uint64_t stack_lo;
-  uint8_t log_level;
-};
 HL_HOT_DATA_ struct hl_sdk_env hl_env;
 
 static uint64_t peb_u64(const uint8_t *peb, unsigned off) {
@@ -37,10 +27,14 @@ static size_t cstrlen(const char *s) {
 static uint8_t abort_record[1 + HL_ABORT_MAX_BYTES];
 
 __attribute__((noreturn)) void hl_sdk_abort(uint8_t code, const char *message, size_t message_len) {
+  /* A longer message is sent whole in length (not in bytes): the host then reports
+   * Hyperlight's GuestAborted(0, "Guest abort buffer overflowed"). */
+  size_t claimed = message_len;
   if (message_len > HL_ABORT_MAX_BYTES) message_len = HL_ABORT_MAX_BYTES;
   abort_record[0] = code;
   for (size_t i = 0; i < message_len; i++) abort_record[1 + i] = (uint8_t)message[i];
-  for (;;) hl_ring(HL_OP_ABORT, hl_range_arg(abort_record, 1 + message_len));
+  size_t arg_len = claimed > HL_ABORT_MAX_BYTES ? 2 + HL_ABORT_MAX_BYTES : 1 + message_len;
+  for (;;) hl_ring(HL_OP_ABORT, hl_range_arg(abort_record, arg_len));
 }
 
 __attribute__((noreturn)) void hl_abort_with_code(int32_t code) {
@@ -60,8 +54,8 @@ static __attribute__((noreturn)) void bad_entry(const char *why) {
   for (;;) __builtin_trap();
 }
 
-/* Called by _start with the entry registers. */
-__attribute__((used)) void hl_sdk_init(const uint8_t *peb, uint64_t seed, uint64_t page_size,
+/* Called by _start with the entry registers; returns argv for musl's start-up. */
+__attribute__((used)) char **hl_sdk_init(const uint8_t *peb, uint64_t seed, uint64_t page_size,
                                        uint64_t log_level) {
   if (peb == NULL || ((uintptr_t)peb & 7)) bad_entry("bad PEB address");
   if (peb_u64(peb, HL_PEB_OFF_MAGIC) != HL_PEB_MAGIC) bad_entry("bad PEB magic");
@@ -78,11 +72,12 @@ __attribute__((used)) void hl_sdk_init(const uint8_t *peb, uint64_t seed, uint64
   hl_env.output = (uint8_t *)(uintptr_t)peb_u64(peb, HL_PEB_OFF_OUTPUT_PTR);
   hl_env.output_size = peb_u64(peb, HL_PEB_OFF_OUTPUT_SIZE);
   hl_env.stack_lo = stack_lo;
-  hl_env.log_level = log_level > hl_Level_None ? hl_Level_None : (uint8_t)log_level;
+  hl_env.log_level = log_level > HL_WIRE_LEVEL_NONE ? HL_WIRE_LEVEL_NONE : (uint8_t)log_level;
   hl_stack_top = (stack_lo + stack_size) & ~15ull;
   hl_heap_init((uintptr_t)peb_u64(peb, HL_PEB_OFF_HEAP_PTR), peb_u64(peb, HL_PEB_OFF_HEAP_SIZE));
   hl_rand_init(seed, peb);
   hl_peb = peb;
+  return hl_libc_start_vector(seed);
 }
 
 size_t hl_mapped_region_count(void) {

@@ -3,18 +3,10 @@
 #include "hyperlight/flatbuf.h"
 #include "flatbuf_read.h"
 #include "flatbuf_write.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct hl_sdk_env {
-  uint8_t *input;
-  uint64_t input_size;
-  uint8_t *output;
-  uint64_t output_size;
-  uint64_t stack_lo;
-  uint8_t log_level;
-};
-extern struct hl_sdk_env hl_env;
 
 /* The fallback dispatcher is optional: weak, so it is NULL unless the guest defines it. */
 extern hl_Vec *c_guest_dispatch_function(const hl_FunctionCall *call) __attribute__((weak));
@@ -270,14 +262,10 @@ static HL_HOT_ hl_Vec *run_trapped(hl_guest_function fn, const hl_FunctionCall *
   hl_Vec *volatile result = NULL;
   in_call = true;
   if (hl_setjmp(&call_jmp) == 0) {
-    hl_Vec *r = fn(fc);
-    /* Flushing printf output is a host call, whose result may overwrite a String the
-     * function returned (say, from hl_get_host_return_value_as_String): copy it first. */
-    if (r == &pending_vec && hl_stdout_buffered() != 0 &&
-        (pending.type == HLFB_RT_STRING || pending.type == HLFB_RT_VECBYTES))
-      r = make_result(&pending);
-    result = r;
-    hl_stdout_flush_quiet();
+    result = fn(fc);
+    /* printf output still buffered goes out with the call (a writev system call, served by
+     * the host into its print function; none when nothing is buffered). */
+    fflush(stdout);
   }
   in_call = false;
   return result;
@@ -332,6 +320,10 @@ __attribute__((used)) HL_HOT_ void hl_sdk_dispatch(void) {
   hl_Vec *result = run_trapped(target, &fc);
   if (error_code != 0) {
     push_error(error_code, error_message, error_message_len);
+  } else if (result == NULL && target == c_guest_dispatch_function) {
+    /* the fallback knows no such function: Hyperlight's GuestFunctionNotFound, with the name */
+    const char *name = fc.function_name ? fc.function_name : "";
+    push_error(hl_ErrorCode_GuestFunctionNotFound, name, strlen(name));
   } else if (result == NULL) {
     static const char m[] = "guest function returned no result (heap exhausted?)";
     push_error(hl_ErrorCode_MallocFailed, m, sizeof m - 1);
@@ -505,13 +497,6 @@ HL_HOT_ void hl_call_host_function(const hl_FunctionCall *call) {
              call->parameters_len);
 }
 
-/* printf's flush: HostPrint(text) -> Int, the name's length known at compile time. */
-void hl_sdk_host_print(const char *text) {
-  static const char name[] = "HostPrint";
-  hl_Parameter p = {.tag = hl_ParameterType_String, .value.String = (char *)text};
-  call_host_(name, sizeof name - 1, hl_ReturnType_Int, &p, 1);
-}
-
 static const char *return_type_name(uint8_t t) {
   return t == HLFB_RT_VOID ? "Void" : t == HLFB_RT_VECBYTES ? "VecBytes" : type_name(t);
 }
@@ -544,19 +529,27 @@ double hl_get_host_return_value_as_Double(void) {
 const char *hl_get_host_return_value_as_String(void) {
   return (const char *)host_value(HLFB_RT_STRING)->v.buf.ptr;
 }
-hl_Vec hl_get_host_return_value_as_VecBytes(void) {
+hl_Vec *hl_get_host_return_value_as_VecBytes(void) {
   const hlfb_value *v = host_value(HLFB_RT_VECBYTES);
-  hl_Vec out = {(uint8_t *)v->v.buf.ptr, v->v.buf.len};
+  size_t n = v->v.buf.len;
+  if (n > SIZE_MAX - sizeof(hl_Vec)) return NULL;
+  hl_Vec *out = malloc(sizeof(hl_Vec) + n);
+  if (out == NULL) return NULL;
+  out->data = (uint8_t *)(out + 1);
+  out->len = n;
+  if (n) memcpy(out->data, v->v.buf.ptr, n);
   return out;
 }
 
 /* ---------------------------------------------------------------- logging */
 
 void hl_log(hl_Level level, const char *message, int line, const char *file) {
-  if ((unsigned)level < hl_env.log_level || level >= hl_Level_None) return;
+  if ((unsigned)level < hl_Level_Error || (unsigned)level > hl_Level_Trace) return;
+  unsigned wire = 5 - (unsigned)level; /* Error 4, Warn 3, Info 2, Debug 1, Trace 0 */
+  if (wire < hl_env.log_level) return;
   size_t cap;
   uint8_t *dst = push_space(&cap);
-  size_t len = hlfb_build_log(dst, cap, (uint8_t)level, message, "guest", "", file,
+  size_t len = hlfb_build_log(dst, cap, (uint8_t)wire, message, "guest", "", file,
                               (uint32_t)line);
   if (len == 0) return; /* no room: the record is dropped */
   push_commit(len);

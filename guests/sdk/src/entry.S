@@ -11,11 +11,19 @@
 _start:
         andq $-16, %rsp
         xorl %ebp, %ebp
-        call hl_sdk_init            /* validates the PEB; doorbell, heap, rand */
-        call hyperlight_main        /* the guest registers its functions */
-        leaq hl_dispatch_entry(%rip), %rax
-        jmp hl_halt_with            /* init's Halt carries the dispatch address */
+        call hl_sdk_init            /* validates the PEB; doorbell, heap bounds; returns argv */
+        movq %rax, %rdi
+        call hl_libc_start          /* musl's start-up, then sdk_main: hyperlight_main, hl_sdk_ready */
+        ud2
         .size _start, . - _start
+
+/* hl_sdk_ready: init is done; init's Halt carries the dispatch address. */
+        .globl hl_sdk_ready
+        .type hl_sdk_ready, @function
+hl_sdk_ready:
+        leaq hl_dispatch_entry(%rip), %rax
+        jmp hl_halt_with
+        .size hl_sdk_ready, . - hl_sdk_ready
 
 /* The dispatch entry: handles one guest call per Halt. Placed with the rest of a warm
  * call's code (internal.h: HL_HOT_; guest.ld orders it). */

@@ -10,6 +10,9 @@
 #define HL_SDK_ABORT_RUNTIME 0xFC /* bad entry arguments or an SDK invariant failed */
 #define HL_SDK_ABORT_LIBC 0xFB    /* abort() or a failed assert() */
 
+/* The host's log level at entry (RCX) is a wire level: 0 Trace .. 5 Critical, 6 None. */
+#define HL_WIRE_LEVEL_NONE 6
+
 /* The code of a warm guest call (dispatcher, result writer, memcpy, strlen, host calls):
  * gcc puts it in .text.hot.*, which guest.ld lays out first, so that a call runs from as
  * few distinct pages as possible (each page a KVM_RUN touches costs ~1.4 us on nested KVM). */
@@ -20,6 +23,17 @@
  * .bss.hl_hot on one page of its own, so that a call touches one image data page. Only
  * zero-initialised variables; the whole section must stay within 4 KiB. */
 #define HL_HOT_DATA_ __attribute__((section(".bss.hl_hot")))
+
+/* What init learned from the PEB and the entry registers (boot.c). */
+struct hl_sdk_env {
+  uint8_t *input;
+  uint64_t input_size;
+  uint8_t *output;
+  uint64_t output_size;
+  uint64_t stack_lo;
+  uint8_t log_level;
+};
+extern struct hl_sdk_env hl_env;
 
 /* The doorbell page (set by init from the PEB). */
 extern volatile uint64_t *hl_doorbell;
@@ -48,7 +62,15 @@ __attribute__((noreturn)) void hl_sdk_abort(uint8_t code, const char *message, s
 /* Fails the running guest call with GuestError(code, message); aborts outside a call. */
 __attribute__((noreturn)) void hl_sdk_fail_call(uint64_t code, const char *message, size_t len);
 
+/* Records the PEB heap; malloc has no memory until hl_heap_enable (after brk gave it). */
 void hl_heap_init(uintptr_t base, size_t size);
+/* The break that claims the whole heap (0: the heap is too small to use). */
+uintptr_t hl_heap_hi_limit(void);
+void hl_heap_enable(void);
+/* libc.c: the start vector for musl (argv, envp, auxv), built from the entry seed. */
+char **hl_libc_start_vector(uint64_t seed);
+/* entry.S: init is done; rings Halt with the dispatch address (never returns). */
+__attribute__((noreturn)) void hl_sdk_ready(void);
 /* The heap's block header and free list (malloc.c). */
 typedef struct hl_block {
   size_t size;
@@ -68,17 +90,7 @@ static inline bool hl_heap_has_room(size_t n) {
   size_t need = ((n + 15) & ~(size_t)15) + sizeof(hl_block);
   return hl_heap_max_free >= need;
 }
-/* Bytes of printf output waiting for the next flush. */
-size_t hl_stdout_buffered(void);
-void hl_rand_seed(uint64_t seed);
-/* Seeds rand() from the entry seed and the PEB's host seed, which it re-checks on every draw. */
+/* libc.c: seeds rand() from the entry seed and the PEB's host seed, which it re-checks on every draw. */
 void hl_rand_init(uint64_t seed, const uint8_t *peb);
-/* Calls HostPrint(text) -> Int, as hl_call_host_function would. */
-void hl_sdk_host_print(const char *text);
-/* Sends buffered printf output to HostPrint; a failing host call fails the guest call. */
-void hl_stdout_flush_quiet(void);
-/* Formats into `write`, which receives the output in runs; returns the length. */
-int hl_vformat(void (*write)(void *ctx, const char *p, size_t n), void *ctx, const char *fmt,
-               __builtin_va_list ap);
 
 #endif

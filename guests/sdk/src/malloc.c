@@ -30,13 +30,24 @@ static void update_max_free(void) {
   max_free = m;
 }
 
+/* The heap's bounds from the PEB, before brk gave the SDK the memory. */
+static uintptr_t pending_lo, pending_hi;
+
 void hl_heap_init(uintptr_t base, size_t size) {
-  uintptr_t lo = (base + 15) & ~(uintptr_t)15;
-  uintptr_t hi = (base + size) & ~(uintptr_t)15;
+  pending_lo = (base + 15) & ~(uintptr_t)15;
+  pending_hi = (base + size) & ~(uintptr_t)4095;
   free_list = NULL;
   max_free = 0;
-  heap_lo = heap_hi = lo;
-  if (base == 0 || hi <= lo || hi - lo < MIN_BLOCK) return;
+  heap_lo = heap_hi = pending_lo;
+}
+
+uintptr_t hl_heap_hi_limit(void) {
+  return pending_hi > pending_lo && pending_hi - pending_lo >= MIN_BLOCK ? pending_hi : 0;
+}
+
+/* The host's brk moved the break to hl_heap_hi_limit(): the whole heap is malloc's. */
+void hl_heap_enable(void) {
+  uintptr_t lo = pending_lo, hi = pending_hi;
   heap_hi = hi;
   free_list = (block *)lo;
   free_list->size = hi - lo;
@@ -113,4 +124,37 @@ void *realloc(void *p, size_t n) {
   memcpy(q, p, have);
   free(p);
   return q;
+}
+
+size_t malloc_usable_size(void *p) {
+  return p ? ((block *)((uintptr_t)p - HDR))->size - HDR : 0;
+}
+
+/* An aligned block: a larger one, with the bytes before the aligned address given back as a
+ * free block of their own. `align` a power of two. */
+void *aligned_alloc(size_t align, size_t n) {
+  if (align == 0 || (align & (align - 1))) return NULL;
+  if (align <= 16) return malloc(n);
+  if (n > (size_t)-1 / 2 - align) return NULL;
+  char *p = malloc(n + align + MIN_BLOCK);
+  if (p == NULL) return NULL;
+  uintptr_t q = ((uintptr_t)p + MIN_BLOCK + align - 1) & ~(uintptr_t)(align - 1);
+  block *b = (block *)((uintptr_t)p - HDR);
+  size_t lead = q - (uintptr_t)p;
+  block *nb = (block *)(q - HDR);
+  nb->size = b->size - lead;
+  nb->next = MAGIC_USED;
+  b->size = lead;
+  free(p);
+  return (void *)q;
+}
+
+void *memalign(size_t align, size_t n) { return aligned_alloc(align, n); }
+
+int posix_memalign(void **out, size_t align, size_t n) {
+  if (align < sizeof(void *) || (align & (align - 1))) return 22; /* EINVAL */
+  void *p = aligned_alloc(align, n);
+  if (p == NULL) return 12; /* ENOMEM */
+  *out = p;
+  return 0;
 }
