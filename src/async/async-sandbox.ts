@@ -7,7 +7,7 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import { ConfigInvalidError, HyperlightError } from '../errors.js';
 import { ResourceClosedError } from '../kvm/errors.js';
 import { libraryDir } from '../package-root.js';
-import type { ResolvedConfig } from '../sandbox/config.js';
+import { type ResolvedConfig, configOf } from '../sandbox/config.js';
 import {
   ExecutionCanceledError, GuestError, SandboxBusyError, SnapshotIncompatibleError,
 } from '../sandbox/errors.js';
@@ -135,7 +135,7 @@ export class AsyncSandbox {
     const { port1, port2 } = new MessageChannel();
     const hosts: HostSignature[] = parts.hosts.list().map((h) => ({ name: h.name, params: [...h.params], returns: h.returns }));
     const init: WorkerInit = {
-      guest: parts.guest, config: parts.config, hosts, logLevel: parts.logLevel, control: control.buffer as SharedArrayBuffer,
+      guest: parts.guest, config: configOf(parts.config), hosts, logLevel: parts.logLevel, control: control.buffer as SharedArrayBuffer,
       replies: port2, freshInit: parts.freshInit,
     };
     this.#worker = new Worker(workerUrl(), { workerData: init, transferList: [port2] });

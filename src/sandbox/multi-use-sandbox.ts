@@ -22,6 +22,7 @@ import {
 import { GUEST_SLOT, type Machine, type PhaseSink, closeMachine, freshSeed } from './machine.js';
 import { applyGuestCpuState, captureGuestCpuState, resetPrivileged } from './vcpu-state.js';
 import { type MapRegionOptions, MappedRegions } from './mapped-regions.js';
+import { dumpOnCrash } from './crash-dump.js';
 import { type FromSnapshotOptions, type SnapshotHostFunctions, sandboxFromSnapshot } from './from-snapshot.js';
 
 export type SandboxStatus = 'ready' | 'poisoned' | 'closed';
@@ -244,6 +245,7 @@ export class MultiUseSandbox {
       loop.timeLimit.arm(this.#config.maxExecutionTimeMs);
       result = this.#runCall(name, returnType);
     } catch (e) {
+      dumpOnCrash(e, this.#m, this.#config.crashDumpDir, 'guest');
       if (poisons(e, loop.guestEntered)) this.#poison = e;
       // A phase sink that throws now is recorded on the call's error, never replaces it.
       if (trace) afterFailure(e, () => trace.phase('call', t0, process.hrtime.bigint()));
