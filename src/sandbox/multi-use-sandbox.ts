@@ -23,6 +23,7 @@ import { GUEST_SLOT, type Machine, type PhaseSink, closeMachine, freshSeed } fro
 import { applyGuestCpuState, captureGuestCpuState, resetPrivileged } from './vcpu-state.js';
 import { type MapRegionOptions, MappedRegions } from './mapped-regions.js';
 import { dumpOnCrash } from './crash-dump.js';
+import { GdbStub } from './gdb-stub.js';
 import { type FromSnapshotOptions, type SnapshotHostFunctions, sandboxFromSnapshot } from './from-snapshot.js';
 
 export type SandboxStatus = 'ready' | 'poisoned' | 'closed';
@@ -91,6 +92,9 @@ export class MultiUseSandbox {
   /** Host memory mapped into the guest (mapRegion), made on first use. */
   #regions: MappedRegions | undefined;
 
+  /** The gdb stub (config.debug.gdbPort), listening from construction. */
+  readonly #gdb: GdbStub | undefined;
+
   /** Offered the machine at close(); true when it kept it for reuse (a VM pool). */
   readonly #release: ((m: Machine) => boolean) | undefined;
 
@@ -108,6 +112,14 @@ export class MultiUseSandbox {
     this.#layoutKey = layoutKey(machine.layout);
     this.dispatchAddress = dispatchAddress;
     this.#trace = guardPhaseSink(trace);
+    if (config.gdbPort !== undefined) {
+      this.#gdb = new GdbStub(config.gdbPort, {
+        machine, loadOffset: loop.loadOffset, hostWrittenPages: loop.syscalls.hostWrittenPages,
+        completePendingExit: () => loop.completePendingExit(),
+        pauseClock: () => loop.timeLimit.pause(), resumeClock: (left) => loop.timeLimit.resume(left),
+      });
+      loop.debugger = this.#gdb;
+    }
     releaseWhenCollected(this, { machine, loop, interrupt });
   }
 
@@ -243,6 +255,7 @@ export class MultiUseSandbox {
     this.#interrupt.beginCall();
     try {
       loop.timeLimit.arm(this.#config.maxExecutionTimeMs);
+      this.#gdb?.beforeCall();
       result = this.#runCall(name, returnType);
     } catch (e) {
       dumpOnCrash(e, this.#m, this.#config.crashDumpDir, 'guest');
@@ -297,11 +310,13 @@ export class MultiUseSandbox {
     // snapshot. Manual mode keeps accumulating: a superset is still exact for restore.
     if (!manualDirtyLog) vm.getDirtyLog(GUEST_SLOT);
     if (!this.#source) throw new SnapshotIncompatibleError('this sandbox was built without what a snapshot records');
+    this.#gdb?.unpatch(); // a snapshot holds the guest's code, not gdb's breakpoints
     const snap = new Snapshot(this.#layoutKey, MemorySnapshot.capture(memory), captureGuestCpuState(vcpu), this.#source,
       this.#regions?.lastId ?? 0);
     this.#baseline = snap;
     this.#loop.io.clearHostWrites();
     this.#loop.syscalls.hostWrittenPages.clear();
+    this.#gdb?.repatch();
     return snap;
   }
 
@@ -333,6 +348,7 @@ export class MultiUseSandbox {
     const { vm, vcpu, memory, layout, manualDirtyLog } = this.#m;
     const loop = this.#loop;
     const io = loop.io;
+    this.#gdb?.unpatch(); // back below with the snapshot's code under them
     if (this.#poison !== undefined) {
       // A call that failed may have stopped on an exit KVM still has to complete (the
       // stubs' OUT, an MMIO read): finish it now, or it would overwrite the registers set
@@ -357,6 +373,7 @@ export class MultiUseSandbox {
     this.#baseline = snapshot;
     io.clearHostWrites();
     loop.syscalls.hostWrittenPages.clear();
+    this.#gdb?.repatch();
     this.#poison = undefined;
   }
 
@@ -371,6 +388,7 @@ export class MultiUseSandbox {
     this.#closed = true;
     forget(this);
     this.#interrupt.close();
+    this.#gdb?.close();
     this.#loop.close();
     this.#regions?.closeAll();
     // A sandbox that ended cleanly may hand its VM to its binary's pool (vmPool); the

@@ -47,6 +47,25 @@ export class TimeLimit {
     this.#signals.end();
   }
 
+  /**
+   * Stops the clock while a debugger holds the guest (docs/debugging.md): disarms the
+   * timer and returns the milliseconds left (0: no limit), for resume().
+   */
+  pause(): number {
+    if (this.#deadline === 0) return 0;
+    const left = Math.max(1, this.#deadline - performance.now());
+    this.#deadline = 0;
+    this.#timer?.disarm();
+    return left;
+  }
+
+  /** Starts the clock again with `left` milliseconds (from pause()). */
+  resume(left: number): void {
+    if (left <= 0 || !this.#timer) return;
+    this.#deadline = performance.now() + left;
+    this.#timer.arm(Math.ceil(left * 1e6), 1e6);
+  }
+
   /** Whether check() would throw without a cancel: the deadline passed or a signal was caught. */
   due(): boolean {
     return (this.#deadline !== 0 && performance.now() >= this.#deadline) || this.#signals.caught() !== undefined;
