@@ -43,6 +43,8 @@ export interface WorkerInit {
   /** Host-call replies arrive here, read synchronously with receiveMessageOnPort. */
   replies: MessagePort;
   freshInit: boolean;
+  /** A snapshot file's bytes (AsyncSandbox.fromSnapshot): the worker starts from it instead of the guest ELF. */
+  snapshot?: Uint8Array;
 }
 
 /** Main -> worker. Each `id` is answered by exactly one `done` (except `drop`). */
@@ -54,6 +56,7 @@ export type ToWorker =
       restoreAfter: number }
   | { op: 'snapshot'; id: number }
   | { op: 'restore'; id: number; snapshot: number }
+  | { op: 'map'; id: number; source: Uint8Array | string; guestAddress: bigint | number; writable: unknown }
   | { op: 'drop'; snapshot: number }
   | { op: 'close'; id: number };
 

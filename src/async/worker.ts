@@ -4,8 +4,8 @@
 import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { ExecutionCanceledError } from '../sandbox/errors.js';
 import { GuestBinary } from '../sandbox/guest-binary.js';
-import type { MultiUseSandbox } from '../sandbox/multi-use-sandbox.js';
-import type { Snapshot } from '../sandbox/snapshot.js';
+import { MultiUseSandbox } from '../sandbox/multi-use-sandbox.js';
+import { Snapshot } from '../sandbox/snapshot.js';
 import { UninitializedSandbox } from '../sandbox/uninitialized-sandbox.js';
 import type { PlainValue } from '../sandbox/values.js';
 import { resourcesOf } from './reclaim.js';
@@ -62,15 +62,21 @@ function ask(request: HostRequest): PlainValue {
 }
 
 function build(): MultiUseSandbox {
+  const proxy = (name: string) => (...args: PlainValue[]) => ask({ kind: 'host', op: currentOp, seq: ++hostSeq, name, args });
+  const print = (text: string): number => {
+    ask({ kind: 'print', op: currentOp, seq: ++hostSeq, text });
+    return text.length;
+  };
+  if (init.snapshot) {
+    const hosts = Object.fromEntries(init.hosts.map((h) => [h.name, { params: h.params, returns: h.returns, fn: proxy(h.name) }]));
+    return MultiUseSandbox.fromSnapshot(Snapshot.fromFileBytes(init.snapshot), hosts, { print });
+  }
   const uninit = UninitializedSandbox.create(GuestBinary.buffer(init.guest), init.config);
   for (const h of init.hosts) {
     uninit.registerHostFunction(h.name, { params: h.params, returns: h.returns },
-      (...args: PlainValue[]) => ask({ kind: 'host', op: currentOp, seq: ++hostSeq, name: h.name, args }));
+      proxy(h.name));
   }
-  uninit.registerPrint((text) => {
-    ask({ kind: 'print', op: currentOp, seq: ++hostSeq, text });
-    return text.length;
-  });
+  uninit.registerPrint(print);
   if (init.logLevel < 6) {
     uninit.registerLogger((record) => { ask({ kind: 'log', op: currentOp, seq: ++hostSeq, record }); }, init.logLevel);
   }
@@ -140,6 +146,7 @@ function onMessage(m: ToWorker): void {
     case 'call': call(m); break;
     case 'snapshot': answer(m.id, () => keep(sandbox.snapshot())); break;
     case 'restore': answer(m.id, () => { sandbox.restore(snapshot(m.snapshot)); return undefined; }); break;
+    case 'map': answer(m.id, () => sandbox.mapRegion(m.source, m.guestAddress, { writable: m.writable as boolean })); break;
     case 'close':
       Atomics.store(control, CTL_CLOSING, 1);
       snapshots.clear();
