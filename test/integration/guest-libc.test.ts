@@ -5,6 +5,8 @@ import type { MultiUseSandbox } from '../../src/sandbox/multi-use-sandbox.js';
 import { ERRNO, SYS } from '../../src/sandbox/syscalls.js';
 import { UninitializedSandbox } from '../../src/sandbox/uninitialized-sandbox.js';
 import { describeKvm } from '../helpers/kvm.js';
+import { TraceRecorder } from '../../src/sandbox/trace-recorder.js';
+import { formatTrace } from '../../src/cli/trace.js';
 
 /** SortInts's generator and checksum, step for step (guests/simpleguest/main.c). */
 function sortChecksum(n: number, seed: bigint): bigint {
@@ -66,10 +68,25 @@ describeKvm('musl in a guest', () => {
     expect(printed.join('')).toBe('via musl\n');
   });
 
-  it('answers unknown system calls -ENOSYS and counts them', () => {
-    expect(hostile.call('RawSyscall', 'Long', 9999n, 0n, 0n, 0n)).toBe(BigInt(-ERRNO.ENOSYS));
-    expect(hostile.call('RawSyscall', 'Long', -1n, 0n, 0n, 0n)).toBe(BigInt(-ERRNO.ENOSYS));
-    expect(hostile.call('RawSyscall', 'Long', BigInt(SYS.getpid), 0n, 0n, 0n)).toBe(1n);
+  it('answers unknown system calls -ENOSYS and counts them; a trace shows each call by number and name', () => {
+    const rec = new TraceRecorder();
+    hostile.traceExits(rec);
+    try {
+      expect(hostile.call('RawSyscall', 'Long', 9999n, 0n, 0n, 0n)).toBe(BigInt(-ERRNO.ENOSYS));
+      expect(hostile.call('RawSyscall', 'Long', -1n, 0n, 0n, 0n)).toBe(BigInt(-ERRNO.ENOSYS));
+      expect(hostile.call('RawSyscall', 'Long', BigInt(SYS.getpid), 0n, 0n, 0n)).toBe(1n);
+    } finally {
+      hostile.traceExits(undefined);
+    }
+    const calls = rec.exits.filter((x) => x.reason === 'syscall');
+    expect(calls.map((x) => [x.port, x.detail])).toEqual([[9999, 'syscall 9999 = -1 ENOSYS'], [-1, 'syscall -1 = -1 ENOSYS'], [SYS.getpid, 'getpid = 1']]);
+    expect(calls[2]!.syscall).toEqual({ nr: SYS.getpid, name: 'getpid', result: 1n });
+    expect(rec.exits.some((x) => x.detail === 'cpu exception')).toBe(false);
+    const summary = rec.syscallSummary();
+    expect(summary.total).toBe(3);
+    expect(summary.enosys).toBe(2);
+    expect([...summary.byName]).toEqual([['9999', 1], ['-1', 1], ['getpid', 1]]);
+    expect(formatTrace(rec)).toContain('system calls (3, 2 answered -ENOSYS): 9999 1, -1 1, getpid 1');
     expect(hostile.call('Ping', 'Int', 1)).toBeDefined();
   });
 
