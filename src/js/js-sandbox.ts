@@ -197,6 +197,7 @@ export class JsSandbox {
   /** @internal puts the sandbox back to `snapshot` for a pool (after the chain drains). */
   reset(snapshot: AsyncSnapshot): Promise<void> {
     return this.#chain(async () => {
+      if (this.#base === snapshot && !this.#dirty && !this.#sandbox.poisoned) return; // already there
       this.#base = snapshot;
       await this.#sandbox.restore(snapshot);
       this.#dirty = false;
