@@ -157,12 +157,12 @@ static void put_string_json(buf *b, JSValueConst v) {
     buf_put(b, s, n);
     JS_FreeCString(ctx, s);
   } else {
-    buf_put(b, "\"\"", 2);
+    buf_put(b, "null", 4);
   }
   JS_FreeValue(ctx, t);
 }
 
-/* The pending exception as {"name","message","stack"} (a thrown non-Error: its String() as message). */
+/* The pending exception as {"name","message","stack"} (null where absent; a thrown non-Error: its String() as message). */
 static void put_exception(buf *b, JSValueConst e) {
   JSValue name = JS_UNDEFINED, msg, stack = JS_UNDEFINED;
   if (JS_IsError(ctx, e)) {

@@ -253,7 +253,7 @@ export class JsSandbox {
     const reply = decodeValue(bytes);
     if (reply.kind === KIND.value) return reply.value;
     const d = (reply.value ?? {}) as { name?: unknown; message?: unknown; stack?: unknown };
-    const name = typeof d.name === 'string' ? d.name : 'Error';
+    const name = typeof d.name === 'string' && d.name !== '' ? d.name : 'Error';
     const message = typeof d.message === 'string' ? d.message : '';
     if (reply.kind === KIND.outOfMemory) {
       await this.#restoreBase(); // the engine's state after an allocation failure is not worth keeping

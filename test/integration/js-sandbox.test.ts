@@ -1,5 +1,8 @@
 // JsSandbox on real KVM: QuickJS in a micro-VM. Values both ways (JSON and bytes), host functions (sync, async, throwing),
 // console output, load/keepState semantics, time and memory limits, JS exceptions, and the pool.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsSandbox } from '../../src/js/js-sandbox.js';
 import { JsSandboxPool } from '../../src/js/js-pool.js';
@@ -210,6 +213,21 @@ describeKvm('JsSandboxPool', () => {
     }
     await expect(pool.acquire()).rejects.toBeInstanceOf(ResourceClosedError);
   }, 120_000);
+});
+
+describeKvm('README', () => {
+  it('the "JavaScript in a micro-VM" block runs and prints what its comments say', () => {
+    const root = resolve(import.meta.dirname, '../..');
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const block = /```js\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf('## JavaScript in a micro-VM')))?.[1];
+    expect(block).toContain('JsSandbox.create');
+    const dir = join(root, 'test', '.generated');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'readme-js.mjs'), block!);
+    const r = spawnSync(process.execPath, [join(dir, 'readme-js.mjs')], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('2\n41\nERR_EXECUTION_CANCELED\nTypeError\n');
+  });
 });
 
 describe('JsSandbox options (no KVM needed)', () => {
