@@ -2,6 +2,7 @@
 // a JsSandboxPool (loopback only). Users upload `function handle(req) {...}` with PUT /fn/<name>; GET /run/<name>
 // calls it with the query string. Guest code reaches the app only through host.* functions. Run with --serve to
 // keep it up; without, it uploads three functions, sends itself requests and stops.
+import { once } from 'node:events';
 import http from 'node:http';
 import { JsSandboxPool } from 'hyperlight-ts';
 
@@ -35,13 +36,12 @@ const server = http.createServer(async (req, res) => {
     await pool.release(js); // back to the clean template: nothing leaks to the next request
   }
 });
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+await once(server.listen(0, '127.0.0.1'), 'listening');
 const base = `http://127.0.0.1:${server.address().port}`;
 console.log(`listening on ${base}`);
 
-if (process.argv.includes('--serve')) {
-  await new Promise((resolve) => process.once('SIGINT', resolve));
-} else {
+if (process.argv.includes('--serve')) await once(process, 'SIGINT');
+else {
   const upload = (name, source) => fetch(`${base}/fn/${name}`, { method: 'PUT', body: source });
   await upload('total', 'function handle(q) { const p = host.price(q.item); console.log("pricing", q.item); return p * Number(q.qty) }');
   await upload('spin', 'function handle() { for (;;) {} }');
@@ -54,6 +54,6 @@ if (process.argv.includes('--serve')) {
   console.log(`6 concurrent requests on 2 VMs: ${results.map((r) => JSON.parse(r.slice(4)).result).join(' ')}`);
 }
 server.closeAllConnections();
-await new Promise((resolve) => server.close(resolve));
+server.close();
 await pool.close();
 console.log('closed');
