@@ -156,6 +156,25 @@ export function munmap(mapping: Mapping): void {
   }
 }
 
+/** Ranges replaced by zero pages (retire) that views may still reach: unmapped once those views are collected. */
+const retired = new FinalizationRegistry<{ address: bigint; length: number }>((r) => {
+  munmapFn(r.address, r.length);
+});
+
+/**
+ * Releases a mapping that JavaScript views over `buffer` (a viewOf() result's buffer) may
+ * outlive, without letting them fault the process: fresh anonymous zero pages replace it at
+ * the same address at once (MAP_FIXED, so its pages, and the file or vCPU behind them, are
+ * released now), a stale view then reads zeros and writes where nothing else looks, and the
+ * address range itself is unmapped once `buffer` has been collected. Never throws: if the
+ * replacement fails, the old pages stay until that collection instead.
+ */
+export function retire(mapping: Mapping, buffer: ArrayBufferLike): void {
+  mmapAtFn(mapping.address, mapping.length, LIBC.PROT_READ | LIBC.PROT_WRITE,
+    LIBC.MAP_PRIVATE | LIBC.MAP_ANONYMOUS | LIBC.MAP_NORESERVE | LIBC.MAP_FIXED, -1, 0);
+  retired.register(buffer, { address: mapping.address, length: mapping.length });
+}
+
 /** mprotect(2) of `length` bytes at `offset` into a mapping. */
 export function mprotect(mapping: Mapping, offset: number, length: number, prot: number): void {
   if ((mprotectFn(at(mapping, offset), length, prot) as number) < 0) {

@@ -11,7 +11,7 @@ import {
   SnapshotIncompatibleError,
 } from '../../src/sandbox/errors.js';
 import { GuestBinary, bundledGuestPath } from '../../src/sandbox/guest-binary.js';
-import type { MultiUseSandbox } from '../../src/sandbox/multi-use-sandbox.js';
+import { MultiUseSandbox } from '../../src/sandbox/multi-use-sandbox.js';
 import {
   DEFAULT_MAX_EXECUTION_TIME_MS, DEFAULT_MAX_INITIALIZATION_TIME_MS, type SandboxConfig,
 } from '../../src/sandbox/config.js';
@@ -120,7 +120,7 @@ describeKvm('finding 1: a throwing callback never wedges the sandbox', () => {
 });
 
 describeKvm('finding 9: snapshots carry the binary they came from', () => {
-  it('a snapshot of another binary with the same layout is refused; one of the same binary is accepted', () => {
+  it('a snapshot of another binary with the same layout is refused; one of the same binary only when allowed', () => {
     const a = hostile();
     // The same guest with one byte of padding appended: another binary, the same layout.
     const other = new Uint8Array(HOSTILE.length + 1);
@@ -133,8 +133,24 @@ describeKvm('finding 9: snapshots carry the binary they came from', () => {
       expect(e).toBeInstanceOf(SnapshotIncompatibleError);
       expect((e as Error).message).toContain('another guest binary');
       expect(b.call('Ping', 'Int', 1)).toBe(2); // refused before anything was touched
-      c.restore(a.snapshot()); // same bytes, another GuestBinary object: the same binary
+      // Same bytes, another GuestBinary object: the same binary, but another sandbox's state.
+      const ofA = a.snapshot();
+      const refused = catchError(() => c.restore(ofA));
+      expect(refused).toBeInstanceOf(SnapshotIncompatibleError);
+      expect((refused as Error).message).toMatch(/taken from another sandbox.*allowOtherSandbox: true/);
+      expect(c.call('Ping', 'Int', 2)).toBe(3); // refused before anything was touched
+      c.restore(ofA, { allowOtherSandbox: true });
       expect(c.call('Ping', 'Int', 2)).toBe(3);
+      // Its own snapshots, and the one fromSnapshot() started a sandbox from, need no opt-in.
+      c.restore(c.snapshot());
+      const d = MultiUseSandbox.fromSnapshot(ofA, {}, { print: () => 0 });
+      try {
+        d.restore(ofA);
+        expect(d.call('Ping', 'Int', 4)).toBe(5);
+        expect(catchError(() => d.restore(a.snapshot()))).toBeInstanceOf(SnapshotIncompatibleError);
+      } finally {
+        d.close();
+      }
     } finally {
       a.close();
       b.close();
@@ -172,6 +188,26 @@ describeKvm('finding 10: every sandbox gets its own entropy', () => {
       expect(draws(sandbox)).toEqual(first);
     } finally {
       sandbox.close();
+    }
+  });
+
+  it('fromSnapshot gives each new sandbox fresh entropy; reseed: false replays the snapshot sequence', () => {
+    const source = hostile();
+    const made: MultiUseSandbox[] = [];
+    try {
+      const snap = source.snapshot();
+      const first = draws(source);
+      const from = (options: { reseed?: boolean }): MultiUseSandbox => {
+        const s = MultiUseSandbox.fromSnapshot(snap, {}, { print: () => 0, ...options });
+        made.push(s);
+        return s;
+      };
+      const fresh = [from({}), from({ reseed: true })].map((s) => draws(s).join(','));
+      expect(new Set([...fresh, first.join(',')]).size).toBe(3);
+      expect(draws(from({ reseed: false }))).toEqual(first);
+    } finally {
+      for (const s of made) s.close();
+      source.close();
     }
   });
 });
@@ -369,7 +405,7 @@ describeKvm('finding 11: time limits by default, and SIGINT stops a spinning gue
   });
 });
 
-describeKvm('finding 6: nothing an exit sink keeps can fault the process after close()', () => {
+describeKvm('finding 6: nothing the public API hands out can fault the process after close()', () => {
   it('exit data kept from a sink and read after close() holds bytes (the child process exits normally)', () => {
     const script = fileURLToPath(new URL('../fixtures/exit-view-after-close.mjs', import.meta.url));
     const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 30_000 });
@@ -378,6 +414,21 @@ describeKvm('finding 6: nothing an exit sink keeps can fault the process after c
     const out = JSON.parse(r.stdout) as { exits: number; last: number[] };
     expect(out.exits).toBeGreaterThan(0);
     expect(out.last).toHaveLength(8); // the last exit: the Halt doorbell store's 8 bytes
+  });
+
+  it('GuestMemory and kvm_run views kept past close() read zeros and take writes; the ranges go when the views do', () => {
+    const script = fileURLToPath(new URL('../fixtures/memory-view-after-close.mjs', import.meta.url));
+    const r = spawnSync(process.execPath, ['--expose-gc', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.signal, r.stderr).toBeNull();
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      afterClose: { byte: 0, sliced: 0, word: 0, length: 1 << 20 },
+      afterWrite: { byte: 5, word: 0xdeadbeef },
+      quietUnmappedAtClose: true,
+      kvmRun: { sum: 0, length: expect.any(Number), size: expect.any(Number) },
+      retiredMappedBeforeGc: true,
+      retiredUnmappedAfterGc: true,
+    });
   });
 });
 
