@@ -403,6 +403,41 @@ describeKvm('finding 11: time limits by default, and SIGINT stops a spinning gue
       sandbox.close();
     }
   });
+
+  it('SIGTERM too; recording a signal changes nothing else in the process (the umask stays the application\'s)', async () => {
+    const seen: string[] = [];
+    const onSigterm = (): void => { seen.push('SIGTERM'); };
+    process.on('SIGTERM', onSigterm);
+    // 0o002 is SIGINT's number: a watch that borrowed the umask would have had to change it.
+    const umask = process.umask(0o002);
+    const during: number[] = [];
+    const u = UninitializedSandbox.create(GuestBinary.buffer(SIMPLE), { maxExecutionTimeMs: 10_000 });
+    u.registerPrint((text) => { during.push(process.umask()); return text.length; });
+    const sandbox = u.evolve();
+    try {
+      const snap = sandbox.snapshot();
+      sandbox.call('PrintOutput', 'Int', 'x\n');
+      expect(during).toEqual([0o002]); // read inside the call, while the watch is active
+      const worker = new Worker(new URL('../fixtures/signal-worker.mjs', import.meta.url),
+        { workerData: { signal: 'SIGTERM', delayMs: 100 } });
+      await new Promise((resolve) => worker.once('online', resolve));
+      const e = catchError(() => sandbox.call('Spin', 'Void'));
+      expect(e).toMatchObject({ code: 'ERR_EXECUTION_CANCELED', reason: 'signal' });
+      expect((e as Error).message).toContain('SIGTERM');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(seen).toEqual(['SIGTERM']);
+      expect(process.umask()).toBe(0o002);
+      await worker.terminate();
+      sandbox.restore(snap);
+      // Without a listener, the watch stays off and the next call runs as usual.
+      process.off('SIGTERM', onSigterm);
+      expect(sandbox.call('Echo', 'String', 'after')).toBe('after');
+    } finally {
+      process.off('SIGTERM', onSigterm);
+      process.umask(umask);
+      sandbox.close();
+    }
+  });
 });
 
 describeKvm('finding 6: nothing the public API hands out can fault the process after close()', () => {
