@@ -25,7 +25,9 @@ describeKvm('musl in a guest', () => {
   let hostile: MultiUseSandbox;
   const printed: string[] = [];
   beforeAll(() => {
-    const u = UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath('simpleguest')), { heapSize: 1 << 21 });
+    const u = UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath('simpleguest')),
+      // The qsort of 10^5 ints takes ~100 ms alone; the default 1 s limit is too tight on a loaded machine.
+      { heapSize: 1 << 21, maxExecutionTimeMs: 30_000 });
     u.registerPrint((t) => { printed.push(t); return t.length; });
     simple = u.evolve();
     const h = UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath('hostileguest')));

@@ -485,6 +485,16 @@ describeKvm('finding 7: system failures are typed, name the cause and fix, and d
     expect(out.status).toBe('ready');
   });
 
+  it('guest memory beyond the address space (ulimit -v): evolve fails with ERR_SYSTEM naming ENOMEM and the fix', () => {
+    // Room for the process as it runs one small sandbox, plus 256 MiB: not for a 900 MiB heap.
+    const peak = underUlimit('-v unlimited', 'probe').vmPeakKiB as number;
+    expect(peak).toBeGreaterThan(0);
+    const out = underUlimit(`-v ${peak + 256 * 1024}`, 'memory');
+    expect(out.evolve).toMatchObject({ name: 'SyscallError', code: 'ERR_SYSTEM' });
+    expect((out.evolve as { message: string }).message).toMatch(/^mmap failed: ENOMEM \(out of memory .*ulimit -v/);
+    expect([out.before, out.after]).toEqual(['small', 'small']); // a small sandbox still works after it
+  });
+
   it('a full fd table (ulimit -n 64) says "too many open files", not "check the kvm group"', () => {
     const out = underUlimit('-n 64', 'fds');
     expect(out.opened).toBeGreaterThan(0);
