@@ -255,18 +255,23 @@ describeKvm('finding 2: the time limit covers host functions and is checked befo
         const end = performance.now() + 250;
         while (performance.now() < end) { /* busy, as a CPU-bound host function is */ }
         finished++;
+        hostEnd = performance.now();
         return a + b;
       });
     });
+    let hostEnd = 0;
     try {
       const t0 = performance.now();
       const e = catchError(() => sandbox.call('CallHostRepeatedly', 'Int', 1));
-      const elapsed = performance.now() - t0;
+      const returned = performance.now();
       expect(e).toBeInstanceOf(ExecutionCanceledError);
       expect((e as ExecutionCanceledError).reason).toBe('timeout');
+      // The guest calls the host again at once: only one call means the deadline was checked before re-entry.
       expect(finished).toBe(1);
-      expect(elapsed).toBeGreaterThanOrEqual(250);
-      expect(elapsed).toBeLessThan(250 + 25);
+      expect(returned - t0).toBeGreaterThanOrEqual(250);
+      // From the host function's end to the caller: a few ms idle; the bound allows for a
+      // machine shared with other work (40 ms seen at load 17 on 2 CPUs).
+      expect(returned - hostEnd).toBeLessThan(100);
     } finally {
       sandbox.close();
     }
