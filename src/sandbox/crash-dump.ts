@@ -9,6 +9,7 @@ import { walkRanges } from '../mem/x86_64/index.js';
 import { SEL_USER_CODE, SEL_USER_DATA, readExceptionFrame } from '../x86_64/index.js';
 import { GuestAbortedError, GuestExceptionError, StackOverflowError } from './errors.js';
 import type { Machine } from './machine.js';
+import { hostBytes, hostView } from '../mem/guest-memory.js';
 
 /** Linux signal numbers a core file names for the fault. */
 const SIGILL = 4;
@@ -52,7 +53,7 @@ export function faultRegisters(m: Machine, fromFrame: boolean): UserRegs {
   };
   if (fromFrame) {
     const { exceptionStack } = m.layout;
-    const f = readExceptionFrame(m.memory.view, exceptionStack.gpa + exceptionStack.size);
+    const f = readExceptionFrame(hostView(m.memory), exceptionStack.gpa + exceptionStack.size);
     Object.assign(regs, { rip: f.rip, cs: BigInt(f.cs), eflags: f.rflags, rsp: f.rsp, ss: BigInt(f.ss), rax: f.rax });
   }
   return regs;
@@ -64,7 +65,7 @@ export function faultRegisters(m: Machine, fromFrame: boolean): UserRegs {
  * regions mapped with mapRegion), at its guest-virtual address with its rights.
  */
 export function userSegments(m: Machine): CoreSegment[] {
-  const bytes = m.memory.bytes;
+  const bytes = hostBytes(m.memory);
   const out: CoreSegment[] = [];
   for (const r of walkRanges(bytes, m.cr3)) {
     // A run may go on past the slot's end (the doorbell page follows the stack): cut it there.
@@ -82,7 +83,7 @@ export function userSegments(m: Machine): CoreSegment[] {
 function auxvOf(m: Machine): Array<readonly [bigint, bigint]> {
   const out: Array<readonly [bigint, bigint]> = [[AT_ENTRY, m.entry], [AT_PAGESZ, 4096n]];
   const base = m.layout.image.gpa;
-  const v = m.memory.view;
+  const v = hostView(m.memory);
   if (v.getUint32(base, true) === 0x464c457f && base + 64 <= m.memory.size) {
     const phoff = v.getBigUint64(base + 32, true);
     if (phoff < BigInt(m.layout.image.size)) {

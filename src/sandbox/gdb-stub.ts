@@ -10,6 +10,7 @@ import {
 import { signalOfVector } from './crash-dump.js';
 import { ExecutionCanceledError } from './errors.js';
 import type { Machine } from './machine.js';
+import { hostBytes, hostView } from '../mem/guest-memory.js';
 
 /** RFLAGS.TF: trap after the next instruction (#DB). */
 export const RFLAGS_TF = 0x100n;
@@ -229,7 +230,7 @@ export class GdbStub {
     if (!this.attached) return false;
     const m = this.#t.machine;
     const top = m.layout.exceptionStack.gpa + m.layout.exceptionStack.size;
-    const f = readExceptionFrame(m.memory.view, top);
+    const f = readExceptionFrame(hostView(m.memory), top);
     if (f.cs !== SEL_USER_CODE) return false;
     let reply: string;
     let trap = false;
@@ -253,13 +254,13 @@ export class GdbStub {
   /** A served system call returns to a guest being single-stepped: the frame's RFLAGS keeps TF. */
   keepStepping(frameRflagsAt: number): void {
     if (!this.stepping) return;
-    const v = this.#t.machine.memory.view;
+    const v = hostView(this.#t.machine.memory);
     v.setBigUint64(frameRflagsAt, v.getBigUint64(frameRflagsAt, true) | RFLAGS_TF, true);
   }
 
   /** Takes every int3 out of guest memory (before a snapshot or restore). */
   unpatch(): void {
-    const bytes = this.#t.machine.memory.bytes;
+    const bytes = hostBytes(this.#t.machine.memory);
     for (const bp of this.#breakpoints.values()) {
       if (bp.patched) { bytes[bp.gpa] = bp.saved; bp.patched = false; }
     }
@@ -428,11 +429,11 @@ export class GdbStub {
   }
 
   #setFrame(off: number, v: bigint): void {
-    this.#t.machine.memory.view.setBigUint64(this.#frameAt() + off, v, true);
+    hostView(this.#t.machine.memory).setBigUint64(this.#frameAt() + off, v, true);
   }
 
   #getFrame(off: number): bigint {
-    return this.#t.machine.memory.view.getBigUint64(this.#frameAt() + off, true);
+    return hostView(this.#t.machine.memory).getBigUint64(this.#frameAt() + off, true);
   }
 
   /** The 24 integer registers (rax..r15, rip, eflags, cs..gs) of the stopped guest. */
@@ -560,7 +561,7 @@ export class GdbStub {
     const m = this.#t.machine;
     let t: ReturnType<typeof walk>;
     try {
-      t = walk(m.memory.bytes, m.cr3, va);
+      t = walk(hostBytes(m.memory), m.cr3, va);
     } catch {
       return undefined;
     }
@@ -571,7 +572,7 @@ export class GdbStub {
   /** Up to `len` bytes from `va`; stops at the first byte that is not mapped for the guest (gdb then reads less). */
   #readMemory(va: bigint, len: number): Uint8Array | undefined {
     if (!Number.isInteger(len) || len < 0) return undefined;
-    const bytes = this.#t.machine.memory.bytes;
+    const bytes = hostBytes(this.#t.machine.memory);
     const out: number[] = [];
     for (let i = 0; i < len; i++) {
       const gpa = this.#translate(va + BigInt(i));
@@ -589,7 +590,7 @@ export class GdbStub {
       if (gpa === undefined) return false;
       gpas.push(gpa);
     }
-    const bytes = this.#t.machine.memory.bytes;
+    const bytes = hostBytes(this.#t.machine.memory);
     gpas.forEach((gpa, i) => {
       bytes[gpa] = data[i]!;
       this.#t.hostWrittenPages.add(Math.floor(gpa / 4096));
@@ -600,7 +601,7 @@ export class GdbStub {
   #patch(va: bigint, bp: Breakpoint): boolean {
     const gpa = this.#translate(va);
     if (gpa === undefined) return false;
-    const bytes = this.#t.machine.memory.bytes;
+    const bytes = hostBytes(this.#t.machine.memory);
     bp.gpa = gpa;
     bp.saved = bytes[gpa]!;
     bytes[gpa] = 0xcc;
@@ -620,7 +621,7 @@ export class GdbStub {
   #remove(va: bigint): boolean {
     const bp = this.#breakpoints.get(va);
     if (!bp) return true;
-    if (bp.patched) this.#t.machine.memory.bytes[bp.gpa] = bp.saved;
+    if (bp.patched) hostBytes(this.#t.machine.memory)[bp.gpa] = bp.saved;
     this.#breakpoints.delete(va);
     return true;
   }
