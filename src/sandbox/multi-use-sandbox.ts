@@ -15,6 +15,7 @@ import { HOST_ERROR_CODE, type HostFunctionRegistry } from './host-functions.js'
 import type { InterruptHandle, InterruptState } from './interrupt.js';
 import { OutputBudget } from './output-budget.js';
 import type { ExitSink, RunLoop } from './run-loop.js';
+import type { DecodedFunctionCall } from './codec.js';
 import { Snapshot, type SnapshotSource, layoutKey } from './snapshot.js';
 import {
   type CallArgument, type PlainOf, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName, toPlain,
@@ -41,24 +42,31 @@ export interface RestoreOptions {
  */
 const RESTORE_WORKING_SET_MAX = 256;
 
+/**
+ * Runs host function call `call` and encodes its FunctionCallResult; `failed` is what the
+ * function threw (undefined: it returned). A library limit reached inside a host function
+ * (HostPrint's output budget) is thrown: it ends the guest call.
+ */
+export function answerHostCall(codec: RunLoop['codec'], hosts: HostFunctionRegistry, call: DecodedFunctionCall):
+  { reply: Uint8Array; failed: unknown } {
+  try {
+    const value = hosts.call(call.name, call.args);
+    return { reply: codec.encodeFunctionCallResult({ ok: true, value }), failed: undefined };
+  } catch (e) {
+    if (e instanceof OutputLimitError) throw e;
+    // What a host function throws itself goes back to the guest as HostError.
+    return { reply: codec.encodeFunctionCallResult({ ok: false, code: HOST_ERROR_CODE, message: describeThrown(e) }), failed: e };
+  }
+}
+
 /** Runs the guest until its call halts, answering host calls synchronously. `halt`: the halt's doorbell argument. */
 export function driveToHalt(loop: RunLoop, hosts: HostFunctionRegistry): { hostError: unknown; halt: bigint } {
   let hostError: unknown;
   for (;;) {
     const action = loop.step();
     if (action.kind === 'halt') return { hostError, halt: action.value };
-    let reply: Uint8Array;
-    try {
-      const value = hosts.call(action.call.name, action.call.args);
-      reply = loop.codec.encodeFunctionCallResult({ ok: true, value });
-    } catch (e) {
-      // A library limit reached inside a host function (HostPrint's output budget) ends the
-      // call; what a host function throws itself goes back to the guest as HostError.
-      if (e instanceof OutputLimitError) throw e;
-      hostError = e;
-      const message = describeThrown(e);
-      reply = loop.codec.encodeFunctionCallResult({ ok: false, code: HOST_ERROR_CODE, message });
-    }
+    const { reply, failed } = answerHostCall(loop.codec, hosts, action.call);
+    if (failed !== undefined) hostError = failed;
     loop.io.pushInput(reply);
   }
 }
@@ -176,6 +184,18 @@ export class MultiUseSandbox {
   /** The memory layout (for tools). */
   get layout(): Machine['layout'] {
     return this.#m.layout;
+  }
+
+  /** @internal what exitless mode (src/exitless/) drives this sandbox's guest with. */
+  exitlessParts(): { loop: RunLoop; interrupt: InterruptState; hosts: HostFunctionRegistry; config: ResolvedConfig;
+    budget: OutputBudget; declared: (name: string) => GuestFunctionSignature | undefined; } {
+    return { loop: this.#loop, interrupt: this.#interrupt, hosts: this.#hosts, config: this.#config, budget: this.#budget,
+      declared: this.#declared };
+  }
+
+  /** @internal exitless mode found the guest in an unknown state: restore() then does its full reset. */
+  markPoisoned(error: unknown): void {
+    this.#poison ??= error;
   }
 
   /** @internal the machine, for tools and tests that look inside. */
