@@ -35,11 +35,12 @@
 /* A random seed the host writes per sandbox (and on a reseeding restore); rand() reseeds
  * from it whenever it changes. */
 #define HL_PEB_OFF_RANDOM_SEED 112
-/* Exitless mode: the mailbox page (0: none). The host fills these and resumes the guest's
- * init Halt with RCX = 1; the SDK then serves calls through the mailbox. */
+#define HL_PEB_SIZE 120
+/* Exitless mode, in the PEB's page just past the PEB: the mailbox page (0: none). The host
+ * fills these and resumes the guest's init Halt with RCX = 1; the SDK then serves calls
+ * through the mailbox. */
 #define HL_PEB_OFF_MAILBOX_SIZE 120
 #define HL_PEB_OFF_MAILBOX_PTR 128
-#define HL_PEB_SIZE 136
 /* The bytes "HLTSPEB1" read as a little-endian u64. */
 #define HL_PEB_MAGIC 0x3142455053544C48ULL
 #define HL_ABI_VERSION 2
