@@ -14,14 +14,13 @@ import {
 } from '../sandbox/abi.js';
 import { decodeGuestLogData } from '../sandbox/codec.js';
 import {
-  ExecutionCanceledError, GuestError, GuestProtocolError, PoisonedSandboxError, ReturnTypeMismatchError,
-  SandboxBusyError, SnapshotIncompatibleError, poisons,
+  ExecutionCanceledError, GuestProtocolError, PoisonedSandboxError, SandboxBusyError, poisons,
 } from '../sandbox/errors.js';
 import { declaredArguments, withUndeclaredHint } from '../sandbox/guest-functions.js';
 import { CANCEL_KILL, CANCEL_NONE, type InterruptHandle } from '../sandbox/interrupt.js';
 import { IoBuffers } from '../sandbox/iobuf.js';
 import { GUEST_SLOT, type Machine } from '../sandbox/machine.js';
-import { type MultiUseSandbox, answerHostCall } from '../sandbox/multi-use-sandbox.js';
+import { type MultiUseSandbox, answerHostCall, callResult } from '../sandbox/multi-use-sandbox.js';
 import type { Snapshot } from '../sandbox/snapshot.js';
 import {
   type CallArgument, type PlainOf, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName, toPlain,
@@ -267,7 +266,7 @@ export class ExitlessSandbox {
         continue;
       }
       const op = word & 0xff;
-      if (op === OP_HALT) return this.#result(name, returnType, hostError);
+      if (op === OP_HALT) return callResult(loop.codec, this.#out.pop(), name, returnType, hostError);
       switch (op) {
         case OP_CALL_FUNCTION: {
           loop.guestOutputs++;
@@ -304,18 +303,6 @@ export class ExitlessSandbox {
       throw new GuestProtocolError(`DebugPrint at 0x${addr.toString(16)} (${len} bytes) lies outside the guest's memory`);
     }
     return this.#m.memory.bytes.slice(addr, addr + len);
-  }
-
-  #result(name: string, returnType: ReturnTypeName, hostError: unknown): TypedValue | undefined {
-    const outcome = this.#parts.loop.codec.decodeFunctionCallResult(this.#out.pop());
-    if (!outcome.ok) {
-      throw new GuestError(outcome.code, outcome.message, hostError === undefined ? undefined : { cause: hostError });
-    }
-    const got: ReturnTypeName = outcome.value === undefined ? 'Void' : outcome.value.type;
-    if (got !== returnType) {
-      throw new ReturnTypeMismatchError(`guest function ${name} returned ${got}, the caller expected ${returnType}`);
-    }
-    return outcome.value;
   }
 
   #timeout(): never {
@@ -492,8 +479,7 @@ export class ExitlessSandbox {
    */
   restore(snapshot: Snapshot = this.initialSnapshot, options: ExitlessRestoreOptions = {}): void {
     this.#usable();
-    if (snapshot !== this.#baseline && options.exact !== true) return this.#exactRestore(snapshot);
-    if (this.#poison === undefined && options.exact !== true && this.#workingSet && this.#running &&
+    if (snapshot === this.#baseline && this.#poison === undefined && options.exact !== true && this.#workingSet && this.#running &&
         Atomics.load(this.#ctl, CTL_STOP) === STOP_NONE) {
       return this.#workingSetRestore(snapshot, this.#workingSet);
     }

@@ -59,6 +59,23 @@ export function answerHostCall(codec: RunLoop['codec'], hosts: HostFunctionRegis
   }
 }
 
+/**
+ * The result of guest call `name` from its FunctionCallResult bytes: the value, or
+ * GuestError (with the last host function failure as its cause), or ReturnTypeMismatchError.
+ */
+export function callResult(codec: RunLoop['codec'], bytes: Uint8Array, name: string, returnType: ReturnTypeName,
+  hostError: unknown): TypedValue | undefined {
+  const outcome = codec.decodeFunctionCallResult(bytes);
+  if (!outcome.ok) {
+    throw new GuestError(outcome.code, outcome.message, hostError === undefined ? undefined : { cause: hostError });
+  }
+  const got: ReturnTypeName = outcome.value === undefined ? 'Void' : outcome.value.type;
+  if (got !== returnType) {
+    throw new ReturnTypeMismatchError(`guest function ${name} returned ${got}, the caller expected ${returnType}`);
+  }
+  return outcome.value;
+}
+
 /** Runs the guest until its call halts, answering host calls synchronously. `halt`: the halt's doorbell argument. */
 export function driveToHalt(loop: RunLoop, hosts: HostFunctionRegistry): { hostError: unknown; halt: bigint } {
   let hostError: unknown;
@@ -282,15 +299,7 @@ export class MultiUseSandbox {
   #runCall(name: string, returnType: ReturnTypeName): TypedValue | undefined {
     const loop = this.#loop;
     const { hostError } = driveToHalt(loop, this.#hosts);
-    const outcome = loop.codec.decodeFunctionCallResult(loop.io.popOutput());
-    if (!outcome.ok) {
-      throw new GuestError(outcome.code, outcome.message, hostError === undefined ? undefined : { cause: hostError });
-    }
-    const got: ReturnTypeName = outcome.value === undefined ? 'Void' : outcome.value.type;
-    if (got !== returnType) {
-      throw new ReturnTypeMismatchError(`guest function ${name} returned ${got}, the caller expected ${returnType}`);
-    }
-    return outcome.value;
+    return callResult(loop.codec, loop.io.popOutput(), name, returnType, hostError);
   }
 
   /** Starts (or with `undefined`, stops) sending every VM exit to `sink`. */
