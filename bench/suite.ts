@@ -9,6 +9,7 @@ import {
 } from './c-floor.js';
 import { jsColdCycle, jsWarmRun } from './js-floor.js';
 import { ASYNC_ROW_IDS, ASYNC_STEPS, asyncBench } from './ops-async.js';
+import { C_MAILBOX_SPECS, EXITLESS_ROW_IDS, EXITLESS_STEPS, exitlessBench } from './ops-exitless.js';
 import { type AlternativeResult, isolatedVm, nodeVmContext, quickJs, workerThread } from './ops-alternatives.js';
 import {
   callPlusRestore, coldStart, computeInGuest, computeSandbox, coldStartFromPool, coldStartFromTemplate, evolveFresh, evolveFromTemplate,
@@ -71,6 +72,7 @@ export const ROW_IDS = [
   'from-snapshot', 'cold-start-snapshot', 'input-64m-copy', 'input-64m-map',
   'warm-echo', 'host-call', 'snapshot', 'restore', 'call-restore',
   ...ASYNC_ROW_IDS,
+  ...EXITLESS_ROW_IDS,
   'rss-per-sandbox', 'max-open',
 
   'isolated-vm', 'quickjs', 'node-vm', 'worker-threads',
@@ -110,7 +112,7 @@ const C3_EVOLVE = 'c3-evolve';
 
 /** Runs the suite and prints its report. Resolves with the result (also on `json`). */
 /** Steps of a run whose C floor builds (see runBench). */
-export const BENCH_STEPS = 30 + ASYNC_STEPS;
+export const BENCH_STEPS = 30 + ASYNC_STEPS + EXITLESS_STEPS;
 
 export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const quick = opts.quick ?? false;
@@ -209,9 +211,11 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     try {
       c3 = runCpl3Floor(memBytes, plan.cCold + wCold, plan.cWarm + wWarm);
     } catch (e) {
-      for (const spec of [c3ExitSpec, c3TrapSpec, c3EvolveSpec, instrSpec]) skipped(spec, e);
+      for (const spec of [c3ExitSpec, c3TrapSpec, c3EvolveSpec, instrSpec, C_MAILBOX_SPECS.call, C_MAILBOX_SPECS.restore]) skipped(spec, e);
       return;
     }
+    timed(C_MAILBOX_SPECS.call, c3.mailboxNs, 200);
+    timed(C_MAILBOX_SPECS.restore, c3.mailboxRestoreNs, 200);
     timed(c3ExitSpec, c3.mmioNs.slice(wWarm), wWarm);
     timed(c3TrapSpec, c3.trapNs.slice(wWarm), wWarm);
     timed(c3EvolveSpec, c3.evolveNs.slice(wCold), wCold);
@@ -379,6 +383,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   if (cr?.median) notes.push(`Call + restore throughput: ${Math.round(1e9 / cr.median).toLocaleString('en-US')} per second at the median, one core.`);
 
   await asyncBench({ quick, loop, timed, step, push: (row) => { rows.push(row); }, note: (text) => { notes.push(text); } });
+  await exitlessBench({ quick, loop, timed, step, push: (row) => { rows.push(row); }, note: (text) => { notes.push(text); } });
 
   const rssSpec: RowSpec = {
     id: 'rss-per-sandbox', label: 'resident memory per idle sandbox', group: 'capacity', baseline: null, target: '<= 256 KiB',

@@ -241,9 +241,9 @@ export class ExitlessSandbox {
     Atomics.store(ctl, CTL_IN_CALL, 1);
     Atomics.add(ctl, CTL_CALLS, 1);
     try {
-      this.#mb.post(MB_CMD_CALL);
+      const callWord = this.#mb.post(MB_CMD_CALL);
       if (!this.#running) this.#run();
-      return this.#serve(name, returnType, deadline);
+      return this.#serve(name, returnType, deadline, callWord);
     } catch (e) {
       if (poisons(e, true)) this.#poisonWith(e);
       throw e;
@@ -255,7 +255,7 @@ export class ExitlessSandbox {
   }
 
   /** Answers the guest's messages until its Halt; returns the call's result. */
-  #serve(name: string, returnType: ReturnTypeName, deadline: number): TypedValue | undefined {
+  #serve(name: string, returnType: ReturnTypeName, deadline: number, callWord: number): TypedValue | undefined {
     const { loop, hosts } = this.#parts;
     let hostError: unknown;
     for (;;) {
@@ -266,7 +266,14 @@ export class ExitlessSandbox {
         continue;
       }
       const op = word & 0xff;
-      if (op === OP_HALT) return callResult(loop.codec, this.#out.pop(), name, returnType, hostError);
+      if (op === OP_HALT) {
+        // The guest's Halt names the call command it answers (read once).
+        const answers = this.#mb.argLow();
+        if (answers !== callWord) {
+          throw new GuestProtocolError(`the guest's Halt answers command 0x${answers.toString(16)}, not this call's 0x${callWord.toString(16)}`);
+        }
+        return callResult(loop.codec, this.#out.pop(), name, returnType, hostError);
+      }
       switch (op) {
         case OP_CALL_FUNCTION: {
           loop.guestOutputs++;
@@ -508,12 +515,17 @@ export class ExitlessSandbox {
     this.#poison = undefined;
   }
 
-  /** The pages set in `dirty` (minus the I/O buffers and the mailbox), merged into `known`. */
+  /**
+   * The pages set in `dirty` that the guest itself can write (image to stack end, minus the
+   * I/O buffers and the mailbox; never the host's system area or page tables, whose A/D bits
+   * make them dirty), merged into `known`.
+   */
   #learn(dirty: Uint8Array, known: number[] | undefined): number[] {
-    const { inputData, outputData } = this.#m.layout;
+    const { inputData, outputData, image, stack } = this.#m.layout;
     const skip = (p: number): boolean => {
       const a = p * PAGE_SIZE;
-      return (a >= inputData.gpa && a < inputData.gpa + inputData.size) ||
+      return a < image.gpa || a >= stack.gpa + stack.size ||
+        (a >= inputData.gpa && a < inputData.gpa + inputData.size) ||
         (a >= outputData.gpa && a < outputData.gpa + outputData.size);
     };
     const set = new Set(known);
@@ -535,7 +547,7 @@ export class ExitlessSandbox {
       if (a + PAGE_SIZE <= keepFrom || a >= layout.stack.gpa + layout.stack.size) {
         snapMem.restoreRange(memory, a, PAGE_SIZE);
       } else if (a < keepFrom) {
-        snapMem.restoreRange(memory, a, keepFrom - a);
+        snapMem.restoreBytesInPage(memory, a, keepFrom - a); // byte-exact: the loop's frames stay
       }
     }
     snapMem.restoreRange(memory, layout.inputData.gpa, Math.max(8, this.#io.hostWriteEndInput));

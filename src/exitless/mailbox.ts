@@ -37,10 +37,12 @@ export class HostMailbox {
     this.#guestSeen = Atomics.load(this.#w, MB_OFF_GUEST_WORD / 4);
   }
 
-  /** Posts command `cmd` (MB_CMD_*): one seq-cst store of `seq << 4 | cmd`. */
-  post(cmd: number): void {
+  /** Posts command `cmd` (MB_CMD_*): one seq-cst store of `seq << 4 | cmd`; returns the word. */
+  post(cmd: number): number {
     this.#hostSeq = (this.#hostSeq + 1) & HOST_SEQ_MASK;
-    Atomics.store(this.#w, MB_OFF_HOST_WORD / 4, ((this.#hostSeq << 4) | cmd) >>> 0);
+    const word = ((this.#hostSeq << 4) | cmd) >>> 0;
+    Atomics.store(this.#w, MB_OFF_HOST_WORD / 4, word);
+    return word;
   }
 
   /** The guest's new word (`seq << 8 | op`) if it posted since the last poll, else 0. */

@@ -11,6 +11,8 @@ HL_HOT_DATA_ volatile uint8_t *hl_mailbox;
  * copies .bss back while the guest waits, and these must survive it. */
 #define HOST_SEEN MB_U32(HL_MB_OFF_GUEST_STATE)
 #define GUEST_SEQ MB_U32(HL_MB_OFF_GUEST_STATE + 4)
+#define CALL_SEEN MB_U32(HL_MB_OFF_GUEST_STATE + 8) /* the command word of the call in progress */
+
 
 static inline uint64_t rdtsc(void) {
   uint32_t lo, hi;
@@ -52,6 +54,8 @@ static HL_HOT_ void post(unsigned op, uint64_t arg) {
 }
 
 HL_HOT_ void hl_mailbox_ring(unsigned op, uint64_t arg) {
+  /* A Halt names the call command it answers, so that the host can never take one for another. */
+  if (op == HL_OP_HALT) arg = CALL_SEEN;
   post(op, arg);
   if (op == HL_OP_HALT) return; /* the next call's command is waited for by hl_mailbox_next */
   while (wait_host() != HL_MB_CMD_REPLY) {
@@ -80,4 +84,5 @@ __attribute__((used)) HL_HOT_ void hl_mailbox_next(void) {
     static const char m[] = "exitless: reply command with no host call open";
     hl_sdk_abort(HL_SDK_ABORT_RUNTIME, m, sizeof m - 1);
   }
+  CALL_SEEN = HOST_SEEN;
 }
