@@ -14,6 +14,7 @@ import { CANCEL_NONE, type InterruptState } from './interrupt.js';
 import { IoBuffers } from './iobuf.js';
 import type { Machine } from './machine.js';
 import { TimeLimit } from './time-limit.js';
+import { consumeKicks } from '../kvm/libc.js';
 import type { ElfImage } from '../elf/index.js';
 
 /** What the guest wants when step() returns. `value` of a halt: the doorbell argument (the dispatch address at init). */
@@ -25,6 +26,11 @@ export type PendingAction =
 export interface ExitSink {
   /** `exit` is reused by the next run; copy what you keep. `rip` is read only for tracing. */
   exit(exit: VcpuExit, rip: bigint, timeNs: bigint): void;
+  /**
+   * The exit just reported was a guest system call, which the host served: its number and
+   * the RAX it returned (a negative errno as a u64 two's complement, e.g. -ENOSYS).
+   */
+  syscall?(nr: bigint, result: bigint): void;
 }
 
 /** Where guest output goes. */
@@ -91,6 +97,7 @@ export class RunLoop {
       mmio: (e) => this.#onMmio(e as MmioExit),
       io: (e) => this.#onIo(e as IoExit),
       interrupted: () => {
+        consumeKicks(); // the kick that ended KVM_RUN is still pending (blocked outside it)
         this.timeLimit.check(this.#interrupt.cancelReason());
         return undefined; // a stray kick: run on
       },
@@ -222,7 +229,9 @@ export class RunLoop {
     if (exit.direction === 'out' && exit.port === PORT_CPU_EXCEPTION) {
       const call = this.faults.syscall();
       if (!call) throw this.faults.exception();
-      this.faults.resumeSyscall(call, this.syscalls.serve(call.nr, call.args));
+      const result = this.syscalls.serve(call.nr, call.args);
+      this.faults.resumeSyscall(call, result);
+      this.exitSink?.syscall?.(call.nr, result);
       this.#frameLeft = true;
       return undefined;
     }
@@ -243,6 +252,7 @@ export class RunLoop {
       vcpu.run();
     } finally {
       vcpu.setImmediateExit(false);
+      consumeKicks(); // late kicks of the failed call would end the next entry
     }
   }
 

@@ -65,6 +65,11 @@ describeKvm('benchmark suite (--quick --json)', () => {
     expect(byId.get('exitless-call-restore')!.baseline).toBe('c3-mailbox-restore');
     expect(byId.get('exitless-calls-per-second')!.median).toBeGreaterThan(0);
     expect(byId.get('exitless-idle-cpu')!.unit).toBe('%');
+    // The JavaScript rows: JsSandbox against quickjs-emscripten, which is against Node's JIT for fib(25).
+    expect(byId.get('js-fib25')!.baseline).toBe('qjs-fib25');
+    expect(byId.get('js-cold-pool')!.baseline).toBe('qjs-cold');
+    expect(byId.get('qjs-fib25')!.baseline).toBe('node-fib25');
+    expect(result.notes.some((t) => t.startsWith('JsSandbox against quickjs-emscripten'))).toBe(true);
     expect(byId.get('loop-delay-pool')!.p99).toBeGreaterThanOrEqual(byId.get('loop-delay-pool')!.median!);
 
     expect(result.phases.cFloor.map((p) => p.phase)).toEqual(
@@ -76,7 +81,7 @@ describeKvm('benchmark suite (--quick --json)', () => {
 
     // The progress count was right: the suite notes a stale BENCH_STEPS.
     expect(result.notes.filter((n) => n.includes('BENCH_STEPS'))).toEqual([]);
-    expect(BENCH_STEPS).toBe(42);
+    expect(BENCH_STEPS).toBe(47);
 
     // JSON.stringify would print NaN and Infinity as null: none anywhere.
     for (const [path, n] of numbersIn(result)) expect(Number.isFinite(n), path).toBe(true);
