@@ -2,7 +2,7 @@
 import { workerData } from 'node:worker_threads';
 import { KVM_EXIT_MMIO } from '../kvm/constants.js';
 import { KVM_RUN } from '../kvm/ioctl.js';
-import { ThreadTimer, gettid, ioctlWithInt, vcpuKickSignal, viewAtAddress } from '../kvm/libc.js';
+import { ThreadTimer, blockKickSignal, consumeKicks, gettid, ioctlOnce, vcpuKickSignal, viewAtAddress } from '../kvm/libc.js';
 import { kvm_run } from '../kvm/layouts.generated.js';
 import {
   CTL_CALLS, CTL_EVENTS, CTL_EXITS, CTL_GO, CTL_IN_CALL, CTL_RESULT, CTL_SLICE_MS, CTL_STOP, CTL_STOP_REQUEST, CTL_TID, GO_QUIT,
@@ -22,6 +22,9 @@ const irq = new Int32Array(init.interrupt);
 // thread has ended (ExitlessSandbox.close waits for CTL_TID = -1).
 const run = new DataView(viewAtAddress(init.runAddress, init.runLength).buffer);
 const F = kvm_run.fields;
+// As on every vCPU thread: the kick is blocked outside KVM_RUN (the vCPU's KVM_SET_SIGNAL_MASK
+// unblocks it inside), so a kick that lands between two entries ends the next one.
+blockKickSignal();
 const timer = new ThreadTimer(gettid(), vcpuKickSignal());
 
 function stop(reason: number, result: number): void {
@@ -50,7 +53,7 @@ function runUntilStop(): void {
       Atomics.notify(irq, IRQ_RUNNING);
       return stop(STOP_INTERRUPTED, -EINTR);
     }
-    const r = ioctlWithInt(fd, KVM_RUN, 0);
+    const r = ioctlOnce(fd, KVM_RUN, 0);
     Atomics.add(ctl, CTL_EXITS, 1);
     Atomics.store(irq, IRQ_RUNNING, 0);
     Atomics.notify(irq, IRQ_RUNNING);
@@ -65,6 +68,7 @@ function runUntilStop(): void {
       if (address === init.parkAddress) return stop(STOP_PARKED, 0);
     }
     if (r === -EINTR) {
+      consumeKicks(); // the kick that ended KVM_RUN stays pending outside it: take it off
       if (stopWanted()) return stop(STOP_INTERRUPTED, r);
       // A time-slice tick: a guest that spent a whole slice idle without parking is parked here.
       if (Atomics.load(ctl, CTL_IN_CALL) === 0) {
