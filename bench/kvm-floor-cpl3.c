@@ -186,7 +186,7 @@ static void loop_series(const char *name, struct floor_machine *m, uint64_t iter
 
 static void on_kick(int sig) { (void)sig; }
 
-struct vcpu_thread { struct machine *m; volatile int done; };
+struct vcpu_thread { struct floor_machine *m; volatile int done; };
 
 /* The vCPU thread: one KVM_RUN that never exits on its own (a kick ends it: EINTR). */
 static void *vcpu_thread(void *arg) {
@@ -197,7 +197,7 @@ static void *vcpu_thread(void *arg) {
 }
 
 static void mailbox_series(const char *name, size_t mem_size, uint64_t rip, int n, int restore) {
-  struct machine m;
+  struct floor_machine m;
   setup(&m, mem_size, rip);
   if (m.run->kvm_dirty_regs & KVM_SYNC_X86_REGS) { /* setup() set the registers through the sync area */
     m.run->s.regs.regs.rsi = MAILBOX;
