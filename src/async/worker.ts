@@ -52,6 +52,10 @@ function ask(request: HostRequest): PlainValue {
         throw new HostCallFailed(r.message);
       }
       if (Atomics.load(control, CTL_CANCEL) === currentOp) {
+        // The main thread's kill() may not have reached the vCPU's state yet: cancel the call
+        // here too (from this thread it only marks it), or the guest, handed this as a host
+        // error, could run on to its end and the call fail as a GuestError instead.
+        sandbox?.interruptHandle().kill();
         throw new ExecutionCanceledError('killed', ' while the guest waited for the host');
       }
       Atomics.wait(control, CTL_SEQ, seq);
