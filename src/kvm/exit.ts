@@ -15,7 +15,16 @@ export interface IoExit {
   /** The data, `size * count` bytes, a copy (write it for `in`: run() hands it to KVM). */
   data: Uint8Array;
 }
-export interface MmioExit { kind: 'mmio'; isWrite: boolean; address: bigint; length: number; data: Uint8Array }
+export interface MmioExit {
+  kind: 'mmio';
+  isWrite: boolean;
+  /** The guest-physical address (made on each read: the run loop uses `gpa`). */
+  readonly address: bigint;
+  /** The same address as a number (exact: guest-physical addresses have at most 52 bits). */
+  gpa: number;
+  length: number;
+  data: Uint8Array;
+}
 export interface HltExit { kind: 'hlt' }
 export interface ShutdownExit { kind: 'shutdown' }
 export interface InterruptedExit { kind: 'interrupted' }
@@ -66,7 +75,9 @@ export class ExitDecoder {
     this.io = { kind: 'io', direction: 'out', port: 0, size: 0, count: 0, data: this.empty };
     // FFI: a view of kvm_run's mmio.data (8 bytes), used only while the vCPU is open.
     this.mmioSource = bytes.subarray(F['mmio.data'][0], F['mmio.data'][0] + F['mmio.data'][1]);
-    this.mmio = { kind: 'mmio', isWrite: false, address: 0n, length: 0, data: new Uint8Array(this.mmioSource.length) };
+    const mmio = { kind: 'mmio' as const, isWrite: false, gpa: 0, length: 0, data: new Uint8Array(this.mmioSource.length) };
+    // No bigint per exit: `address` is made from `gpa` only when someone reads it.
+    this.mmio = Object.defineProperty(mmio, 'address', { get: () => BigInt(mmio.gpa), enumerable: true }) as MmioExit;
   }
 
   /**
@@ -90,7 +101,7 @@ export class ExitDecoder {
       case C.KVM_EXIT_HLT: return this.hlt;
       case C.KVM_EXIT_MMIO: {
         const m = this.mmio;
-        m.address = v.getBigUint64(F['mmio.phys_addr'][0], true);
+        m.gpa = v.getUint32(F['mmio.phys_addr'][0] + 4, true) * 0x1_0000_0000 + v.getUint32(F['mmio.phys_addr'][0], true);
         m.length = Math.min(v.getUint32(F['mmio.len'][0], true), 8);
         m.isWrite = v.getUint8(F['mmio.is_write'][0]) !== 0;
         m.data.set(this.mmioSource);

@@ -12,12 +12,14 @@
 // Not checked: alignment (irrelevant to DataView reads) and bytes past the size prefix.
 // Every failure is a GuestProtocolError.
 import * as flatbuffers from 'flatbuffers';
-import { FunctionCall } from './fb/function-call.js';
 import { FunctionCallResult } from './fb/function-call-result.js';
 import { FunctionCallResultType } from './fb/function-call-result-type.js';
 import { FunctionCallType } from './fb/function-call-type.js';
 import { GuestError } from './fb/guest-error.js';
 import { GuestLogData } from './fb/guest-log-data.js';
+import { ReturnValue as FbReturnValue } from './fb/return-value.js';
+import { GuestProtocolError, ReturnTypeMismatchError } from './errors.js';
+import { checkFunctionCall, checkReturnValue, returnTypeCode, WireWriter } from './wire-writer.js';
 import { hlbool } from './fb/hlbool.js';
 import { hldouble } from './fb/hldouble.js';
 import { hlfloat } from './fb/hlfloat.js';
@@ -29,13 +31,8 @@ import { hluint } from './fb/hluint.js';
 import { hlulong } from './fb/hlulong.js';
 import { hlvecbytes } from './fb/hlvecbytes.js';
 import { hlvoid } from './fb/hlvoid.js';
-import { Parameter } from './fb/parameter.js';
-import { ParameterValue as FbParameterValue } from './fb/parameter-value.js';
-import { ReturnType as FbReturnType } from './fb/return-type.js';
-import { ReturnValue as FbReturnValue } from './fb/return-value.js';
 import { ReturnValueBox } from './fb/return-value-box.js';
-import { GuestProtocolError, ParameterTypeMismatchError, ReturnTypeMismatchError } from './errors.js';
-import { describeValue, validateTypedValue, type ParameterTypeName, type ReturnTypeName, type TypedValue } from './values.js';
+import { describeValue, type ParameterTypeName, type PlainValue, type ReturnTypeName, type TypedValue } from './values.js';
 
 /** Who a FunctionCall is for: a guest function (host -> guest) or a host function (guest -> host). */
 export type CallType = 'guest' | 'host';
@@ -77,21 +74,6 @@ const PARAM_TAG_TYPES: readonly ParameterTypeName[] =
 const RETURN_ENUM_TYPES: readonly ReturnTypeName[] =
   ['Int', 'UInt', 'Long', 'ULong', 'Float', 'Double', 'String', 'Bool', 'Void', 'VecBytes'];
 
-function returnTypeEnum(t: ReturnTypeName): FbReturnType {
-  switch (t) {
-    case 'Int': return FbReturnType.hlint;
-    case 'UInt': return FbReturnType.hluint;
-    case 'Long': return FbReturnType.hllong;
-    case 'ULong': return FbReturnType.hlulong;
-    case 'Float': return FbReturnType.hlfloat;
-    case 'Double': return FbReturnType.hldouble;
-    case 'String': return FbReturnType.hlstring;
-    case 'Bool': return FbReturnType.hlbool;
-    case 'Void': return FbReturnType.hlvoid;
-    case 'VecBytes': return FbReturnType.hlsizeprefixedbuffer;
-  }
-}
-
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }); // ignoreBOM: keep a leading U+FEFF
 
 /**
@@ -114,6 +96,21 @@ function createString(b: flatbuffers.Builder, s: string): number {
   return b.createString(s);
 }
 const U16_SIGNED_LIMIT = 0x8000;
+
+/** Where a scalar result's value sits in its template (a Bool's byte at + 3); checked by test/unit/codec-c-crosscheck.test.ts. */
+export const RESULT_VALUE_AT = 56;
+/** The longest template (a Long, ULong or Double result). */
+const RESULT_TEMPLATE_MAX = 64;
+
+/** The zero value of a scalar type, or undefined for Void (the templates' value). */
+function zeroOf(type: ReturnTypeName): TypedValue | undefined {
+  switch (type) {
+    case 'Long': case 'ULong': return { type, value: 0n };
+    case 'Bool': return { type, value: false };
+    case 'Int': case 'UInt': case 'Float': case 'Double': return { type, value: 0 };
+    default: return undefined;
+  }
+}
 
 /**
  * A bounds-checked reader over one size-prefixed flatbuffer. Positions are offsets from the
@@ -277,22 +274,27 @@ class Reader {
   }
 }
 
-/** Reads the verified value table `t` holding a value of `type` (hlint .. hlvecbytes). */
-function readValue(r: Reader, type: ParameterTypeName, t: number): TypedValue {
+/** Reads the plain value of the verified value table `t` holding a value of `type` (hlint .. hlvecbytes). */
+function readPlain(r: Reader, type: ParameterTypeName, t: number): PlainValue {
   switch (type) {
-    case 'Int': return { type, value: r.i32Field(t, 0) };
-    case 'UInt': return { type, value: r.u32Field(t, 0) };
-    case 'Long': return { type, value: r.i64Field(t, 0) };
-    case 'ULong': return { type, value: r.u64Field(t, 0) };
-    case 'Float': return { type, value: r.f32Field(t, 0) };
-    case 'Double': return { type, value: r.f64Field(t, 0) };
-    case 'String': return { type, value: r.string(t, 0, 'hlstring.value') ?? '' };
-    case 'Bool': return { type, value: r.u8Field(t, 0) !== 0 };
+    case 'Int': return r.i32Field(t, 0);
+    case 'UInt': return r.u32Field(t, 0);
+    case 'Long': return r.i64Field(t, 0);
+    case 'ULong': return r.u64Field(t, 0);
+    case 'Float': return r.f32Field(t, 0);
+    case 'Double': return r.f64Field(t, 0);
+    case 'String': return r.string(t, 0, 'hlstring.value') ?? '';
+    case 'Bool': return r.u8Field(t, 0) !== 0;
     case 'VecBytes': {
       const start = r.vector(t, 0, 1, 'hlvecbytes.value');
-      return { type, value: r.copy(start, r.vectorLength) };
+      return r.copy(start, r.vectorLength);
     }
   }
+}
+
+/** Reads the verified value table `t` holding a value of `type` (hlint .. hlvecbytes). */
+function readValue(r: Reader, type: ParameterTypeName, t: number): TypedValue {
+  return { type, value: readPlain(r, type, t) } as TypedValue;
 }
 
 /** Decodes a verified FunctionCall (see the file comment for what is verified). */
@@ -322,7 +324,19 @@ function readFunctionCall(r: Reader, root: number): DecodedFunctionCall {
   return { name, args, callType: ct === FunctionCallType.guest ? 'guest' : 'host', returnType };
 }
 
-function readFunctionCallResult(r: Reader, root: number): FunctionCallOutcome {
+/**
+ * A decoded FunctionCallResult as plain values, filled in place (WireCodec.decodeResultSlot):
+ * `ok` with `type` and `value` (Void: `undefined`), or not `ok` with `code` and `message`.
+ */
+export interface ResultSlot {
+  ok: boolean;
+  type: ReturnTypeName;
+  value: PlainValue;
+  code: number;
+  message: string;
+}
+
+function readFunctionCallResult(r: Reader, root: number, out: ResultSlot): ResultSlot {
   const tag = r.u8Field(root, 0);
   if (tag !== FunctionCallResultType.ReturnValueBox && tag !== FunctionCallResultType.GuestError) {
     r.fail(`result tag ${tag} is neither ReturnValueBox (1) nor GuestError (2)`);
@@ -332,7 +346,11 @@ function readFunctionCallResult(r: Reader, root: number): FunctionCallOutcome {
   if (tag === FunctionCallResultType.GuestError) {
     const code = r.u64Field(t, 0);
     if (code > BigInt(Number.MAX_SAFE_INTEGER)) r.fail(`GuestError code ${code} exceeds 2^53 - 1`);
-    return { ok: false, code: Number(code), message: r.string(t, 1, 'GuestError.message') ?? '' };
+    out.ok = false;
+    out.code = Number(code);
+    out.message = r.string(t, 1, 'GuestError.message') ?? '';
+    out.value = undefined;
+    return out;
   }
   const vtag = r.u8Field(t, 0);
   if (vtag < FbReturnValue.hlint || vtag > FbReturnValue.hlsizeprefixedbuffer) {
@@ -340,18 +358,33 @@ function readFunctionCallResult(r: Reader, root: number): FunctionCallOutcome {
   }
   const v = r.subtable(t, 1, 'ReturnValueBox.value');
   if (v === 0) r.fail('ReturnValueBox lacks its required value');
-  if (vtag === FbReturnValue.hlvoid) return { ok: true, value: undefined };
-  if (vtag === FbReturnValue.hlsizeprefixedbuffer) {
+  out.ok = true;
+  if (vtag === FbReturnValue.hlvoid) {
+    out.type = 'Void';
+    out.value = undefined;
+  } else if (vtag === FbReturnValue.hlsizeprefixedbuffer) {
     const declared = r.i32Field(v, 0);
     const start = r.vector(v, 1, 1, 'hlsizeprefixedbuffer.value');
     if (declared !== r.vectorLength) {
       r.fail(`hlsizeprefixedbuffer.size ${declared} differs from its vector length ${r.vectorLength}`);
     }
-    return { ok: true, value: { type: 'VecBytes', value: r.copy(start, r.vectorLength) } };
+    out.type = 'VecBytes';
+    out.value = r.copy(start, r.vectorLength);
+  } else {
+    // Tags 1..8 name the same types as ParameterValue tags 1..8.
+    out.type = PARAM_TAG_TYPES[vtag - 1]!;
+    out.value = readPlain(r, out.type, v);
   }
-  // Tags 1..8 name the same types as ParameterValue tags 1..8.
-  return { ok: true, value: readValue(r, PARAM_TAG_TYPES[vtag - 1]!, v) };
+  return out;
 }
+
+/** The FunctionCallOutcome of a filled slot (allocates; the calls' hot path reads the slot). */
+function outcomeOf(slot: ResultSlot): FunctionCallOutcome {
+  if (!slot.ok) return { ok: false, code: slot.code, message: slot.message };
+  return { ok: true, value: slot.type === 'Void' ? undefined : { type: slot.type, value: slot.value } as TypedValue };
+}
+
+const newSlot = (): ResultSlot => ({ ok: false, type: 'Void', value: undefined, code: 0, message: '' });
 
 function readGuestLogData(r: Reader, root: number): GuestLogRecord {
   const level = r.u8Field(root, 2);
@@ -387,7 +420,7 @@ export function decodeFunctionCall(bytes: Uint8Array): DecodedFunctionCall {
  */
 export function decodeFunctionCallResult(bytes: Uint8Array): FunctionCallOutcome {
   const r = new Reader();
-  return readFunctionCallResult(r, r.begin(bytes, viewOf(bytes), 'FunctionCallResult'));
+  return outcomeOf(readFunctionCallResult(r, r.begin(bytes, viewOf(bytes), 'FunctionCallResult'), newSlot()));
 }
 
 /** Verifies and decodes a size-prefixed GuestLogData; absent strings read as ''. Throws GuestProtocolError. */
@@ -405,8 +438,14 @@ export function decodeGuestLogData(bytes: Uint8Array): GuestLogRecord {
  */
 export class WireCodec {
   private readonly builder: flatbuffers.Builder;
+  /** Writes FunctionCalls; the Builder writes the other messages. */
+  readonly writer = new WireWriter();
+  /** Scalar and Void results by type (resultFromTemplate), made on first use. */
+  private readonly templates = new Map<ReturnTypeName, Uint8Array>();
+  private readonly resultBytes = new Uint8Array(RESULT_TEMPLATE_MAX);
+  private readonly resultView = new DataView(this.resultBytes.buffer);
   private readonly reader = new Reader();
-  private readonly paramOffsets: number[] = [];
+  private readonly slot = newSlot();
   private viewBuffer: ArrayBufferLike | undefined;
   private view: DataView = new DataView(new ArrayBuffer(0));
 
@@ -422,63 +461,70 @@ export class WireCodec {
     return b;
   }
 
-  private valueTable(v: TypedValue): number {
-    const b = this.builder;
-    switch (v.type) {
-      case 'Int': return hlint.createhlint(b, v.value);
-      case 'UInt': return hluint.createhluint(b, v.value);
-      case 'Long': return hllong.createhllong(b, v.value);
-      case 'ULong': return hlulong.createhlulong(b, v.value);
-      case 'Float': return hlfloat.createhlfloat(b, v.value);
-      case 'Double': return hldouble.createhldouble(b, v.value);
-      case 'String': return hlstring.createhlstring(b, createString(b, v.value));
-      case 'Bool': return hlbool.createhlbool(b, v.value);
-      case 'VecBytes': return hlvecbytes.createhlvecbytes(b, b.createByteVector(v.value));
-    }
-  }
-
   /**
    * Encodes a size-prefixed FunctionCall. Each argument is validated (a hand-made TypedValue
    * that does not fit its type throws ParameterTypeMismatchError), as is the count (at most
-   * MAX_WIRE_PARAMETERS). The result aliases the builder's buffer until the next encode.
+   * MAX_WIRE_PARAMETERS). The result aliases this codec's buffer until the next encode.
    */
   encodeFunctionCall(name: string, args: readonly TypedValue[], callType: CallType, returnType: ReturnTypeName): Uint8Array {
-    if (args.length > MAX_WIRE_PARAMETERS) {
-      throw new ParameterTypeMismatchError(`${args.length} arguments exceed the limit of ${MAX_WIRE_PARAMETERS}`);
-    }
-    if (typeof name !== 'string') throw new ParameterTypeMismatchError(`function name must be a string, got ${describeValue(name)}`);
-    const rt = returnTypeEnum(returnType);
-    if (rt === undefined) throw new ParameterTypeMismatchError(`unknown return type ${describeValue(returnType)}`);
-    if (callType !== 'guest' && callType !== 'host') {
-      throw new ParameterTypeMismatchError(`call type must be 'guest' or 'host', got ${describeValue(callType)}`);
-    }
-    const b = this.start();
-    const offs = this.paramOffsets;
-    offs.length = 0;
-    for (const arg of args) {
-      validateTypedValue(arg, ParameterTypeMismatchError);
-      const value = this.valueTable(arg);
-      offs.push(Parameter.createParameter(b, PARAM_TAG_TYPES.indexOf(arg.type) + 1, value));
-    }
-    const nameOff = createString(b, name);
-    FunctionCall.startParametersVector(b, offs.length);
-    for (let i = offs.length - 1; i >= 0; i--) b.addOffset(offs[i]!);
-    const paramsOff = b.endVector();
-    FunctionCall.startFunctionCall(b);
-    FunctionCall.addFunctionName(b, nameOff);
-    FunctionCall.addParameters(b, paramsOff);
-    FunctionCall.addFunctionCallType(b, callType === 'guest' ? FunctionCallType.guest : FunctionCallType.host);
-    FunctionCall.addExpectedReturnType(b, rt);
-    b.finishSizePrefixed(FunctionCall.endFunctionCall(b));
-    return b.asUint8Array();
+    const n = this.writeFunctionCall(name, args, callType, returnType);
+    return this.writer.bytes.subarray(0, n);
+  }
+
+  /**
+   * As encodeFunctionCall, without making a view: the message is `writer.bytes[0, n)` for
+   * the returned `n` (the calls' hot path pushes it from there).
+   */
+  writeFunctionCall(name: string, args: readonly TypedValue[], callType: CallType, returnType: ReturnTypeName): number {
+    checkFunctionCall(name, args, callType, returnType, MAX_WIRE_PARAMETERS);
+    return this.writer.functionCall(name, args, callType === 'guest' ? FunctionCallType.guest : FunctionCallType.host,
+      returnTypeCode(returnType));
   }
 
   /**
    * Encodes a size-prefixed FunctionCallResult: a ReturnValueBox (VecBytes as
    * hlsizeprefixedbuffer, `undefined` as hlvoid) or a GuestError (`code` a non-negative safe
-   * integer). An invalid value throws ReturnTypeMismatchError. Aliases the builder's buffer.
+   * integer). An invalid value throws ReturnTypeMismatchError. Aliases this codec's buffers.
    */
   encodeFunctionCallResult(r: FunctionCallOutcome): Uint8Array {
+    if (r.ok) {
+      checkReturnValue(r.value);
+      const fast = this.resultFromTemplate(r.value);
+      if (fast !== undefined) return fast;
+    }
+    return this.buildFunctionCallResult(r);
+  }
+
+  /**
+   * A scalar or Void result: its type's template (the Builder's bytes for a zero value,
+   * which the guest SDK's reader recognises: host_layout_result_) with the value patched
+   * in; undefined for String and VecBytes, whose layout depends on their length.
+   */
+  private resultFromTemplate(value: TypedValue | undefined): Uint8Array | undefined {
+    const type = value === undefined ? 'Void' : value.type;
+    if (type === 'String' || type === 'VecBytes') return undefined;
+    let template = this.templates.get(type);
+    if (template === undefined) {
+      template = this.buildFunctionCallResult({ ok: true, value: zeroOf(type) }).slice();
+      this.templates.set(type, template);
+    }
+    const out = this.resultBytes;
+    out.set(template);
+    const v = this.resultView;
+    switch (value?.type) {
+      case 'Long': v.setBigInt64(RESULT_VALUE_AT, value.value, true); break;
+      case 'ULong': v.setBigUint64(RESULT_VALUE_AT, value.value, true); break;
+      case 'Double': v.setFloat64(RESULT_VALUE_AT, value.value, true); break;
+      case 'Float': v.setFloat32(RESULT_VALUE_AT, value.value, true); break;
+      case 'Bool': out[RESULT_VALUE_AT + 3] = value.value ? 1 : 0; break;
+      case 'Int': case 'UInt': v.setUint32(RESULT_VALUE_AT, value.value >>> 0, true); break;
+      default: break; // Void
+    }
+    return out.subarray(0, template.length);
+  }
+
+  /** Encodes a FunctionCallResult with the Builder (the value validated already). */
+  private buildFunctionCallResult(r: FunctionCallOutcome): Uint8Array {
     const b = this.start();
     let tag: FunctionCallResultType;
     let off: number;
@@ -491,11 +537,9 @@ export class WireCodec {
         hlvoid.starthlvoid(b);
         voff = hlvoid.endhlvoid(b);
       } else if (v.type === 'VecBytes') {
-        validateTypedValue(v, ReturnTypeMismatchError);
         vtag = FbReturnValue.hlsizeprefixedbuffer;
         voff = hlsizeprefixedbuffer.createhlsizeprefixedbuffer(b, v.value.length, b.createByteVector(v.value));
       } else {
-        validateTypedValue(v, ReturnTypeMismatchError);
         vtag = PARAM_TAG_TYPES.indexOf(v.type) + 1;
         voff = this.valueTable(v);
       }
@@ -511,6 +555,21 @@ export class WireCodec {
     }
     b.finishSizePrefixed(FunctionCallResult.createFunctionCallResult(b, tag, off));
     return b.asUint8Array();
+  }
+
+  private valueTable(v: TypedValue): number {
+    const b = this.builder;
+    switch (v.type) {
+      case 'Int': return hlint.createhlint(b, v.value);
+      case 'UInt': return hluint.createhluint(b, v.value);
+      case 'Long': return hllong.createhllong(b, v.value);
+      case 'ULong': return hlulong.createhlulong(b, v.value);
+      case 'Float': return hlfloat.createhlfloat(b, v.value);
+      case 'Double': return hldouble.createhldouble(b, v.value);
+      case 'String': return hlstring.createhlstring(b, createString(b, v.value));
+      case 'Bool': return hlbool.createhlbool(b, v.value);
+      case 'VecBytes': return hlvecbytes.createhlvecbytes(b, b.createByteVector(v.value));
+    }
   }
 
   /** Encodes a size-prefixed GuestLogData (the guest's side; for tests and tools). Aliases the builder's buffer. */
@@ -540,8 +599,16 @@ export class WireCodec {
 
   /** As the standalone decodeFunctionCallResult, reusing this instance's reader and view. */
   decodeFunctionCallResult(bytes: Uint8Array): FunctionCallOutcome {
+    return outcomeOf(this.decodeResultSlot(bytes));
+  }
+
+  /**
+   * As decodeFunctionCallResult, into this instance's one ResultSlot (overwritten by the
+   * next decode): no objects made for a scalar or Void result.
+   */
+  decodeResultSlot(bytes: Uint8Array): ResultSlot {
     const r = this.reader;
-    return readFunctionCallResult(r, r.begin(bytes, this.viewFor(bytes), 'FunctionCallResult'));
+    return readFunctionCallResult(r, r.begin(bytes, this.viewFor(bytes), 'FunctionCallResult'), this.slot);
   }
 
   /** As the standalone decodeGuestLogData, reusing this instance's reader and view. */

@@ -7,7 +7,7 @@ const RUNNING = 0;   // 1 while the vCPU thread is inside (or about to enter) KV
 const CALL = 1;      // id of the guest call (or evolve) in progress; 0 when none
 const CANCEL = 2;    // (call id << 2) | reason: a cancel applies only to the call it names
 const TID = 3;       // kernel tid of the thread running the vCPU
-// Slot 4 is unused (it held the pid; kick() uses this process's own pid).
+const WAITERS = 4;   // threads waiting in kick() for RUNNING to drop: leaveRun() notifies only when any
 const CLOSED = 5;
 const SLOTS = 6;
 
@@ -117,7 +117,11 @@ function kick(s: Int32Array, call: number): void {
   // that does not block it, and costs nothing once the vCPU has left.
   while (Atomics.load(s, RUNNING) === 1 && Atomics.load(s, CALL) === call && Date.now() < deadline) {
     if (!tgkill(pid, tid, signal)) break;
+    // Counted before the wait and compared atomically by it: a leaveRun() that reads no
+    // waiter has already stored RUNNING = 0, so this wait returns at once.
+    Atomics.add(s, WAITERS, 1);
     Atomics.wait(s, RUNNING, 1, KICK_RETRY_MS);
+    Atomics.sub(s, WAITERS, 1);
   }
 }
 
@@ -167,7 +171,7 @@ export class InterruptState {
   /** Called right after KVM_RUN returns. */
   leaveRun(): void {
     Atomics.store(this.#state, RUNNING, 0);
-    Atomics.notify(this.#state, RUNNING);
+    if (Atomics.load(this.#state, WAITERS) !== 0) Atomics.notify(this.#state, RUNNING);
   }
 
   /** The cancel reason for the call in progress; a cancel naming another call is ignored. */

@@ -16,6 +16,8 @@ import { BufferOverflowError, GuestProtocolError } from './errors.js';
 const TWO_32 = 0x1_0000_0000;
 const BACK_POINTER_SIZE = 8;
 const SIZE_PREFIX_SIZE = 4;
+/** Up to this many bytes a prefix of an element is copied byte by byte (no subarray). */
+const SMALL_COPY = 256;
 
 function checkRegion(mem: Uint8Array, regionOffset: number, regionSize: number): void {
   if (!Number.isSafeInteger(regionOffset) || !Number.isSafeInteger(regionSize) || regionOffset < 0 ||
@@ -54,16 +56,21 @@ export function resetStack(mem: Uint8Array, view: DataView, regionOffset: number
 }
 
 /**
- * Pushes `element` (a size-prefixed flatbuffer, copied in) onto the buffer. Throws
+ * Pushes `element` (a size-prefixed flatbuffer, copied in; only its first `length` bytes
+ * when given) onto the buffer. Throws
  * BufferOverflowError (ERR_BUFFER_OVERFLOW) when element + back-pointer do not fit, and
  * GuestProtocolError when the guest left a bad stack pointer.
  */
-export function pushElement(mem: Uint8Array, view: DataView, regionOffset: number, regionSize: number, element: Uint8Array): void {
+export function pushElement(mem: Uint8Array, view: DataView, regionOffset: number, regionSize: number, element: Uint8Array,
+  length = element.length): void {
   const sp = readStackPointer(mem, view, regionOffset, regionSize);
-  const needed = element.length + BACK_POINTER_SIZE;
+  const needed = length + BACK_POINTER_SIZE;
   if (needed > regionSize - sp) throw new BufferOverflowError(needed, regionSize - sp);
-  mem.set(element, regionOffset + sp);
-  writeU64(view, regionOffset + sp + element.length, sp);
+  const at = regionOffset + sp;
+  if (length === element.length) mem.set(element, at);
+  else if (length <= SMALL_COPY) for (let i = 0; i < length; i++) mem[at + i] = element[i]!;
+  else mem.set(element.subarray(0, length), at);
+  writeU64(view, at + length, sp);
   writeU64(view, regionOffset, sp + needed);
 }
 
@@ -114,19 +121,19 @@ export class IoBuffers {
     this.#output = output;
   }
 
-  /** Empties both buffers and pushes `message` onto the input buffer. */
-  startCall(message: Uint8Array): void {
+  /** Empties both buffers and pushes `message` (its first `length` bytes) onto the input buffer. */
+  startCall(message: Uint8Array, length = message.length): void {
     resetStack(this.#mem, this.#view, this.#output.gpa, this.#output.size);
     resetStack(this.#mem, this.#view, this.#input.gpa, this.#input.size);
-    this.pushInput(message);
+    this.pushInput(message, length);
     if (this.hostWriteEndOutput < IOBUF_EMPTY_SP) this.hostWriteEndOutput = IOBUF_EMPTY_SP;
   }
 
-  /** Pushes a message onto the input buffer (a call, or a host-call result). */
-  pushInput(message: Uint8Array): void {
+  /** Pushes a message (its first `length` bytes) onto the input buffer (a call, or a host-call result). */
+  pushInput(message: Uint8Array, length = message.length): void {
     const inp = this.#input;
-    pushElement(this.#mem, this.#view, inp.gpa, inp.size, message);
-    const sp = Number(this.#view.getBigUint64(inp.gpa, true));
+    pushElement(this.#mem, this.#view, inp.gpa, inp.size, message, length);
+    const sp = readU64(this.#view, inp.gpa, 'stack pointer'); // as pushElement just wrote it
     if (sp > this.hostWriteEndInput) this.hostWriteEndInput = sp;
   }
 

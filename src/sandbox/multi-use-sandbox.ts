@@ -19,7 +19,7 @@ import type { ExitSink, RunLoop } from './run-loop.js';
 import type { DecodedFunctionCall } from './codec.js';
 import { Snapshot, type SnapshotSource, layoutKey } from './snapshot.js';
 import {
-  type CallArgument, type PlainOf, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName, toPlain,
+  type CallArgument, type PlainOf, type PlainValue, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName,
 } from './values.js';
 import { GUEST_SLOT, type Machine, type PhaseSink, closeMachine, freshSeed } from './machine.js';
 import { applyGuestCpuState, captureGuestCpuState, resetPrivileged } from './vcpu-state.js';
@@ -69,28 +69,43 @@ export function answerHostCall(codec: RunLoop['codec'], hosts: HostFunctionRegis
 }
 
 /**
- * The result of guest call `name` from its FunctionCallResult bytes: the value, or
- * GuestError (with the last host function failure as its cause), or ReturnTypeMismatchError.
+ * The plain result of guest call `name` from its FunctionCallResult bytes (no objects made
+ * for a scalar), or GuestError (with the last host function failure as its cause), or
+ * ReturnTypeMismatchError.
  */
-export function callResult(codec: RunLoop['codec'], bytes: Uint8Array, name: string, returnType: ReturnTypeName,
-  hostError: unknown): TypedValue | undefined {
-  const outcome = codec.decodeFunctionCallResult(bytes);
+export function callResultPlain(codec: RunLoop['codec'], bytes: Uint8Array, name: string, returnType: ReturnTypeName,
+  hostError: unknown): PlainValue {
+  const outcome = codec.decodeResultSlot(bytes);
   if (!outcome.ok) {
     throw new GuestError(outcome.code, outcome.message, hostError === undefined ? undefined : { cause: hostError });
   }
-  const got: ReturnTypeName = outcome.value === undefined ? 'Void' : outcome.value.type;
-  if (got !== returnType) {
-    throw new ReturnTypeMismatchError(`guest function ${name} returned ${got}, the caller expected ${returnType}`);
+  if (outcome.type !== returnType) {
+    throw new ReturnTypeMismatchError(`guest function ${name} returned ${outcome.type}, the caller expected ${returnType}`);
   }
   return outcome.value;
 }
+
+/** As callResultPlain, as a TypedValue (undefined for Void). */
+export function callResult(codec: RunLoop['codec'], bytes: Uint8Array, name: string, returnType: ReturnTypeName,
+  hostError: unknown): TypedValue | undefined {
+  const value = callResultPlain(codec, bytes, name, returnType, hostError);
+  return returnType === 'Void' ? undefined : { type: returnType, value } as TypedValue;
+}
+
+const DRIVEN: { hostError: unknown; halt: bigint } = { hostError: undefined, halt: 0n };
 
 /** Runs the guest until its call halts, answering host calls synchronously. `halt`: the halt's doorbell argument. */
 export function driveToHalt(loop: RunLoop, hosts: HostFunctionRegistry): { hostError: unknown; halt: bigint } {
   let hostError: unknown;
   for (;;) {
     const action = loop.step();
-    if (action.kind === 'halt') return { hostError, halt: action.value };
+    if (action.kind === 'halt') {
+      // One object for every return (read it at once): a host function's nested calls into
+      // other sandboxes all return before this one does.
+      DRIVEN.hostError = hostError;
+      DRIVEN.halt = action.value;
+      return DRIVEN;
+    }
     const { reply, failed } = answerHostCall(loop.codec, hosts, action.call);
     if (failed !== undefined) hostError = failed;
     loop.io.pushInput(reply);
@@ -267,7 +282,7 @@ export class MultiUseSandbox {
    *   of docs/errors.md otherwise; PoisonedSandboxError while poisoned.
    */
   callGuestFunctionByName<R extends ReturnTypeName>(name: string, returnType: R, params: readonly TypedValue[] = []): PlainOf<R> {
-    return toPlain(this.#invoke(name, parseReturnTypeName(returnType), params)) as PlainOf<R>;
+    return this.#invoke(name, parseReturnTypeName(returnType), params) as PlainOf<R>;
   }
 
   /**
@@ -283,7 +298,7 @@ export class MultiUseSandbox {
     const declared = this.#declared(name);
     const params = declared ? declaredArguments(declared, ret, args) : args.map(fromPlain);
     try {
-      return toPlain(this.#invoke(name, ret, params)) as PlainOf<R>;
+      return this.#invoke(name, ret, params) as PlainOf<R>;
     } catch (e) {
       throw declared ? e : withUndeclaredHint(e, name, params);
     }
@@ -297,18 +312,18 @@ export class MultiUseSandbox {
     this.#declared = lookup;
   }
 
-  #invoke(name: string, returnType: ReturnTypeName, params: readonly TypedValue[]): TypedValue | undefined {
+  #invoke(name: string, returnType: ReturnTypeName, params: readonly TypedValue[]): PlainValue {
     this.#usable();
     if (this.#poison !== undefined) throw new PoisonedSandboxError({ cause: this.#poison });
     const loop = this.#loop;
     // Nothing below can poison until the guest runs: a bad argument leaves it untouched.
-    const message = loop.codec.encodeFunctionCall(name, params, 'guest', returnType);
-    loop.io.startCall(message);
+    const length = loop.codec.writeFunctionCall(name, params, 'guest', returnType);
+    loop.io.startCall(loop.codec.writer.bytes, length);
     loop.guestEntered = false;
     this.#budget.begin();
     const trace = this.#trace;
     const t0 = trace ? process.hrtime.bigint() : 0n;
-    let result: TypedValue | undefined;
+    let result: PlainValue;
     this.#busy = true;
     this.#interrupt.beginCall();
     try {
@@ -332,10 +347,10 @@ export class MultiUseSandbox {
   }
 
   /** Drives the guest call to its Halt and checks its result. */
-  #runCall(name: string, returnType: ReturnTypeName): TypedValue | undefined {
+  #runCall(name: string, returnType: ReturnTypeName): PlainValue {
     const loop = this.#loop;
     const { hostError } = driveToHalt(loop, this.#hosts);
-    return callResult(loop.codec, loop.io.popOutput(), name, returnType, hostError);
+    return callResultPlain(loop.codec, loop.io.popOutput(), name, returnType, hostError);
   }
 
   /** Starts (or with `undefined`, stops) sending every VM exit to `sink`. */

@@ -170,7 +170,7 @@ export class RunLoop {
   // ---- the doorbell ------------------------------------------------------------------
 
   #onMmio(exit: MmioExit): PendingAction | undefined {
-    const off = Number(exit.address) - this.#doorbell;
+    const off = exit.gpa - this.#doorbell;
     if (!exit.isWrite || off < 0 || off >= 4096) {
       throw new MemoryAccessViolationError(exit.address, exit.isWrite ? 'write' : 'read', this.faults.rip());
     }

@@ -22,6 +22,8 @@ export class TimeLimit {
   #deadline = 0;
   /** When the armed timer fires (performance.now() time; 0: not armed). */
   #expiry = 0;
+  /** arm() has just read the clock and aimed the timer: the first due() need not read it again. */
+  #justArmed = false;
   /** Armed and disarmed with the limit: a SIGINT/SIGTERM the application listens for ends the call. */
   readonly #signals = new ProcessSignalWatch();
 
@@ -50,11 +52,13 @@ export class TimeLimit {
     const now = performance.now();
     this.#deadline = now + ms;
     this.#aim(now);
+    this.#justArmed = true;
   }
 
   /** Ends the limit of this call. The timer stays armed (see the class). */
   disarm(): void {
     this.#deadline = 0;
+    this.#justArmed = false;
     this.#signals.end();
   }
 
@@ -91,7 +95,11 @@ export class TimeLimit {
    * its kick ended another sandbox's run on this thread) while the deadline is ahead.
    */
   due(): boolean {
-    if (this.#deadline !== 0) {
+    if (this.#justArmed) {
+      // The first entry of a call, right after arm(): the deadline is a whole limit ahead
+      // and the timer aimed at it. (Should the entry be late, the timer's kick ends it.)
+      this.#justArmed = false;
+    } else if (this.#deadline !== 0) {
       const now = performance.now();
       if (now >= this.#deadline) return true;
       if (this.#expiry <= now) this.#aim(now);

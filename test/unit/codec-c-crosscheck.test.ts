@@ -1,12 +1,28 @@
 // The TypeScript codec against the guest SDK's C flatbuffer code, both directions: TS-built
 // FunctionCalls decoded by C, C-built FunctionCallResults decoded by TS (via guests/tools/fbtool).
+// Then the host's hot encoders: FunctionCalls from the forward writer (src/sandbox/wire-writer.ts)
+// decode in C to exactly the values sent, for every type, its boundaries and every alignment a
+// parameter can land on; scalar and Void FunctionCallResults made from templates are byte for
+// byte the flatbuffers Builder's. (That the SDK takes its fast path on both:
+// test/unit/guest-flatbuffers-native.test.ts.)
 import { execFileSync } from 'node:child_process';
+import * as flatbuffers from 'flatbuffers';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FunctionCallResult } from '../../src/sandbox/fb/function-call-result.js';
+import { hlbool } from '../../src/sandbox/fb/hlbool.js';
+import { hldouble } from '../../src/sandbox/fb/hldouble.js';
+import { hlfloat } from '../../src/sandbox/fb/hlfloat.js';
+import { hlint } from '../../src/sandbox/fb/hlint.js';
+import { hllong } from '../../src/sandbox/fb/hllong.js';
+import { hluint } from '../../src/sandbox/fb/hluint.js';
+import { hlulong } from '../../src/sandbox/fb/hlulong.js';
+import { hlvoid } from '../../src/sandbox/fb/hlvoid.js';
+import { ReturnValueBox } from '../../src/sandbox/fb/return-value-box.js';
 import { WireCodec } from '../../src/sandbox/codec.js';
-import { ParameterValue as P, type TypedValue } from '../../src/sandbox/values.js';
+import { ParameterValue as P, type ReturnTypeName, type TypedValue } from '../../src/sandbox/values.js';
 
 let dir: string;
 let fbtool: string;
@@ -74,5 +90,102 @@ describe('C encodes a FunctionCallResult, TS decodes it', () => {
     expect(codec.decodeFunctionCall(bytes)).toEqual({
       name: 'HostAdd', callType: 'host', returnType: 'Int', args: [P.Int(40), P.Int(2)],
     });
+  });
+});
+
+/** A value in fbtool's argument encoding (its header comment). */
+function toolArg(v: TypedValue): string {
+  switch (v.type) {
+    case 'Float': return String(new Uint32Array(new Float32Array([v.value]).buffer)[0]);
+    case 'Double': return String(new BigUint64Array(new Float64Array([v.value]).buffer)[0]);
+    case 'Bool': return String(v.value);
+    case 'VecBytes': return Buffer.from(v.value).toString('hex');
+    default: return String(v.value);
+  }
+}
+
+
+const VALUES: TypedValue[] = [
+  P.Int(-0x8000_0000), P.Int(0), P.Int(0x7fff_ffff), P.UInt(0), P.UInt(0xffff_ffff),
+  P.Long(-(1n << 63n)), P.Long(-1n), P.Long((1n << 63n) - 1n), P.ULong(0n), P.ULong((1n << 64n) - 1n),
+  P.Float(1.5), P.Float(-0), P.Float(3.4e38), P.Double(-0.1), P.Double(1e300), P.Double(-0),
+  P.String(''), P.String('a'), P.String('ab'), P.String('abc'), P.String('abcd'), P.String('héllo ✓ 😀'),
+  P.String('x'.repeat(301)), P.Bool(true), P.Bool(false),
+  P.VecBytes(new Uint8Array(0)), P.VecBytes(Uint8Array.of(1)), P.VecBytes(Uint8Array.of(0, 1, 255)),
+  P.VecBytes(new Uint8Array(513).map((_, i) => i)),
+];
+
+/** The JSON fbtool decode-call prints for one parameter (its header comment). */
+function toolJson(v: TypedValue): { t: string; v: unknown } {
+  switch (v.type) {
+    case 'Int': case 'UInt': return { t: v.type, v: v.value };
+    case 'Bool': return { t: v.type, v: v.value };
+    case 'String': return { t: v.type, v: v.value };
+    default: return { t: v.type, v: toolArg(v) };
+  }
+}
+
+const decodeInC = (bytes: Uint8Array): unknown => JSON.parse(execFileSync(fbtool, ['decode-call'], { input: bytes, encoding: 'utf8' }));
+
+describe('FunctionCall: the guest SDK reads back exactly what was written', () => {
+  const codec = new WireCodec();
+  it.each(VALUES.map((v, i) => [i, v.type, v] as const))('one parameter, sample %i (%s)', (_i, _t, v) => {
+    expect(decodeInC(codec.encodeFunctionCall('Fn', [v], 'guest', 'Int'))).toEqual({ name: 'Fn', type: 1, ret: 'Int', params: [toolJson(v)] });
+  });
+
+  it('every parameter after every other (each alignment), both call types, every return type', () => {
+    const rets: ReturnTypeName[] = ['Int', 'UInt', 'Long', 'ULong', 'Float', 'Double', 'String', 'Bool', 'Void', 'VecBytes'];
+    for (let shift = 0; shift < 8; shift++) {
+      const args = [...VALUES.slice(shift), ...VALUES.slice(0, shift)].slice(0, 32);
+      const name = 'N'.repeat(shift + 1);
+      const ret = rets[shift % rets.length]!;
+      const callType = shift % 2 === 0 ? 'guest' : 'host';
+      expect(decodeInC(codec.encodeFunctionCall(name, args, callType, ret)))
+        .toEqual({ name, type: callType === 'guest' ? 1 : 2, ret, params: args.map(toolJson) });
+    }
+  });
+
+  it('no parameters, an empty name and a non-ASCII name', () => {
+    for (const name of ['', 'Ünïcode_名前']) {
+      expect(decodeInC(codec.encodeFunctionCall(name, [], 'host', 'Void'))).toEqual({ name, type: 2, ret: 'Void', params: [] });
+    }
+  });
+});
+
+/** A FunctionCallResult as the flatbuffers Builder writes it (force-defaults), with the generated code. */
+function builderResult(v: TypedValue | undefined): Uint8Array {
+  const b = new flatbuffers.Builder(64);
+  b.forceDefaults(true);
+  let tag: number;
+  let off: number;
+  switch (v?.type) {
+    case undefined: tag = 9; hlvoid.starthlvoid(b); off = hlvoid.endhlvoid(b); break;
+    case 'Int': tag = 1; off = hlint.createhlint(b, v.value); break;
+    case 'UInt': tag = 2; off = hluint.createhluint(b, v.value); break;
+    case 'Long': tag = 3; off = hllong.createhllong(b, v.value); break;
+    case 'ULong': tag = 4; off = hlulong.createhlulong(b, v.value); break;
+    case 'Float': tag = 5; off = hlfloat.createhlfloat(b, v.value); break;
+    case 'Double': tag = 6; off = hldouble.createhldouble(b, v.value); break;
+    case 'Bool': tag = 8; off = hlbool.createhlbool(b, v.value); break;
+    default: throw new Error(`no template for ${String(v?.type)}`);
+  }
+  b.finishSizePrefixed(FunctionCallResult.createFunctionCallResult(b, 1, ReturnValueBox.createReturnValueBox(b, tag, off)));
+  return b.asUint8Array().slice();
+}
+
+describe('FunctionCallResult templates: the Builder\'s bytes', () => {
+  const codec = new WireCodec();
+  it.each([...VALUES.filter((v) => v.type !== 'String' && v.type !== 'VecBytes').map((v, i) => [i, v.type, v] as const),
+    [-1, 'Void', undefined] as const])('sample %i (%s)', (_i, _t, v) => {
+    const ours = codec.encodeFunctionCallResult({ ok: true, value: v }).slice();
+    expect(ours).toEqual(builderResult(v));
+    // and the guest SDK reads the value back
+    expect(JSON.parse(execFileSync(fbtool, ['decode-result'], { input: ours, encoding: 'utf8' })))
+      .toEqual(v === undefined ? { t: 'Void', v: null } : toolJson(v));
+  });
+
+  it('a result after a longer one keeps nothing of it', () => {
+    codec.encodeFunctionCallResult({ ok: true, value: P.String('z'.repeat(4000)) }).fill(0xee);
+    expect(codec.encodeFunctionCallResult({ ok: true, value: P.Long(5n) }).slice()).toEqual(builderResult(P.Long(5n)));
   });
 });
