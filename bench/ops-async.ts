@@ -94,7 +94,7 @@ export async function asyncBench(ctx: AsyncBenchContext): Promise<void> {
   };
   const echoSpec: AsyncRowSpec = {
     id: 'async-echo', label: 'AsyncSandbox: warm Echo("hi")', group: 'async', baseline: 'sync-echo-paired',
-    target: '<= 1.25x the sync warm call', note: 'await asb.call("Echo", "String", "hi") one at a time: postMessage to the worker, the same sync call there, postMessage back, Promise settled',
+    target: '<= 1.25x the sync warm call', note: 'await asb.call("Echo", "String", "hi") one at a time: request bytes into the shared channel, the same sync call in the worker, result bytes back (Atomics.waitAsync), Promise settled',
   };
   const syncAddSpec: AsyncRowSpec = {
     id: 'sync-add-paired', label: 'sync Add with a host function, paired with the async one', group: 'async', baseline: 'host-call',
@@ -102,7 +102,7 @@ export async function asyncBench(ctx: AsyncBenchContext): Promise<void> {
   };
   const hostSpec: AsyncRowSpec = {
     id: 'async-host-call', label: 'AsyncSandbox: Add with an async host function', group: 'async', baseline: 'sync-add-paired',
-    target: null, note: 'Add(2, 3) whose HostAdd is an async function on the main thread: the worker posts the host call and waits (Atomics.wait) for the reply',
+    target: null, note: 'Add(2, 3) whose HostAdd is an async function on the main thread: the worker writes the host call into the channel and waits (Atomics.wait) for the reply',
   };
   let asb: AsyncSandbox | undefined;
   const sync = simpleguest().evolve(); // for Echo (its async HostAdd is not called)
@@ -149,7 +149,7 @@ export async function asyncBench(ctx: AsyncBenchContext): Promise<void> {
       const l = ctx.loop(calls);
       const rt = await timeLoopAsync(l, () => s.restore(s.initialSnapshot));
       const sorted = Float64Array.from(rt).sort();
-      ctx.note(`AsyncSandbox round trip without guest code (restore() of an unchanged sandbox: two postMessages, ~5 us of work in ` +
+      ctx.note(`AsyncSandbox round trip without guest code (restore() of an unchanged sandbox: a message each way, ~5 us of work in ` +
         `the worker): median ${(sorted[sorted.length >> 1]! / 1000).toFixed(1)} us; that is the fixed cost an async call adds.`);
     }
   } finally {

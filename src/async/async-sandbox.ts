@@ -1,6 +1,7 @@
 // AsyncSandbox: a sandbox whose vCPU runs in a worker thread that owns the VM, driven with
-// Promises from the main thread, where its host functions run. Cancellation by
-// AbortSignal, per-call time limits covering host time, crash handling.
+// Promises from the main thread (over the shared channel of channel.ts), where its host
+// functions run. Cancellation by AbortSignal, per-call time limits covering host time,
+// crash handling.
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
@@ -21,9 +22,9 @@ import { type CallRecord, callChannel, publishWorker } from './diagnostics.js';
 import { WorkerCrashedError } from './errors.js';
 import { HostBridge, type HostSide, insideHostFunctionOf } from './host-bridge.js';
 import { type VmResources, releaseOrphaned } from './reclaim.js';
+import { CTL_CANCEL, CTL_CLOSING, MainEnd, type Up, channelBytes } from './channel.js';
 import {
-  CTL_CANCEL, CTL_CLOSING, CTL_SEQ, CTL_SLOTS, type FromWorker, type HostSignature, type ToWorker, type WorkerInit,
-  fromWire, setCause,
+  type FromWorker, type HostReply, type HostSignature, type ToWorker, type WorkerInit, fromWire, setCause,
 } from './wire.js';
 
 /** Options of one asynchronous call. */
@@ -90,6 +91,8 @@ interface Op {
   canceled: ExecutionCanceledError | undefined;
   /** The last failure of a host function during this call (the GuestError's cause). */
   hostError: unknown;
+  /** The host request the worker waits on for this operation (0: none). */
+  hostSeq: number;
 }
 
 /**
@@ -100,15 +103,18 @@ interface Op {
  */
 export class AsyncSandbox {
   readonly #worker: Worker;
+  readonly #channel: MainEnd;
   readonly #control: Int32Array;
-  readonly #bridge: HostBridge;
+  readonly #bridge: HostBridge<Op>;
   readonly #hooks: AsyncSandboxHooks;
   readonly #config: ResolvedConfig;
   readonly #declared: ReadonlyMap<string, GuestFunctionSignature>;
   readonly #queue: Op[] = [];
   readonly #snapshots = new FinalizationRegistry<number>((id) => {
-    if (!this.#stopped) this.#worker.postMessage({ op: 'drop', snapshot: id } satisfies ToWorker);
+    this.#enqueue({ op: 'drop', id: 0, snapshot: id }, 'drop', 0, undefined).catch(() => undefined);
   });
+  /** Waiting (Atomics.waitAsync) for the worker's next message. */
+  #listening = false;
   #interrupt: InterruptHandle | undefined;
   #current: Op | undefined;
   #nextOp = 1;
@@ -130,16 +136,17 @@ export class AsyncSandbox {
     this.#hooks = hooks;
     this.#config = parts.config;
     this.#declared = new Map(parts.functions.map((f) => [f.name, f]));
-    const control = new Int32Array(new SharedArrayBuffer(CTL_SLOTS * 4));
-    this.#control = control;
+    const shared = new SharedArrayBuffer(channelBytes(parts.config.inputDataSize, parts.config.outputDataSize));
     const { port1, port2 } = new MessageChannel();
+    this.#channel = new MainEnd(shared, port1);
+    this.#control = this.#channel.control;
     const hosts: HostSignature[] = parts.hosts.list().map((h) => ({ name: h.name, params: [...h.params], returns: h.returns }));
     const init: WorkerInit = {
-      guest: parts.guest, config: parts.config, hosts, logLevel: parts.logLevel, control: control.buffer as SharedArrayBuffer,
-      replies: port2, freshInit: parts.freshInit,
+      guest: parts.guest, config: parts.config, hosts, logLevel: parts.logLevel, channel: shared, overflow: port2,
+      freshInit: parts.freshInit,
     };
     this.#worker = new Worker(workerUrl(), { workerData: init, transferList: [port2] });
-    this.#bridge = new HostBridge(parts, hooks.owner ?? this, control, port1);
+    this.#bridge = new HostBridge<Op>(parts, hooks.owner ?? this, (op, r) => this.#answerHost(op, r));
     port1.unref();
     this.#exited = new Promise((resolve) => {
       this.#worker.once('exit', (code) => {
@@ -170,7 +177,6 @@ export class AsyncSandbox {
           this.#resources = m.resources;
           this.#initial = this.#track(m.initSnapshot);
           this.#worker.off('exit', onEarlyExit);
-          this.#worker.on('message', (msg: FromWorker) => this.#onMessage(msg));
           this.#worker.unref();
           publishWorker({ event: 'started', sandboxId: this.id, threadId: this.#worker.threadId, poolId: this.#hooks.poolId, startMs: performance.now() - t0 });
           resolve();
@@ -329,7 +335,7 @@ export class AsyncSandbox {
       (msg as { id: number }).id = id;
       const op: Op = {
         id, msg, resolve, reject, name, timeoutMs, signal, queuedAt, startedAt: 0,
-        onAbort: undefined, timer: undefined, canceled: undefined, hostError: undefined,
+        onAbort: undefined, timer: undefined, canceled: undefined, hostError: undefined, hostSeq: 0,
       };
       if (signal) {
         op.onAbort = () => this.#cancel(op, new ExecutionCanceledError('aborted', '', { cause: signal.reason }));
@@ -353,7 +359,30 @@ export class AsyncSandbox {
     if (op.timeoutMs > 0) {
       op.timer = setTimeout(() => this.#cancel(op, new ExecutionCanceledError('timeout', ` after ${op.timeoutMs} ms`)), op.timeoutMs);
     }
-    this.#worker.postMessage(op.msg);
+    this.#channel.send(op.msg); // the worker waits for it: it has answered everything before
+    this.#listen();
+  }
+
+  /** Waits (without blocking) for the worker's next message while an operation runs. */
+  #listen(): void {
+    if (this.#listening || this.#stopped) return;
+    this.#listening = true;
+    this.#channel.whenReceivable(this.#onWake);
+  }
+
+  readonly #onWake = (): void => {
+    this.#listening = false;
+    if (this.#stopped) return;
+    const m = this.#channel.receive();
+    if (m !== undefined) this.#onMessage(m);
+    if (this.#current !== undefined) this.#listen();
+  };
+
+  /** Sends the answer of a host request, unless its operation has ended, been cancelled or moved on. */
+  #answerHost(op: Op, r: HostReply): void {
+    if (this.#current !== op || op.canceled !== undefined || op.hostSeq !== r.seq || this.#stopped) return;
+    op.hostSeq = 0;
+    this.#channel.send({ op: 'reply', ...r });
   }
 
   /** Stops `op`: a queued one is dropped (nothing ran); a running one is killed. */
@@ -377,14 +406,13 @@ export class AsyncSandbox {
       if (!this.#interrupt!.kill()) setTimeout(kick, 1); // not in the guest yet (or just left): again
     };
     kick();
-    Atomics.add(c, CTL_SEQ, 1);
-    Atomics.notify(c, CTL_SEQ);
+    this.#channel.wake();
     setTimeout(() => {
       if (this.#current === op) void this.#worker.terminate(); // it did not stop: give up on the worker
     }, CANCEL_GRACE_MS).unref();
   }
 
-  #onMessage(m: FromWorker): void {
+  #onMessage(m: Up): void {
     const op = this.#current;
     if (op === undefined) return;
     if (m.kind === 'done') {
@@ -401,7 +429,9 @@ export class AsyncSandbox {
         this.#settle(op, error, false);
       }
       this.#pump();
-    } else if (m.kind === 'host' || m.kind === 'print' || m.kind === 'log') {
+    } else if (op.canceled === undefined) {
+      // A host request of a cancelled operation is left unanswered: the cancel wakes the worker.
+      op.hostSeq = m.seq;
       this.#bridge.handle(m, op);
     }
   }
@@ -451,6 +481,7 @@ export class AsyncSandbox {
 
   #onExit(code: number): void {
     this.#stopped = true;
+    this.#channel.release();
     if (this.#interrupt === undefined) return; // never became ready: start() reports it
     // A thread that died before it began closing its sandbox ran no cleanup: its VM is
     // still open, and only this object knows its numbers.

@@ -23,6 +23,7 @@ const madviseFn = libc.func('int madvise(uintptr_t addr, size_t len, int advice)
 const memfdCreateFn = libc.func('int memfd_create(const char *name, unsigned int flags)');
 const gettidFn = libc.func('int gettid()');
 const getpidFn = libc.func('int getpid()');
+const schedYieldFn = libc.func('int sched_yield()');
 const tgkillFn = libc.func('int tgkill(int tgid, int tid, int sig)');
 const sigactionFn = libc.func('int sigaction(int sig, void *act, void *oldact)');
 const timerCreateFn = libc.func('int timer_create(int clockid, void *sevp, void *timerid)');
@@ -202,6 +203,11 @@ export function gettid(): number {
 }
 
 /** The process id. */
+/** sched_yield(2): lets another runnable thread have this CPU (returns at once when none waits). */
+export function schedYield(): void {
+  schedYieldFn();
+}
+
 export function getpid(): number {
   return getpidFn() as number;
 }
