@@ -2,7 +2,7 @@
 // benchmark time into a cache directory, and parses their JSON. Not the JS measurements.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,14 +21,17 @@ export class CFloorUnavailable extends Error {}
 
 /**
  * Compiles `bench/<name>.c` with `gcc -O2` into `$TMPDIR/hyperlight-ts-bench/`, named by a
- * hash of the source so an edited source is rebuilt; returns the executable's path.
+ * hash of the source and the shared headers so an edit rebuilds it; returns the executable's path.
  */
 export function buildCProgram(name: string, extraArgs: readonly string[] = []): string {
   const src = benchSourceDir();
   if (!src) throw new CFloorUnavailable(`bench/${name}.c not found (the C floor sources ship in the repository, not the npm package)`);
   const file = join(src, `${name}.c`);
   const source = readFileSync(file);
-  const hash = createHash('sha256').update(source).update(extraArgs.join('\0')).digest('hex').slice(0, 16);
+  // The shared headers too: an edited header rebuilds every program.
+  const headers = readdirSync(src).filter((f) => f.endsWith('.h')).sort().map((f) => readFileSync(join(src, f)));
+  const hash = createHash('sha256').update(source).update(Buffer.concat(headers)).update(extraArgs.join('\0'))
+    .digest('hex').slice(0, 16);
   const cache = join(tmpdir(), 'hyperlight-ts-bench');
   mkdirSync(cache, { recursive: true });
   const exe = join(cache, `${name}-${hash}`);
@@ -44,14 +47,16 @@ export function buildCProgram(name: string, extraArgs: readonly string[] = []): 
   return exe;
 }
 
-function runJson(exe: string, args: readonly string[]): Record<string, unknown> {
+/** Runs a C floor program and parses the JSON object it prints. */
+export function runJsonProgram(exe: string, args: readonly string[]): Record<string, unknown> {
   const text = execFileSync(exe, args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
   const parsed: unknown = JSON.parse(text);
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`${exe} printed no JSON object`);
   return parsed as Record<string, unknown>;
 }
 
-function numbers(obj: Record<string, unknown>, key: string): number[] {
+/** `obj[key]` as an array of finite numbers (a C floor's samples). */
+export function numberArray(obj: Record<string, unknown>, key: string): number[] {
   const v = obj[key];
   if (!Array.isArray(v) || !v.every((x): x is number => typeof x === 'number' && Number.isFinite(x))) {
     throw new Error(`C floor output: ${key} is not an array of numbers`);
@@ -71,14 +76,14 @@ export interface FloorSamples {
 /** Runs kvm-floor with guest memory of `memBytes`. */
 export function runKvmFloor(memBytes: number, coldIters: number, warmIters: number): FloorSamples {
   const exe = buildCProgram('kvm-floor');
-  const out = runJson(exe, [`0x${memBytes.toString(16)}`, String(coldIters), String(warmIters)]);
+  const out = runJsonProgram(exe, [`0x${memBytes.toString(16)}`, String(coldIters), String(warmIters)]);
   const phases = new Map<string, number[]>();
   const raw = out.cold_phase_ns;
   if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
     const obj = raw as Record<string, unknown>;
-    for (const key of Object.keys(obj)) phases.set(key, numbers(obj, key));
+    for (const key of Object.keys(obj)) phases.set(key, numberArray(obj, key));
   }
-  return { coldNs: numbers(out, 'cold_ns'), warmNs: numbers(out, 'warm_ns'), coldPhaseNs: phases };
+  return { coldNs: numberArray(out, 'cold_ns'), warmNs: numberArray(out, 'warm_ns'), coldPhaseNs: phases };
 }
 
 export interface RunLoopSamples {
@@ -91,10 +96,10 @@ export interface RunLoopSamples {
 /** Runs kvm-run-loop (the C loop matched to Vcpu.run()). */
 export function runKvmRunLoop(memBytes: number, iters: number): RunLoopSamples {
   const exe = buildCProgram('kvm-run-loop');
-  const out = runJson(exe, [`0x${memBytes.toString(16)}`, String(iters)]);
+  const out = runJsonProgram(exe, [`0x${memBytes.toString(16)}`, String(iters)]);
   const batch = out.batch_ns_per_run;
   if (typeof batch !== 'number' || !Number.isFinite(batch)) throw new Error('C run loop output: batch_ns_per_run is not a number');
-  return { runNs: numbers(out, 'run_ns'), batchNsPerRun: batch };
+  return { runNs: numberArray(out, 'run_ns'), batchNsPerRun: batch };
 }
 
 export interface Cpl3FloorSamples {
@@ -113,12 +118,12 @@ export interface Cpl3FloorSamples {
 /** Runs kvm-floor-cpl3 (the ring-3 C floor). */
 export function runCpl3Floor(memBytes: number, coldIters: number, warmIters: number): Cpl3FloorSamples {
   const exe = buildCProgram('kvm-floor-cpl3');
-  const out = runJson(exe, [`0x${memBytes.toString(16)}`, String(coldIters), String(warmIters)]);
+  const out = runJsonProgram(exe, [`0x${memBytes.toString(16)}`, String(coldIters), String(warmIters)]);
   const n = out.loop_n;
   if (typeof n !== 'number') throw new Error('C floor output: loop_n is not a number');
   return {
-    mmioNs: numbers(out, 'mmio_ns'), trapNs: numbers(out, 'trap_ns'), loopNs: numbers(out, 'loop_ns'),
-    loop1Ns: numbers(out, 'loop1_ns'), loopN: n, evolveNs: numbers(out, 'evolve_ns'),
+    mmioNs: numberArray(out, 'mmio_ns'), trapNs: numberArray(out, 'trap_ns'), loopNs: numberArray(out, 'loop_ns'),
+    loop1Ns: numberArray(out, 'loop1_ns'), loopN: n, evolveNs: numberArray(out, 'evolve_ns'),
   };
 }
 
@@ -142,14 +147,14 @@ export interface NativeKernelSamples {
 export function runNativeKernels(iters: number, libcIters = 0): NativeKernelSamples {
   // Statically against musl, the guests' C library, so kernel_libc runs the same libc code.
   const exe = buildCProgram('kernels-native', ['-specs=/usr/lib/x86_64-linux-musl/musl-gcc.specs', '-static']);
-  const out = runJson(exe, [String(iters), String(libcIters)]);
+  const out = runJsonProgram(exe, [String(iters), String(libcIters)]);
   const num = (k: string): number => {
     const v = out[k];
     if (typeof v !== 'number') throw new Error(`kernels-native output: ${k} is not a number`);
     return v;
   };
   return {
-    crc32Ns: numbers(out, 'crc32_ns'), integrateNs: numbers(out, 'integrate_ns'), libcNs: numbers(out, 'libc_ns'),
+    crc32Ns: numberArray(out, 'crc32_ns'), integrateNs: numberArray(out, 'integrate_ns'), libcNs: numberArray(out, 'libc_ns'),
     libc: BigInt(String(out.libc)), crc32: num('crc32'),
     integrate: num('integrate'), crcBytes: num('crc_bytes'), steps: num('steps'),
   };

@@ -9,7 +9,7 @@
  *   evolve_ns - the cold cycle with exactly the syscalls `evolve()` from an init template
  *              makes (strace'd), in its order: open /dev/kvm, API version, CREATE_VM,
  *              VCPU_MMAP_SIZE, manual dirty-log protection, guest memory with guard pages,
- *              one dirty-logged slot, the template's bytes copied in, CREATE_VCPU, SYNC_REGS
+ *              one dirty-logged slot, the template's bytes copied in, CREATE_VCPU, SET_SIGNAL_MASK, SYNC_REGS
  *              check, kvm_run, CPUID, ENFORCE_PV_FEATURE_CPUID, SET_XSAVE, the MSR filter
  *              (default deny), registers through kvm_run's sync area, one KVM_RUN to the
  *              guest's doorbell, teardown.
@@ -25,7 +25,7 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
-#include "bench-common.h"
+#include "kvm-floor-evolve.h"
 
 #define LOOP_N 1000000
 #define DOORBELL 0x200000ull /* first byte past a 2 MiB slot: mapped, no memory */
@@ -38,7 +38,6 @@ static const uint8_t dec_loop[] = {0x48, 0xff, 0xc9, 0x75, 0xfb, 0x48, 0x89, 0x0
 /* The CPL0 handler of vector 3 at 0x7000: out %al,$0xe0; iretq. */
 static const uint8_t handler[] = {0xe6, 0xe0, 0x48, 0xcf};
 
-struct machine { int vm, vcpu; uint8_t *mem, *map; size_t mem_size, map_size; struct kvm_run *run; size_t run_size; };
 
 static struct kvm_cpuid2 *cpuid;
 /* Stands in for an init template: the library copies its non-zero pages into new memory. */
@@ -93,52 +92,15 @@ static void set_cpl3(struct kvm_sregs *s) {
 }
 
 /* The cold cycle's syscalls, in evolve()'s order. */
-static void setup(struct machine *m, size_t mem_size, uint64_t rip) {
-  int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (kvm < 0) die("open /dev/kvm");
-  if (ioctl(kvm, KVM_GET_API_VERSION, 0) != 12) die("KVM_GET_API_VERSION");
-  m->vm = ioctl(kvm, KVM_CREATE_VM, 0);
-  if (m->vm < 0) die("KVM_CREATE_VM");
-  int run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
-  if (ioctl(m->vm, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) > 0) {
-    struct kvm_enable_cap cap = {.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, .args = {KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE}};
-    if (ioctl(m->vm, KVM_ENABLE_CAP, &cap) < 0) die("KVM_ENABLE_CAP dirty");
-  }
-  /* Guest memory with a PROT_NONE guard page on each side, as GuestMemory.allocate does. */
-  m->mem_size = mem_size;
-  m->map_size = mem_size + 2 * 4096;
-  m->map = mmap(NULL, m->map_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (m->map == MAP_FAILED) die("mmap");
-  m->mem = m->map + 4096;
-  if (mprotect(m->mem, mem_size, PROT_READ | PROT_WRITE) < 0) die("mprotect");
-  struct kvm_userspace_memory_region region = {
-    .slot = 0, .flags = KVM_MEM_LOG_DIRTY_PAGES, .guest_phys_addr = 0, .memory_size = mem_size,
-    .userspace_addr = (uint64_t)(uintptr_t)m->mem,
-  };
-  if (ioctl(m->vm, KVM_SET_USER_MEMORY_REGION, &region) < 0) die("KVM_SET_USER_MEMORY_REGION");
+static void setup(struct floor_machine *m, size_t mem_size, uint64_t rip) {
+  floor_create_vm(m, mem_size);
   /* The library copies an init template's pages here (MemorySnapshot.restoreIntoZeroed). */
   memcpy(m->mem, template_image, template_size);
   write_guest(m->mem);
-  m->vcpu = ioctl(m->vm, KVM_CREATE_VCPU, 0);
-  if (m->vcpu < 0) die("KVM_CREATE_VCPU");
-  int sync = ioctl(m->vm, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
-  m->run_size = (size_t)run_size;
-  m->run = mmap(NULL, m->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->vcpu, 0);
-  if (m->run == MAP_FAILED) die("mmap kvm_run");
-  if (ioctl(m->vcpu, KVM_SET_CPUID2, cpuid) < 0) die("KVM_SET_CPUID2");
-  if (ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_ENFORCE_PV_FEATURE_CPUID) > 0) {
-    struct kvm_enable_cap cap = {.cap = KVM_CAP_ENFORCE_PV_FEATURE_CPUID, .args = {1}};
-    if (ioctl(m->vcpu, KVM_ENABLE_CAP, &cap) < 0) die("KVM_ENABLE_CAP pv");
-  }
+  floor_create_vcpu(m, cpuid);
   if (ioctl(m->vcpu, KVM_SET_XSAVE, &xsave_ref) < 0) die("KVM_SET_XSAVE");
-  if (ioctl(m->vm, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER) > 0) {
-    static uint8_t deny[1];
-    struct kvm_msr_filter f = {.flags = KVM_MSR_FILTER_DEFAULT_DENY};
-    f.ranges[0] = (struct kvm_msr_filter_range){.flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE, .nmsrs = 1, .base = 0, .bitmap = deny};
-    if (ioctl(m->vm, KVM_X86_SET_MSR_FILTER, &f) < 0) die("KVM_X86_SET_MSR_FILTER");
-  }
-  close(kvm);
-  if ((sync & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) == (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) {
+  floor_deny_msrs(m);
+  if (floor_has_sync_regs(m)) {
     /* kvm_run's sync area holds the vCPU's registers only after a KVM_RUN: start from a
      * zeroed one and fill every field the guest needs, as the library does. */
     struct kvm_sregs *s = &m->run->s.regs.sregs;
@@ -162,7 +124,7 @@ static void setup(struct machine *m, size_t mem_size, uint64_t rip) {
   }
 }
 
-static void run_to(struct machine *m, unsigned reason) {
+static void run_to(struct floor_machine *m, unsigned reason) {
   if (ioctl(m->vcpu, KVM_RUN, 0) < 0) die("KVM_RUN");
   if (m->run->exit_reason != reason) {
     fprintf(stderr, "unexpected exit %u (wanted %u)\n", m->run->exit_reason, reason);
@@ -170,14 +132,11 @@ static void run_to(struct machine *m, unsigned reason) {
   }
 }
 
-static void teardown(struct machine *m) {
-  munmap(m->run, m->run_size);
-  close(m->vcpu);
-  close(m->vm);
-  munmap(m->map, m->map_size);
+static void teardown(struct floor_machine *m) {
+  floor_teardown(m);
 }
 
-static void series(const char *name, int first, struct machine *m, unsigned reason, int n) {
+static void series(const char *name, int first, struct floor_machine *m, unsigned reason, int n) {
   printf("%s\"%s\":[", first ? "" : ",", name);
   run_to(m, reason);
   for (int i = 0; i < n; i++) {
@@ -188,7 +147,7 @@ static void series(const char *name, int first, struct machine *m, unsigned reas
   printf("]");
 }
 
-static void loop_series(const char *name, struct machine *m, uint64_t iterations, int n) {
+static void loop_series(const char *name, struct floor_machine *m, uint64_t iterations, int n) {
   printf(",\"%s\":[", name);
   for (int i = 0; i < n; i++) {
     m->run->s.regs.regs.rip = 0x4200;
@@ -219,7 +178,7 @@ int main(int argc, char **argv) {
   if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, cpuid) < 0) die("KVM_GET_SUPPORTED_CPUID");
   close(kvm);
   /* A reset vCPU's XSAVE area, as the library's templates carry one. */
-  struct machine ref;
+  struct floor_machine ref;
   {
     int k = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     ref.vm = ioctl(k, KVM_CREATE_VM, 0);
@@ -232,14 +191,14 @@ int main(int argc, char **argv) {
   printf("{\"evolve_ns\":[");
   for (int i = 0; i < cold; i++) {
     uint64_t t = now_ns();
-    struct machine m;
+    struct floor_machine m;
     setup(&m, mem_size, 0x4000);
     run_to(&m, KVM_EXIT_MMIO);
     teardown(&m);
     printf("%s%llu", i ? "," : "", (unsigned long long)(now_ns() - t));
   }
   printf("],");
-  struct machine m;
+  struct floor_machine m;
   setup(&m, mem_size, 0x4000);
   series("mmio_ns", 1, &m, KVM_EXIT_MMIO, warm);
   teardown(&m);

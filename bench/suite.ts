@@ -8,6 +8,7 @@ import {
   runNativeKernels,
 } from './c-floor.js';
 import { jsColdCycle, jsWarmRun } from './js-floor.js';
+import { runGuestFloor } from './guest-floor.js';
 import { ASYNC_ROW_IDS, ASYNC_STEPS, asyncBench } from './ops-async.js';
 import { type AlternativeResult, isolatedVm, nodeVmContext, quickJs, workerThread } from './ops-alternatives.js';
 import {
@@ -63,13 +64,13 @@ const QUICK: Plan = {
 
 /** Every row id a run produces, in table order. */
 export const ROW_IDS = [
-  'c-floor-cold', 'c-floor-warm', 'c-run-loop', 'c3-exit-mmio', 'c3-exit-trap', 'c3-evolve',
+  'c-floor-cold', 'c-floor-warm', 'c-run-loop', 'c3-exit-mmio', 'c3-exit-trap', 'c3-evolve', 'c-guest-cold', 'c-guest-warm',
   'js-cold-cycle', 'js-vcpu-run', 'guest-instruction',
   'compute-crc32-native', 'compute-crc32-guest', 'compute-integrate-native', 'compute-integrate-guest',
   'compute-libc-native', 'compute-libc-guest',
-  'cold-start-simpleguest', 'cold-start-dummyguest', 'cold-start-template', 'cold-start-pool', 'evolve-fresh', 'evolve-template',
+  'cold-start-simpleguest', 'cold-start-dummyguest', 'cold-start-template', 'cold-start-template-vs-c', 'cold-start-pool', 'evolve-fresh', 'evolve-template',
   'from-snapshot', 'cold-start-snapshot', 'input-64m-copy', 'input-64m-map',
-  'warm-echo', 'host-call', 'snapshot', 'restore', 'call-restore',
+  'warm-echo', 'warm-echo-vs-c', 'host-call', 'snapshot', 'restore', 'call-restore',
   ...ASYNC_ROW_IDS,
   'rss-per-sandbox', 'max-open',
 
@@ -107,10 +108,13 @@ const C_WARM = 'c-floor-warm';
 /** The ring-3 floor: an exit round trip by the doorbell's mechanism, and evolve()'s cold cycle. */
 const C3_EXIT = 'c3-exit-mmio';
 const C3_EVOLVE = 'c3-evolve';
+/** The C floor running the library's own guest: the same guest work, no JavaScript. */
+const CG_COLD = 'c-guest-cold';
+const CG_WARM = 'c-guest-warm';
 
 /** Runs the suite and prints its report. Resolves with the result (also on `json`). */
 /** Steps of a run whose C floor builds (see runBench). */
-export const BENCH_STEPS = 30 + ASYNC_STEPS;
+export const BENCH_STEPS = 31 + ASYNC_STEPS;
 
 export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const quick = opts.quick ?? false;
@@ -197,7 +201,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const c3EvolveSpec: RowSpec = {
     id: C3_EVOLVE, label: 'C floor: cold cycle making evolve()\'s syscalls', group: 'C floor', baseline: C3_EVOLVE, target: null,
     note: 'bench/kvm-floor-cpl3.c: exactly the syscalls strace shows for evolve() from an init template + one call + close: open, API version, ' +
-      'CREATE_VM, VCPU_MMAP_SIZE, manual dirty log, mmap with guard pages, dirty-logged slot, the template copied in, CREATE_VCPU, SYNC_REGS check, ' +
+      'CREATE_VM, VCPU_MMAP_SIZE, manual dirty log, mmap with guard pages, dirty-logged slot, the template copied in, CREATE_VCPU, SET_SIGNAL_MASK, SYNC_REGS check, ' +
       'kvm_run, CPUID, ENFORCE_PV_FEATURE_CPUID, SET_XSAVE, MSR filter, sync registers, KVM_RUN to the doorbell, teardown',
   };
   const instrSpec: RowSpec = {
@@ -217,6 +221,29 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     timed(c3EvolveSpec, c3.evolveNs.slice(wCold), wCold);
     const perInstr = (summarize(c3.loopNs).median - summarize(c3.loop1Ns).median) / (2 * (c3.loopN - 1));
     rows.push({ ...instrSpec, unit: 'ns', iterations: c3.loopNs.length, warmup: 0, median: perInstr, p99: null, ratio: null });
+  });
+
+  const cgColdSpec: RowSpec = {
+    id: CG_COLD, label: 'C floor: cold cycle from the init template + the first Echo, the library\'s guest', group: 'C floor',
+    baseline: CG_COLD, target: null,
+    note: 'bench/kvm-floor-guest.c: evolve()\'s syscalls (as the row above, plus LSTAR and XCR0) with the memory, registers, ' +
+      'XSAVE and CPUID a simpleguest sandbox has when its first Echo("hi") enters KVM_RUN (bench/guest-floor.ts captures them), that KVM_RUN ' +
+      'to the Halt doorbell, teardown: the guest runs exactly the code and touches exactly the pages of the JS cold start',
+  };
+  const cgWarmSpec: RowSpec = {
+    id: CG_WARM, label: 'C floor: warm Echo("hi") of the library\'s guest, no JavaScript', group: 'C floor', baseline: CG_WARM, target: null,
+    note: 'bench/kvm-floor-guest.c: on one machine from that image, the call\'s bytes put back in the input buffer and the output emptied ' +
+      '(memcpy), KVM_RUN to the Halt doorbell: the same guest code as a JS warm Echo, without encode, decode and the run loop',
+  };
+  await step('C floor with the library\'s guest', cgWarmSpec, () => {
+    try {
+      const g = runGuestFloor(plan.cCold + wCold, plan.cWarm);
+      timed(cgColdSpec, g.coldNs.slice(wCold), wCold);
+      timed(cgWarmSpec, g.warmNs, 100);
+    } catch (e) {
+      skipped(cgColdSpec, e);
+      skipped(cgWarmSpec, e);
+    }
   });
 
   // ---- guest compute against the same C run natively ---------------------------------
@@ -301,10 +328,13 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   // ---- hyperlight-ts --------------------------------------------------------------------
   const coldPhases = new TraceRecorder();
   const sandboxRows: [string, RowSpec, () => void][] = [];
-  const add = (label: string, spec: RowSpec, iterations: number, run: (l: LoopOptions) => Float64Array): void => {
+  /** A sandbox row; `alsoAs`: a second row of the same samples against another baseline. */
+  const add = (label: string, spec: RowSpec, iterations: number, run: (l: LoopOptions) => Float64Array, alsoAs?: RowSpec): void => {
     sandboxRows.push([label, spec, () => {
       const l = loop(iterations);
-      timed(spec, run(l), l.warmup);
+      const samples = run(l);
+      timed(spec, samples, l.warmup);
+      if (alsoAs) timed(alsoAs, samples, l.warmup);
     }]);
   };
   add('cold start simpleguest', {
@@ -318,7 +348,10 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   add('cold start from init template', {
     id: 'cold-start-template', label: 'cold start from init template, simpleguest', group: 'hyperlight-ts', baseline: C3_EVOLVE,
     target: '<= 1.3x the C floor making evolve()\'s syscalls', note: 'evolve + Echo + close on an UninitializedSandbox that evolved once (evolve copies init\'s result; no init runs)',
-  }, plan.coldTemplate, (l) => coldStartFromTemplate('simpleguest', l));
+  }, plan.coldTemplate, (l) => coldStartFromTemplate('simpleguest', l), {
+    id: 'cold-start-template-vs-c', label: 'cold start from init template, against the same guest from C', group: 'hyperlight-ts',
+    baseline: CG_COLD, target: null, note: 'the row above\'s samples against the C floor running the same guest\'s first Echo',
+  });
   add('cold start from VM pool', {
     id: 'cold-start-pool', label: 'cold start from a VM pool, simpleguest', group: 'hyperlight-ts', baseline: C_COLD,
     target: '<= 1.2x C cold', note: 'evolve + Echo + close with GuestBinary vmPool: 1: evolve resets the VM the last close() kept (all memory zeroed and reloaded from the init template, every piece of vCPU state reset); no VM is created or destroyed, unlike the C floor',
@@ -351,7 +384,10 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   add('warm Echo', {
     id: 'warm-echo', label: 'warm call: Echo("hi")', group: 'hyperlight-ts', baseline: C3_EXIT, target: '<= 1.2x the CPL3 exit',
     note: 'callGuestFunctionByName("Echo", String, ["hi"]) on an evolved simpleguest sandbox: encode, push, KVM_RUN to halt, pop, decode',
-  }, plan.warm, warmEcho);
+  }, plan.warm, warmEcho, {
+    id: 'warm-echo-vs-c', label: 'warm call: Echo("hi"), against the same guest call from C', group: 'hyperlight-ts', baseline: CG_WARM,
+    target: null, note: 'the warm Echo row\'s samples; the ratio is what the library adds to the guest\'s own work and the exit',
+  });
   add('host call', {
     id: 'host-call', label: 'guest call making one host call: Add', group: 'hyperlight-ts', baseline: C3_EXIT, target: null,
     note: 'Add(2, 3): the guest calls host HostAdd(2, 3) and returns its result; two exits, both directions encoded',

@@ -57,6 +57,8 @@ export const KVM_SET_MSRS = _IOW(KVMIO, 0x89, L.kvm_msrs.size);
 export const KVM_GET_FPU = _IOR(KVMIO, 0x8c, L.kvm_fpu.size);
 export const KVM_SET_FPU = _IOW(KVMIO, 0x8d, L.kvm_fpu.size);
 export const KVM_SET_CPUID2 = _IOW(KVMIO, 0x90, L.kvm_cpuid2.size);
+/** struct kvm_signal_mask is `__u32 len; __u8 sigset[]`: 4 bytes before its flexible array. */
+export const KVM_SET_SIGNAL_MASK = _IOW(KVMIO, 0x8b, 4);
 export const KVM_SET_GUEST_DEBUG = _IOW(KVMIO, 0x9b, L.kvm_guest_debug.size);
 export const KVM_GET_DEBUGREGS = _IOR(KVMIO, 0xa1, L.kvm_debugregs.size);
 export const KVM_SET_DEBUGREGS = _IOW(KVMIO, 0xa2, L.kvm_debugregs.size);
@@ -82,5 +84,5 @@ export const IOCTL_NAMES: ReadonlyMap<number, string> = new Map([
   [KVM_ENABLE_CAP, 'KVM_ENABLE_CAP'], [KVM_CLEAR_DIRTY_LOG, 'KVM_CLEAR_DIRTY_LOG'],
   [KVM_GET_VCPU_EVENTS, 'KVM_GET_VCPU_EVENTS'], [KVM_SET_VCPU_EVENTS, 'KVM_SET_VCPU_EVENTS'],
   [KVM_GET_XSAVE, 'KVM_GET_XSAVE'], [KVM_SET_XSAVE, 'KVM_SET_XSAVE'], [KVM_GET_XCRS, 'KVM_GET_XCRS'],
-  [KVM_SET_XCRS, 'KVM_SET_XCRS'],
+  [KVM_SET_XCRS, 'KVM_SET_XCRS'], [KVM_SET_SIGNAL_MASK, 'KVM_SET_SIGNAL_MASK'],
 ]);

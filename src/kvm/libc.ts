@@ -32,6 +32,8 @@ const timerDeleteFn = libc.func('int timer_delete(intptr_t timerid)');
 const sigrtminFn = libc.func('int __libc_current_sigrtmin()');
 const umaskFn = libc.func('unsigned int umask(unsigned int mask)');
 const sigrtmaxFn = libc.func('int __libc_current_sigrtmax()');
+const pthreadSigmaskFn = libc.func('int pthread_sigmask(int how, void *set, void *oldset)');
+const sigtimedwaitFn = libc.func('int sigtimedwait(void *set, void *info, void *timeout)');
 
 /** An opaque pointer returned by libc (koffi external). */
 export type NativePointer = unknown;
@@ -197,9 +199,13 @@ export function addressOf(bytes: Uint8Array): bigint {
   return koffi.address(bytes);
 }
 
-/** The kernel thread id of the calling thread. */
+/** This thread's kernel tid (module state is per thread: each worker has its own). */
+let ownTid = 0;
+
+/** The kernel thread id of the calling thread (asked of the kernel once per thread). */
 export function gettid(): number {
-  return gettidFn() as number;
+  if (ownTid === 0) ownTid = gettidFn() as number;
+  return ownTid;
 }
 
 /** The process id. */
@@ -237,6 +243,69 @@ export function vcpuKickSignal(): number {
   if ((sigactionFn(signal, act, null) as number) < 0) throw new SyscallError('sigaction', koffi.errno());
   kickSignal = signal;
   return signal;
+}
+
+// pthread_sigmask's `how` (include/uapi/asm-generic/signal-defs.h) and sizes of the two sigsets.
+const SIG_BLOCK = 0;
+const SIG_SETMASK = 2;
+/** glibc's sigset_t (1024 bits). */
+const LIBC_SIGSET_BYTES = 128;
+/** The kernel's sigset (64 signals): what KVM_SET_SIGNAL_MASK takes. */
+export const KERNEL_SIGSET_BYTES = 8;
+
+function sigsetOf(signal: number): Uint8Array {
+  const set = new Uint8Array(LIBC_SIGSET_BYTES);
+  set[(signal - 1) >> 3]! |= 1 << ((signal - 1) & 7);
+  return set;
+}
+
+/** Whether this thread blocks the kick signal already (per thread, like ownTid). */
+let kickBlocked = false;
+
+/**
+ * Blocks the kick signal on the calling thread (once per thread). A kick that arrives
+ * while the thread is outside KVM_RUN then stays pending instead of being handled and
+ * lost: the vCPU's own signal mask (kickableSignalMask) unblocks it inside KVM_RUN, so the
+ * next entry returns EINTR at once. Nothing else in the thread ever sees the signal.
+ */
+export function blockKickSignal(): void {
+  if (kickBlocked) return;
+  if ((pthreadSigmaskFn(SIG_BLOCK, sigsetOf(vcpuKickSignal()), null) as number) !== 0) {
+    throw new SyscallError('pthread_sigmask', koffi.errno());
+  }
+  kickBlocked = true;
+}
+
+/**
+ * The signal mask a vCPU runs with (KVM_SET_SIGNAL_MASK's kernel sigset): the calling
+ * thread's mask with the kick signal unblocked.
+ */
+export function kickableSignalMask(): Uint8Array {
+  const current = new Uint8Array(LIBC_SIGSET_BYTES);
+  if ((pthreadSigmaskFn(SIG_SETMASK, null, current) as number) !== 0) {
+    throw new SyscallError('pthread_sigmask', koffi.errno());
+  }
+  const signal = vcpuKickSignal();
+  const mask = current.slice(0, KERNEL_SIGSET_BYTES);
+  mask[(signal - 1) >> 3]! &= ~(1 << ((signal - 1) & 7));
+  return mask;
+}
+
+let kickSet: Uint8Array | undefined;
+const zeroTimeout = new Uint8Array(16);
+
+/**
+ * Takes every pending kick signal off the calling thread (sigtimedwait with a zero
+ * timeout) and returns how many there were. A kick that ended KVM_RUN stays pending after
+ * it (the thread blocks it outside KVM_RUN): without this the next entry would return at
+ * once again.
+ */
+export function consumeKicks(): number {
+  if (!kickBlocked) return 0;
+  kickSet ??= sigsetOf(vcpuKickSignal());
+  let n = 0;
+  while ((sigtimedwaitFn(kickSet, null, zeroTimeout) as number) > 0) n++;
+  return n;
 }
 
 /** A POSIX timer that signals one thread (timer_create with SIGEV_THREAD_ID). */

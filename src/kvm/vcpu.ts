@@ -335,6 +335,18 @@ export class Vcpu {
     };
   }
 
+  /**
+   * KVM_SET_SIGNAL_MASK: the signal mask the thread has while inside KVM_RUN (a kernel
+   * sigset of 8 bytes). Signals it leaves unblocked end KVM_RUN with EINTR even when the
+   * thread blocks them elsewhere.
+   */
+  setSignalMask(kernelSigset: Uint8Array): void {
+    const buf = new Uint8Array(4 + kernelSigset.length);
+    new DataView(buf.buffer).setUint32(0, kernelSigset.length, true);
+    buf.set(kernelSigset, 4);
+    this.ioctlBuf(I.KVM_SET_SIGNAL_MASK, buf);
+  }
+
   /** Sets kvm_run.immediate_exit (KVM_CAP_IMMEDIATE_EXIT): the next KVM_RUN returns EINTR at once. */
   setImmediateExit(on: boolean): void {
     this.#runBytes[kvm_run.fields.immediate_exit[0]] = on ? 1 : 0;

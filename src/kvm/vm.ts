@@ -3,7 +3,7 @@ import { KVM_CAP_SYNC_REGS, KVM_SYNC_X86_REGS, KVM_SYNC_X86_SREGS } from './cons
 import { KvmIoctlError, ResourceClosedError } from './errors.js';
 import * as I from './ioctl.js';
 import { kvm_clear_dirty_log, kvm_dirty_log, kvm_userspace_memory_region } from './layouts.generated.js';
-import { addressOf, close, ioctlWithBuffer, ioctlWithInt } from './libc.js';
+import { addressOf, close, ioctlWithBuffer, ioctlWithInt, kickableSignalMask } from './libc.js';
 import { encodeEnableCap } from './structs.js';
 import { Vcpu } from './vcpu.js';
 
@@ -129,6 +129,14 @@ export class Vm {
       vcpu = new Vcpu(r, this.#vcpuMmapSize, () => this.#vcpus.delete(vcpu), this.#syncRegs);
     } catch (e) {
       close(r);
+      throw e;
+    }
+    try {
+      // Kicks stay pending while the thread is outside KVM_RUN (blockKickSignal) and end
+      // the next KVM_RUN: this mask lets them in there. No kick is ever lost.
+      vcpu.setSignalMask(kickableSignalMask());
+    } catch (e) {
+      vcpu.close();
       throw e;
     }
     this.#vcpus.add(vcpu);

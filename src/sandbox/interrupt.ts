@@ -1,6 +1,6 @@
 // Stopping a running guest: the shared state between a sandbox's vCPU thread and any
 // thread holding its InterruptHandle, and the kick that gets a vCPU out of KVM_RUN.
-import { getpid, gettid, tgkill, vcpuKickSignal } from '../kvm/libc.js';
+import { blockKickSignal, getpid, gettid, tgkill, vcpuKickSignal } from '../kvm/libc.js';
 
 // Slots of the shared Int32Array.
 const RUNNING = 0;   // 1 while the vCPU thread is inside (or about to enter) KVM_RUN
@@ -112,7 +112,9 @@ function kick(s: Int32Array, call: number): void {
   const pid = getpid();
   const signal = vcpuKickSignal();
   const deadline = Date.now() + KICK_GIVE_UP_MS;
-  // A kick can land just before the vCPU enters KVM_RUN and be lost: repeat while it runs.
+  // A kick that lands just before the vCPU enters KVM_RUN stays pending and ends that
+  // entry (the vCPU thread blocks the signal outside KVM_RUN); the repeat covers a thread
+  // that does not block it, and costs nothing once the vCPU has left.
   while (Atomics.load(s, RUNNING) === 1 && Atomics.load(s, CALL) === call && Date.now() < deadline) {
     if (!tgkill(pid, tid, signal)) break;
     Atomics.wait(s, RUNNING, 1, KICK_RETRY_MS);
@@ -136,6 +138,7 @@ export class InterruptState {
 
   /** Marks the start of a guest call on the current thread, under a new call id. */
   beginCall(): void {
+    blockKickSignal(); // a kick outside KVM_RUN then waits for the next entry (see TimeLimit)
     const s = this.#state;
     this.#lastCall = this.#lastCall >= MAX_CALL_ID ? 1 : this.#lastCall + 1;
     this.#call = this.#lastCall;

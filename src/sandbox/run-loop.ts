@@ -14,6 +14,7 @@ import { CANCEL_NONE, type InterruptState } from './interrupt.js';
 import { IoBuffers } from './iobuf.js';
 import type { Machine } from './machine.js';
 import { TimeLimit } from './time-limit.js';
+import { consumeKicks } from '../kvm/libc.js';
 import type { ElfImage } from '../elf/index.js';
 
 /** What the guest wants when step() returns. `value` of a halt: the doorbell argument (the dispatch address at init). */
@@ -91,6 +92,7 @@ export class RunLoop {
       mmio: (e) => this.#onMmio(e as MmioExit),
       io: (e) => this.#onIo(e as IoExit),
       interrupted: () => {
+        consumeKicks(); // the kick that ended KVM_RUN is still pending (blocked outside it)
         this.timeLimit.check(this.#interrupt.cancelReason());
         return undefined; // a stray kick: run on
       },
@@ -233,6 +235,7 @@ export class RunLoop {
       vcpu.run();
     } finally {
       vcpu.setImmediateExit(false);
+      consumeKicks(); // late kicks of the failed call would end the next entry
     }
   }
 
