@@ -18,6 +18,7 @@ import { type GuestFunctionSignature, argumentsFor } from '../sandbox/guest-func
 import {
   type CallArgument, type PlainOf, type PlainValue, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName,
 } from '../sandbox/values.js';
+import { errorCodeOf, newSandboxId } from '../sandbox/diagnostics.js';
 import { type CallRecord, callChannel, publishWorker } from './diagnostics.js';
 import { WorkerCrashedError } from './errors.js';
 import { HostBridge, type HostSide, insideHostFunctionOf } from './host-bridge.js';
@@ -64,8 +65,6 @@ export interface AsyncSandboxHooks {
 const CANCEL_GRACE_MS = 5000;
 /** How long close() waits for the worker to exit on its own. */
 const EXIT_GRACE_MS = 5000;
-
-let nextSandboxId = 1;
 
 /** A snapshot held by an AsyncSandbox's worker; restore it into the same AsyncSandbox. */
 export class AsyncSnapshot {
@@ -130,7 +129,7 @@ export class AsyncSandbox {
   /** The sandbox's state right after its guest init. */
   #initial: AsyncSnapshot | undefined;
   /** Identifies this sandbox in diagnostics records. */
-  readonly id = nextSandboxId++;
+  readonly id = newSandboxId();
 
   private constructor(parts: AsyncSandboxParts, hooks: AsyncSandboxHooks) {
     this.#hooks = hooks;
@@ -465,7 +464,7 @@ export class AsyncSandbox {
     const record: CallRecord = {
       function: op.name,
       outcome: error === undefined ? 'ok' : 'error',
-      errorCode: error === undefined ? undefined : error instanceof HyperlightError ? error.code : 'ERR_UNKNOWN',
+      errorCode: errorCodeOf(error),
       wallMs: now - op.queuedAt,
       queueMs: op.startedAt - op.queuedAt,
       guestMs: (measure?.guestNs ?? 0) / 1e6,

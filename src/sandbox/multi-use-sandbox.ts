@@ -3,6 +3,7 @@ import { ResourceClosedError } from '../kvm/errors.js';
 import { MemorySnapshot } from '../mem/snapshot.js';
 import { PEB_OFF_RANDOM_SEED, writePebRandomSeed } from './abi.js';
 import { afterFailure, guardExitSink, guardPhaseSink } from './callbacks.js';
+import { type CallCounters, callChannel, newSandboxId, publishSyncCall } from './diagnostics.js';
 import type { ResolvedConfig } from './config.js';
 import {
   GuestError, OutputLimitError, PoisonedSandboxError, ReturnTypeMismatchError, SandboxBusyError,
@@ -42,12 +43,13 @@ export interface RestoreOptions {
 const RESTORE_WORKING_SET_MAX = 256;
 
 /** Runs the guest until its call halts, answering host calls synchronously. `halt`: the halt's doorbell argument. */
-export function driveToHalt(loop: RunLoop, hosts: HostFunctionRegistry): { hostError: unknown; halt: bigint } {
+export function driveToHalt(loop: RunLoop, hosts: HostFunctionRegistry, counters?: CallCounters): { hostError: unknown; halt: bigint } {
   let hostError: unknown;
   for (;;) {
     const action = loop.step();
     if (action.kind === 'halt') return { hostError, halt: action.value };
     let reply: Uint8Array;
+    const t0 = counters ? performance.now() : 0;
     try {
       const value = hosts.call(action.call.name, action.call.args);
       reply = loop.codec.encodeFunctionCallResult({ ok: true, value });
@@ -58,6 +60,11 @@ export function driveToHalt(loop: RunLoop, hosts: HostFunctionRegistry): { hostE
       hostError = e;
       const message = describeThrown(e);
       reply = loop.codec.encodeFunctionCallResult({ ok: false, code: HOST_ERROR_CODE, message });
+    } finally {
+      if (counters) {
+        counters.hostCalls++;
+        counters.hostNs += (performance.now() - t0) * 1e6;
+      }
     }
     loop.io.pushInput(reply);
   }
@@ -78,6 +85,8 @@ export class MultiUseSandbox {
   readonly #trace: PhaseSink | undefined;
   readonly #budget: OutputBudget;
   #poison: unknown;
+  /** Identifies this sandbox in diagnostics records (`hyperlight-ts:call`). */
+  readonly id = newSandboxId();
   #declared: (name: string) => GuestFunctionSignature | undefined = () => undefined;
   #closed = false;
   #busy = false;
@@ -227,6 +236,27 @@ export class MultiUseSandbox {
   }
 
   #invoke(name: string, returnType: ReturnTypeName, params: readonly TypedValue[]): TypedValue | undefined {
+    if (!callChannel.hasSubscribers) return this.#invokeNow(name, returnType, params, undefined);
+    // Observed: count exits (beside any sink of traceExits) and host time, then publish a record.
+    const counters: CallCounters = { hostNs: 0, hostCalls: 0, exits: 0 };
+    const loop = this.#loop;
+    const sink = loop.exitSink;
+    loop.exitSink = { exit: (exit, rip, timeNs) => { counters.exits++; sink?.exit(exit, rip, timeNs); } };
+    const t0 = performance.now();
+    let result: TypedValue | undefined;
+    try {
+      result = this.#invokeNow(name, returnType, params, counters);
+    } catch (e) {
+      loop.exitSink = sink;
+      publishSyncCall(name, e, t0, counters, this.id);
+      throw e;
+    }
+    loop.exitSink = sink;
+    publishSyncCall(name, undefined, t0, counters, this.id);
+    return result;
+  }
+
+  #invokeNow(name: string, returnType: ReturnTypeName, params: readonly TypedValue[], counters: CallCounters | undefined): TypedValue | undefined {
     this.#usable();
     if (this.#poison !== undefined) throw new PoisonedSandboxError({ cause: this.#poison });
     const loop = this.#loop;
@@ -242,7 +272,7 @@ export class MultiUseSandbox {
     this.#interrupt.beginCall();
     try {
       loop.timeLimit.arm(this.#config.maxExecutionTimeMs);
-      result = this.#runCall(name, returnType);
+      result = this.#runCall(name, returnType, counters);
     } catch (e) {
       if (poisons(e, loop.guestEntered)) this.#poison = e;
       // A phase sink that throws now is recorded on the call's error, never replaces it.
@@ -259,9 +289,9 @@ export class MultiUseSandbox {
   }
 
   /** Drives the guest call to its Halt and checks its result. */
-  #runCall(name: string, returnType: ReturnTypeName): TypedValue | undefined {
+  #runCall(name: string, returnType: ReturnTypeName, counters: CallCounters | undefined): TypedValue | undefined {
     const loop = this.#loop;
-    const { hostError } = driveToHalt(loop, this.#hosts);
+    const { hostError } = driveToHalt(loop, this.#hosts, counters);
     const outcome = loop.codec.decodeFunctionCallResult(loop.io.popOutput());
     if (!outcome.ok) {
       throw new GuestError(outcome.code, outcome.message, hostError === undefined ? undefined : { cause: hostError });
