@@ -85,7 +85,8 @@ interface Op {
   readonly queuedAt: number;
   startedAt: number;
   onAbort: (() => void) | undefined;
-  timer: NodeJS.Timeout | undefined;
+  /** When the time limit stops it (performance.now() ms; 0: no limit). */
+  deadline: number;
   /** Set when the host stopped the call (timeout, abort, close): the error it gets. */
   canceled: ExecutionCanceledError | undefined;
   /** The last failure of a host function during this call (the GuestError's cause). */
@@ -114,6 +115,9 @@ export class AsyncSandbox {
   });
   /** Waiting (Atomics.waitAsync) for the worker's next message. */
   #listening = false;
+  /** The time-limit timer (#watch) and when it fires. */
+  #watchdog: NodeJS.Timeout | undefined;
+  #watchAt = 0;
   #interrupt: InterruptHandle | undefined;
   #current: Op | undefined;
   #nextOp = 1;
@@ -334,7 +338,7 @@ export class AsyncSandbox {
       (msg as { id: number }).id = id;
       const op: Op = {
         id, msg, resolve, reject, name, timeoutMs, signal, queuedAt, startedAt: 0,
-        onAbort: undefined, timer: undefined, canceled: undefined, hostError: undefined, hostSeq: 0,
+        onAbort: undefined, deadline: 0, canceled: undefined, hostError: undefined, hostSeq: 0,
       };
       if (signal) {
         op.onAbort = () => this.#cancel(op, new ExecutionCanceledError('aborted', '', { cause: signal.reason }));
@@ -356,11 +360,35 @@ export class AsyncSandbox {
     this.#current = op;
     op.startedAt = performance.now();
     if (op.timeoutMs > 0) {
-      op.timer = setTimeout(() => this.#cancel(op, new ExecutionCanceledError('timeout', ` after ${op.timeoutMs} ms`)), op.timeoutMs);
+      op.deadline = op.startedAt + op.timeoutMs;
+      this.#watch(op.deadline);
     }
     this.#channel.send(op.msg); // the worker waits for it: it has answered everything before
     this.#listen();
   }
+
+  /**
+   * Makes sure the watchdog fires by `deadline`. One timer serves every call: it is armed
+   * for the earliest deadline and, when it fires, stops the running call if its deadline
+   * has passed or re-arms for it. Short calls in a row then cost no timer operation each.
+   */
+  #watch(deadline: number): void {
+    if (this.#watchdog !== undefined) {
+      if (this.#watchAt <= deadline) return; // fires early enough; it re-arms for this call then
+      clearTimeout(this.#watchdog);
+    }
+    this.#watchAt = deadline;
+    this.#watchdog = setTimeout(this.#onWatchdog, Math.max(0, deadline - performance.now()));
+    this.#watchdog.unref(); // a running call keeps the process alive through the worker's ref
+  }
+
+  readonly #onWatchdog = (): void => {
+    this.#watchdog = undefined;
+    const op = this.#current;
+    if (op === undefined || op.deadline === 0 || op.canceled !== undefined) return;
+    if (performance.now() >= op.deadline) this.#cancel(op, new ExecutionCanceledError('timeout', ` after ${op.timeoutMs} ms`));
+    else this.#watch(op.deadline);
+  };
 
   /** Waits (without blocking) for the worker's next message while an operation runs. */
   #listen(): void {
@@ -452,7 +480,6 @@ export class AsyncSandbox {
   }
 
   #settle(op: Op, value: unknown, ok: boolean): void {
-    if (op.timer) clearTimeout(op.timer);
     if (op.onAbort) op.signal!.removeEventListener('abort', op.onAbort);
     if (ok) op.resolve(value);
     else op.reject(value);

@@ -60,6 +60,8 @@ describeKvm('benchmark suite (--quick --json)', () => {
     expect(byId.get('pool-all-workers')!.baseline).toBe('pool-1-worker');
     expect(byId.get('pool-scaling')!.unit).toBe('x');
     expect(byId.get('pool-scaling')!.median).toBeGreaterThan(0);
+    expect(byId.get('pool-scaling-per-cpu')!.unit).toBe('x');
+    expect(byId.get('pool-scaling-per-cpu')!.median).toBeGreaterThan(0);
     expect(byId.get('loop-delay-pool')!.p99).toBeGreaterThanOrEqual(byId.get('loop-delay-pool')!.median!);
 
     expect(result.phases.cFloor.map((p) => p.phase)).toEqual(
