@@ -16,7 +16,7 @@ export { type HostFunctionSignature, type HostFunction, type HostReturn } from '
 export type { PhaseSink, StartPhase } from './sandbox/machine.js';
 export type { ExitSink } from './sandbox/run-loop.js';
 export type { GuestLogRecord } from './sandbox/codec.js';
-export { TraceRecorder, type TracedPhase, type TracedExit, type TracedHostCall } from './sandbox/trace-recorder.js';
+export { TraceRecorder, type TracedPhase, type TracedExit, type TracedHostCall, type TracedSyscall } from './sandbox/trace-recorder.js';
 export { type GuestFunctionSignature, formatSignature } from './sandbox/guest-functions.js';
 export { typedGuest, type GuestFunctionMap, type TypedGuest } from './sandbox/typed-guest.js';
 export {

@@ -1,10 +1,12 @@
 /* The bundled test guest: one function per behaviour the host must handle (values, printing, buffers, stack, heap, aborts, faults, host calls). */
 #include <alloca.h>
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "hyperlight_guest.h"
@@ -213,6 +215,34 @@ static int32_t exhaust_heap(void) {
   snprintf(msg, sizeof msg, "heap exhausted after %zu bytes", total);
   hl_abort_with_code_and_message(hl_ErrorCode_MallocFailed, msg);
 }
+/* Anonymous mappings through musl's mmap/munmap/mprotect (the SDK serves them from the heap):
+ * the address or 0 on success, -errno on failure. */
+static int64_t map_anonymous(int64_t len, int32_t prot, int32_t flags) {
+  void *p = mmap(NULL, (size_t)len, prot, flags | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? -errno : (int64_t)(uintptr_t)p;
+}
+static int32_t unmap(uint64_t addr, int64_t len) {
+  return munmap((void *)(uintptr_t)addr, (size_t)len) == 0 ? 0 : -errno;
+}
+static int32_t protect(uint64_t addr, int64_t len, int32_t prot) {
+  return mprotect((void *)(uintptr_t)addr, (size_t)len, prot) == 0 ? 0 : -errno;
+}
+/* `rounds` malloc/free pairs of `size` bytes, each written end to end: the rounds that succeeded. */
+static int32_t malloc_cycles(int32_t rounds, int32_t size) {
+  int32_t ok = 0;
+  for (int32_t i = 0; i < rounds; i++) {
+    char *p = malloc((size_t)size);
+    if (p == NULL) break;
+    memset(p, i, (size_t)size);
+    free(p);
+    ok++;
+  }
+  return ok;
+}
+HYPERLIGHT_WRAP_FUNCTION(map_anonymous, Long, 3, Long, Int, Int)
+HYPERLIGHT_WRAP_FUNCTION(unmap, Int, 2, ULong, Long)
+HYPERLIGHT_WRAP_FUNCTION(protect, Int, 3, ULong, Long, Int)
+HYPERLIGHT_WRAP_FUNCTION(malloc_cycles, Int, 2, Int, Int)
 HYPERLIGHT_WRAP_FUNCTION(call_malloc, Int, 1, Int)
 HYPERLIGHT_WRAP_FUNCTION(malloc_and_free, Int, 1, Int)
 HYPERLIGHT_WRAP_FUNCTION(exhaust_heap, Int, 0)
@@ -436,6 +466,10 @@ void hyperlight_main(void) {
   HYPERLIGHT_REGISTER_FUNCTION("SmallVar", small_var);
   HYPERLIGHT_REGISTER_FUNCTION("CallMalloc", call_malloc);
   HYPERLIGHT_REGISTER_FUNCTION("MallocAndFree", malloc_and_free);
+  HYPERLIGHT_REGISTER_FUNCTION("Mmap", map_anonymous);
+  HYPERLIGHT_REGISTER_FUNCTION("Munmap", unmap);
+  HYPERLIGHT_REGISTER_FUNCTION("Mprotect", protect);
+  HYPERLIGHT_REGISTER_FUNCTION("MallocCycles", malloc_cycles);
   HYPERLIGHT_REGISTER_FUNCTION("ExhaustHeap", exhaust_heap);
   HYPERLIGHT_REGISTER_FUNCTION("ReadMappedBuffer", read_mapped_buffer);
   HYPERLIGHT_REGISTER_FUNCTION("WriteMappedBuffer", write_mapped_buffer);

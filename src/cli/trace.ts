@@ -21,6 +21,9 @@ export function formatTrace(rec: TraceRecorder): string {
     String(i + 1), micros(x.timeNs - rec.startNs), x.reason, x.port === undefined ? '' : String(x.port),
     `0x${x.rip.toString(16).padStart(8, '0')}`, x.detail,
   ]);
+  const calls = rec.syscallSummary();
+  const syscallLine = calls.total === 0 ? [] : ['', `system calls (${calls.total}, ${calls.enosys} answered -ENOSYS): ` +
+    [...calls.byName].map(([name, n]) => `${name} ${n}`).join(', ')];
   const hostRows = rec.hostCalls.map((h, i) => [
     String(i + 1), h.name, micros(h.startNs - rec.startNs), micros(h.endNs - h.startNs), h.failed ? 'threw' : 'ok',
   ]);
@@ -30,6 +33,7 @@ export function formatTrace(rec: TraceRecorder): string {
     '',
     `exits (${rec.exits.length}):`,
     ...table(['#', 'time us', 'reason', 'op', 'rip', 'meaning'], exitRows, new Set([0, 1, 3])),
+    ...syscallLine,
     ...(hostRows.length > 0 ? ['', `host calls (${hostRows.length}):`,
       ...table(['#', 'function', 'start us', 'took us', 'result'], hostRows, new Set([0, 2, 3]))] : []),
     ...(rec.failure ? ['', `failed at ${micros(rec.failure.timeNs - rec.startNs)} us: ${rec.failure.code}: ${rec.failure.message}`] : []),
@@ -47,6 +51,7 @@ function exitColor(x: TracedExit): string {
   if (x.detail === 'halt' || x.reason === 'hlt') return '#2b8a3e';
   if (x.detail === 'host call') return '#1c7ed6';
   if (x.detail.startsWith('debug print') || x.detail === 'log') return '#868e96';
+  if (x.syscall) return '#7048e8';
   return '#e03131';
 }
 
@@ -93,7 +98,7 @@ export function traceHtml(rec: TraceRecorder, title: string): string {
   const exitsTop = hostTop + (rec.hostCalls.length > 0 ? lane + 4 : 0) + 4;
   rec.exits.forEach((e, i) => {
     const xe = x(e.timeNs).toFixed(2);
-    const label = `#${i + 1} ${e.reason}${e.port === undefined ? '' : ` port ${e.port}`} ${e.detail} at ` +
+    const label = `#${i + 1} ${e.reason}${e.port === undefined ? '' : ` ${e.syscall ? 'nr' : 'port'} ${e.port}`} ${e.detail} at ` +
       `${micros(e.timeNs - rec.startNs)} us, rip 0x${e.rip.toString(16)}`;
     svg.push(`<line class="exit" x1="${xe}" y1="${exitsTop}" x2="${xe}" y2="${exitsTop + 24}" stroke="${exitColor(e)}" stroke-width="1">` +
       `<title>${escapeHtml(label)}</title></line>`);
@@ -114,7 +119,7 @@ export function traceHtml(rec: TraceRecorder, title: string): string {
       `<text x="${xt}" y="${axisY + 16}" font-size="10" text-anchor="middle">${Number(t.toFixed(3))} us</text>`);
   }
   const height = axisY + 40;
-  svg.push(`<text x="${left}" y="${axisY + 32}" font-size="10">exits: green halt, blue host call, grey print/log, red other` +
+  svg.push(`<text x="${left}" y="${axisY + 32}" font-size="10">exits: green halt, blue host call, grey print/log, violet system call, red other` +
     `${rec.hostCalls.length > 0 ? '; bars above them: host calls by name' : ''}</text>`);
   const failed = rec.failure
     ? `<p class="failed"><strong>Failed</strong> at ${micros(rec.failure.timeNs - rec.startNs)} us: <code>${escapeHtml(rec.failure.code)}</code> ${escapeHtml(rec.failure.message)}</p>\n`

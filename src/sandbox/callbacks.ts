@@ -30,7 +30,9 @@ export function guardOutputSinks(sinks: OutputSinks): OutputSinks {
 export function guardExitSink(sink: ExitSink | undefined): ExitSink | undefined {
   if (sink === undefined) return undefined;
   const exit = guarded('exit-sink', (...a: Parameters<ExitSink['exit']>) => sink.exit(...a));
-  return { exit };
+  if (sink.syscall === undefined) return { exit };
+  const syscall = guarded('exit-sink', (nr: bigint, result: bigint) => sink.syscall!(nr, result));
+  return { exit, syscall };
 }
 
 /** A phase sink that throws only HostCallbackError (undefined stays undefined). */

@@ -236,6 +236,8 @@ export function hyperlightEquivalent(error: unknown): HyperlightEquivalent | und
   if (error instanceof GuestAbortedError) return { error: 'GuestAborted', code: error.abortCode, message: error.guestMessage };
   // Hyperlight's C guest reports an exhausted stack as an abort with code 13.
   if (error instanceof StackOverflowError) return { error: 'GuestAborted', code: 13 };
+  // Hyperlight's guest exception handler aborts with ErrorCode GuestError and a message that starts so.
+  if (error instanceof GuestExceptionError) return { error: 'GuestAborted', code: 15, message: `Exception vector: ${error.vector}` };
   if (error instanceof ExecutionCanceledError) return { error: 'ExecutionCanceledByHost' };
   return undefined;
 }

@@ -26,6 +26,11 @@ export type PendingAction =
 export interface ExitSink {
   /** `exit` is reused by the next run; copy what you keep. `rip` is read only for tracing. */
   exit(exit: VcpuExit, rip: bigint, timeNs: bigint): void;
+  /**
+   * The exit just reported was a guest system call, which the host served: its number and
+   * the RAX it returned (a negative errno as a u64 two's complement, e.g. -ENOSYS).
+   */
+  syscall?(nr: bigint, result: bigint): void;
 }
 
 /** Where guest output goes. */
@@ -214,7 +219,9 @@ export class RunLoop {
     if (exit.direction === 'out' && exit.port === PORT_CPU_EXCEPTION) {
       const call = this.faults.syscall();
       if (!call) throw this.faults.exception();
-      this.faults.resumeSyscall(call, this.syscalls.serve(call.nr, call.args));
+      const result = this.syscalls.serve(call.nr, call.args);
+      this.faults.resumeSyscall(call, result);
+      this.exitSink?.syscall?.(call.nr, result);
       this.#frameLeft = true;
       return undefined;
     }

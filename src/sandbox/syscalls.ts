@@ -14,6 +14,21 @@ export const SYS = {
 /** Linux errno values returned (negated) in RAX. */
 export const ERRNO = { EPERM: 1, EBADF: 9, ENOMEM: 12, EFAULT: 14, EINVAL: 22, ENOTTY: 25, ENOSYS: 38 } as const;
 
+const SYSCALL_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(SYS).map(([name, nr]) => [nr, name]));
+const ERRNO_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(ERRNO).map(([name, n]) => [n, name]));
+
+/** The name of system call `nr` the host serves, or undefined for one it answers -ENOSYS. */
+export function syscallName(nr: bigint | number): string | undefined {
+  return SYSCALL_NAMES.get(Number(nr));
+}
+
+/** A system call's RAX as Linux's strace shows it: the value, or -1 and the errno's name. */
+export function describeSyscallResult(result: bigint): string {
+  const signed = BigInt.asIntN(64, result);
+  if (signed < 0n && signed >= -4095n) return `-1 ${ERRNO_NAMES.get(Number(-signed)) ?? `errno ${-signed}`}`;
+  return signed >= 0n && signed < 4096n ? String(signed) : `0x${result.toString(16)}`;
+}
+
 const PAGE = 4096;
 const ARCH_SET_FS = 0x1002;
 const ARCH_GET_FS = 0x1003;

@@ -3,6 +3,7 @@ import type { VcpuExit } from '../kvm/exit.js';
 import { PORT_CPU_EXCEPTION } from '../x86_64/index.js';
 import { DOORBELL_STRIDE, OP_ABORT, OP_CALL_FUNCTION, OP_DEBUG_PRINT, OP_HALT, OP_LOG } from './abi.js';
 import type { ExitSink } from './run-loop.js';
+import { ERRNO, describeSyscallResult, syscallName } from './syscalls.js';
 import type { PhaseSink, StartPhase } from './machine.js';
 
 /** A phase: one of evolve()'s start-up steps (StartPhase), `call`, or a name of the caller's own. */
@@ -15,14 +16,28 @@ export interface TracedPhase {
 /** One VM exit, described. */
 export interface TracedExit {
   readonly timeNs: bigint;
-  /** `io-out`, `io-in`, `hlt`, `mmio`, `shutdown`, ... (the decoded exit's kind, io split by direction). */
+  /** `io-out`, `io-in`, `hlt`, `mmio`, `shutdown`, ... (the decoded exit's kind, io split by direction), or
+   * `syscall` for a guest system call the host served (which reaches the host as a CPU exception). */
   readonly reason: string;
-  /** The doorbell op (MMIO stores to the doorbell) or the I/O port (the CPL0 stubs' exception report). */
+  /** The doorbell op (MMIO stores to the doorbell), the I/O port (the CPL0 stubs' exception report), or the system call's number. */
   readonly port: number | undefined;
   readonly rip: bigint;
-  /** What the exit meant: the doorbell op's name, a CPU exception, an MMIO address. */
+  /** What the exit meant: the doorbell op's name, a CPU exception, an MMIO address, or `name = result` of a system call. */
   readonly detail: string;
+  /** The system call, when the exit was one. */
+  readonly syscall?: TracedSyscall;
 }
+
+/** A guest system call the host served. */
+export interface TracedSyscall {
+  readonly nr: number;
+  /** Its Linux name, or undefined for a number the host does not serve (answered -ENOSYS). */
+  readonly name: string | undefined;
+  /** RAX as returned: a negative errno as a u64 two's complement. */
+  readonly result: bigint;
+}
+
+const ENOSYS = BigInt.asUintN(64, BigInt(-ERRNO.ENOSYS));
 
 /** One host function the guest called, by name, with its span and whether it threw. */
 export interface TracedHostCall {
@@ -83,6 +98,33 @@ export class TraceRecorder implements PhaseSink, ExitSink {
 
   exit(exit: VcpuExit, rip: bigint, timeNs: bigint): void {
     if (this.recording) this.exits.push({ timeNs, rip, ...describeExit(exit) });
+  }
+
+  /** The exit recorded last was system call `nr`, served with `result`: it is recorded as that call. */
+  syscall(nr: bigint, result: bigint): void {
+    const last = this.exits[this.exits.length - 1];
+    if (!this.recording || last === undefined || last.port !== PORT_CPU_EXCEPTION || last.reason !== 'io-out') return;
+    const n = nr > 0xffffn ? -1 : Number(nr);
+    const name = syscallName(n);
+    this.exits[this.exits.length - 1] = {
+      timeNs: last.timeNs, rip: last.rip, reason: 'syscall', port: n,
+      detail: `${name ?? `syscall ${n}`} = ${describeSyscallResult(result)}`, syscall: { nr: n, name, result },
+    };
+  }
+
+  /** The system calls recorded: how many, how many were answered -ENOSYS, and the count by name (or number). */
+  syscallSummary(): { total: number; enosys: number; byName: Map<string, number> } {
+    const byName = new Map<string, number>();
+    let total = 0;
+    let enosys = 0;
+    for (const x of this.exits) {
+      if (!x.syscall) continue;
+      total++;
+      if (x.syscall.result === ENOSYS) enosys++;
+      const key = x.syscall.name ?? String(x.syscall.nr);
+      byName.set(key, (byName.get(key) ?? 0) + 1);
+    }
+    return { total, enosys, byName };
   }
 
   /** `fn` wrapped so each call is recorded as host call `name` (and still returns or throws as `fn` does). */

@@ -255,7 +255,7 @@ describeKvm('run', () => {
 
     function parseTrace(stderr: string): { phases: string[]; exits: string[][] } {
       const [phasePart, rest] = stderr.split(/\n\nexits \(\d+\):\n/);
-      const exitPart = rest!.split(/\n\n(?:host calls|failed)/)[0]!;
+      const exitPart = rest!.split(/\n\n(?:system calls|host calls|failed)/)[0]!;
       const phases = phasePart!.split('\n').slice(2).map((l) => l.trim().split(/\s+/)[0]!).filter((n) => n !== 'total');
       const exits = exitPart.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/));
       return { phases, exits };
@@ -268,9 +268,12 @@ describeKvm('run', () => {
       expect(r.stderr).toMatch(/^phases \(10\), microseconds since start:\n {2}phase +start us +took us\n/);
       const { phases, exits } = parseTrace(r.stderr);
       expect(phases).toEqual(PHASES);
-      // init makes musl's three system calls (arch_prctl, set_tid_address, brk: each a
-      // stub's report on port 0xE0) and halts; the call makes one host call (HostMethod1) and halts.
-      expect(exits.map((e) => `${e[2]} ${e[3]}`)).toEqual(['io-out 224', 'io-out 224', 'io-out 224', 'mmio 108', 'mmio 101', 'mmio 108']);
+      // init makes musl's three system calls (arch_prctl, set_tid_address, brk: each reaches
+      // the host as a stub's exception report, shown as the call it is) and halts; the call
+      // makes one host call (HostMethod1) and halts.
+      expect(exits.map((e) => `${e[2]} ${e[3]}`)).toEqual(['syscall 158', 'syscall 218', 'syscall 12', 'mmio 108', 'mmio 101', 'mmio 108']);
+      expect(exits.slice(0, 3).map((e) => e.slice(5).join(' '))).toEqual(['arch_prctl = 0', 'set_tid_address = 1', expect.stringMatching(/^brk = 0x[0-9a-f]+$/)]);
+      expect(r.stderr).toContain('\n\nsystem calls (3, 0 answered -ENOSYS): arch_prctl 1, set_tid_address 1, brk 1\n');
       expect(exits.map((e) => e[0])).toEqual(['1', '2', '3', '4', '5', '6']);
       for (const e of exits) expect(e[4]).toMatch(/^0x[0-9a-f]{8,}$/);
       const times = exits.map((e) => Number(e[1]));

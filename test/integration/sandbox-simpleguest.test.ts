@@ -110,7 +110,7 @@ describeKvm('simpleguest on a MultiUseSandbox', () => {
     const e = catchError(() => s.call('LogMessage', 'Int', 'hi', 3));
     expect(e).toBeInstanceOf(GuestError);
     expect((e as GuestError).guestCode).toBe(14);
-    expect((e as Error).message).toMatch(/expected Long, got Int \(call\(\) typed its plain arguments as \(String, Int\); the guest's ELF declares no signature for LogMessage: pass ParameterValue\.Long\(3n\)/);
+    expect((e as Error).message).toMatch(/Expected parameter type Long for parameter index 1 of function LogMessage but got Int\. \(call\(\) typed its plain arguments as \(String, Int\); the guest's ELF declares no signature for LogMessage: pass ParameterValue\.Long\(3n\)/);
     expect(s.call('LogMessage', 'Int', 'hi', 3n)).toBe(2);
   });
 

@@ -182,6 +182,13 @@ __attribute__((noreturn)) void hl_abort_with_code_and_message(int32_t code, cons
 /* Sends a GuestLogData to the host (the LOG doorbell) unless level is below the host's level;
  * a value that is no hl_Level is dropped. */
 void hl_log(hl_Level level, const char *message, int line, const char *file);
+/* hl_log with the caller's line and file. */
+#define HL_LOG(level, message) hl_log((level), (message), __LINE__, __FILE__)
+/* Hyperlight's header defines the same macro as LOG, and its C guests use it: kept under that
+ * name for source compatibility unless the guest defines HL_NO_LOG_MACRO (or LOG itself) first. */
+#if !defined(HL_NO_LOG_MACRO) && !defined(LOG)
+#define LOG(level, message) HL_LOG(level, message)
+#endif
 
 /* Host memory the host mapped into this guest (MultiUseSandbox.mapRegion), from the PEB:
  * how many regions there are now, and region i's guest address, size in bytes and whether

@@ -221,14 +221,16 @@ static void to_parameter(const hlfb_value *v, hl_Parameter *p) {
 
 /* Checks count and types; on a mismatch pushes the GuestError and returns false. */
 static bool check_signature(const registered_fn *r, const hl_Parameter *params, size_t n) {
+  /* The messages are Hyperlight's, word for word (its tests compare them). */
   if (n != KEY_COUNT(r->key)) {
     em_len = 0;
-    em_str("guest function ");
+    em_str("Called function ");
     em_bytes(r->name, name_len(r));
-    em_str(" takes ");
-    em_uint(KEY_COUNT(r->key));
-    em_str(" parameters, called with ");
+    em_str(" with ");
     em_uint(n);
+    em_str(" parameters but it takes ");
+    em_uint(KEY_COUNT(r->key));
+    em_str(".");
     push_error(hl_ErrorCode_GuestFunctionIncorrecNoOfParameters, error_copy, em_len);
     return false;
   }
@@ -236,14 +238,15 @@ static bool check_signature(const registered_fn *r, const hl_Parameter *params, 
     unsigned want = (unsigned)(r->types >> (4 * i)) & 15;
     if ((unsigned)params[i].tag != want) {
       em_len = 0;
-      em_str("parameter ");
-      em_uint(i);
-      em_str(" of guest function ");
-      em_bytes(r->name, name_len(r));
-      em_str(": expected ");
+      em_str("Expected parameter type ");
       em_str(type_name(want));
-      em_str(", got ");
+      em_str(" for parameter index ");
+      em_uint(i);
+      em_str(" of function ");
+      em_bytes(r->name, name_len(r));
+      em_str(" but got ");
       em_str(type_name(params[i].tag));
+      em_str(".");
       push_error(hl_ErrorCode_GuestFunctionParameterTypeMismatch, error_copy, em_len);
       return false;
     }

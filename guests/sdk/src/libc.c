@@ -22,7 +22,6 @@ enum { START_VEC_WORDS = 3 + 2 * 7 };
 static uint64_t start_vec[START_VEC_WORDS];
 static uint8_t at_random[16];
 static const char argv0[] = "guest";
-static uint64_t entry_seed;
 
 static uint64_t splitmix64(uint64_t *s) {
   uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
@@ -40,7 +39,6 @@ char **hl_libc_start_vector(uint64_t seed) {
   uint64_t r0 = splitmix64(&s), r1 = splitmix64(&s);
   memcpy(at_random, &r0, 8);
   memcpy(at_random + 8, &r1, 8);
-  entry_seed = splitmix64(&s);
   const Elf64_Ehdr *eh = &__ehdr_start;
   int have_phdr = memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_phentsize == sizeof(Elf64_Phdr);
   uint64_t *v = start_vec;
@@ -57,14 +55,13 @@ char **hl_libc_start_vector(uint64_t seed) {
   return (char **)start_vec;
 }
 
-/* musl calls this as main: the C library is up. Claims the heap, seeds rand, lets the guest
+/* musl calls this as main: the C library is up. Claims the heap, lets the guest
  * register its functions, then reports ready (never returns). */
 static int sdk_main(int argc, char **argv, char **envp) {
   (void)argc; (void)argv; (void)envp;
   /* One brk for the whole PEB heap: malloc.c manages it without further system calls. */
   uintptr_t want = hl_heap_hi_limit();
   if (want != 0 && (uintptr_t)syscall(SYS_brk, want) == want) hl_heap_enable();
-  srandom((unsigned)entry_seed); /* rand() was seeded by hl_rand_init */
   hyperlight_main();
   hl_sdk_ready();
 }
@@ -106,6 +103,12 @@ int rand(void) {
 }
 
 void srand(unsigned int seed) { rng_seed(seed); }
+
+/* random()/srandom() draw from the same generator (as glibc's rand() is its random()), so both
+ * follow the host's seed; musl's own (random.o, with initstate/setstate) is not linked. */
+long random(void) { return rand(); }
+
+void srandom(unsigned int seed) { rng_seed(seed); }
 
 /* abort(): the sandbox aborts with HL_SDK_ABORT_LIBC (no signals in a guest). */
 __attribute__((noreturn)) void abort(void) {
