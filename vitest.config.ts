@@ -12,5 +12,8 @@ export const shared = {
 } as const;
 
 export default defineConfig({
-  test: { ...shared, include: ['test/**/*.test.ts'], exclude: ['**/node_modules/**', SOAK_TESTS] },
+  test: {
+    ...shared, include: ['test/**/*.test.ts'], exclude: ['**/node_modules/**', SOAK_TESTS],
+    globalSetup: ['test/global-setup.ts'],
+  },
 });

@@ -1,7 +1,7 @@
 // The benchmark's result types and its Markdown rendering. No measuring here (index.ts runs
 // the operations; stats.ts and the ops-*.ts files time them).
 
-export type RowGroup = 'C floor' | 'KVM layer from JS' | 'compute' | 'hyperlight-ts' | 'async' | 'alternatives' | 'capacity' | 'guest';
+export type RowGroup = 'C floor' | 'KVM layer from JS' | 'compute' | 'hyperlight-ts' | 'async' | 'javascript' | 'alternatives' | 'capacity' | 'guest';
 export type RowUnit = 'ns' | 'KiB' | 'sandboxes' | 'instructions' | 'x';
 
 export interface BenchRow {

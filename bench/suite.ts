@@ -10,6 +10,7 @@ import {
 import { jsColdCycle, jsWarmRun } from './js-floor.js';
 import { runGuestFloor } from './guest-floor.js';
 import { ASYNC_ROW_IDS, ASYNC_STEPS, asyncBench } from './ops-async.js';
+import { JS_ROW_IDS, JS_STEPS, jsBench } from './ops-js.js';
 import { type AlternativeResult, isolatedVm, nodeVmContext, quickJs, workerThread } from './ops-alternatives.js';
 import {
   callPlusRestore, coldStart, computeInGuest, computeSandbox, coldStartFromPool, coldStartFromTemplate, evolveFresh, evolveFromTemplate,
@@ -73,6 +74,7 @@ export const ROW_IDS = [
   'warm-echo', 'warm-echo-vs-c', 'host-call', 'snapshot', 'restore', 'call-restore',
   ...ASYNC_ROW_IDS,
   'rss-per-sandbox', 'max-open',
+  ...JS_ROW_IDS,
 
   'isolated-vm', 'quickjs', 'node-vm', 'worker-threads',
 ] as const;
@@ -114,7 +116,7 @@ const CG_WARM = 'c-guest-warm';
 
 /** Runs the suite and prints its report. Resolves with the result (also on `json`). */
 /** Steps of a run whose C floor builds (see runBench). */
-export const BENCH_STEPS = 31 + ASYNC_STEPS;
+export const BENCH_STEPS = 31 + ASYNC_STEPS + JS_STEPS;
 
 export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const quick = opts.quick ?? false;
@@ -446,6 +448,8 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   } catch (e) {
     notes.push(`The split of warm calls into KVM_RUN and host time failed: ${e instanceof Error ? e.message : String(e)}`);
   }
+
+  await jsBench({ quick, loop, timed, step, note: (text) => { notes.push(text); } });
 
   // ---- the alternatives ----------------------------------------------------------------
   const alt = async (label: string, spec: RowSpec, iterations: number, run: (l: LoopOptions) => Promise<AlternativeResult> | AlternativeResult): Promise<void> => {

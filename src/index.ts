@@ -39,6 +39,11 @@ export { PoolBusyError, WorkerCrashedError } from './async/errors.js';
 export { CALL_CHANNEL, WORKER_CHANNEL, type CallRecord, type WorkerEvent } from './async/diagnostics.js';
 export type { LatencySummary } from './async/latency.js';
 
+// JavaScript in a micro-VM: QuickJS as a guest (docs/javascript.md).
+export { JsSandbox, jsGuestPath, type JsSandboxOptions, type JsRunOptions, type JsHostFunction } from './js/js-sandbox.js';
+export { JsSandboxPool, type JsSandboxPoolOptions } from './js/js-pool.js';
+export { JsError, JsMemoryLimitError, JsValueError } from './js/errors.js';
+
 // Building C guests against the bundled SDK (gcc).
 export { buildGuest, GuestBuildError, GUEST_CFLAGS, GUEST_LDFLAGS, type BuildGuestOptions } from './cli/build-guest.js';
 

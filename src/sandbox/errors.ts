@@ -263,6 +263,9 @@ export function poisons(error: unknown, guestEntered = true): boolean {
     case 'ERR_CONFIG_INVALID':
     case 'ERR_CLOSED':
     case 'ERR_POOL_BUSY':
+    case 'ERR_JS_EXCEPTION':
+    case 'ERR_JS_OUT_OF_MEMORY':
+    case 'ERR_JS_VALUE':
       return false;
     default:
       return true;

@@ -62,6 +62,11 @@ describeKvm('benchmark suite (--quick --json)', () => {
     expect(byId.get('pool-scaling')!.median).toBeGreaterThan(0);
     expect(byId.get('pool-scaling-per-cpu')!.unit).toBe('x');
     expect(byId.get('pool-scaling-per-cpu')!.median).toBeGreaterThan(0);
+    // The JavaScript rows: JsSandbox against quickjs-emscripten, which is against Node's JIT for fib(25).
+    expect(byId.get('js-fib25')!.baseline).toBe('qjs-fib25');
+    expect(byId.get('js-cold-pool')!.baseline).toBe('qjs-cold');
+    expect(byId.get('qjs-fib25')!.baseline).toBe('node-fib25');
+    expect(result.notes.some((t) => t.startsWith('JsSandbox against quickjs-emscripten'))).toBe(true);
     expect(byId.get('loop-delay-pool')!.p99).toBeGreaterThanOrEqual(byId.get('loop-delay-pool')!.median!);
 
     expect(result.phases.cFloor.map((p) => p.phase)).toEqual(
@@ -73,7 +78,7 @@ describeKvm('benchmark suite (--quick --json)', () => {
 
     // The progress count was right: the suite notes a stale BENCH_STEPS.
     expect(result.notes.filter((n) => n.includes('BENCH_STEPS'))).toEqual([]);
-    expect(BENCH_STEPS).toBe(38);
+    expect(BENCH_STEPS).toBe(42);
 
     // JSON.stringify would print NaN and Infinity as null: none anywhere.
     for (const [path, n] of numbersIn(result)) expect(Number.isFinite(n), path).toBe(true);

@@ -59,6 +59,15 @@ const EXPECTED: Record<string, RegExp[]> = {
     /^pool stats: 22 calls, 21 ok, errors \{"ERR_EXECUTION_CANCELED":1\}, p50 latency > 0 ms$/m,
     /^closed: 0 workers left$/m,
   ],
+  '10-js-per-request.mjs': [
+    /^listening on http:\/\/127\.0\.0\.1:\d+$/m,
+    /^ {2}\[guest\] pricing pear$/m,
+    /^\/run\/total\?item=pear&qty=4: 200 \{"result":20\}$/m,
+    /^\/run\/spin: 504 \{"error":"ERR_EXECUTION_CANCELED"/m,
+    /^\/run\/leak twice: 422 \{"error":"ERR_JS_EXCEPTION","message":"Error: seen 1"\} then 422 \{"error":"ERR_JS_EXCEPTION","message":"Error: seen 1"\}$/m,
+    /^6 concurrent requests on 2 VMs: 3 6 9 12 15 18$/m,
+    /^closed$/m,
+  ],
   '06-sandbox-exits.mjs': [
     /^ {2}exit at \+\d+ us: doorbell op 101 \(host call\), RIP 0x[0-9a-f]+\n {2}host function HostMethod1\("Hello from GuestFunction1, world"\) runs on the host\n {2}exit at \+\d+ us: doorbell op 108 \(halt\)/m,
     /^result 32: /m,

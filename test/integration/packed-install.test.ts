@@ -94,7 +94,7 @@ describeKvm('packed tarball in fresh projects', () => {
     expect(files).toEqual(expect.arrayContaining([
       'package.json', 'LICENSE', 'README.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/cjs/index.js',
       'dist/cjs/index.d.ts', 'dist/cjs/package.json', 'dist/src/cli/main.js', 'guests/bin/simpleguest.elf',
-      'guests/sdk/include/hyperlight_guest.h', 'examples/01-hello-real-mode.mjs',
+      'guests/sdk/include/hyperlight_guest.h', 'examples/01-hello-real-mode.mjs', 'guests/bin/jsguest.elf', 'NOTICE.md',
     ]));
     expect(files.filter((f) => /^(test|src|bench|dist\/bench)\//.test(f) || f.includes('.test.'))).toEqual([]);
   });
@@ -104,6 +104,13 @@ describeKvm('packed tarball in fresh projects', () => {
     expect(code).toMatch(/^import \{[^}]*\} from 'hyperlight-ts';/m);
     writeFileSync(join(esm, 'index.mjs'), code);
     expectQuickStartRan(await node(esm, 'index.mjs'));
+  });
+
+  it('ESM: the shipped JavaScript guest runs with nothing compiled in the project', async () => {
+    writeFileSync(join(esm, 'js.mjs'), "import { JsSandbox } from 'hyperlight-ts';\n" +
+      "const js = await JsSandbox.create(); console.log('JS', await js.run('6 * 7')); await js.close();\n");
+    const { stdout } = await run(process.execPath, ['js.mjs'], { cwd: esm, timeout: 60_000 });
+    expect(stdout).toBe('JS 42\n');
   });
 
   it('CommonJS: require runs the Quick start', async () => {
