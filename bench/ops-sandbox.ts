@@ -5,6 +5,7 @@ import { readdirSync } from 'node:fs';
 import { GuestBinary, bundledGuestPath } from '../src/sandbox/guest-binary.js';
 import type { MultiUseSandbox } from '../src/sandbox/multi-use-sandbox.js';
 import type { Snapshot } from '../src/sandbox/snapshot.js';
+import type { SandboxConfig } from '../src/sandbox/config.js';
 import { UninitializedSandbox } from '../src/sandbox/uninitialized-sandbox.js';
 import { ParameterValue, ReturnType } from '../src/sandbox/values.js';
 import type { TraceRecorder } from '../src/sandbox/trace-recorder.js';
@@ -15,8 +16,8 @@ export type BenchGuest = 'simpleguest' | 'dummyguest';
 const ECHO_ARG = [ParameterValue.String('hi')];
 
 /** A sandbox-to-be on a bundled guest, with the host functions simpleguest's calls use. */
-export function uninitialized(guest: BenchGuest, vmPool = 0): UninitializedSandbox {
-  const u = UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath(guest), { vmPool }));
+export function uninitialized(guest: BenchGuest, vmPool = 0, config?: SandboxConfig): UninitializedSandbox {
+  const u = UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath(guest), { vmPool }), config);
   u.registerPrint((text) => text.length); // silent: a benchmark must not print guest output
   if (guest === 'simpleguest') {
     u.registerHostFunction('HostAdd', { params: ['Int', 'Int'], returns: 'Int' }, (a: number, b: number) => a + b);

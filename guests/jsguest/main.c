@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include "hyperlight_guest.h"
 #include "quickjs.h"
 #include "js_heap.h"
@@ -324,6 +325,24 @@ static JSValue console_log(JSContext *c, JSValueConst this_val, int argc, JSValu
   return JS_UNDEFINED;
 }
 
+/* Math.random: xorshift128+ seeded from the host's CSPRNG (getrandom, one exit) the first time a call uses it. QuickJS's own
+ * generator is seeded once at start-up and would repeat the same sequence after every restore to a snapshot. */
+static uint64_t rnd[2];
+static int rnd_seeded;
+
+static JSValue math_random(JSContext *c, JSValueConst this_val, int argc, JSValueConst *argv) {
+  if (!rnd_seeded) {
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) return JS_ThrowInternalError(c, "getrandom failed");
+    rnd[0] |= 1;
+    rnd_seeded = 1;
+  }
+  uint64_t x = rnd[0], y = rnd[1];
+  rnd[0] = y;
+  x ^= x << 23;
+  rnd[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+  return JS_NewFloat64(c, (double)((rnd[1] + y) >> 11) * 0x1.0p-53);
+}
+
 /* The prelude: helpers kept by C (not reachable from guest code). */
 static const char prelude[] =
     "(() => {\n"
@@ -378,6 +397,7 @@ static hl_Vec *js_setup(const hl_FunctionCall *call) {
 static hl_Vec *js_eval(const hl_FunctionCall *call) {
   const char *code = call->parameters[0].value.String;
   js_heap_call_begin();
+  rnd_seeded = 0;
   JSValue v = JS_Eval(ctx, code, strlen(code), "<sandbox>", JS_EVAL_TYPE_GLOBAL);
   return respond(v);
 }
@@ -387,6 +407,7 @@ static hl_Vec *js_call(const hl_FunctionCall *call) {
   const char *name = call->parameters[0].value.String;
   const hl_Vec *env = &call->parameters[1].value.VecBytes;
   js_heap_call_begin();
+  rnd_seeded = 0;
   reader rd = {env->data, env->len, env->len ? 1 : 0}; /* [u8 kind] then the argument array */
   JSValue args = decode_value(&rd);
   if (JS_IsException(args)) return respond(args);
@@ -443,6 +464,10 @@ void hyperlight_main(void) {
   for (size_t i = 0; i < sizeof levels / sizeof *levels; i++)
     JS_SetPropertyStr(ctx, console, levels[i], JS_NewCFunction(ctx, console_log, levels[i], 1));
   JS_SetPropertyStr(ctx, global, "console", console);
+  JSValue math = JS_GetPropertyStr(ctx, global, "Math");
+  JS_SetPropertyStr(ctx, math, "random", JS_NewCFunction(ctx, math_random, "random", 0));
+  JS_FreeValue(ctx, math);
+  JS_SetCanBlock(rt, 0); /* Atomics.wait throws: a guest has one thread and nothing to wait for */
   JS_FreeValue(ctx, global);
 
   static const hl_ParameterType setup_params[] = {hl_ParameterType_String, hl_ParameterType_Long,

@@ -21,7 +21,7 @@ export type JsHostFunction = (...args: never[]) => unknown;
 export interface JsSandboxOptions {
   /** Functions guest code can call as `host.name(...)`; each call is synchronous for the guest (it waits in a VM exit). */
   hostFunctions?: Readonly<Record<string, JsHostFunction>>;
-  /** The engine's memory limit in MiB (as isolated-vm's `memoryLimit`), 1..4096; default 64. Past it: JsMemoryLimitError. */
+  /** The engine's memory limit in MiB (as isolated-vm's `memoryLimit`), 1..768 (the guest heap is at most 1 GiB); default 64. Past it: JsMemoryLimitError. */
   memoryLimit?: number;
   /** Default time limit of each run/call/load in milliseconds, host-function time included; default 1000. */
   timeoutMs?: number;
@@ -37,7 +37,7 @@ export interface JsSandboxOptions {
 export interface JsRunOptions {
   /** Start from, and keep, the current state instead of the last load()'s. Default false. */
   keepState?: boolean;
-  /** This call's time limit in milliseconds (default: the sandbox's `timeoutMs`). */
+  /** This call's time limit in milliseconds, replacing the sandbox's `timeoutMs` (which is the default). */
   timeoutMs?: number;
   /** Aborts the call (ExecutionCanceledError, reason 'aborted'). */
   signal?: AbortSignal;
@@ -105,7 +105,7 @@ export class JsSandbox {
   /** @internal builds the parts of a sandbox (also used by JsSandboxPool). */
   static async start(options: JsSandboxOptions): Promise<Parts> {
     if (options === null || typeof options !== 'object') throw new ConfigInvalidError('options', 'must be an object');
-    const memoryLimit = check('memoryLimit', options.memoryLimit, 64, 1, 4096) * MIB;
+    const memoryLimit = check('memoryLimit', options.memoryLimit, 64, 1, 768) * MIB;
     const timeoutMs = check('timeoutMs', options.timeoutMs, 1000, 1, 86_400_000);
     const message = check('maxMessageBytes', options.maxMessageBytes, MIB, 64 * 1024, 64 * MIB);
     const stack = check('stackSizeKiB', options.stackSizeKiB, 1024, 256, 65536) * 1024;
@@ -121,14 +121,16 @@ export class JsSandbox {
     const heapSize = Math.ceil((memoryLimit * 8) / 7 / 4096) * 4096 + 2 * message + 2 * MIB;
     const uninit = UninitializedSandbox.create(GuestBinary.filePath(jsGuestPath()), {
       heapSize, stackSize: stack, inputDataSize: message, outputDataSize: message,
-      maxExecutionTimeMs: timeoutMs, maxInitializationTimeMs: Math.max(5000, timeoutMs),
+      // Every guest call gets its own timeoutMs (so a call's may exceed the default), enforced by AsyncSandbox.
+      maxExecutionTimeMs: 0, maxInitializationTimeMs: Math.max(5000, timeoutMs),
     });
     uninit.registerHostFunction('JsHost', { params: ['String', 'VecBytes'], returns: 'VecBytes' },
       (name: string, args: Uint8Array) => dispatchHostCall(fns, name, args));
     uninit.registerPrint((text) => { print(text); });
     const sandbox = await uninit.evolveAsync();
     try {
-      await sandbox.call('JsSetup', 'Int', [...fns.keys()].join('\n'), BigInt(memoryLimit), BigInt(stack - 192 * 1024));
+      await sandbox.callGuestFunctionByName('JsSetup', 'Int', [[...fns.keys()].join('\n'), BigInt(memoryLimit), BigInt(stack - 192 * 1024)],
+        { timeoutMs: Math.max(5000, timeoutMs) });
       const base = await sandbox.snapshot();
       return { sandbox, base, memoryLimit, timeoutMs };
     } catch (e) {
@@ -229,7 +231,7 @@ export class JsSandbox {
       if (!load) answered(outcome);
       const ok = await outcome.then(() => true, () => false);
       if (load && ok) {
-        await this.#sandbox.call('JsGc', 'Long');
+        await this.#sandbox.callGuestFunctionByName('JsGc', 'Long', [], { timeoutMs: callOptions.timeoutMs ?? this.#timeoutMs });
         this.#base = await this.#sandbox.snapshot();
         this.#dirty = false;
         answered(outcome);

@@ -91,16 +91,38 @@ export function lastErrno(): number {
   return koffi.errno();
 }
 
-/** ioctl(2) with an integer argument. Returns the result, or -errno (never throws). */
+/**
+ * ioctl(2) with an integer argument. Returns the result, or -errno (never throws). A call a
+ * signal interrupted before it did anything (EINTR: a profiler's SIGPROF, the
+ * application's own signals) is made again, as QEMU does for KVM_CREATE_VM; only
+ * KVM_RUN, whose EINTR means a kick, uses ioctlOnce.
+ */
 export function ioctlWithInt(fd: number, request: number, arg: number | bigint = 0): number {
+  for (;;) {
+    const r = ioctlInt(fd, request, arg) as number;
+    if (r >= 0) return r;
+    const errno = koffi.errno();
+    if (errno !== ERRNO.EINTR) return -errno;
+  }
+}
+
+/** ioctl(2) with an integer argument, made once: EINTR comes back as -EINTR (KVM_RUN's kick). */
+export function ioctlOnce(fd: number, request: number, arg: number | bigint = 0): number {
   const r = ioctlInt(fd, request, arg) as number;
   return r < 0 ? -koffi.errno() : r;
 }
 
-/** ioctl(2) with a pointer to `buf` (passed without copying). Returns the result or -errno. */
+/**
+ * ioctl(2) with a pointer to `buf` (passed without copying). Returns the result or -errno;
+ * EINTR is retried as in ioctlWithInt.
+ */
 export function ioctlWithBuffer(fd: number, request: number, buf: Uint8Array): number {
-  const r = ioctlPtr(fd, request, buf) as number;
-  return r < 0 ? -koffi.errno() : r;
+  for (;;) {
+    const r = ioctlPtr(fd, request, buf) as number;
+    if (r >= 0) return r;
+    const errno = koffi.errno();
+    if (errno !== ERRNO.EINTR) return -errno;
+  }
 }
 
 /** open(2); throws SyscallError. */

@@ -8,7 +8,7 @@ import {
   kvm_debugregs, kvm_fpu, kvm_guest_debug, kvm_msr_entry, kvm_msrs, kvm_regs, kvm_run, kvm_sregs,
   kvm_translation, kvm_vcpu_events, kvm_xcr, kvm_xcrs, kvm_xsave,
 } from './layouts.generated.js';
-import { LIBC, type Mapping, close, ioctlWithBuffer, ioctlWithInt, mmap, munmap, viewOf } from './libc.js';
+import { LIBC, type Mapping, close, ioctlOnce, ioctlWithBuffer, ioctlWithInt, mmap, munmap, viewOf } from './libc.js';
 import {
   type CpuidEntry, type Regs, type Sregs, decodeRegs, decodeSregs, emptyRegs, encodeCpuid, encodeEnableCap, encodeRegs,
   encodeSregs,
@@ -361,7 +361,7 @@ export class Vcpu {
   run(): VcpuExit {
     const fd = this.fd;
     this.#decoder.commitInput();
-    const r = ioctlWithInt(fd, I.KVM_RUN, 0);
+    const r = ioctlOnce(fd, I.KVM_RUN, 0);
     if (r < 0 && r !== -EINTR) throw new KvmIoctlError(I.KVM_RUN, -r);
     return this.#decoder.decode(r);
   }

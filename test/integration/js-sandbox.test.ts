@@ -145,6 +145,20 @@ describeKvm('JsSandbox', () => {
     expect(await js.run('"alive"')).toBe('alive');
   });
 
+  it('a call\'s timeoutMs may exceed the sandbox\'s default', async () => {
+    // 2.5 s of work against the sandbox's 2 s default: the call's own 20 s limit applies.
+    expect(await js.run('const t = Date.now(); while (Date.now() - t < 2500) {} "done"', { timeoutMs: 20_000 })).toBe('done');
+  });
+
+  it('Math.random is seeded per call from the host (not repeated after each restore); Atomics.wait cannot block', async () => {
+    const a = await js.run('[Math.random(), Math.random()]') as number[];
+    const b = await js.run('[Math.random(), Math.random()]') as number[];
+    expect(a[0]).not.toBe(b[0]);
+    for (const x of [...a, ...b]) expect(x >= 0 && x < 1).toBe(true);
+    const e = await rejection(js.run('Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0)')) as JsError;
+    expect(e).toBeInstanceOf(JsError);
+  });
+
   it('an AbortSignal cancels a call', async () => {
     const ac = new AbortController();
     const p = js.run('for (;;) {}', { signal: ac.signal });

@@ -1,7 +1,12 @@
 // Kicks out of KVM_RUN on real KVM: one that arrives while the vCPU thread is outside
 // KVM_RUN waits for the next entry (never lost, never left behind), and the time limit's
-// timer is re-armed only when it must be.
-import { describe, expect, it, vi } from 'vitest';
+// timer is re-armed only when it must be; other system calls a signal interrupts are retried.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect, it, vi } from 'vitest';
 import { ThreadTimer, consumeKicks, getpid, gettid, tgkill, vcpuKickSignal } from '../../src/kvm/libc.js';
 import { ExecutionCanceledError } from '../../src/sandbox/errors.js';
 import { bundledGuestPath } from '../../src/sandbox/guest-binary.js';
@@ -70,6 +75,22 @@ describeKvm('kicks out of KVM_RUN', () => {
     } finally {
       a.close();
       b.close();
+    }
+  });
+});
+
+describeKvm('system calls interrupted by signals', () => {
+  it('KVM ioctls that a signal interrupts (EINTR) are made again: sandboxes work under a profiler\'s SIGPROF storm', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hl-storm-'));
+    try {
+      const fixture = fileURLToPath(new URL('../fixtures/signal-storm.mjs', import.meta.url));
+      const r = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-interval=25', `--cpu-prof-dir=${dir}`, fixture, '40'],
+        { encoding: 'utf8', timeout: 120_000 });
+      expect(r.stderr).not.toContain('EINTR');
+      expect(r.status).toBe(0);
+      expect(r.stdout.trim()).toBe('ok 40');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
