@@ -68,8 +68,12 @@ const EXIT_GRACE_MS = 5000;
 
 /** A snapshot held by an AsyncSandbox's worker; restore it into the same AsyncSandbox. */
 export class AsyncSnapshot {
-  /** @internal */
-  constructor(readonly owner: AsyncSandbox, readonly id: number) {
+  /** @internal the library's way to make one (the constructor is private, so users cannot forge one). */
+  static of(owner: AsyncSandbox, id: number): AsyncSnapshot {
+    return new AsyncSnapshot(owner, id);
+  }
+
+  private constructor(/** @internal */ readonly owner: AsyncSandbox, /** @internal */ readonly id: number) {
     Object.freeze(this);
   }
 }
@@ -322,7 +326,7 @@ export class AsyncSandbox {
   }
 
   #track(id: number): AsyncSnapshot {
-    const s = new AsyncSnapshot(this, id);
+    const s = AsyncSnapshot.of(this, id);
     this.#snapshots.register(s, id);
     return s;
   }

@@ -1,7 +1,7 @@
 // Releasing the VM of a worker thread that died without closing its sandbox: a thread
 // ended by worker.terminate() (or an uncaught error) runs no cleanup, but its file
 // descriptors and mappings belong to the process. Only what the worker reported is touched.
-import { type Mapping, addressOf, close, munmap } from '../kvm/libc.js';
+import { type Mapping, close, munmap } from '../kvm/libc.js';
 import type { Machine } from '../sandbox/machine.js';
 
 /** The kernel resources of one VM, as numbers that can cross threads. */
@@ -14,13 +14,13 @@ export interface VmResources {
 
 /** Called in the worker once its sandbox exists. */
 export function resourcesOf(m: Machine): VmResources {
-  const run = m.vcpu.kvmRun;
+  const run = m.vcpu.kvmRunArea;
   return {
     vcpuFd: m.vcpu.fd,
     vmFd: m.vm.fd,
     // FFI: addresses of mappings owned by the worker's Vcpu and GuestMemory; used only
     // after that thread has exited without closing them (see releaseOrphaned).
-    maps: [{ address: addressOf(run), length: run.byteLength }, { address: m.memory.hostAddress, length: m.memory.size }],
+    maps: [{ address: run.address, length: run.length }, { address: m.memory.hostAddress, length: m.memory.size }],
   };
 }
 

@@ -30,7 +30,6 @@ const timerCreateFn = libc.func('int timer_create(int clockid, void *sevp, void 
 const timerSettimeFn = libc.func('int timer_settime(intptr_t timerid, int flags, void *newValue, void *oldValue)');
 const timerDeleteFn = libc.func('int timer_delete(intptr_t timerid)');
 const sigrtminFn = libc.func('int __libc_current_sigrtmin()');
-const umaskFn = libc.func('unsigned int umask(unsigned int mask)');
 const sigrtmaxFn = libc.func('int __libc_current_sigrtmax()');
 const pthreadSigmaskFn = libc.func('int pthread_sigmask(int how, void *set, void *oldset)');
 const sigtimedwaitFn = libc.func('int sigtimedwait(void *set, void *info, void *timeout)');
@@ -179,6 +178,25 @@ export function munmap(mapping: Mapping): void {
   if ((munmapFn(mapping.address, mapping.length) as number) < 0) {
     throw new SyscallError('munmap', koffi.errno());
   }
+}
+
+/** Ranges replaced by zero pages (retire) that views may still reach: unmapped once those views are collected. */
+const retired = new FinalizationRegistry<{ address: bigint; length: number }>((r) => {
+  munmapFn(r.address, r.length);
+});
+
+/**
+ * Releases a mapping that JavaScript views over `buffer` (a viewOf() result's buffer) may
+ * outlive, without letting them fault the process: fresh anonymous zero pages replace it at
+ * the same address at once (MAP_FIXED, so its pages, and the file or vCPU behind them, are
+ * released now), a stale view then reads zeros and writes where nothing else looks, and the
+ * address range itself is unmapped once `buffer` has been collected. Never throws: if the
+ * replacement fails, the old pages stay until that collection instead.
+ */
+export function retire(mapping: Mapping, buffer: ArrayBufferLike): void {
+  mmapAtFn(mapping.address, mapping.length, LIBC.PROT_READ | LIBC.PROT_WRITE,
+    LIBC.MAP_PRIVATE | LIBC.MAP_ANONYMOUS | LIBC.MAP_NORESERVE | LIBC.MAP_FIXED, -1, 0);
+  retired.register(buffer, { address: mapping.address, length: mapping.length });
 }
 
 /** mprotect(2) of `length` bytes at `offset` into a mapping. */
@@ -383,26 +401,57 @@ export class ThreadTimer {
 export const SIGINT = 2;
 export const SIGTERM = 15;
 
-/** umask(2): sets the file-mode creation mask, returns the previous one. Never fails. */
-export function umask(mask: number): number {
-  return umaskFn(mask) as number;
+/**
+ * The handler that records SIGINT/SIGTERM for the run loop: 27 bytes of x86-64 code of our
+ * own, `flags[sig & 63] = 1; return` (endbr64; mov edi, edi; and edi, 63; movabs rax, flags;
+ * mov dword [rax + rdi*4], 1; ret), alone on a page made read+execute once it is written,
+ * with the 64 int32 flags on a page of their own. One store: async-signal-safe from any
+ * thread, and nothing else in the process changes. Made on first use, kept for the life of
+ * the process; undefined where it cannot be (not x86-64, or no executable memory).
+ */
+let recorder: { handler: bigint; flags: Int32Array } | null | undefined = null;
+
+function signalRecorder(): { handler: bigint; flags: Int32Array } | undefined {
+  if (recorder !== null) return recorder;
+  recorder = undefined;
+  if (process.arch !== 'x64') return undefined;
+  const pages = mmap(2 * 4096, LIBC.PROT_READ | LIBC.PROT_WRITE, LIBC.MAP_PRIVATE | LIBC.MAP_ANONYMOUS);
+  const flagsAddress = pages.address + 4096n;
+  const code = new Uint8Array(27);
+  code.set([0xf3, 0x0f, 0x1e, 0xfa, 0x89, 0xff, 0x83, 0xe7, 0x3f, 0x48, 0xb8], 0);
+  new DataView(code.buffer).setBigUint64(11, flagsAddress, true);
+  code.set([0xc7, 0x04, 0xb8, 0x01, 0x00, 0x00, 0x00, 0xc3], 19);
+  // FFI: both pages belong to the recorder for the life of the process (never unmapped).
+  const bytes = viewOf(pages);
+  bytes.set(code, 0);
+  if ((mprotectFn(pages.address, 4096, LIBC.PROT_READ | LIBC.PROT_EXEC) as number) < 0) return undefined;
+  recorder = { handler: pages.address, flags: new Int32Array(bytes.buffer, 4096, 64) };
+  return recorder;
 }
 
 /**
- * Makes libc's `umask` the handler of `signal`, so that its arrival sets the process's
- * umask to the signal number (observable with umask(), from any thread; umask is
- * async-signal-safe). The previous sigaction goes into `saved` (sigaction.size bytes).
+ * Makes the recording handler (signalRecorder) the handler of `signal`, its flag cleared;
+ * the previous sigaction goes into `saved` (sigaction.size bytes). False, with nothing
+ * changed, where the handler cannot exist. No SA_RESTART: a blocked KVM_RUN returns EINTR.
  */
-export function recordSignalInUmask(signal: number, saved: Uint8Array): void {
+export function recordSignal(signal: number, saved: Uint8Array): boolean {
+  const r = signalRecorder();
+  if (!r) return false;
+  Atomics.store(r.flags, signal & 63, 0);
   const act = new Uint8Array(sigaction.size);
   const view = new DataView(act.buffer);
-  // FFI: a function pointer into libc, valid for the life of the process.
-  view.setBigUint64(sigaction.fields.sa_handler[0], koffi.address(libc.symbol('umask')), true);
+  view.setBigUint64(sigaction.fields.sa_handler[0], r.handler, true);
   view.setInt32(sigaction.fields.sa_flags[0], 0, true);
   if ((sigactionFn(signal, act, saved) as number) < 0) throw new SyscallError('sigaction', koffi.errno());
+  return true;
 }
 
-/** Puts back a sigaction saved by recordSignalInUmask. */
+/** Whether `signal` arrived since recordSignal installed the handler or this last said so (clears the flag). */
+export function takeRecordedSignal(signal: number): boolean {
+  return recorder ? Atomics.exchange(recorder.flags, signal & 63, 0) !== 0 : false;
+}
+
+/** Puts back a sigaction saved by recordSignal. */
 export function restoreSigaction(signal: number, saved: Uint8Array): void {
   if ((sigactionFn(signal, saved, null) as number) < 0) throw new SyscallError('sigaction', koffi.errno());
 }

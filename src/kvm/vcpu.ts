@@ -8,7 +8,7 @@ import {
   kvm_debugregs, kvm_fpu, kvm_guest_debug, kvm_msr_entry, kvm_msrs, kvm_regs, kvm_run, kvm_sregs,
   kvm_translation, kvm_vcpu_events, kvm_xcr, kvm_xcrs, kvm_xsave,
 } from './layouts.generated.js';
-import { LIBC, type Mapping, close, ioctlOnce, ioctlWithBuffer, ioctlWithInt, mmap, munmap, viewOf } from './libc.js';
+import { LIBC, type Mapping, close, ioctlOnce, ioctlWithBuffer, ioctlWithInt, mmap, munmap, retire, viewOf } from './libc.js';
 import {
   type CpuidEntry, type Regs, type Sregs, decodeRegs, decodeSregs, emptyRegs, encodeCpuid, encodeEnableCap, encodeRegs,
   encodeSregs,
@@ -36,6 +36,8 @@ export class Vcpu {
   #fd: number;
   #run: Mapping | undefined;
   readonly #runBytes: Uint8Array;
+  /** Whether `kvmRun` handed the view out: close() then retires the mapping (libc.ts: retire). */
+  #runHandedOut = false;
   readonly #decoder: ExitDecoder;
   readonly #onClose: () => void;
   readonly #regsBuf = new Uint8Array(kvm_regs.size);
@@ -55,7 +57,7 @@ export class Vcpu {
     this.hasSyncRegs = hasSyncRegs;
     this.#run = mmap(mmapSize, LIBC.PROT_READ | LIBC.PROT_WRITE, LIBC.MAP_SHARED, fd, 0);
     // FFI: kvm_run plus its data pages, `mmapSize` bytes shared with the kernel; owned by
-    // this vCPU and unmapped in close(), after which the views must not be used.
+    // this vCPU and unmapped in close() (retired instead once `kvmRun` handed it out).
     this.#runBytes = viewOf(this.#run);
     this.#decoder = new ExitDecoder(this.#runBytes);
     const b = this.#runBytes;
@@ -115,12 +117,20 @@ export class Vcpu {
   }
 
   /**
-   * The raw kvm_run area (for tools; the run loop uses `run()`).
-   * FFI: a view of the vCPU's mapping; do not keep it past close() (reading it then faults).
+   * The raw kvm_run area (for tools; the run loop uses `run()`). A view kept past close()
+   * cannot fault the process: it then reads zeros (the vCPU is released; the address range
+   * stays reserved until the view is collected).
    */
   get kvmRun(): Uint8Array {
     if (!this.#run) throw new ResourceClosedError('Vcpu');
+    this.#runHandedOut = true;
     return this.#runBytes;
+  }
+
+  /** @internal where kvm_run is mapped (async/reclaim.ts), without handing out a view. */
+  get kvmRunArea(): { readonly address: bigint; readonly length: number } {
+    if (!this.#run) throw new ResourceClosedError('Vcpu');
+    return { address: this.#run.address, length: this.#run.length };
   }
 
   private ioctlBuf(request: number, buf: Uint8Array): void {
@@ -371,7 +381,8 @@ export class Vcpu {
     if (this.#fd < 0) return;
     const fd = this.#fd;
     this.#fd = -1;
-    if (this.#run) munmap(this.#run);
+    if (this.#run && this.#runHandedOut) retire(this.#run, this.#runBytes.buffer);
+    else if (this.#run) munmap(this.#run);
     this.#run = undefined;
     close(fd);
     this.#onClose();

@@ -1,7 +1,7 @@
 // Guest memory: one page-aligned anonymous mapping with PROT_NONE guard pages around it,
 // and bounds-checked reads and writes. Knows nothing about layout or KVM slots.
 import { GuestMemoryBoundsError } from '../errors.js';
-import { LIBC, type Mapping, madvise, mmap, mmapOver, mprotect, munmap, viewOf } from '../kvm/libc.js';
+import { LIBC, type Mapping, madvise, mmap, mmapOver, mprotect, munmap, retire, viewOf } from '../kvm/libc.js';
 import { ResourceClosedError } from '../kvm/errors.js';
 import type { MemorySnapshot } from './snapshot.js';
 
@@ -9,6 +9,27 @@ export const PAGE_SIZE = 4096;
 const GUARD = PAGE_SIZE;
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
+
+// The library's own zero-copy access (not exported from the package): views it takes this
+// way never outlive the memory, so close() can unmap at once. Set in GuestMemory's static block.
+let internalBytes: (m: GuestMemory) => Uint8Array;
+let internalView: (m: GuestMemory) => DataView;
+
+/** The whole memory as bytes, for the library's own code (does not count as a view handed out). */
+export function hostBytes(m: GuestMemory): Uint8Array {
+  return internalBytes(m);
+}
+
+/** A DataView over the whole memory, for the library's own code. */
+export function hostView(m: GuestMemory): DataView {
+  return internalView(m);
+}
+
+/** A zero-copy view of `length` bytes at `offset`, for the library's own code. */
+export function hostSlice(m: GuestMemory, offset: number, length: number): Uint8Array {
+  m.check(offset, length);
+  return internalBytes(m).subarray(offset, offset + length);
+}
 
 /**
  * Guest memory backed by mmap (private, anonymous, no-reserve), with a host-side
@@ -26,6 +47,19 @@ export class GuestMemory {
   readonly size: number;
   /** The snapshot whose stored pages are mapped copy-on-write into this memory, if any. */
   readonly mappedFrom: MemorySnapshot | undefined;
+  /** Whether a view went out through `bytes`, `view` or `slice()`: close() then retires the mapping instead of unmapping it. */
+  #handedOut = false;
+
+  static {
+    internalBytes = (m) => {
+      if (!m.#mapping) throw new ResourceClosedError('GuestMemory');
+      return m.#bytes;
+    };
+    internalView = (m) => {
+      if (!m.#mapping) throw new ResourceClosedError('GuestMemory');
+      return m.#view;
+    };
+  }
 
   private constructor(mapping: Mapping, size: number, mappedFrom?: MemorySnapshot) {
     this.#mapping = mapping;
@@ -81,16 +115,22 @@ export class GuestMemory {
     return new GuestMemory(mapping, memory.size, snapshot);
   }
 
-  /** The whole memory as bytes (zero-copy; invalid after close()). */
+  /**
+   * The whole memory as bytes (zero-copy). A view kept past close() cannot fault the process:
+   * it then reads zeros and its writes go nowhere (the address range stays reserved until
+   * every such view has been collected).
+   */
   get bytes(): Uint8Array {
-    if (!this.#mapping) throw new ResourceClosedError('GuestMemory');
-    return this.#bytes;
+    const bytes = internalBytes(this);
+    this.#handedOut = true;
+    return bytes;
   }
 
-  /** A DataView over the whole memory (zero-copy; invalid after close()). */
+  /** A DataView over the whole memory (zero-copy; after close() like `bytes`). */
   get view(): DataView {
-    if (!this.#mapping) throw new ResourceClosedError('GuestMemory');
-    return this.#view;
+    const view = internalView(this);
+    this.#handedOut = true;
+    return view;
   }
 
   /** Throws unless [offset, offset + length) lies inside the memory. */
@@ -114,15 +154,16 @@ export class GuestMemory {
     this.#view.setBigUint64(offset, BigInt.asUintN(64, v), true);
   }
 
-  /** A zero-copy view of `length` bytes at `offset` (valid until close()). */
+  /** A zero-copy view of `length` bytes at `offset` (after close() like `bytes`). */
   slice(offset: number, length: number): Uint8Array {
-    this.check(offset, length);
-    return this.#bytes.subarray(offset, offset + length);
+    const bytes = hostSlice(this, offset, length);
+    this.#handedOut = true;
+    return bytes;
   }
 
   /** A copy of `length` bytes at `offset`. */
   copyOut(offset: number, length: number): Uint8Array {
-    return this.slice(offset, length).slice();
+    return hostSlice(this, offset, length).slice();
   }
 
   /** Copies `data` into guest memory at `offset`. */
@@ -164,14 +205,20 @@ export class GuestMemory {
     madvise(this.#mapping, GUARD + offset, length, LIBC.MADV_DONTNEED);
   }
 
-  /** Unmaps the memory; idempotent. Views obtained earlier must not be used after. */
+  /**
+   * Releases the memory; idempotent. Unmapped at once unless a view was handed out
+   * (`bytes`, `view`, `slice()`): then zero pages replace it, so that view reads zeros
+   * instead of faulting, and the range is unmapped when the views are collected.
+   */
   close(): void {
     const m = this.#mapping;
     if (!m) return;
+    const buffer = this.#bytes.buffer;
     this.#mapping = undefined;
     this.#bytes = new Uint8Array(0);
     this.#view = new DataView(new ArrayBuffer(0));
-    munmap(m);
+    if (this.#handedOut) retire(m, buffer);
+    else munmap(m);
   }
 
   [Symbol.dispose](): void {

@@ -1,7 +1,7 @@
 // Snapshots of guest memory: capture (all-zero pages skipped), restore by full copy, and
 // restore of only the pages a dirty bitmap names. Knows nothing of vCPUs or sandboxes.
 import { GuestMemoryBoundsError } from '../errors.js';
-import { PAGE_SIZE, type GuestMemory } from './guest-memory.js';
+import { PAGE_SIZE, type GuestMemory, hostBytes } from './guest-memory.js';
 
 const WORDS_PER_PAGE = PAGE_SIZE / 4;
 
@@ -90,7 +90,7 @@ export class MemorySnapshot {
 
   /** Copies every non-zero page of `memory`. */
   static capture(memory: GuestMemory): MemorySnapshot {
-    const bytes = memory.bytes;
+    const bytes = hostBytes(memory);
     const pages = memory.size / PAGE_SIZE;
     const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
     const offsets = new Int32Array(pages).fill(-1);
@@ -127,7 +127,7 @@ export class MemorySnapshot {
   restoreIntoZeroed(memory: GuestMemory): void {
     this.#checkSize(memory);
     if (memory.mappedFrom === this) return; // its pages are the snapshot's already (mapped)
-    const bytes = memory.bytes;
+    const bytes = hostBytes(memory);
     const offsets = this.#pageOffsets;
     for (let p = 0; p < offsets.length; p++) {
       const at = offsets[p]!;
@@ -138,7 +138,7 @@ export class MemorySnapshot {
   /** Restores all of memory: every page equals the snapshot afterwards. */
   restoreFull(memory: GuestMemory): void {
     this.#checkSize(memory);
-    const bytes = memory.bytes;
+    const bytes = hostBytes(memory);
     const pages = this.size / PAGE_SIZE;
     for (let p = 0; p < pages; p++) this.#restorePage(bytes, p);
   }
@@ -150,7 +150,7 @@ export class MemorySnapshot {
    */
   restoreDirty(memory: GuestMemory, bitmap: Uint8Array): number {
     this.#checkSize(memory);
-    const bytes = memory.bytes;
+    const bytes = hostBytes(memory);
     const pages = this.size / PAGE_SIZE;
     let restored = 0;
     const n = Math.min(bitmap.length, Math.ceil(pages / 8));
@@ -174,7 +174,7 @@ export class MemorySnapshot {
     this.#checkSize(memory);
     memory.check(offset, length);
     if (length === 0) return;
-    const bytes = memory.bytes;
+    const bytes = hostBytes(memory);
     const last = Math.floor((offset + length - 1) / PAGE_SIZE);
     for (let p = Math.floor(offset / PAGE_SIZE); p <= last; p++) this.#restorePage(bytes, p);
   }

@@ -4,6 +4,7 @@ import { nearestSymbol } from '../elf/index.js';
 import { HyperlightError } from '../errors.js';
 import { KVM_INTERNAL_ERROR_EMULATION } from '../kvm/constants.js';
 import { walk } from '../mem/x86_64/index.js';
+import { hostBytes, hostView } from '../mem/guest-memory.js';
 import {
   EXCEPTION_FRAME_SIZE, FRAME_OFF_RAX, RFLAGS_RESERVED_1, FRAME_OFF_RFLAGS, FRAME_OFF_RIP, FRAME_OFF_VECTOR, PF_FETCH, PF_USER,
   SEL_USER_CODE, SYSCALL_ENTRY_SENTINEL, SYSCALL_RESUME, VECTOR_PF, VECTOR_UD, readExceptionFrame,
@@ -73,7 +74,7 @@ export class FaultReporter {
   exception(): HyperlightError {
     const { layout, memory } = this.#m;
     const top = layout.exceptionStack.gpa + layout.exceptionStack.size;
-    const f = readExceptionFrame(memory.view, top);
+    const f = readExceptionFrame(hostView(memory), top);
     if (f.cs !== SEL_USER_CODE) {
       return new UnexpectedExitError(`CPU exception ${f.vector} at CPL0 (CS 0x${f.cs.toString(16)}, RIP ` +
         `0x${f.rip.toString(16)}): the host's exception stubs faulted`);
@@ -96,7 +97,7 @@ export class FaultReporter {
   syscall(): PendingSyscall | undefined {
     const { layout, memory } = this.#m;
     const top = layout.exceptionStack.gpa + layout.exceptionStack.size;
-    const f = readExceptionFrame(memory.view, top);
+    const f = readExceptionFrame(hostView(memory), top);
     if (f.cs !== SEL_USER_CODE) return undefined;
     let returnRip: bigint;
     let rflags = f.rflags;
@@ -125,7 +126,7 @@ export class FaultReporter {
 
   /** Makes the stub that reported `call` return `result` to the guest after its `syscall` (cpl0-stubs.S). */
   resumeSyscall(call: PendingSyscall, result: bigint): void {
-    const v = this.#m.memory.view;
+    const v = hostView(this.#m.memory);
     v.setBigUint64(call.frameAt + FRAME_OFF_RAX, result, true);
     v.setBigUint64(call.frameAt + FRAME_OFF_RIP, call.returnRip, true);
     v.setBigUint64(call.frameAt + FRAME_OFF_RFLAGS, call.rflags, true);
@@ -154,7 +155,7 @@ export class FaultReporter {
    * at CPL3 cannot change CR3). A walk that leaves guest memory ends the bytes.
    */
   instructionBytes(rip: bigint): Uint8Array {
-    const bytes = this.#m.memory.bytes;
+    const bytes = hostBytes(this.#m.memory);
     const out: number[] = [];
     for (let i = 0n; i < 15n; i++) {
       let t: ReturnType<typeof walk>;

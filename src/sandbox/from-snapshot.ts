@@ -9,6 +9,7 @@ import { RunLoop } from './run-loop.js';
 import { Snapshot } from './snapshot.js';
 import { checkGuestSregs } from './snapshot-file.js';
 import { SnapshotIncompatibleError } from './errors.js';
+import { PEB_OFF_RANDOM_SEED } from './abi.js';
 
 /** Host functions by name, as SandboxPool takes them: `{ HostAdd: { params, returns, fn } }`. */
 export type SnapshotHostFunctions = Readonly<Record<string, HostFunctionSignature & { fn: (...args: never[]) => unknown }>>;
@@ -16,6 +17,12 @@ export type SnapshotHostFunctions = Readonly<Record<string, HostFunctionSignatur
 export interface FromSnapshotOptions {
   /** Guest print output (HostPrint and DebugPrint); default: stdout. */
   print?: (text: string) => number | void;
+  /**
+   * Give the guest a new random seed (default true, as every new sandbox gets: its `rand()`
+   * differs from the snapshot's and from other sandboxes'). `false` keeps the snapshot's
+   * seed, so the guest replays the snapshot's sequence, as after `restore(snapshot)`.
+   */
+  reseed?: boolean;
 }
 
 /** See MultiUseSandbox.fromSnapshot. */
@@ -50,8 +57,10 @@ export function sandboxFromSnapshot(snapshot: Snapshot, hostFunctions: SnapshotH
   let loop: RunLoop | undefined;
   try {
     checkGuestSregs(snapshot.cpu.sregs, machine.startSregs);
+    // The machine got a fresh seed like every new one; put the snapshot's back when asked to.
+    if (options.reseed === false) snapshot.memory.restoreRange(machine.memory, machine.layout.peb.gpa + PEB_OFF_RANDOM_SEED, 8);
     loop = new RunLoop(machine, interrupt, { debugPrint: (text) => { printText(text); } });
-    const sandbox = new MultiUseSandbox(machine, loop, interrupt, hosts, config, src.dispatch);
+    const sandbox = MultiUseSandbox.create(machine, loop, interrupt, hosts, config, src.dispatch);
     sandbox.setSnapshotSource(src);
     sandbox.startedFrom(snapshot);
     return sandbox;

@@ -7,7 +7,7 @@ import type { CpuidEntry, Regs, Segment, Sregs } from '../kvm/structs.js';
 import { emptyRegs, encodeCpuid } from '../kvm/structs.js';
 import type { Vcpu } from '../kvm/vcpu.js';
 import type { Vm } from '../kvm/vm.js';
-import { GuestMemory, PAGE_SIZE } from '../mem/guest-memory.js';
+import { GuestMemory, PAGE_SIZE, hostBytes, hostSlice, hostView } from '../mem/guest-memory.js';
 import type { MemorySnapshot } from '../mem/snapshot.js';
 import { type MemoryLayout, buildPageTables, mappedRangesFor, planLayout } from '../mem/x86_64/index.js';
 import * as X from '../x86_64/index.js';
@@ -166,13 +166,13 @@ export function entryRegs(layout: MemoryLayout, entry: bigint, logLevel: number)
 /** Writes image, page tables, system area and PEB; returns CR3 and where the tables are. */
 function writeMemoryImage(memory: GuestMemory, layout: MemoryLayout, image: ElfImage, sink?: PhaseSink): bigint {
   let t = sink ? process.hrtime.bigint() : 0n;
-  image.load(memory.slice(layout.image.gpa, layout.image.size), layout.image.gpa);
+  image.load(hostSlice(memory, layout.image.gpa, layout.image.size), layout.image.gpa);
   if (sink) { const n = process.hrtime.bigint(); sink.phase('load-elf', t, n); t = n; }
   const ranges = mappedRangesFor(layout, image.segments);
   const tables = buildPageTables(ranges, layout.pageTables,
-    memory.slice(layout.pageTables.gpa, layout.pageTables.size));
+    hostSlice(memory, layout.pageTables.gpa, layout.pageTables.size));
   writeSystemArea(memory, layout);
-  writePeb(memory.view, layout.peb.gpa, { ...pebFieldsOf(layout), randomSeed: freshSeed() });
+  writePeb(hostView(memory), layout.peb.gpa, { ...pebFieldsOf(layout), randomSeed: freshSeed() });
   if (sink) sink.phase('page-tables', t, process.hrtime.bigint());
   return BigInt(tables.cr3);
 }
@@ -190,7 +190,7 @@ export function pebFieldsOf(layout: MemoryLayout): PebFields {
 }
 
 function writeSystemArea(memory: GuestMemory, layout: MemoryLayout): X.SystemTables {
-  return X.writeSystemArea(memory.bytes, {
+  return X.writeSystemArea(hostBytes(memory), {
     tables: layout.sysTables.gpa, code: layout.sysCode.gpa,
     exceptionStackTop: layout.exceptionStack.gpa + layout.exceptionStack.size,
   });
@@ -308,7 +308,7 @@ function loadContents(memory: GuestMemory, layout: MemoryLayout, start: MachineS
   const t = sink ? process.hrtime.bigint() : 0n;
   start.template.memory.restoreIntoZeroed(memory);
   // Its own entropy, though the rest of memory is a copy of another guest's.
-  writePebRandomSeed(memory.view, layout.peb.gpa, freshSeed());
+  writePebRandomSeed(hostView(memory), layout.peb.gpa, freshSeed());
   if (sink) sink.phase('copy-template', t, process.hrtime.bigint());
   return { cr3: start.template.cr3, entry: start.template.entry };
 }

@@ -3,7 +3,7 @@ import { closeSync, fstatSync, openSync } from 'node:fs';
 import { ConfigInvalidError } from '../errors.js';
 import * as K from '../kvm/constants.js';
 import { LIBC, type Mapping, mmap, munmap, viewOf } from '../kvm/libc.js';
-import { PAGE_SIZE } from '../mem/guest-memory.js';
+import { PAGE_SIZE, hostView } from '../mem/guest-memory.js';
 import { type PhysAccess, extraTablePages, mapIntoTables, pageUp } from '../mem/x86_64/index.js';
 import { MAPPED_REGIONS_MAX, MAPPED_REGION_ENTRY_SIZE, MAPPED_REGION_WRITABLE, PEB_OFF_REGIONS } from './abi.js';
 import type { Machine } from './machine.js';
@@ -148,7 +148,7 @@ export class MappedRegions {
 
   /** Entries by gpa: the sandbox's own memory, the new tables' pages, or those of earlier regions. */
   #phys(tablesGpa: number, tables: Mapping): PhysAccess {
-    const main = this.#m.memory.view;
+    const main = hostView(this.#m.memory);
     // FFI: views of the tables' mappings (this region's and earlier ones'), used only during map().
     const areas = [{ gpa: tablesGpa, mapping: tables }, ...this.#regions.filter((r) => r.tables)
       .map((r) => ({ gpa: r.tablesGpa, mapping: r.tables! }))]
@@ -166,7 +166,7 @@ export class MappedRegions {
 
   /** The PEB's region table (docs/guest-abi.md), rewritten whole. */
   #writeTable(): void {
-    const view = this.#m.memory.view;
+    const view = hostView(this.#m.memory);
     const base = this.#m.layout.peb.gpa + PEB_OFF_REGIONS;
     view.setBigUint64(base, BigInt(this.#regions.length), true);
     for (let i = 0; i < MAPPED_REGIONS_MAX; i++) {

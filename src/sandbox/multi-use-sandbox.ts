@@ -1,6 +1,7 @@
 // An evolved sandbox: typed guest calls, host calls answered, snapshots, poisoning, kill.
 import { ResourceClosedError } from '../kvm/errors.js';
 import { MemorySnapshot } from '../mem/snapshot.js';
+import { hostView } from '../mem/guest-memory.js';
 import { PEB_OFF_RANDOM_SEED, writePebRandomSeed } from './abi.js';
 import { afterFailure, guardExitSink, guardPhaseSink } from './callbacks.js';
 import { type CallCounters, callChannel, newSandboxId, publishSyncCall } from './diagnostics.js';
@@ -31,6 +32,12 @@ export type SandboxStatus = 'ready' | 'poisoned' | 'closed';
 export interface RestoreOptions {
   /** Give the guest a new random seed after restoring (default false: the snapshot's). */
   reseed?: boolean;
+  /**
+   * Accept a snapshot taken from another sandbox, or loaded from a file, of the same guest
+   * binary and memory layout (default false: SnapshotIncompatibleError). This sandbox then
+   * continues as that one; its own host functions and configuration stay.
+   */
+  allowOtherSandbox?: boolean;
 }
 
 /**
@@ -70,6 +77,11 @@ export function driveToHalt(loop: RunLoop, hosts: HostFunctionRegistry, counters
   }
 }
 
+/** What a MultiUseSandbox is made of (MultiUseSandbox.create). */
+type SandboxParts = [machine: Machine, loop: RunLoop, interrupt: InterruptState, hosts: HostFunctionRegistry,
+  config: ResolvedConfig, dispatchAddress: bigint, trace?: PhaseSink, release?: (m: Machine) => boolean,
+  budget?: OutputBudget];
+
 /**
  * A guest that has run its initialisation and is ready for calls. State persists between
  * calls. A failure that leaves the guest in an unknown state poisons the sandbox: it then
@@ -92,6 +104,10 @@ export class MultiUseSandbox {
   #busy = false;
   /** The snapshot guest memory equals, apart from pages in the dirty log. */
   #baseline: Snapshot | undefined;
+  /** What this sandbox's snapshots record as their origin: restore() accepts others only when allowed. */
+  readonly #identity: object = Object.freeze({});
+  /** The snapshot fromSnapshot() made this sandbox from: its own starting state, restorable without opt-in. */
+  #startedFrom: Snapshot | undefined;
   /** Guest address of the dispatch function the guest reported at init. */
   readonly dispatchAddress: bigint;
   /** What snapshots of this sandbox record about it (binary, layout inputs, segments). */
@@ -102,10 +118,13 @@ export class MultiUseSandbox {
   /** Offered the machine at close(); true when it kept it for reuse (a VM pool). */
   readonly #release: ((m: Machine) => boolean) | undefined;
 
-  /** @internal use `UninitializedSandbox.evolve()`. */
-  constructor(machine: Machine, loop: RunLoop, interrupt: InterruptState, hosts: HostFunctionRegistry,
-    config: ResolvedConfig, dispatchAddress: bigint, trace?: PhaseSink,
-    release?: (m: Machine) => boolean, budget?: OutputBudget) {
+  /** @internal the library's only way to make one (the constructor is private): `UninitializedSandbox.evolve()` and `fromSnapshot()` call it. */
+  static create(...parts: SandboxParts): MultiUseSandbox {
+    return new MultiUseSandbox(...parts);
+  }
+
+  // Private, so `new MultiUseSandbox()` does not type-check for users: sandboxes come from evolve() or fromSnapshot().
+  private constructor(...[machine, loop, interrupt, hosts, config, dispatchAddress, trace, release, budget]: SandboxParts) {
     this.#release = release;
     this.#budget = budget ?? new OutputBudget(config.maxOutputBytesPerCall);
     this.#m = machine;
@@ -125,7 +144,8 @@ export class MultiUseSandbox {
    * loaded from a file (copies them otherwise), with its registers. `hostFunctions` are
    * registered as with `registerHostFunction` (HostPrint prints to stdout unless `print` is
    * given). The guest's declared functions are not known (call() converts plain values by
-   * their JS type).
+   * their JS type). The guest gets a fresh random seed, as every new sandbox does
+   * (`{ reseed: false }` keeps the snapshot's); `restore(snapshot)` needs no opt-in here.
    * @throws SnapshotIncompatibleError when the snapshot's special registers are not what
    *   this host gives a ring-3 guest (another CPU's features); ConfigInvalidError for a bad
    *   host function; KVM errors.
@@ -143,6 +163,7 @@ export class MultiUseSandbox {
   /** @internal guest memory and registers equal `snapshot` (fromSnapshot): a restore to it copies only dirty pages. */
   startedFrom(snapshot: Snapshot): void {
     this.#baseline = snapshot;
+    this.#startedFrom = snapshot;
   }
 
   /**
@@ -325,8 +346,8 @@ export class MultiUseSandbox {
     // snapshot. Manual mode keeps accumulating: a superset is still exact for restore.
     if (!manualDirtyLog) vm.getDirtyLog(GUEST_SLOT);
     if (!this.#source) throw new SnapshotIncompatibleError('this sandbox was built without what a snapshot records');
-    const snap = new Snapshot(this.#layoutKey, MemorySnapshot.capture(memory), captureGuestCpuState(vcpu), this.#source,
-      this.#regions?.lastId ?? 0);
+    const snap = Snapshot.of(this.#layoutKey, MemorySnapshot.capture(memory), captureGuestCpuState(vcpu), this.#source,
+      this.#regions?.lastId ?? 0, this.#identity);
     this.#baseline = snap;
     this.#loop.io.clearHostWrites();
     this.#loop.syscalls.hostWrittenPages.clear();
@@ -340,8 +361,11 @@ export class MultiUseSandbox {
    * otherwise all of memory. Registers, segments and the XSAVE area come back exactly; after
    * a fault (poisoned), the debug registers and pending events are also reset to a new
    * vCPU's. With `reseed`, the guest also gets a new random seed (its `rand()` then differs
-   * from the snapshot's sequence).
-   * @throws SnapshotIncompatibleError for a snapshot of another guest binary or memory layout.
+   * from the snapshot's sequence). A snapshot taken from another sandbox, or loaded from a
+   * file, is refused unless `allowOtherSandbox` is set (this sandbox would then answer as
+   * that one); the one fromSnapshot() made this sandbox from counts as its own.
+   * @throws SnapshotIncompatibleError for a snapshot of another guest binary or memory
+   *   layout, or of another sandbox without `allowOtherSandbox`.
    */
   restore(snapshot: Snapshot, options: RestoreOptions = {}): void {
     this.#usable();
@@ -352,6 +376,10 @@ export class MultiUseSandbox {
     if (this.#source && snapshot.source.binaryHash !== this.#source.binaryHash &&
       snapshot.source.binaryHash() !== this.#source.binaryHash()) {
       throw new SnapshotIncompatibleError('snapshot was taken from a sandbox of another guest binary');
+    }
+    if (snapshot.origin !== this.#identity && snapshot !== this.#startedFrom && options.allowOtherSandbox !== true) {
+      throw new SnapshotIncompatibleError(`snapshot was ${snapshot.origin === undefined ? 'loaded from a file' : 'taken from another sandbox'}` +
+        ' (same binary and layout): pass { allowOtherSandbox: true } to restore() to continue as that sandbox, or use MultiUseSandbox.fromSnapshot()');
     }
     const upTo = snapshot.mappedRegionsUpTo;
     if (upTo !== 0 && !this.#regions?.has(upTo)) {
@@ -379,7 +407,7 @@ export class MultiUseSandbox {
     } else {
       snapshot.memory.restoreFull(memory);
     }
-    if (options.reseed === true) writePebRandomSeed(memory.view, layout.peb.gpa, freshSeed());
+    if (options.reseed === true) writePebRandomSeed(hostView(memory), layout.peb.gpa, freshSeed());
     this.#regions?.unmapNewerThan(snapshot.mappedRegionsUpTo);
     applyGuestCpuState(vcpu, snapshot.cpu);
     this.#baseline = snapshot;

@@ -14,6 +14,7 @@ import { CANCEL_NONE, type InterruptState } from './interrupt.js';
 import { IoBuffers } from './iobuf.js';
 import type { Machine } from './machine.js';
 import { TimeLimit } from './time-limit.js';
+import { hostBytes, hostView } from '../mem/guest-memory.js';
 import { consumeKicks } from '../kvm/libc.js';
 import type { ElfImage } from '../elf/index.js';
 
@@ -78,14 +79,14 @@ export class RunLoop {
     this.#m = machine;
     this.#interrupt = interrupt;
     this.#sinks = sinks;
-    this.#bytes = machine.memory.bytes;
+    this.#bytes = hostBytes(machine.memory);
     const { layout } = machine;
     this.#doorbell = layout.doorbell.gpa;
     this.#userLo = layout.peb.gpa;
-    this.io = new IoBuffers(machine.memory.bytes, machine.memory.view, layout.inputData, layout.outputData);
+    this.io = new IoBuffers(hostBytes(machine.memory), hostView(machine.memory), layout.inputData, layout.outputData);
     this.timeLimit = new TimeLimit(interrupt);
     this.faults = new FaultReporter(machine, new Symbolizer(image, layout.image.gpa));
-    this.syscalls = new SyscallServer(machine.memory.bytes, machine.memory.view, layout, machine.cr3, {
+    this.syscalls = new SyscallServer(hostBytes(machine.memory), hostView(machine.memory), layout, machine.cr3, {
       print: (text) => { this.guestOutputs++; this.#sinks.debugPrint(text); },
       setFsBase: (value) => { machine.vcpu.setMsrs([{ index: MSR_FS_BASE, data: value }]); },
       fsBase: () => machine.vcpu.getMsrs([MSR_FS_BASE])[0]!.data,

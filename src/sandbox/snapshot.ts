@@ -32,12 +32,19 @@ const backings = new FinalizationRegistry<{ fd: number; mapping: Mapping }>((b) 
 /**
  * The state of a sandbox at one moment, from `MultiUseSandbox.snapshot()` or
  * `Snapshot.load()`. Immutable; restore it any number of times into the sandbox it came
- * from or another sandbox of the same guest binary and memory layout, save it to a file,
- * or start new sandboxes from it (`MultiUseSandbox.fromSnapshot`).
+ * from (or, with `restore(snapshot, { allowOtherSandbox: true })`, into another sandbox of
+ * the same guest binary and memory layout), save it to a file, or start new sandboxes from
+ * it (`MultiUseSandbox.fromSnapshot`).
  */
 export class Snapshot {
-  /** @internal use `MultiUseSandbox.snapshot()` or `Snapshot.load()`. */
-  constructor(
+  /** @internal the library's way to make one (the constructor is private): `MultiUseSandbox.snapshot()` and `Snapshot.load()`. */
+  static of(layoutKey: string, memory: MemorySnapshot, cpu: GuestCpuState, source: SnapshotSource,
+    mappedRegionsUpTo = 0, origin?: object): Snapshot {
+    return new Snapshot(layoutKey, memory, cpu, source, mappedRegionsUpTo, origin);
+  }
+
+  // Private, so `new Snapshot()` does not type-check for users.
+  private constructor(
     readonly layoutKey: string,
     readonly memory: MemorySnapshot,
     /** General and special registers and the XSAVE area (see vcpu-state.ts for why that is all). */
@@ -46,6 +53,11 @@ export class Snapshot {
     readonly source: SnapshotSource,
     /** @internal the id of the newest region mapped (mapRegion) when it was taken; 0: none. */
     readonly mappedRegionsUpTo = 0,
+    /**
+     * @internal the identity of the sandbox it was taken from; undefined for a loaded file.
+     * restore() into any other sandbox needs `{ allowOtherSandbox: true }`.
+     */
+    readonly origin: object | undefined = undefined,
   ) {
     Object.freeze(this);
   }
@@ -142,7 +154,7 @@ export class Snapshot {
         `not ${expected.slice(0, 16)}...`);
     }
     const memory = backedPages(d.pageOffsets, bytes.subarray(d.dataOffset, d.dataOffset + d.dataLength));
-    return new Snapshot(layoutKey(d.source.layout), memory, d.cpu, d.source);
+    return Snapshot.of(layoutKey(d.source.layout), memory, d.cpu, d.source);
   }
 }
 

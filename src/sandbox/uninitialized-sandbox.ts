@@ -184,7 +184,7 @@ export class UninitializedSandbox {
       });
     }
     try {
-      if (template) return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, template.dispatch, trace, release, budget));
+      if (template) return this.#declared(MultiUseSandbox.create(machine, loop, interrupt, hosts, this.#config, template.dispatch, trace, release, budget));
       const t0 = phases ? process.hrtime.bigint() : 0n;
       budget.begin();
       const dispatch = this.#runInit(loop, interrupt, hosts);
@@ -199,7 +199,7 @@ export class UninitializedSandbox {
           },
         });
       }
-      return this.#declared(new MultiUseSandbox(machine, loop, interrupt, hosts, this.#config, dispatch, trace, release, budget));
+      return this.#declared(MultiUseSandbox.create(machine, loop, interrupt, hosts, this.#config, dispatch, trace, release, budget));
     } catch (e) {
       loop.close();
       interrupt.close();

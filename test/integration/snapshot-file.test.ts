@@ -66,7 +66,7 @@ describeKvm('snapshot files', () => {
     }
   });
 
-  it('a loaded snapshot restores into an evolved sandbox of the same binary, not of another', async () => {
+  it('a loaded snapshot restores into an evolved sandbox of the same binary when allowed, not of another', async () => {
     const sb = evolved();
     const file = join(dir, 'b.hlsnap');
     try {
@@ -74,7 +74,11 @@ describeKvm('snapshot files', () => {
       await sb.snapshot().save(file);
       sb.call('AddToStatic', 'Int', 1);
       const loaded = await Snapshot.load(file);
-      sb.restore(loaded);
+      const refused = catchError(() => sb.restore(loaded));
+      expect(refused).toBeInstanceOf(SnapshotIncompatibleError);
+      expect((refused as Error).message).toMatch(/loaded from a file.*allowOtherSandbox: true/);
+      expect(sb.call('GetStatic', 'Int')).toBe(10); // refused before anything was touched
+      sb.restore(loaded, { allowOtherSandbox: true });
       expect(sb.call('GetStatic', 'Int')).toBe(9);
     } finally {
       sb.close();

@@ -1,8 +1,8 @@
 // Type-level tests of the published declarations (dist/src/*.d.ts, through the package's own name): each `@ts-expect-error` line must fail to compile, every other line must compile.
 // Checked by test/unit/public-types.test.ts with tsc; nothing here runs.
 import {
-  type AsyncSandbox, type ErrorCode, type HyperlightError, type MultiUseSandbox, ParameterType, ParameterValue, ReturnType,
-  type SandboxPool, type UninitializedSandbox, bundledGuestPath,
+  AsyncSnapshot, type AsyncSandbox, type ErrorCode, type HyperlightError, MultiUseSandbox, ParameterType, ParameterValue, ReturnType,
+  type SandboxPool, Snapshot, type UninitializedSandbox, bundledGuestPath,
 } from 'hyperlight-ts';
 
 declare const sb: MultiUseSandbox;
@@ -74,3 +74,12 @@ export const bogus: ErrorCode = 'ERR_NOPE';
 // @internal members are stripped from the published declarations.
 // @ts-expect-error `machine` is internal
 void sb.machine;
+
+// Sandboxes and snapshots come from the library only (evolve(), fromSnapshot(), snapshot(), load()).
+// @ts-expect-error the constructor is private
+export const made = new MultiUseSandbox();
+// @ts-expect-error the constructor is private
+export const forged = new Snapshot();
+// @ts-expect-error the constructor is private
+export const forgedAsync = new AsyncSnapshot();
+export const restoreOptions: Parameters<MultiUseSandbox['restore']>[1] = { reseed: true, allowOtherSandbox: true };
