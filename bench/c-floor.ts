@@ -113,17 +113,21 @@ export interface Cpl3FloorSamples {
   loopN: number;
   /** The cold cycle making exactly the syscalls of evolve() from an init template. */
   evolveNs: number[];
+  /** A call across a shared-memory mailbox with the vCPU in KVM_RUN on another thread (no exit), and the same with 4 pages copied back per call. */
+  mailboxNs: number[];
+  mailboxRestoreNs: number[];
 }
 
 /** Runs kvm-floor-cpl3 (the ring-3 C floor). */
 export function runCpl3Floor(memBytes: number, coldIters: number, warmIters: number): Cpl3FloorSamples {
-  const exe = buildCProgram('kvm-floor-cpl3');
+  const exe = buildCProgram('kvm-floor-cpl3', ['-pthread']);
   const out = runJsonProgram(exe, [`0x${memBytes.toString(16)}`, String(coldIters), String(warmIters)]);
   const n = out.loop_n;
   if (typeof n !== 'number') throw new Error('C floor output: loop_n is not a number');
   return {
     mmioNs: numberArray(out, 'mmio_ns'), trapNs: numberArray(out, 'trap_ns'), loopNs: numberArray(out, 'loop_ns'),
     loop1Ns: numberArray(out, 'loop1_ns'), loopN: n, evolveNs: numberArray(out, 'evolve_ns'),
+    mailboxNs: numberArray(out, 'mailbox_ns'), mailboxRestoreNs: numberArray(out, 'mailbox_restore_ns'),
   };
 }
 

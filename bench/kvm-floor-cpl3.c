@@ -13,7 +13,13 @@
  *              check, kvm_run, CPUID, ENFORCE_PV_FEATURE_CPUID, SET_XSAVE, the MSR filter
  *              (default deny), registers through kvm_run's sync area, one KVM_RUN to the
  *              guest's doorbell, teardown.
- * Built by the benchmark with gcc. Usage: kvm-floor-cpl3 MEM_BYTES COLD_ITERS WARM_ITERS */
+ *   mailbox_ns - a call across a shared-memory mailbox, no exit: a CPL3 guest polls a
+ *              request word (`pause` while idle) and answers in a response word, its vCPU in
+ *              KVM_RUN on a thread of its own, this thread posting and spinning on the
+ *              answer (the exitless mode's floor, docs/exitless.md);
+ *   mailbox_restore_ns - the same with the guest writing 4 pages per call and this thread
+ *              copying them back from a saved copy after each answer (a working-set restore).
+ * Built by the benchmark with gcc -pthread. Usage: kvm-floor-cpl3 MEM_BYTES COLD_ITERS WARM_ITERS */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -24,6 +30,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 #include "kvm-floor-evolve.h"
 
@@ -37,6 +45,17 @@ static const uint8_t trap_loop[] = {0xcc, 0xeb, 0xfd};                         /
 static const uint8_t dec_loop[] = {0x48, 0xff, 0xc9, 0x75, 0xfb, 0x48, 0x89, 0x02, 0xeb, 0xf4}; /* 1: dec %rcx; jnz 1b; mov %rax,(%rdx); jmp 1b */
 /* The CPL0 handler of vector 3 at 0x7000: out %al,$0xe0; iretq. */
 static const uint8_t handler[] = {0xe6, 0xe0, 0x48, 0xcf};
+/* The mailbox loops at 0x4300 and 0x4400, RSI = the mailbox (request u32 at +0, response u32
+ * at +0x40), EBX = the last request seen:
+ * 1: mov (%rsi),%eax; cmp %eax,%ebx; je 2f; mov %eax,%ebx; [mov %eax,0x1000/0x2000/0x3000/0x4000(%rsi)];
+ *    mov %eax,0x40(%rsi); jmp 1b; 2: pause; jmp 1b */
+static const uint8_t mailbox_loop[] = {0x8b, 0x06, 0x39, 0xc3, 0x74, 0x07, 0x89, 0xc3, 0x89, 0x46, 0x40, 0xeb, 0xf3,
+                                       0xf3, 0x90, 0xeb, 0xef};
+static const uint8_t mailbox_pages_loop[] = {0x8b, 0x06, 0x39, 0xc3, 0x74, 0x1f, 0x89, 0xc3,
+                                             0x89, 0x86, 0x00, 0x10, 0x00, 0x00, 0x89, 0x86, 0x00, 0x20, 0x00, 0x00,
+                                             0x89, 0x86, 0x00, 0x30, 0x00, 0x00, 0x89, 0x86, 0x00, 0x40, 0x00, 0x00,
+                                             0x89, 0x46, 0x40, 0xeb, 0xdb, 0xf3, 0x90, 0xeb, 0xd7};
+#define MAILBOX 0x10000
 
 
 static struct kvm_cpuid2 *cpuid;
@@ -72,6 +91,8 @@ static void write_guest(uint8_t *mem) {
   memcpy(mem + 0x4000, mmio_loop, sizeof mmio_loop);
   memcpy(mem + 0x4100, trap_loop, sizeof trap_loop);
   memcpy(mem + 0x4200, dec_loop, sizeof dec_loop);
+  memcpy(mem + 0x4300, mailbox_loop, sizeof mailbox_loop);
+  memcpy(mem + 0x4400, mailbox_pages_loop, sizeof mailbox_pages_loop);
 }
 
 static void set_cpl3(struct kvm_sregs *s) {
@@ -163,6 +184,62 @@ static void loop_series(const char *name, struct floor_machine *m, uint64_t iter
   printf("]");
 }
 
+static void on_kick(int sig) { (void)sig; }
+
+struct vcpu_thread { struct floor_machine *m; volatile int done; };
+
+/* The vCPU thread: one KVM_RUN that never exits on its own (a kick ends it: EINTR). */
+static void *vcpu_thread(void *arg) {
+  struct vcpu_thread *v = arg;
+  ioctl(v->m->vcpu, KVM_RUN, 0);
+  v->done = 1;
+  return NULL;
+}
+
+static void mailbox_series(const char *name, size_t mem_size, uint64_t rip, int n, int restore) {
+  struct floor_machine m;
+  setup(&m, mem_size, rip);
+  if (m.run->kvm_dirty_regs & KVM_SYNC_X86_REGS) { /* setup() set the registers through the sync area */
+    m.run->s.regs.regs.rsi = MAILBOX;
+    m.run->s.regs.regs.rbx = 0;
+  } else {
+    struct kvm_regs r;
+    if (ioctl(m.vcpu, KVM_GET_REGS, &r) < 0) die("KVM_GET_REGS");
+    r.rsi = MAILBOX;
+    r.rbx = 0;
+    if (ioctl(m.vcpu, KVM_SET_REGS, &r) < 0) die("KVM_SET_REGS");
+  }
+  volatile uint32_t *req = (volatile uint32_t *)(m.mem + MAILBOX), *resp = req + 16;
+  static uint8_t saved[4 * 4096];
+  memcpy(saved, m.mem + MAILBOX + 0x1000, sizeof saved);
+  struct sigaction sa = {.sa_handler = on_kick};
+  sigaction(SIGUSR1, &sa, NULL);
+  struct vcpu_thread v = {.m = &m, .done = 0};
+  pthread_t t;
+  if (pthread_create(&t, NULL, vcpu_thread, &v) != 0) die("pthread_create");
+  const int warm = 200;
+  printf(",\"%s\":[", name);
+  for (int i = 0; i < warm + n; i++) {
+    uint32_t seq = (uint32_t)i + 1;
+    uint64_t t0 = now_ns();
+    __atomic_store_n(req, seq, __ATOMIC_RELEASE);
+    while (__atomic_load_n(resp, __ATOMIC_ACQUIRE) != seq) {
+      __builtin_ia32_pause();
+      if (now_ns() - t0 > 5000000000ull) { fprintf(stderr, "mailbox: no answer\n"); exit(1); }
+    }
+    if (restore) memcpy(m.mem + MAILBOX + 0x1000, saved, sizeof saved);
+    uint64_t dt = now_ns() - t0;
+    if (i >= warm) printf("%s%llu", i > warm ? "," : "", (unsigned long long)dt);
+  }
+  printf("]");
+  while (!v.done) {
+    pthread_kill(t, SIGUSR1);
+    usleep(1000);
+  }
+  pthread_join(t, NULL);
+  teardown(&m);
+}
+
 int main(int argc, char **argv) {
   size_t mem_size = argc > 1 ? strtoull(argv[1], NULL, 0) : 0x200000;
   int cold = argc > 2 ? atoi(argv[2]) : 200, warm = argc > 3 ? atoi(argv[3]) : 2000;
@@ -210,6 +287,8 @@ int main(int argc, char **argv) {
   loop_series("loop_ns", &m, LOOP_N, 20);
   loop_series("loop1_ns", &m, 1, 200);
   teardown(&m);
+  mailbox_series("mailbox_ns", mem_size, 0x4300, warm, 0);
+  mailbox_series("mailbox_restore_ns", mem_size, 0x4400, warm, 1);
   printf(",\"loop_n\":%d}\n", LOOP_N);
   return 0;
 }

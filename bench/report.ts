@@ -2,7 +2,7 @@
 // the operations; stats.ts and the ops-*.ts files time them).
 
 export type RowGroup = 'C floor' | 'KVM layer from JS' | 'compute' | 'hyperlight-ts' | 'async' | 'javascript' | 'alternatives' | 'capacity' | 'guest';
-export type RowUnit = 'ns' | 'KiB' | 'sandboxes' | 'instructions' | 'x';
+export type RowUnit = 'ns' | 'KiB' | 'sandboxes' | 'instructions' | 'x' | 'calls/s' | '%';
 
 export interface BenchRow {
   /** Stable key, e.g. `warm-echo`. */
@@ -97,6 +97,8 @@ function formatValue(v: number | null, unit: RowUnit): string {
     case 'sandboxes': return v.toFixed(0);
     case 'instructions': return v.toFixed(0);
     case 'x': return `${v.toFixed(2)}x`;
+    case 'calls/s': return `${Math.round(v).toLocaleString('en-US')}/s`;
+    case '%': return `${v.toFixed(2)} %`;
   }
 }
 

@@ -10,6 +10,7 @@ import {
 import { jsColdCycle, jsWarmRun } from './js-floor.js';
 import { runGuestFloor } from './guest-floor.js';
 import { ASYNC_ROW_IDS, ASYNC_STEPS, asyncBench } from './ops-async.js';
+import { C_MAILBOX_SPECS, EXITLESS_ROW_IDS, EXITLESS_STEPS, exitlessBench } from './ops-exitless.js';
 import { JS_ROW_IDS, JS_STEPS, jsBench } from './ops-js.js';
 import { type AlternativeResult, isolatedVm, nodeVmContext, quickJs, workerThread } from './ops-alternatives.js';
 import {
@@ -73,6 +74,7 @@ export const ROW_IDS = [
   'from-snapshot', 'cold-start-snapshot', 'input-64m-copy', 'input-64m-map',
   'warm-echo', 'warm-echo-vs-c', 'host-call', 'snapshot', 'restore', 'call-restore',
   ...ASYNC_ROW_IDS,
+  ...EXITLESS_ROW_IDS,
   'rss-per-sandbox', 'max-open',
   ...JS_ROW_IDS,
 
@@ -116,7 +118,7 @@ const CG_WARM = 'c-guest-warm';
 
 /** Runs the suite and prints its report. Resolves with the result (also on `json`). */
 /** Steps of a run whose C floor builds (see runBench). */
-export const BENCH_STEPS = 31 + ASYNC_STEPS + JS_STEPS;
+export const BENCH_STEPS = 31 + ASYNC_STEPS + JS_STEPS + EXITLESS_STEPS;
 
 export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const quick = opts.quick ?? false;
@@ -215,9 +217,11 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     try {
       c3 = runCpl3Floor(memBytes, plan.cCold + wCold, plan.cWarm + wWarm);
     } catch (e) {
-      for (const spec of [c3ExitSpec, c3TrapSpec, c3EvolveSpec, instrSpec]) skipped(spec, e);
+      for (const spec of [c3ExitSpec, c3TrapSpec, c3EvolveSpec, instrSpec, C_MAILBOX_SPECS.call, C_MAILBOX_SPECS.restore]) skipped(spec, e);
       return;
     }
+    timed(C_MAILBOX_SPECS.call, c3.mailboxNs, 200);
+    timed(C_MAILBOX_SPECS.restore, c3.mailboxRestoreNs, 200);
     timed(c3ExitSpec, c3.mmioNs.slice(wWarm), wWarm);
     timed(c3TrapSpec, c3.trapNs.slice(wWarm), wWarm);
     timed(c3EvolveSpec, c3.evolveNs.slice(wCold), wCold);
@@ -417,6 +421,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   if (cr?.median) notes.push(`Call + restore throughput: ${Math.round(1e9 / cr.median).toLocaleString('en-US')} per second at the median, one core.`);
 
   await asyncBench({ quick, loop, timed, step, push: (row) => { rows.push(row); }, note: (text) => { notes.push(text); } });
+  await exitlessBench({ quick, loop, timed, step, push: (row) => { rows.push(row); }, note: (text) => { notes.push(text); } });
 
   const rssSpec: RowSpec = {
     id: 'rss-per-sandbox', label: 'resident memory per idle sandbox', group: 'capacity', baseline: null, target: '<= 256 KiB',

@@ -34,6 +34,7 @@ export { EXCEPTION_NAMES } from './x86_64/exceptions.js';
 
 // The asynchronous API: sandboxes in worker threads, a pool, diagnostics channels.
 export { AsyncSandbox, AsyncSnapshot, type CallOptions, type AsyncSandboxStatus } from './async/async-sandbox.js';
+export { ExitlessSandbox, type ExitlessOptions, type ExitlessRestoreOptions } from './exitless/exitless-sandbox.js';
 export { SandboxPool, type SandboxPoolOptions, type PoolHostFunction, type PoolStats } from './async/pool.js';
 export { PoolBusyError, WorkerCrashedError } from './async/errors.js';
 export { CALL_CHANNEL, WORKER_CHANNEL, type CallRecord, type WorkerEvent } from './async/diagnostics.js';

@@ -422,6 +422,79 @@ static double fp_work(double x) {
   return s + (double)(l - 2.0L);
 }
 
+/* ---------------------------------------------------------------- exitless mode */
+
+/* The SDK's mailbox page (mailbox.c); NULL unless the host switched to exitless mode. */
+extern volatile uint8_t *hl_mailbox;
+#define MBW(off) (*(volatile uint32_t *)(hl_mailbox + (off)))
+
+/* Sets the mailbox's spin budget to forever: the guest then never parks by itself (the
+ * host parks it after a time slice). -1 outside exitless mode. */
+static int32_t mailbox_never_park(void) {
+  if (hl_mailbox == NULL) return -1;
+  *(volatile uint64_t *)(hl_mailbox + HL_MB_OFF_SPIN_TICKS) = ~0ull;
+  return 0;
+}
+
+/* Posts `op` raw (argument `arg`) as the SDK would, without waiting for an answer. */
+static void mailbox_post_raw(unsigned op, uint64_t arg) {
+  *(volatile uint64_t *)(hl_mailbox + HL_MB_OFF_GUEST_ARG) = arg;
+  uint32_t seq = (MBW(HL_MB_OFF_GUEST_STATE + 4) + 1) & 0xFFFFFF;
+  MBW(HL_MB_OFF_GUEST_STATE + 4) = seq;
+  __atomic_exchange_n((volatile uint32_t *)(hl_mailbox + HL_MB_OFF_GUEST_WORD), seq << 8 | op, __ATOMIC_SEQ_CST);
+  if (MBW(HL_MB_OFF_WAITING) != 0) ring(HL_OP_WAKE, 0);
+}
+
+/* Posts an op no guest may post (the host poisons the sandbox). */
+static int32_t mailbox_bad_op(int32_t op) {
+  if (hl_mailbox == NULL) return -1;
+  mailbox_post_raw((unsigned)op & 0xFF, 0);
+  for (;;) __builtin_ia32_pause(); /* the host stops the vCPU */
+}
+
+/* The race: `rounds` times, re-posts a host call (HostAdd(1, 2), built once by the SDK) and
+ * flips random bytes of the output buffer, its stack pointer and the mailbox argument while
+ * the host reads them, until the host answers. Returns the rounds the host answered. */
+static int32_t mailbox_flip(int32_t seed, int32_t rounds) {
+  if (hl_mailbox == NULL) return -1;
+  hl_Parameter p[2] = {{.tag = hl_ParameterType_Int, .value.Int = 1}, {.tag = hl_ParameterType_Int, .value.Int = 2}};
+  hl_FunctionCall call = {"HostAdd", p, 2, hl_ReturnType_Int};
+  hl_call_host_function(&call); /* leaves the FunctionCall's bytes at output + 8 */
+  uint8_t *out = output_buf();
+  uint32_t size = *(uint32_t *)(out + 8);
+  uint64_t end = ((8 + 4 + (uint64_t)size + 7) & ~(uint64_t)7) + 8; /* element, padding, back-pointer */
+  if (end > 4096) return -2;
+  static uint8_t copy[4096];
+  memcpy(copy, out, end);
+  uint32_t x = (uint32_t)seed | 1;
+  int32_t answered = 0;
+  for (int32_t r = 0; r < rounds; r++) {
+    memcpy(out + 8, copy + 8, end - 8);
+    wr64(out, end);
+    uint32_t seen = MBW(HL_MB_OFF_HOST_WORD);
+    mailbox_post_raw(HL_OP_CALL_FUNCTION, 0);
+    for (long i = 0; i < 2000000 && MBW(HL_MB_OFF_HOST_WORD) == seen; i++) {
+      x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+      /* a transient flip: one bit, held for a few pauses, then put back, so that reads
+       * that overlap it see it and the others do not */
+      volatile uint8_t *at;
+      switch (x & 7) {
+      case 0: at = out + (x >> 29); break;                     /* the stack pointer */
+      case 1: at = hl_mailbox + HL_MB_OFF_GUEST_ARG + (x >> 29); break;
+      default: at = out + 8 + (x >> 8) % (end - 8); break;     /* the element */
+      }
+      uint8_t bit = (uint8_t)(1u << (x >> 3 & 7));
+      *at ^= bit;
+      for (uint32_t d = x >> 26; d != 0; d--) __builtin_ia32_pause();
+      *at ^= bit;
+    }
+    uint32_t now = MBW(HL_MB_OFF_HOST_WORD);
+    MBW(HL_MB_OFF_GUEST_STATE) = now; /* consumed, as the SDK would */
+    if (now != seen && (now & 15) == HL_MB_CMD_REPLY) answered++;
+  }
+  return answered;
+}
+
 /* ---------------------------------------------------------------- heap */
 
 /* Allocates 1 KiB blocks until malloc fails and keeps them: the heap stays exhausted, so
@@ -511,6 +584,9 @@ HYPERLIGHT_WRAP_FUNCTION(exhaust_heap_keep, Int, 0)
 HYPERLIGHT_WRAP_FUNCTION(exhaust_heap_and_free, Int, 0)
 HYPERLIGHT_WRAP_FUNCTION(absurd_allocations, Int, 0)
 HYPERLIGHT_WRAP_FUNCTION(ping, Int, 1, Int)
+HYPERLIGHT_WRAP_FUNCTION(mailbox_never_park, Int, 0)
+HYPERLIGHT_WRAP_FUNCTION(mailbox_bad_op, Int, 1, Int)
+HYPERLIGHT_WRAP_FUNCTION(mailbox_flip, Int, 2, Int, Int)
 HYPERLIGHT_WRAP_FUNCTION(print_then_abort, Int, 1, String)
 HYPERLIGHT_WRAP_FUNCTION(next_random, ULong, 0)
 
@@ -539,6 +615,7 @@ static const char *scratch_text(void) {
   return scratch;
 }
 HYPERLIGHT_WRAP_FUNCTION(scratch_text, String, 0)
+
 
 void hyperlight_main(void) {
   HYPERLIGHT_REGISTER_FUNCTION("OutputSp", output_sp);
@@ -576,6 +653,9 @@ void hyperlight_main(void) {
   HYPERLIGHT_REGISTER_FUNCTION("ExhaustHeapAndFree", exhaust_heap_and_free);
   HYPERLIGHT_REGISTER_FUNCTION("AbsurdAllocations", absurd_allocations);
   HYPERLIGHT_REGISTER_FUNCTION("Ping", ping);
+  HYPERLIGHT_REGISTER_FUNCTION("MailboxNeverPark", mailbox_never_park);
+  HYPERLIGHT_REGISTER_FUNCTION("MailboxBadOp", mailbox_bad_op);
+  HYPERLIGHT_REGISTER_FUNCTION("MailboxFlip", mailbox_flip);
   HYPERLIGHT_REGISTER_FUNCTION("PrintThenAbort", print_then_abort);
   HYPERLIGHT_REGISTER_FUNCTION("NextRandom", next_random);
   HYPERLIGHT_REGISTER_FUNCTION("RawSyscall", raw_syscall);

@@ -60,6 +60,8 @@ export const KVM_SET_CPUID2 = _IOW(KVMIO, 0x90, L.kvm_cpuid2.size);
 /** struct kvm_signal_mask is `__u32 len; __u8 sigset[]`: 4 bytes before its flexible array. */
 export const KVM_SET_SIGNAL_MASK = _IOW(KVMIO, 0x8b, 4);
 export const KVM_SET_GUEST_DEBUG = _IOW(KVMIO, 0x9b, L.kvm_guest_debug.size);
+/** Returns the vCPU's TSC frequency in kHz (KVM_CAP_GET_TSC_KHZ). */
+export const KVM_GET_TSC_KHZ = _IO(KVMIO, 0xa3);
 export const KVM_GET_DEBUGREGS = _IOR(KVMIO, 0xa1, L.kvm_debugregs.size);
 export const KVM_SET_DEBUGREGS = _IOW(KVMIO, 0xa2, L.kvm_debugregs.size);
 export const KVM_GET_VCPU_EVENTS = _IOR(KVMIO, 0x9f, L.kvm_vcpu_events.size);
@@ -79,7 +81,7 @@ export const IOCTL_NAMES: ReadonlyMap<number, string> = new Map([
   [KVM_SET_REGS, 'KVM_SET_REGS'], [KVM_GET_SREGS, 'KVM_GET_SREGS'], [KVM_SET_SREGS, 'KVM_SET_SREGS'],
   [KVM_TRANSLATE, 'KVM_TRANSLATE'], [KVM_GET_MSRS, 'KVM_GET_MSRS'], [KVM_SET_MSRS, 'KVM_SET_MSRS'],
   [KVM_GET_FPU, 'KVM_GET_FPU'], [KVM_SET_FPU, 'KVM_SET_FPU'], [KVM_SET_CPUID2, 'KVM_SET_CPUID2'],
-  [KVM_SET_GUEST_DEBUG, 'KVM_SET_GUEST_DEBUG'], [KVM_GET_DEBUGREGS, 'KVM_GET_DEBUGREGS'],
+  [KVM_SET_GUEST_DEBUG, 'KVM_SET_GUEST_DEBUG'], [KVM_GET_TSC_KHZ, 'KVM_GET_TSC_KHZ'], [KVM_GET_DEBUGREGS, 'KVM_GET_DEBUGREGS'],
   [KVM_SET_DEBUGREGS, 'KVM_SET_DEBUGREGS'], [KVM_GET_MSR_INDEX_LIST, 'KVM_GET_MSR_INDEX_LIST'],
   [KVM_ENABLE_CAP, 'KVM_ENABLE_CAP'], [KVM_CLEAR_DIRTY_LOG, 'KVM_CLEAR_DIRTY_LOG'],
   [KVM_GET_VCPU_EVENTS, 'KVM_GET_VCPU_EVENTS'], [KVM_SET_VCPU_EVENTS, 'KVM_SET_VCPU_EVENTS'],

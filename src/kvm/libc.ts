@@ -230,6 +230,16 @@ export function viewOf(mapping: Mapping, length = mapping.length): Uint8Array {
 }
 
 /**
+ * A view of `length` bytes at host address `address` of this process: a mapping made by
+ * another thread (a worker's view of guest memory or kvm_run).
+ * FFI: the caller guarantees that the memory stays mapped while the view is used.
+ */
+export function viewAtAddress(address: bigint, length: number): Uint8Array {
+  const pointer = koffi.decode(new BigUint64Array([address]), 'void *') as NativePointer;
+  return new Uint8Array(koffi.view(pointer, length));
+}
+
+/**
  * The address of a JS byte array's data, for a kernel struct field that points at a
  * buffer (e.g. kvm_dirty_log.dirty_bitmap).
  * FFI: valid only until JavaScript runs again (a GC may move small arrays): take it right

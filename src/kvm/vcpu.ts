@@ -376,6 +376,35 @@ export class Vcpu {
     return this.#decoder.decode(r);
   }
 
+  /**
+   * For a KVM_RUN another thread makes on this vCPU (exitless mode): gives KVM the data the
+   * caller wrote for the last exit, as run() does before its ioctl. Call before that KVM_RUN.
+   */
+  prepareRun(): void {
+    this.#decoder.commitInput();
+  }
+
+  /**
+   * Decodes the exit of a KVM_RUN another thread made on this vCPU; `result` is what that
+   * ioctl returned (0, or -EINTR). The returned object is reused like run()'s.
+   */
+  decodeExit(result: number): VcpuExit {
+    return this.#decoder.decode(result);
+  }
+
+  /** Host address and length of the kvm_run mapping (another thread's view of it: exitless mode). */
+  get runMapping(): { readonly address: bigint; readonly length: number } {
+    if (!this.#run) throw new ResourceClosedError('Vcpu');
+    return { address: this.#run.address, length: this.#run.length };
+  }
+
+  /** KVM_GET_TSC_KHZ (KVM_CAP_GET_TSC_KHZ): the guest's TSC frequency in kHz. */
+  getTscKhz(): number {
+    const r = ioctlWithInt(this.fd, I.KVM_GET_TSC_KHZ, 0);
+    if (r < 0) throw new KvmIoctlError(I.KVM_GET_TSC_KHZ, -r);
+    return r;
+  }
+
   /** Unmaps kvm_run and closes the vCPU fd; idempotent. */
   close(): void {
     if (this.#fd < 0) return;

@@ -179,6 +179,24 @@ export class MemorySnapshot {
     for (let p = Math.floor(offset / PAGE_SIZE); p <= last; p++) this.#restorePage(bytes, p);
   }
 
+  /**
+   * Restores exactly the bytes [offset, offset + length) of one page (no more: the rest of
+   * the page may be in use, e.g. by a running guest in exitless mode).
+   */
+  restoreBytesInPage(memory: GuestMemory, offset: number, length: number): void {
+    this.#checkSize(memory);
+    memory.check(offset, length);
+    if (length === 0) return;
+    const p = Math.floor(offset / PAGE_SIZE);
+    if (Math.floor((offset + length - 1) / PAGE_SIZE) !== p) {
+      throw new GuestMemoryBoundsError(offset, length, (p + 1) * PAGE_SIZE, 'one page of the snapshot');
+    }
+    const at = this.#pageOffsets[p]!;
+    const from = offset - p * PAGE_SIZE;
+    if (at < 0) memory.bytes.fill(0, offset, offset + length);
+    else memory.bytes.set(this.#data.subarray(at + from, at + from + length), offset);
+  }
+
   /** The snapshot's copy of a page (zeros when it was not stored), for tests and tools. */
   page(p: number): Uint8Array {
     const at = this.#pageOffsets[p];

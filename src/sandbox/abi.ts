@@ -18,6 +18,10 @@ export const OP_ABORT = 102;
 export const OP_DEBUG_PRINT = 103;
 /** Init or call finished; argument = the dispatch address at init, 0 after a call. */
 export const OP_HALT = 108;
+/** Exitless mode: the guest idles until the host re-enters it (argument 0). */
+export const OP_PARK = 110;
+/** Exitless mode: the guest posted a mailbox message while the host sleeps (argument 0). */
+export const OP_WAKE = 111;
 /** Bytes between two ops' doorbell addresses (each store is one aligned u64). */
 export const DOORBELL_STRIDE = 8;
 /** Largest DebugPrint the host reads in one exit, in bytes. */
@@ -45,6 +49,29 @@ export const PEB_OFF_ABI_VERSION = 104;
 export const PEB_OFF_RANDOM_SEED = 112;
 /** Size of the PEB in bytes. */
 export const PEB_SIZE = 120;
+/**
+ * Exitless mode, in the PEB's page just past the PEB (docs/exitless.md): size and guest
+ * address of the mailbox page (0: none). The host fills them and resumes the guest's init
+ * Halt with RCX = 1.
+ */
+export const PEB_OFF_MAILBOX_SIZE = 120;
+export const PEB_OFF_MAILBOX_PTR = 128;
+
+// ---- The mailbox page (exitless mode) ----
+// Host -> guest: a u32 word `seq << 4 | command`; guest -> host: the u64 argument, then a
+// u32 word `seq << 8 | op` (op: a doorbell op). Each side bumps its seq once per message.
+export const MB_OFF_HOST_WORD = 0;
+/** u64: TSC ticks the guest polls before it parks. */
+export const MB_OFF_SPIN_TICKS = 8;
+/** u32: nonzero while the host sleeps; the guest then rings OP_WAKE after posting. */
+export const MB_OFF_WAITING = 16;
+export const MB_OFF_GUEST_WORD = 64;
+export const MB_OFF_GUEST_ARG = 72;
+/** The guest's own mailbox state (its sequence numbers) from here on. */
+export const MB_OFF_GUEST_STATE = 128;
+export const MB_CMD_CALL = 1;
+export const MB_CMD_REPLY = 2;
+export const MB_CMD_PARK = 3;
 /** The bytes "HLTSPEB1" read as a little-endian u64. */
 export const PEB_MAGIC = 0x3142455053544C48n;
 /** Version of this ABI, stored in the PEB (2: ring-3 guests and the doorbell). */

@@ -136,13 +136,16 @@ export class InterruptState {
     return new InterruptHandle(this.#state.buffer as SharedArrayBuffer);
   }
 
-  /** Marks the start of a guest call on the current thread, under a new call id. */
-  beginCall(): void {
+  /**
+   * Marks the start of a guest call under a new call id; `tid` is the thread that runs the
+   * vCPU (default: the current one; exitless mode's vCPU thread is another).
+   */
+  beginCall(tid = gettid()): void {
     blockKickSignal(); // a kick outside KVM_RUN then waits for the next entry (see TimeLimit)
     const s = this.#state;
     this.#lastCall = this.#lastCall >= MAX_CALL_ID ? 1 : this.#lastCall + 1;
     this.#call = this.#lastCall;
-    Atomics.store(s, TID, gettid());
+    Atomics.store(s, TID, tid);
     Atomics.store(s, CANCEL, CANCEL_NONE);
     Atomics.store(s, CALL, this.#call);
   }

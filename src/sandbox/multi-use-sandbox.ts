@@ -17,6 +17,7 @@ import { HOST_ERROR_CODE, type HostFunctionRegistry } from './host-functions.js'
 import type { InterruptHandle, InterruptState } from './interrupt.js';
 import { OutputBudget } from './output-budget.js';
 import type { ExitSink, RunLoop } from './run-loop.js';
+import type { DecodedFunctionCall } from './codec.js';
 import { Snapshot, type SnapshotSource, layoutKey } from './snapshot.js';
 import {
   type CallArgument, type PlainOf, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName, toPlain,
@@ -49,30 +50,53 @@ export interface RestoreOptions {
  */
 const RESTORE_WORKING_SET_MAX = 256;
 
+/**
+ * Runs host function call `call` and encodes its FunctionCallResult; `failed` is what the
+ * function threw (undefined: it returned). A library limit reached inside a host function
+ * (HostPrint's output budget) is thrown: it ends the guest call.
+ */
+export function answerHostCall(codec: RunLoop['codec'], hosts: HostFunctionRegistry, call: DecodedFunctionCall):
+  { reply: Uint8Array; failed: unknown } {
+  try {
+    const value = hosts.call(call.name, call.args);
+    return { reply: codec.encodeFunctionCallResult({ ok: true, value }), failed: undefined };
+  } catch (e) {
+    if (e instanceof OutputLimitError) throw e;
+    // What a host function throws itself goes back to the guest as HostError.
+    return { reply: codec.encodeFunctionCallResult({ ok: false, code: HOST_ERROR_CODE, message: describeThrown(e) }), failed: e };
+  }
+}
+
+/**
+ * The result of guest call `name` from its FunctionCallResult bytes: the value, or
+ * GuestError (with the last host function failure as its cause), or ReturnTypeMismatchError.
+ */
+export function callResult(codec: RunLoop['codec'], bytes: Uint8Array, name: string, returnType: ReturnTypeName,
+  hostError: unknown): TypedValue | undefined {
+  const outcome = codec.decodeFunctionCallResult(bytes);
+  if (!outcome.ok) {
+    throw new GuestError(outcome.code, outcome.message, hostError === undefined ? undefined : { cause: hostError });
+  }
+  const got: ReturnTypeName = outcome.value === undefined ? 'Void' : outcome.value.type;
+  if (got !== returnType) {
+    throw new ReturnTypeMismatchError(`guest function ${name} returned ${got}, the caller expected ${returnType}`);
+  }
+  return outcome.value;
+}
+
 /** Runs the guest until its call halts, answering host calls synchronously. `halt`: the halt's doorbell argument. */
 export function driveToHalt(loop: RunLoop, hosts: HostFunctionRegistry, counters?: CallCounters): { hostError: unknown; halt: bigint } {
   let hostError: unknown;
   for (;;) {
     const action = loop.step();
     if (action.kind === 'halt') return { hostError, halt: action.value };
-    let reply: Uint8Array;
     const t0 = counters ? performance.now() : 0;
-    try {
-      const value = hosts.call(action.call.name, action.call.args);
-      reply = loop.codec.encodeFunctionCallResult({ ok: true, value });
-    } catch (e) {
-      // A library limit reached inside a host function (HostPrint's output budget) ends the
-      // call; what a host function throws itself goes back to the guest as HostError.
-      if (e instanceof OutputLimitError) throw e;
-      hostError = e;
-      const message = describeThrown(e);
-      reply = loop.codec.encodeFunctionCallResult({ ok: false, code: HOST_ERROR_CODE, message });
-    } finally {
-      if (counters) {
-        counters.hostCalls++;
-        counters.hostNs += (performance.now() - t0) * 1e6;
-      }
+    const { reply, failed } = answerHostCall(loop.codec, hosts, action.call);
+    if (counters) {
+      counters.hostCalls++;
+      counters.hostNs += (performance.now() - t0) * 1e6;
     }
+    if (failed !== undefined) hostError = failed;
     loop.io.pushInput(reply);
   }
 }
@@ -208,6 +232,18 @@ export class MultiUseSandbox {
     return this.#m.layout;
   }
 
+  /** @internal what exitless mode (src/exitless/) drives this sandbox's guest with. */
+  exitlessParts(): { loop: RunLoop; interrupt: InterruptState; hosts: HostFunctionRegistry; config: ResolvedConfig;
+    budget: OutputBudget; declared: (name: string) => GuestFunctionSignature | undefined; } {
+    return { loop: this.#loop, interrupt: this.#interrupt, hosts: this.#hosts, config: this.#config, budget: this.#budget,
+      declared: this.#declared };
+  }
+
+  /** @internal exitless mode found the guest in an unknown state: restore() then does its full reset. */
+  markPoisoned(error: unknown): void {
+    this.#poison ??= error;
+  }
+
   /** @internal the machine, for tools and tests that look inside. */
   get machine(): Machine {
     return this.#m;
@@ -313,15 +349,7 @@ export class MultiUseSandbox {
   #runCall(name: string, returnType: ReturnTypeName, counters: CallCounters | undefined): TypedValue | undefined {
     const loop = this.#loop;
     const { hostError } = driveToHalt(loop, this.#hosts, counters);
-    const outcome = loop.codec.decodeFunctionCallResult(loop.io.popOutput());
-    if (!outcome.ok) {
-      throw new GuestError(outcome.code, outcome.message, hostError === undefined ? undefined : { cause: hostError });
-    }
-    const got: ReturnTypeName = outcome.value === undefined ? 'Void' : outcome.value.type;
-    if (got !== returnType) {
-      throw new ReturnTypeMismatchError(`guest function ${name} returned ${got}, the caller expected ${returnType}`);
-    }
-    return outcome.value;
+    return callResult(loop.codec, loop.io.popOutput(), name, returnType, hostError);
   }
 
   /** Starts (or with `undefined`, stops) sending every VM exit to `sink`. */

@@ -144,6 +144,16 @@ export class RunLoop {
     }
   }
 
+  /** Hands one exit of a KVM_RUN made elsewhere (exitless mode's vCPU thread) to its handler. */
+  handleExit(exit: VcpuExit): PendingAction | undefined {
+    return this.#handlers[exit.kind](exit);
+  }
+
+  /** Where guest output goes (exitless mode delivers prints and logs itself). */
+  get outputSinks(): OutputSinks {
+    return this.#sinks;
+  }
+
   // ---- the doorbell ------------------------------------------------------------------
 
   #onMmio(exit: MmioExit): PendingAction | undefined {

@@ -18,6 +18,7 @@ import { MemorySnapshot } from '../mem/snapshot.js';
 import { captureGuestCpuState } from './vcpu-state.js';
 import type { MemoryLayout } from '../mem/x86_64/index.js';
 import { AsyncSandbox, type AsyncSandboxParts } from '../async/async-sandbox.js';
+import { ExitlessSandbox, type ExitlessOptions } from '../exitless/exitless-sandbox.js';
 
 /** Prints guest text; returns the number of characters printed (HostPrint's result). */
 export type PrintFunction = (text: string) => number | void;
@@ -37,6 +38,11 @@ export interface EvolveOptions {
   exits?: ExitSink;
   /** Run the guest's init even when a template from an earlier evolve() exists. */
   freshInit?: boolean;
+  /**
+   * Exitless mode (docs/exitless.md): the vCPU runs on a thread of its own and calls cross a
+   * mailbox in guest memory without exits; evolve() then returns an ExitlessSandbox.
+   */
+  exitless?: ExitlessOptions | true;
 }
 
 /**
@@ -149,7 +155,21 @@ export class UninitializedSandbox {
    * independent. Pass `{ freshInit: true }` to run init (the template shares the guest's
    * post-init state, including its PRNG seed).
    */
-  evolve(options: EvolveOptions = {}): MultiUseSandbox {
+  evolve(options: EvolveOptions & { exitless: ExitlessOptions | true }): ExitlessSandbox;
+  evolve(options?: EvolveOptions & { exitless?: undefined }): MultiUseSandbox;
+  evolve(options: EvolveOptions = {}): MultiUseSandbox | ExitlessSandbox {
+    if (options.exitless === undefined) return this.#evolve(options);
+    const exitless = options.exitless === true ? {} : options.exitless;
+    const sandbox = this.#evolve(options);
+    try {
+      return new ExitlessSandbox(sandbox, exitless);
+    } catch (e) {
+      sandbox.close();
+      throw e;
+    }
+  }
+
+  #evolve(options: EvolveOptions): MultiUseSandbox {
     const trace = options.trace;
     const phases = guardPhaseSink(trace);
     const logLevel = this.#logger ? this.#logLevel : LogLevel.None;

@@ -62,6 +62,11 @@ describeKvm('benchmark suite (--quick --json)', () => {
     expect(byId.get('pool-scaling')!.median).toBeGreaterThan(0);
     expect(byId.get('pool-scaling-per-cpu')!.unit).toBe('x');
     expect(byId.get('pool-scaling-per-cpu')!.median).toBeGreaterThan(0);
+    // The exitless rows against the C floor's mailbox, measured in the same run.
+    expect(byId.get('exitless-echo')!.baseline).toBe('c3-mailbox');
+    expect(byId.get('exitless-call-restore')!.baseline).toBe('c3-mailbox-restore');
+    expect(byId.get('exitless-calls-per-second')!.median).toBeGreaterThan(0);
+    expect(byId.get('exitless-idle-cpu')!.unit).toBe('%');
     // The JavaScript rows: JsSandbox against quickjs-emscripten, which is against Node's JIT for fib(25).
     expect(byId.get('js-fib25')!.baseline).toBe('qjs-fib25');
     expect(byId.get('js-cold-pool')!.baseline).toBe('qjs-cold');
@@ -78,7 +83,7 @@ describeKvm('benchmark suite (--quick --json)', () => {
 
     // The progress count was right: the suite notes a stale BENCH_STEPS.
     expect(result.notes.filter((n) => n.includes('BENCH_STEPS'))).toEqual([]);
-    expect(BENCH_STEPS).toBe(42);
+    expect(BENCH_STEPS).toBe(47);
 
     // JSON.stringify would print NaN and Infinity as null: none anywhere.
     for (const [path, n] of numbersIn(result)) expect(Number.isFinite(n), path).toBe(true);

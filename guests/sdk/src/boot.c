@@ -8,7 +8,7 @@ HL_HOT_DATA_ uint64_t hl_stack_top;
 HL_HOT_DATA_ volatile uint64_t *hl_doorbell;
 
 /* The PEB (read-only to the guest; the host rewrites its region table between calls). */
-static const volatile uint8_t *hl_peb;
+const volatile uint8_t *hl_peb;
 HL_HOT_DATA_ struct hl_sdk_env hl_env;
 
 static uint64_t peb_u64(const uint8_t *peb, unsigned off) {

@@ -37,9 +37,27 @@ hl_dispatch_entry:
         xorl %eax, %eax
 hl_halt_with:
         movq hl_doorbell(%rip), %rdx
+        xorl %ecx, %ecx
         movq %rax, HL_OP_HALT*HL_DOORBELL_STRIDE(%rdx) /* Halt: the host resumes after this store */
-        jmp hl_dispatch_entry
+        testq %rcx, %rcx            /* RCX != 0: the host switched to exitless mode */
+        jz hl_dispatch_entry
+        movq hl_stack_top(%rip), %rsp
+        call hl_mailbox_enable
+        jmp hl_mailbox_loop
         .size hl_dispatch_entry, . - hl_dispatch_entry
+
+/* Exitless mode: one guest call per mailbox command, with no exit (mailbox.c). */
+        .type hl_mailbox_loop, @function
+hl_mailbox_loop:
+        movq hl_stack_top(%rip), %rsp
+        xorl %ebp, %ebp
+        call hl_mailbox_next        /* spins (or parks) until the host posts a call */
+        call hl_sdk_dispatch
+        movl $HL_OP_HALT, %edi
+        xorl %esi, %esi
+        call hl_mailbox_ring        /* posts Halt; the next command is waited for above */
+        jmp hl_mailbox_loop
+        .size hl_mailbox_loop, . - hl_mailbox_loop
 
 /* int hl_setjmp(hl_jmp_buf *b): saves callee-saved registers, RSP and the return address. */
         .section .text.hot.hl_entry_setjmp,"ax",@progbits

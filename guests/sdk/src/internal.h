@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include "hyperlight_guest.h"
+#include "hyperlight/abi.h"
 
 /* Abort codes the SDK adds to docs/guest-abi.md's reserved range. */
 #define HL_SDK_ABORT_RUNTIME 0xFC /* bad entry arguments or an SDK invariant failed */
@@ -34,6 +35,8 @@ struct hl_sdk_env {
   uint8_t log_level;
 };
 extern struct hl_sdk_env hl_env;
+/* The PEB (boot.c), read-only to the guest. */
+extern const volatile uint8_t *hl_peb;
 
 /* The doorbell page (set by init from the PEB). */
 extern volatile uint64_t *hl_doorbell;
@@ -41,8 +44,23 @@ extern volatile uint64_t *hl_doorbell;
 /* Rings the host: one aligned 8-byte store to doorbell + 8 op, which exits to the host
  * (the page has no memory behind it). The host answers by re-entering the guest after the
  * store. A plain `mov` store, so that KVM can decode it on every kind of KVM. */
-static inline void hl_ring(unsigned op, uint64_t arg) {
+static inline void hl_doorbell_ring(unsigned op, uint64_t arg) {
   __asm__ volatile("movq %1, %0" : "=m"(hl_doorbell[op]) : "r"(arg) : "memory");
+}
+
+/* Exitless mode (mailbox.c): the mailbox page, NULL until the host turns the mode on. */
+extern volatile uint8_t *hl_mailbox;
+/* Posts `op` with `arg` to the mailbox and waits for the host's reply (parking when idle). */
+void hl_mailbox_ring(unsigned op, uint64_t arg);
+
+/* Rings the host: with a mailbox, a message through it (no exit) for everything but an
+ * abort; otherwise the doorbell. */
+static inline void hl_ring(unsigned op, uint64_t arg) {
+  if (__builtin_expect(hl_mailbox != NULL, 0) && op != HL_OP_ABORT) {
+    hl_mailbox_ring(op, arg);
+    return;
+  }
+  hl_doorbell_ring(op, arg);
 }
 
 /* A doorbell argument naming guest bytes: address | length << 32. */

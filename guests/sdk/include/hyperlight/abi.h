@@ -10,6 +10,10 @@
 #define HL_OP_ABORT 102
 #define HL_OP_DEBUG_PRINT 103
 #define HL_OP_HALT 108
+/* Exitless mode (docs/exitless.md): the guest idles (argument 0; the host re-enters it when
+ * there is work), and the guest posted a message while the host sleeps (argument 0). */
+#define HL_OP_PARK 110
+#define HL_OP_WAKE 111
 #define HL_DOORBELL_STRIDE 8
 #define HL_DEBUG_PRINT_MAX 0x10000
 
@@ -32,6 +36,11 @@
  * from it whenever it changes. */
 #define HL_PEB_OFF_RANDOM_SEED 112
 #define HL_PEB_SIZE 120
+/* Exitless mode, in the PEB's page just past the PEB: the mailbox page (0: none). The host
+ * fills these and resumes the guest's init Halt with RCX = 1; the SDK then serves calls
+ * through the mailbox. */
+#define HL_PEB_OFF_MAILBOX_SIZE 120
+#define HL_PEB_OFF_MAILBOX_PTR 128
 /* The bytes "HLTSPEB1" read as a little-endian u64. */
 #define HL_PEB_MAGIC 0x3142455053544C48ULL
 #define HL_ABI_VERSION 2
@@ -42,6 +51,20 @@
 #define HL_MAPPED_REGION_ENTRY_SIZE 24
 #define HL_MAPPED_REGIONS_MAX 16
 #define HL_MAPPED_REGION_WRITABLE 1
+
+/* The mailbox page (exitless mode). Host -> guest: a u32 word `seq << 4 | command` at
+ * HL_MB_OFF_HOST_WORD; guest -> host: the u64 argument at HL_MB_OFF_GUEST_ARG, then the u32
+ * word `seq << 8 | op` at HL_MB_OFF_GUEST_WORD (op: a doorbell op). Each side bumps its seq
+ * (28 / 24 bits, wrapping) once per message. */
+#define HL_MB_OFF_HOST_WORD 0
+#define HL_MB_OFF_SPIN_TICKS 8
+#define HL_MB_OFF_WAITING 16
+#define HL_MB_OFF_GUEST_WORD 64
+#define HL_MB_OFF_GUEST_ARG 72
+#define HL_MB_OFF_GUEST_STATE 128
+#define HL_MB_CMD_CALL 1
+#define HL_MB_CMD_REPLY 2
+#define HL_MB_CMD_PARK 3
 
 /* Aborts: at most this many message bytes are kept by the host. */
 #define HL_ABORT_MAX_BYTES 1024

@@ -1,0 +1,215 @@
+// Exitless mode on real KVM: calls, host calls, prints and logs through the mailbox; errors, poisoning, restores (working set and exact), time limits, kill, parking, and hostile guests racing the host over the mailbox.
+import { afterEach, expect, it } from 'vitest';
+import { HyperlightError } from '../../src/errors.js';
+import type { ExitlessSandbox } from '../../src/exitless/exitless-sandbox.js';
+import {
+  ExecutionCanceledError, GuestError, GuestExceptionError, GuestProtocolError, PoisonedSandboxError,
+} from '../../src/sandbox/errors.js';
+import { GuestBinary, bundledGuestPath } from '../../src/sandbox/guest-binary.js';
+import type { SandboxConfig } from '../../src/sandbox/config.js';
+import { ParameterValue } from '../../src/sandbox/values.js';
+import { UninitializedSandbox } from '../../src/sandbox/uninitialized-sandbox.js';
+import { describeKvm } from '../helpers/kvm.js';
+import { catchError } from '../helpers/errors.js';
+
+const SIMPLE = GuestBinary.filePath(bundledGuestPath('simpleguest')).bytes();
+const HOSTILE = GuestBinary.filePath(bundledGuestPath('hostileguest')).bytes();
+
+const open: ExitlessSandbox[] = [];
+afterEach(() => {
+  for (const s of open.splice(0)) s.close();
+});
+
+interface Setup {
+  config?: SandboxConfig;
+  prints?: string[];
+  hostAdd?: (a: number, b: number) => number;
+  spinUs?: number;
+  sliceMs?: number;
+  guest?: Uint8Array;
+  logs?: string[];
+}
+
+function exitless(s: Setup = {}): ExitlessSandbox {
+  const u = UninitializedSandbox.create(GuestBinary.buffer(s.guest ?? SIMPLE), s.config);
+  const prints = s.prints;
+  u.registerPrint((text) => { prints?.push(text); return text.length; });
+  u.registerHostFunction('HostAdd', { params: ['Int', 'Int'], returns: 'Int' }, s.hostAdd ?? ((a: number, b: number) => a + b));
+  if (s.logs) {
+    const logs = s.logs;
+    u.registerLogger((r) => { logs.push(r.message); }, 2);
+  }
+  const sandbox = u.evolve({ exitless: { spinUs: s.spinUs ?? 500, ...(s.sliceMs ? { sliceMs: s.sliceMs } : {}) } });
+  open.push(sandbox);
+  return sandbox;
+}
+
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+describeKvm('exitless mode: calls through the mailbox', () => {
+  it('returns every type the way a MultiUseSandbox does', () => {
+    const s = exitless();
+    expect(s.call('Echo', 'String', 'hello exitless')).toBe('hello exitless');
+    expect(s.call('EchoI32', 'Int', -42)).toBe(-42);
+    expect(s.call('EchoU64', 'ULong', 2n ** 64n - 1n)).toBe(2n ** 64n - 1n);
+    expect(s.call('EchoDouble', 'Double', 1.25)).toBe(1.25);
+    expect(s.call('EchoBool', 'Bool', true)).toBe(true);
+    expect(s.callGuestFunctionByName('SetByteArrayToZero', 'VecBytes', [ParameterValue.VecBytes(new Uint8Array([1, 2, 3, 250]))]))
+      .toEqual(new Uint8Array(4));
+    expect(s.status()).toBe('ready');
+  });
+
+  it('keeps state between calls and makes (almost) no exits while calls flow', () => {
+    const s = exitless({ spinUs: 1_000_000, sliceMs: 1000 });
+    expect(s.call('SetStatic', 'Int')).toBe(5);
+    const before = s.stats.exits;
+    for (let i = 1; i <= 300; i++) expect(s.call('AddToStatic', 'Int', 1)).toBe(5 + i);
+    // Only time-slice ticks (one per second here) may exit.
+    expect(s.stats.exits - before).toBeLessThan(10);
+  });
+
+  it('answers host calls, prints and logs through the mailbox', () => {
+    const prints: string[] = [];
+    const logs: string[] = [];
+    const s = exitless({ prints, logs, hostAdd: (a, b) => a * 100 + b });
+    expect(s.call('Add', 'Int', 3, 4)).toBe(304);
+    expect(s.call('PrintOutput', 'Int', 'through the mailbox\n')).toBe(20);
+    expect(prints.join('')).toContain('through the mailbox\n');
+    expect(s.call('LogMessage', 'Int', 'a log record', 3n)).toBe(12);
+    expect(logs).toContain('a log record');
+  });
+
+  it('a host function that throws fails the call with GuestError (cause kept), not poisoning', () => {
+    const oops = new Error('host says no');
+    const s = exitless({ hostAdd: () => { throw oops; } });
+    const e = catchError(() => s.call('Add', 'Int', 1, 2));
+    expect(e).toBeInstanceOf(GuestError);
+    expect((e as GuestError).cause).toBe(oops);
+    expect(s.status()).toBe('ready');
+    expect(s.call('EchoI32', 'Int', 5)).toBe(5);
+  });
+
+  it('a guest error does not poison; a guest fault poisons until restore()', () => {
+    const s = exitless();
+    expect(catchError(() => s.call('NoSuchFunction', 'Int'))).toBeInstanceOf(GuestError);
+    expect(s.call('EchoI32', 'Int', 1)).toBe(1);
+    expect(catchError(() => s.call('TriggerException', 'Void'))).toBeInstanceOf(GuestExceptionError);
+    expect(s.status()).toBe('poisoned');
+    expect(catchError(() => s.call('EchoI32', 'Int', 1))).toBeInstanceOf(PoisonedSandboxError);
+    s.restore();
+    expect(s.status()).toBe('ready');
+    expect(s.call('Echo', 'String', 'back')).toBe('back');
+  });
+});
+
+describeKvm('exitless mode: restores', () => {
+  it('a working-set restore while the vCPU spins puts memory back; an exact one after parking too', () => {
+    const s = exitless({ spinUs: 1_000_000 });
+    const snap = s.snapshot();
+    expect(s.call('SetStatic', 'Int')).toBe(5);
+    expect(s.call('GetStatic', 'Int')).toBe(5);
+    s.restore(snap); // parked by snapshot(): exact, and it learns the working set
+    expect(s.call('GetStatic', 'Int')).toBe(0);
+    s.call('AddToStatic', 'Int', 9);
+    const exits = s.stats.exits;
+    s.restore(snap); // the vCPU spins: working set, no exit
+    expect(s.stats.exits - exits).toBeLessThan(5);
+    expect(s.call('GetStatic', 'Int')).toBe(0);
+    for (let i = 0; i < 20; i++) {
+      s.call('AddToStatic', 'Int', 5);
+      s.restore(snap);
+    }
+    expect(s.call('AddToStatic', 'Int', 1)).toBe(1);
+    s.restore(snap, { exact: true });
+    expect(s.parked).toBe(true);
+    expect(s.call('GetStatic', 'Int')).toBe(0);
+  });
+
+  it('rejects a snapshot of another sandbox', () => {
+    const a = exitless();
+    const b = exitless({ config: { heapSize: 256 * 1024 } });
+    expect(catchError(() => a.restore(b.initialSnapshot))).toBeInstanceOf(HyperlightError);
+    expect(a.call('EchoI32', 'Int', 3)).toBe(3);
+  });
+});
+
+describeKvm('exitless mode: time limits, kill and parking', () => {
+  it('a guest that stops answering is stopped by the time limit; restore brings it back', () => {
+    const s = exitless({ config: { maxExecutionTimeMs: 50 } });
+    const t0 = performance.now();
+    const e = catchError(() => s.call('Spin', 'Void'));
+    expect(e).toBeInstanceOf(ExecutionCanceledError);
+    expect((e as ExecutionCanceledError).reason).toBe('timeout');
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(s.status()).toBe('poisoned');
+    s.restore();
+    expect(s.call('EchoI32', 'Int', 8)).toBe(8);
+  });
+
+  it('kill() stops the call (here from a host function; it signals the vCPU thread as from any thread)', () => {
+    const k = exitless({ hostAdd: () => { k.interruptHandle().kill(); return 0; } });
+    const e = catchError(() => k.call('Add', 'Int', 1, 2));
+    expect(e).toBeInstanceOf(ExecutionCanceledError);
+    expect((e as ExecutionCanceledError).reason).toBe('killed');
+    k.restore();
+    expect(k.call('EchoI32', 'Int', 2)).toBe(2);
+  });
+
+  it('an idle guest parks after spinUs and the next call wakes it', () => {
+    const s = exitless({ spinUs: 100 });
+    expect(s.call('EchoI32', 'Int', 1)).toBe(1);
+    const end = Date.now() + 3000;
+    while (!s.parked && Date.now() < end) sleep(2);
+    expect(s.parked).toBe(true);
+    expect(s.call('EchoI32', 'Int', 2)).toBe(2);
+  });
+
+  it('a guest that never parks is parked by the host after its time slice', () => {
+    const s = exitless({ guest: HOSTILE, spinUs: 100, sliceMs: 5 });
+    expect(s.call('MailboxNeverPark', 'Int')).toBe(0);
+    const end = Date.now() + 3000;
+    while (!s.parked && Date.now() < end) sleep(2);
+    expect(s.parked).toBe(true);
+    expect(s.call('Ping', 'Int', 41)).toBe(42);
+  });
+});
+
+describeKvm('exitless mode: hostile guests racing the host', () => {
+  it('an op no guest may post poisons with GuestProtocolError', () => {
+    const s = exitless({ guest: HOSTILE });
+    const e = catchError(() => s.call('MailboxBadOp', 'Int', 77));
+    expect(e).toBeInstanceOf(GuestProtocolError);
+    expect(s.status()).toBe('poisoned');
+    s.restore();
+    expect(s.call('Ping', 'Int', 1)).toBe(2);
+  });
+
+  it('a guest flipping bytes of its host call while the host reads them gets answers or a typed error, never more', () => {
+    const added: number[] = [];
+    const s = exitless({ guest: HOSTILE, hostAdd: (a, b) => { added.push(a + b); return a + b; } });
+    let answered = 0;
+    let failed = 0;
+    const codes = new Set<string>();
+    for (let seed = 1; seed <= 40; seed++) {
+      try {
+        const n = s.call('MailboxFlip', 'Int', seed * 7919, 20);
+        expect(n).toBeGreaterThanOrEqual(0);
+        answered += n;
+      } catch (e) {
+        expect(e).toBeInstanceOf(HyperlightError);
+        codes.add((e as HyperlightError).code);
+        failed++;
+        s.restore();
+      }
+      expect(s.call('Ping', 'Int', seed)).toBe(seed + 1);
+    }
+    // The host answered host calls mid-race, and every failure was a typed protocol-level error.
+    expect(added.length + answered).toBeGreaterThan(0);
+    expect(failed).toBeGreaterThan(0);
+    for (const c of codes) expect(['ERR_GUEST_PROTOCOL', 'ERR_GUEST_ERROR', 'ERR_GUEST_ABORTED', 'ERR_BUFFER_OVERFLOW']).toContain(c);
+    // Whatever the guest flipped, a host function only ever saw Int arguments.
+    for (const v of added) expect(Number.isInteger(v)).toBe(true);
+  });
+});
