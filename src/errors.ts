@@ -28,6 +28,13 @@ export class HyperlightError extends Error {
    * when there were none; never replaces the error itself.
    */
   declare readonly suppressed?: readonly unknown[];
+  /**
+   * With `crashDumpDir` configured, on a guest exception or abort: the ELF core file written
+   * for it (docs/debugging.md). Absent when no dump was asked for or writing it failed.
+   */
+  declare readonly crashDumpPath?: string;
+  /** Why the crash dump asked for could not be written (the guest's error stays this one). */
+  declare readonly crashDumpError?: unknown;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);

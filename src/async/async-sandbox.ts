@@ -8,11 +8,15 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import { ConfigInvalidError, HyperlightError } from '../errors.js';
 import { ResourceClosedError } from '../kvm/errors.js';
 import { libraryDir } from '../package-root.js';
-import type { ResolvedConfig } from '../sandbox/config.js';
+import { type ResolvedConfig, configOf } from '../sandbox/config.js';
 import {
   ExecutionCanceledError, GuestError, SandboxBusyError, SnapshotIncompatibleError,
 } from '../sandbox/errors.js';
 import { HOST_ERROR_CODE } from '../sandbox/host-functions.js';
+import { type FromSnapshotOptions, type SnapshotHostFunctions, snapshotSandboxParts } from '../sandbox/from-snapshot.js';
+import type { MapRegionOptions } from '../sandbox/mapped-regions.js';
+import type { Snapshot } from '../sandbox/snapshot.js';
+import { encodeSnapshotFile } from '../sandbox/snapshot-file.js';
 import { InterruptHandle } from '../sandbox/interrupt.js';
 import { type GuestFunctionSignature, argumentsFor } from '../sandbox/guest-functions.js';
 import {
@@ -50,6 +54,8 @@ export interface AsyncSandboxParts extends HostSide {
   config: ResolvedConfig;
   logLevel: number;
   freshInit: boolean;
+  /** A snapshot file's bytes to start from instead of `guest` (fromSnapshot). */
+  snapshot?: Uint8Array;
 }
 
 /** @internal how a SandboxPool drives its sandboxes. */
@@ -149,8 +155,8 @@ export class AsyncSandbox {
     this.#control = this.#channel.control;
     const hosts: HostSignature[] = parts.hosts.list().map((h) => ({ name: h.name, params: [...h.params], returns: h.returns }));
     const init: WorkerInit = {
-      guest: parts.guest, config: parts.config, hosts, logLevel: parts.logLevel, channel: shared, overflow: port2,
-      freshInit: parts.freshInit,
+      guest: parts.guest, config: configOf(parts.config), hosts, logLevel: parts.logLevel, channel: shared, overflow: port2,
+      freshInit: parts.freshInit, ...(parts.snapshot ? { snapshot: parts.snapshot } : {}),
     };
     this.#worker = new Worker(workerUrl(), { workerData: init, transferList: [port2] });
     this.#bridge = new HostBridge<Op>(parts, hooks.owner ?? this, (op, r) => this.#answerHost(op, r));
@@ -281,6 +287,43 @@ export class AsyncSandbox {
       return Promise.reject(e);
     }
     return this.#enqueue(msg, name, timeoutMs, options.signal, queuedAt) as Promise<PlainValue>;
+  }
+
+  /**
+   * A sandbox in a worker thread from a snapshot (from a MultiUseSandbox's `snapshot()` or
+   * `Snapshot.load()`), without running guest code: MultiUseSandbox.fromSnapshot there.
+   * The snapshot travels in its file form (docs/snapshot-format.md), so it cannot hold
+   * mapped regions; host functions and `print` run on this thread and may return Promises.
+   * @throws (rejects with) what MultiUseSandbox.fromSnapshot throws, SnapshotIncompatibleError
+   *   for a snapshot taken while regions were mapped.
+   */
+  static async fromSnapshot(snapshot: Snapshot, hostFunctions: SnapshotHostFunctions = {},
+    options: FromSnapshotOptions = {}): Promise<AsyncSandbox> {
+    const { printText, hosts, config } = snapshotSandboxParts(snapshot, hostFunctions, options);
+    if (snapshot.mappedRegionsUpTo !== 0) {
+      throw new SnapshotIncompatibleError('a snapshot taken while host regions were mapped (mapRegion) cannot start an AsyncSandbox');
+    }
+    return AsyncSandbox.start({
+      guest: new Uint8Array(0), snapshot: encodeSnapshotFile(snapshot), functions: [], config, hosts,
+      print: printText, log: undefined, logLevel: 6, freshInit: false,
+    });
+  }
+
+  /**
+   * MultiUseSandbox.mapRegion in the worker: maps a host buffer (copied to the worker) or a
+   * file into the guest at `guestAddress`. Resolves with the mapped size.
+   */
+  mapRegion(source: Uint8Array | string, guestAddress: bigint | number, options: MapRegionOptions = {}): Promise<number> {
+    if (!(source instanceof Uint8Array) && typeof source !== 'string') {
+      return Promise.reject(new ConfigInvalidError('source', 'must be a Uint8Array or a file path'));
+    }
+    if (typeof guestAddress !== 'bigint' && typeof guestAddress !== 'number') {
+      return Promise.reject(new ConfigInvalidError('guestAddress', 'must be a bigint or a number'));
+    }
+    if (options === null || typeof options !== 'object') return Promise.reject(new ConfigInvalidError('options', 'must be an object'));
+    // MultiUseSandbox.mapRegion maps writable only for `writable: true`: that is all that travels.
+    const writable = options.writable === true;
+    return this.#enqueue({ op: 'map', id: 0, source, guestAddress, writable }, 'mapRegion()', 0, undefined) as Promise<number>;
   }
 
   /** Captures guest memory and registers in the worker. Rejects while poisoned. */

@@ -284,7 +284,7 @@ function readCloned(r: Reader): unknown {
 
 // ---- messages --------------------------------------------------------------------------
 
-const D_CALL = 1, D_SNAPSHOT = 2, D_RESTORE = 3, D_DROP = 4, D_CLOSE = 5, D_REPLY = 6;
+const D_CALL = 1, D_SNAPSHOT = 2, D_RESTORE = 3, D_DROP = 4, D_CLOSE = 5, D_REPLY = 6, D_MAP = 7;
 const U_DONE = 1, U_HOST = 2, U_PRINT = 3, U_LOG = 4;
 
 /** What the main thread sends: an operation, or the answer to the worker's host request. */
@@ -305,6 +305,13 @@ function writeDown(w: Writer, m: Down): void {
     case 'snapshot': w.u8(D_SNAPSHOT); w.u32(m.id); break;
     case 'restore': w.u8(D_RESTORE); w.u32(m.id); w.u32(m.snapshot); break;
     case 'drop': w.u8(D_DROP); w.u32(m.id); w.u32(m.snapshot); break;
+    case 'map':
+      w.u8(D_MAP);
+      w.u32(m.id);
+      writePlain(w, m.source);
+      writePlain(w, m.guestAddress);
+      w.u8(m.writable ? 1 : 0);
+      break;
     case 'close': w.u8(D_CLOSE); w.u32(m.id); break;
     case 'reply':
       w.u8(D_REPLY);
@@ -336,6 +343,14 @@ function readDown(r: Reader): Down {
     case D_SNAPSHOT: return { op: 'snapshot', id: r.u32() };
     case D_RESTORE: return { op: 'restore', id: r.u32(), snapshot: r.u32() };
     case D_DROP: return { op: 'drop', id: r.u32(), snapshot: r.u32() };
+    case D_MAP: {
+      const id = r.u32();
+      const source = readPlain(r);
+      const guestAddress = readPlain(r);
+      if (!(source instanceof Uint8Array) && typeof source !== 'string') throw new RangeError('sandbox channel: a map source must be bytes or a path');
+      if (typeof guestAddress !== 'bigint' && typeof guestAddress !== 'number') throw new RangeError('sandbox channel: a map address must be a number');
+      return { op: 'map', id, source, guestAddress, writable: r.u8() === 1 };
+    }
     case D_CLOSE: return { op: 'close', id: r.u32() };
     case D_REPLY: {
       const seq = r.u32();

@@ -32,6 +32,8 @@ export interface WorkerInit {
   /** Where messages too large for the channel's areas go, both ways (read with receiveMessageOnPort). */
   overflow: MessagePort;
   freshInit: boolean;
+  /** A snapshot file's bytes (AsyncSandbox.fromSnapshot): the worker starts from it instead of the guest ELF. */
+  snapshot?: Uint8Array;
 }
 
 /** Main -> worker. Each `id` is answered by exactly one `done`. */
@@ -43,6 +45,7 @@ export type ToWorker =
       restoreAfter: number }
   | { op: 'snapshot'; id: number }
   | { op: 'restore'; id: number; snapshot: number }
+  | { op: 'map'; id: number; source: Uint8Array | string; guestAddress: bigint | number; writable: boolean }
   | { op: 'drop'; id: number; snapshot: number }
   | { op: 'close'; id: number };
 

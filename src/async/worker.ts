@@ -5,8 +5,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ExecutionCanceledError } from '../sandbox/errors.js';
 import { GuestBinary } from '../sandbox/guest-binary.js';
-import type { MultiUseSandbox } from '../sandbox/multi-use-sandbox.js';
-import type { Snapshot } from '../sandbox/snapshot.js';
+import { MultiUseSandbox } from '../sandbox/multi-use-sandbox.js';
+import { Snapshot } from '../sandbox/snapshot.js';
 import { UninitializedSandbox } from '../sandbox/uninitialized-sandbox.js';
 import type { PlainValue } from '../sandbox/values.js';
 import { CTL_CANCEL, CTL_CLOSING, type Up, WorkerEnd } from './channel.js';
@@ -51,6 +51,10 @@ function ask(request: HostRequest): PlainValue {
         throw new HostCallFailed(r.message);
       }
       if (Atomics.load(control, CTL_CANCEL) === currentOp) {
+        // The main thread's kill() may not have reached the vCPU's state yet: cancel the call
+        // here too (from this thread it only marks it), or the guest, handed this as a host
+        // error, could run on to its end and the call fail as a GuestError instead.
+        sandbox?.interruptHandle().kill();
         throw new ExecutionCanceledError('killed', ' while the guest waited for the host');
       }
       channel.wait(wake);
@@ -61,15 +65,21 @@ function ask(request: HostRequest): PlainValue {
 }
 
 function build(): MultiUseSandbox {
+  const proxy = (name: string) => (...args: PlainValue[]) => ask({ kind: 'host', op: currentOp, seq: ++hostSeq, name, args });
+  const print = (text: string): number => {
+    ask({ kind: 'print', op: currentOp, seq: ++hostSeq, text });
+    return text.length;
+  };
+  if (init.snapshot) {
+    const hosts = Object.fromEntries(init.hosts.map((h) => [h.name, { params: h.params, returns: h.returns, fn: proxy(h.name) }]));
+    return MultiUseSandbox.fromSnapshot(Snapshot.fromFileBytes(init.snapshot), hosts, { print });
+  }
   const uninit = UninitializedSandbox.create(GuestBinary.buffer(init.guest), init.config);
   for (const h of init.hosts) {
     uninit.registerHostFunction(h.name, { params: h.params, returns: h.returns },
-      (...args: PlainValue[]) => ask({ kind: 'host', op: currentOp, seq: ++hostSeq, name: h.name, args }));
+      proxy(h.name));
   }
-  uninit.registerPrint((text) => {
-    ask({ kind: 'print', op: currentOp, seq: ++hostSeq, text });
-    return text.length;
-  });
+  uninit.registerPrint(print);
   if (init.logLevel < 6) {
     uninit.registerLogger((record) => { ask({ kind: 'log', op: currentOp, seq: ++hostSeq, record }); }, init.logLevel);
   }
@@ -137,6 +147,7 @@ function run(m: ToWorker): boolean {
       case 'call': call(m); break;
       case 'snapshot': answer(m.id, () => keep(sandbox.snapshot())); break;
       case 'restore': answer(m.id, () => { sandbox.restore(snapshot(m.snapshot)); return undefined; }); break;
+      case 'map': answer(m.id, () => sandbox.mapRegion(m.source, m.guestAddress, { writable: m.writable })); break;
       case 'drop': answer(m.id, () => { snapshots.delete(m.snapshot); return undefined; }); break;
       case 'close':
         Atomics.store(control, CTL_CLOSING, 1);

@@ -101,8 +101,9 @@ export function guestGccArgs(opts: BuildGuestOptions, guestsDir: string, gccIncl
     ...cflags,
     '-isystem', MUSL_INCLUDE, '-isystem', gccInclude, '-I', 'sdk/include', ...includes,
     // Later maps win: paths under guests/ become relative to it (as in the Makefile),
-    // other sources relative to the current directory.
-    `-ffile-prefix-map=${cwd}/=`, `-ffile-prefix-map=${guestsDir}/=`,
+    // other sources relative to the current directory; the directories themselves (DWARF's
+    // DW_AT_comp_dir of a -g build) become ".", so a debug build does not record where it ran.
+    `-ffile-prefix-map=${cwd}=.`, `-ffile-prefix-map=${cwd}/=`, `-ffile-prefix-map=${guestsDir}=.`, `-ffile-prefix-map=${guestsDir}/=`,
     '-o', resolve(cwd, opts.output),
     ...sdkSources(guestsDir), ...sources,
     `${MUSL_LIB}/libc.a`, libgcc,

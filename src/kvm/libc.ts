@@ -31,6 +31,13 @@ const timerSettimeFn = libc.func('int timer_settime(intptr_t timerid, int flags,
 const timerDeleteFn = libc.func('int timer_delete(intptr_t timerid)');
 const sigrtminFn = libc.func('int __libc_current_sigrtmin()');
 const sigrtmaxFn = libc.func('int __libc_current_sigrtmax()');
+const socketFn = libc.func('int socket(int domain, int type, int protocol)');
+const setsockoptFn = libc.func('int setsockopt(int fd, int level, int name, void *value, uint32_t len)');
+const bindFn = libc.func('int bind(int fd, void *addr, uint32_t len)');
+const listenFn = libc.func('int listen(int fd, int backlog)');
+const acceptFn = libc.func('int accept4(int fd, void *addr, void *len, int flags)');
+const recvFn = libc.func('intptr_t recv(int fd, void *buf, size_t len, int flags)');
+const sendFn = libc.func('intptr_t send(int fd, void *buf, size_t len, int flags)');
 const pthreadSigmaskFn = libc.func('int pthread_sigmask(int how, void *set, void *oldset)');
 const sigtimedwaitFn = libc.func('int sigtimedwait(void *set, void *info, void *timeout)');
 
@@ -464,4 +471,76 @@ export function takeRecordedSignal(signal: number): boolean {
 /** Puts back a sigaction saved by recordSignal. */
 export function restoreSigaction(signal: number, saved: Uint8Array): void {
   if ((sigactionFn(signal, saved, null) as number) < 0) throw new SyscallError('sigaction', koffi.errno());
+}
+
+// ---- blocking TCP on loopback (the gdb stub serves gdb on the vCPU's own thread) ------
+
+const AF_INET = 2;
+const SOCK_STREAM = 1;
+const SOCK_CLOEXEC = 0x80000;
+const SOL_SOCKET = 1;
+const SO_REUSEADDR = 2;
+const IPPROTO_TCP = 6;
+const TCP_NODELAY = 1;
+const MSG_NOSIGNAL = 0x4000;
+
+/** Calls `fn` again while it fails with EINTR (a vCPU kick or a timer signal landed). */
+function retryEintr(fn: () => number): number {
+  for (;;) {
+    const r = fn();
+    if (r >= 0 || koffi.errno() !== ERRNO.EINTR) return r;
+  }
+}
+
+/**
+ * A blocking TCP socket listening on 127.0.0.1:`port` (SO_REUSEADDR), close-on-exec.
+ * @throws SyscallError (EADDRINUSE when the port is taken).
+ */
+export function listenLoopback(port: number): number {
+  const fd = socketFn(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) as number;
+  if (fd < 0) throw new SyscallError('socket(AF_INET)', koffi.errno());
+  try {
+    const one = new Uint8Array(4);
+    new DataView(one.buffer).setInt32(0, 1, true);
+    if ((setsockoptFn(fd, SOL_SOCKET, SO_REUSEADDR, one, 4) as number) < 0) throw new SyscallError('setsockopt(SO_REUSEADDR)', koffi.errno());
+    const addr = new Uint8Array(16); // sockaddr_in: family, port (big-endian), 127.0.0.1
+    const v = new DataView(addr.buffer);
+    v.setUint16(0, AF_INET, true);
+    v.setUint16(2, port, false);
+    v.setUint32(4, 0x7f00_0001, false);
+    if ((bindFn(fd, addr, 16) as number) < 0) throw new SyscallError(`bind(127.0.0.1:${port})`, koffi.errno());
+    if ((listenFn(fd, 1) as number) < 0) throw new SyscallError('listen', koffi.errno());
+    return fd;
+  } catch (e) {
+    closeFn(fd);
+    throw e;
+  }
+}
+
+/** Waits for one connection on `fd` (blocking); returns the connected socket, with TCP_NODELAY. */
+export function acceptBlocking(fd: number): number {
+  const c = retryEintr(() => acceptFn(fd, null, null, SOCK_CLOEXEC) as number);
+  if (c < 0) throw new SyscallError('accept', koffi.errno());
+  const one = new Uint8Array(4);
+  new DataView(one.buffer).setInt32(0, 1, true);
+  setsockoptFn(c, IPPROTO_TCP, TCP_NODELAY, one, 4);
+  return c;
+}
+
+/** Reads what is there into `buf` (blocking until something is); 0 at end of stream. */
+export function recvBlocking(fd: number, buf: Uint8Array): number {
+  const n = retryEintr(() => Number(recvFn(fd, buf, buf.length, 0)));
+  if (n < 0) throw new SyscallError('recv', koffi.errno());
+  return n;
+}
+
+/** Sends all of `bytes` (blocking; no SIGPIPE: a closed peer is EPIPE). */
+export function sendAll(fd: number, bytes: Uint8Array): void {
+  let off = 0;
+  while (off < bytes.length) {
+    const rest = bytes.subarray(off);
+    const n = retryEintr(() => Number(sendFn(fd, rest, rest.length, MSG_NOSIGNAL)));
+    if (n < 0) throw new SyscallError('send', koffi.errno());
+    off += n;
+  }
 }

@@ -1,4 +1,5 @@
 // Sandbox configuration: Hyperlight's fields and defaults, validated into a plain object.
+import { statSync } from 'node:fs';
 import { ConfigInvalidError } from '../errors.js';
 import { HYPERLIGHT_DEFAULTS } from '../mem/x86_64/index.js';
 
@@ -25,6 +26,22 @@ export interface SandboxConfig {
    * (default 16 MiB; 0: no limit). Past it the call fails with OutputLimitError.
    */
   maxOutputBytesPerCall?: number;
+  /**
+   * A directory (which must exist) where a guest exception or abort writes an ELF core
+   * file of the guest (registers at the fault, its memory): `gdb guest.elf <core>` opens it
+   * (docs/debugging.md). The error carries the file's path in `crashDumpPath`. Default: none.
+   */
+  crashDumpDir?: string;
+  /** Debugging (docs/debugging.md). Off by default. */
+  debug?: DebugConfig;
+}
+
+export interface DebugConfig {
+  /**
+   * Listen for gdb's remote protocol on 127.0.0.1:`gdbPort` (1..65535): the first guest
+   * call (or init) waits for gdb to connect and stops the guest at its first instruction.
+   */
+  gdbPort?: number;
 }
 
 /** Default of `maxExecutionTimeMs`: a guest call stops after one second unless configured. */
@@ -34,10 +51,15 @@ export const DEFAULT_MAX_INITIALIZATION_TIME_MS = 2000;
 /** Default of `maxOutputBytesPerCall`. */
 export const DEFAULT_MAX_OUTPUT_BYTES_PER_CALL = 16 * 1024 * 1024;
 
-export type ResolvedConfig = Required<SandboxConfig>;
+export type ResolvedConfig = Required<Omit<SandboxConfig, 'crashDumpDir' | 'debug'>> & {
+  /** undefined: no crash dumps. */
+  crashDumpDir: string | undefined;
+  /** undefined: no gdb stub. */
+  gdbPort: number | undefined;
+};
 
 const KNOWN = new Set(['heapSize', 'stackSize', 'inputDataSize', 'outputDataSize', 'exceptionStackSize',
-  'maxExecutionTimeMs', 'maxInitializationTimeMs', 'maxOutputBytesPerCall']);
+  'maxExecutionTimeMs', 'maxInitializationTimeMs', 'maxOutputBytesPerCall', 'crashDumpDir', 'debug']);
 
 /** Validates types and fills defaults; sizes are range-checked by the layout planner. */
 export function resolveConfig(config: SandboxConfig | undefined): ResolvedConfig {
@@ -66,6 +88,8 @@ export function resolveConfig(config: SandboxConfig | undefined): ResolvedConfig
   const maxInitializationTimeMs = limit('maxInitializationTimeMs', DEFAULT_MAX_INITIALIZATION_TIME_MS, DAY_MS, 'one day');
   const maxOutputBytesPerCall = limit('maxOutputBytesPerCall', DEFAULT_MAX_OUTPUT_BYTES_PER_CALL, 2 ** 40, '1 TiB');
   return {
+    crashDumpDir: crashDumpDir(c.crashDumpDir),
+    gdbPort: gdbPort(c.debug),
     heapSize: num('heapSize', HYPERLIGHT_DEFAULTS.heapSize),
     stackSize: num('stackSize', HYPERLIGHT_DEFAULTS.stackSize),
     inputDataSize: num('inputDataSize', HYPERLIGHT_DEFAULTS.inputDataSize),
@@ -74,5 +98,44 @@ export function resolveConfig(config: SandboxConfig | undefined): ResolvedConfig
     maxExecutionTimeMs,
     maxInitializationTimeMs,
     maxOutputBytesPerCall,
+  };
+}
+
+function crashDumpDir(v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v === '' || v.includes('\0')) {
+    throw new ConfigInvalidError('crashDumpDir', `must be a directory path, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`);
+  }
+  let isDir: boolean;
+  try {
+    isDir = statSync(v).isDirectory();
+  } catch (e) {
+    throw new ConfigInvalidError('crashDumpDir', `${v} cannot be read (${(e as Error).message}): create the directory first`, { cause: e });
+  }
+  if (!isDir) throw new ConfigInvalidError('crashDumpDir', `${v} is not a directory`);
+  return v;
+}
+
+function gdbPort(v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  if (v === null || typeof v !== 'object') throw new ConfigInvalidError('debug', 'must be an object such as { gdbPort: 9999 }');
+  for (const key of Object.keys(v)) {
+    if (key !== 'gdbPort') throw new ConfigInvalidError(`debug.${key}`, 'unknown debug field; known: gdbPort');
+  }
+  const port = (v as DebugConfig).gdbPort;
+  if (port === undefined) return undefined;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new ConfigInvalidError('debug.gdbPort', `must be a TCP port 1..65535, got ${String(port)}`);
+  }
+  return port;
+}
+
+/** The SandboxConfig that resolves to `r` (a worker thread builds its sandbox from it). */
+export function configOf(r: ResolvedConfig): SandboxConfig {
+  const { crashDumpDir, gdbPort, ...rest } = r;
+  return {
+    ...rest,
+    ...(crashDumpDir !== undefined ? { crashDumpDir } : {}),
+    ...(gdbPort !== undefined ? { debug: { gdbPort } } : {}),
   };
 }

@@ -133,6 +133,12 @@ export class FaultReporter {
     v.setBigUint64(call.frameAt + FRAME_OFF_VECTOR, SYSCALL_RESUME, true);
   }
 
+  /** The vector in the stub's frame. */
+  vector(): number {
+    const { layout, memory } = this.#m;
+    return readExceptionFrame(memory.view, layout.exceptionStack.gpa + layout.exceptionStack.size).vector;
+  }
+
   tripleFault(): HyperlightError {
     const r = this.#m.vcpu.getRegs();
     const s = this.#m.vcpu.getSregs();

@@ -1,6 +1,6 @@
 // MultiUseSandbox.fromSnapshot: a sandbox started from a snapshot's memory and registers, with no guest code run and no guest ELF needed.
 import { ConfigInvalidError } from '../errors.js';
-import { resolveConfig } from './config.js';
+import { type ResolvedConfig, resolveConfig } from './config.js';
 import { type HostFunctionSignature, HostFunctionRegistry } from './host-functions.js';
 import { InterruptState } from './interrupt.js';
 import { type Machine, closeMachine, createMachine } from './machine.js';
@@ -25,9 +25,13 @@ export interface FromSnapshotOptions {
   reseed?: boolean;
 }
 
-/** See MultiUseSandbox.fromSnapshot. */
-export function sandboxFromSnapshot(snapshot: Snapshot, hostFunctions: SnapshotHostFunctions,
-  options: FromSnapshotOptions): MultiUseSandbox {
+/**
+ * What a sandbox from `snapshot` is made of, checked: the print function (the default
+ * writes to stdout), the application's host functions, and the configuration the snapshot
+ * records. Shared by MultiUseSandbox.fromSnapshot and AsyncSandbox.fromSnapshot.
+ */
+export function snapshotSandboxParts(snapshot: Snapshot, hostFunctions: SnapshotHostFunctions, options: FromSnapshotOptions):
+  { printText: (text: string) => number; hosts: HostFunctionRegistry; config: ResolvedConfig } {
   if (!(snapshot instanceof Snapshot)) throw new SnapshotIncompatibleError('fromSnapshot() needs a Snapshot');
   if (hostFunctions === null || typeof hostFunctions !== 'object') {
     throw new ConfigInvalidError('hostFunctions', 'must be an object of { params, returns, fn }');
@@ -39,7 +43,6 @@ export function sandboxFromSnapshot(snapshot: Snapshot, hostFunctions: SnapshotH
     return typeof r === 'number' && Number.isInteger(r) ? r : text.length;
   };
   const hosts = new HostFunctionRegistry();
-  hosts.register('HostPrint', { params: ['String'], returns: 'Int' }, (text: string) => printText(text));
   for (const [name, h] of Object.entries(hostFunctions)) {
     if (h === null || typeof h !== 'object') throw new ConfigInvalidError(`hostFunctions.${name}`, 'must be { params, returns, fn }');
     hosts.register(name, { params: h.params, returns: h.returns }, h.fn);
@@ -50,6 +53,16 @@ export function sandboxFromSnapshot(snapshot: Snapshot, hostFunctions: SnapshotH
     inputDataSize: src.layoutConfig.inputDataSize, outputDataSize: src.layoutConfig.outputDataSize,
     exceptionStackSize: src.layoutConfig.exceptionStackSize, maxExecutionTimeMs: src.maxExecutionTimeMs,
   });
+  return { printText, hosts, config };
+}
+
+/** See MultiUseSandbox.fromSnapshot. */
+export function sandboxFromSnapshot(snapshot: Snapshot, hostFunctions: SnapshotHostFunctions,
+  options: FromSnapshotOptions): MultiUseSandbox {
+  const { printText, hosts, config } = snapshotSandboxParts(snapshot, hostFunctions, options);
+  // The application's own HostPrint, when it gives one, wins.
+  if (!hosts.has('HostPrint')) hosts.register('HostPrint', { params: ['String'], returns: 'Int' }, (text: string) => printText(text));
+  const src = snapshot.source;
   const machine: Machine = createMachine(src.layout, {
     kind: 'template', template: { memory: snapshot.memory, cpu: snapshot.cpu, cr3: src.cr3, entry: src.entry },
   });

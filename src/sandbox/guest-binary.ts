@@ -153,7 +153,7 @@ export interface GuestBinaryOptions {
 }
 
 /** Names of the guests shipped prebuilt in `guests/bin/`. */
-export const BUNDLED_GUESTS = ['simpleguest', 'dummyguest', 'hostileguest', 'benchguest'] as const;
+export const BUNDLED_GUESTS = ['simpleguest', 'dummyguest', 'hostileguest', 'benchguest', 'debugguest'] as const;
 export type BundledGuestName = typeof BUNDLED_GUESTS[number];
 
 /** The path of a bundled prebuilt guest, e.g. `bundledGuestPath('simpleguest')`. */

@@ -25,6 +25,8 @@ import {
 import { GUEST_SLOT, type Machine, type PhaseSink, closeMachine, freshSeed } from './machine.js';
 import { applyGuestCpuState, captureGuestCpuState, resetPrivileged } from './vcpu-state.js';
 import { type MapRegionOptions, MappedRegions } from './mapped-regions.js';
+import { dumpOnCrash } from './crash-dump.js';
+import { GdbStub } from './gdb-stub.js';
 import { type FromSnapshotOptions, type SnapshotHostFunctions, sandboxFromSnapshot } from './from-snapshot.js';
 
 export type SandboxStatus = 'ready' | 'poisoned' | 'closed';
@@ -139,6 +141,9 @@ export class MultiUseSandbox {
   /** Host memory mapped into the guest (mapRegion), made on first use. */
   #regions: MappedRegions | undefined;
 
+  /** The gdb stub (config.debug.gdbPort), listening from construction. */
+  readonly #gdb: GdbStub | undefined;
+
   /** Offered the machine at close(); true when it kept it for reuse (a VM pool). */
   readonly #release: ((m: Machine) => boolean) | undefined;
 
@@ -159,6 +164,14 @@ export class MultiUseSandbox {
     this.#layoutKey = layoutKey(machine.layout);
     this.dispatchAddress = dispatchAddress;
     this.#trace = guardPhaseSink(trace);
+    if (config.gdbPort !== undefined) {
+      this.#gdb = new GdbStub(config.gdbPort, {
+        machine, loadOffset: loop.loadOffset, hostWrittenPages: loop.syscalls.hostWrittenPages,
+        completePendingExit: () => loop.completePendingExit(),
+        pauseClock: () => loop.timeLimit.pause(), resumeClock: (left) => loop.timeLimit.resume(left),
+      });
+      loop.debugger = this.#gdb;
+    }
     releaseWhenCollected(this, { machine, loop, interrupt });
   }
 
@@ -329,8 +342,10 @@ export class MultiUseSandbox {
     this.#interrupt.beginCall();
     try {
       loop.timeLimit.arm(this.#config.maxExecutionTimeMs);
+      this.#gdb?.beforeCall();
       result = this.#runCall(name, returnType, counters);
     } catch (e) {
+      dumpOnCrash(e, this.#m, this.#config.crashDumpDir, 'guest');
       if (poisons(e, loop.guestEntered)) this.#poison = e;
       // A phase sink that throws now is recorded on the call's error, never replaces it.
       if (trace) afterFailure(e, () => trace.phase('call', t0, process.hrtime.bigint()));
@@ -374,11 +389,13 @@ export class MultiUseSandbox {
     // snapshot. Manual mode keeps accumulating: a superset is still exact for restore.
     if (!manualDirtyLog) vm.getDirtyLog(GUEST_SLOT);
     if (!this.#source) throw new SnapshotIncompatibleError('this sandbox was built without what a snapshot records');
+    this.#gdb?.unpatch(); // a snapshot holds the guest's code, not gdb's breakpoints
     const snap = Snapshot.of(this.#layoutKey, MemorySnapshot.capture(memory), captureGuestCpuState(vcpu), this.#source,
       this.#regions?.lastId ?? 0, this.#identity);
     this.#baseline = snap;
     this.#loop.io.clearHostWrites();
     this.#loop.syscalls.hostWrittenPages.clear();
+    this.#gdb?.repatch();
     return snap;
   }
 
@@ -417,6 +434,7 @@ export class MultiUseSandbox {
     const { vm, vcpu, memory, layout, manualDirtyLog } = this.#m;
     const loop = this.#loop;
     const io = loop.io;
+    this.#gdb?.unpatch(); // back below with the snapshot's code under them
     if (this.#poison !== undefined) {
       // A call that failed may have stopped on an exit KVM still has to complete (the
       // stubs' OUT, an MMIO read): finish it now, or it would overwrite the registers set
@@ -441,6 +459,7 @@ export class MultiUseSandbox {
     this.#baseline = snapshot;
     io.clearHostWrites();
     loop.syscalls.hostWrittenPages.clear();
+    this.#gdb?.repatch();
     this.#poison = undefined;
   }
 
@@ -455,6 +474,7 @@ export class MultiUseSandbox {
     this.#closed = true;
     forget(this);
     this.#interrupt.close();
+    this.#gdb?.close();
     this.#loop.close();
     this.#regions?.closeAll();
     // A sandbox that ended cleanly may hand its VM to its binary's pool (vmPool); the

@@ -9,7 +9,7 @@ import { type DecodedFunctionCall, type GuestLogRecord, WireCodec, decodeGuestLo
 import { GuestAbortedError, GuestProtocolError, MemoryAccessViolationError, UnexpectedExitError } from './errors.js';
 import { FaultReporter, Symbolizer } from './faults.js';
 import { SyscallServer } from './syscalls.js';
-import { EXCEPTION_FRAME_SIZE, MSR_FS_BASE } from '../x86_64/index.js';
+import { EXCEPTION_FRAME_SIZE, FRAME_OFF_RFLAGS, MSR_FS_BASE } from '../x86_64/index.js';
 import { CANCEL_NONE, type InterruptState } from './interrupt.js';
 import { IoBuffers } from './iobuf.js';
 import type { Machine } from './machine.js';
@@ -22,6 +22,14 @@ import type { ElfImage } from '../elf/index.js';
 export type PendingAction =
   | { kind: 'halt'; value: bigint }
   | { kind: 'host-call'; call: DecodedFunctionCall };
+
+/** A debugger the run loop hands CPU exceptions to (the gdb stub, gdb-stub.ts). */
+export interface GuestDebugger {
+  /** The guest raised `vector` (the stub's frame is on the exception stack): true when it resumes the guest, false to fail as usual. */
+  exception(vector: number): boolean;
+  /** A served system call is about to return to the guest; the frame's RFLAGS is at `rflagsAt`. */
+  keepStepping(rflagsAt: number): void;
+}
 
 /** Receives every VM exit when tracing (see EvolveOptions.exits). */
 export interface ExitSink {
@@ -74,6 +82,10 @@ export class RunLoop {
   guestEntered = false;
   /** Exit tracing; undefined (the default) costs one property check per exit. */
   exitSink: ExitSink | undefined;
+  /** The gdb stub (debug.gdbPort); undefined (the default) costs one property check per exception report. */
+  debugger: GuestDebugger | undefined;
+  /** Where the guest's ELF was loaded minus its link address (0 for a position-dependent ELF at its link address). */
+  readonly loadOffset: bigint;
 
   constructor(machine: Machine, interrupt: InterruptState, sinks: OutputSinks, image?: ElfImage) {
     this.#m = machine;
@@ -86,6 +98,7 @@ export class RunLoop {
     this.io = new IoBuffers(hostBytes(machine.memory), hostView(machine.memory), layout.inputData, layout.outputData);
     this.timeLimit = new TimeLimit(interrupt);
     this.faults = new FaultReporter(machine, new Symbolizer(image, layout.image.gpa));
+    this.loadOffset = BigInt(layout.image.gpa - (image?.linkBase ?? 0));
     this.syscalls = new SyscallServer(hostBytes(machine.memory), hostView(machine.memory), layout, machine.cr3, {
       print: (text) => { this.guestOutputs++; this.#sinks.debugPrint(text); },
       setFsBase: (value) => { machine.vcpu.setMsrs([{ index: MSR_FS_BASE, data: value }]); },
@@ -229,9 +242,17 @@ export class RunLoop {
   #onIo(exit: IoExit): PendingAction | undefined {
     if (exit.direction === 'out' && exit.port === PORT_CPU_EXCEPTION) {
       const call = this.faults.syscall();
-      if (!call) throw this.faults.exception();
+      if (!call) {
+        const d = this.debugger;
+        if (d !== undefined && d.exception(this.faults.vector())) {
+          this.#frameLeft = true;
+          return undefined;
+        }
+        throw this.faults.exception();
+      }
       const result = this.syscalls.serve(call.nr, call.args);
       this.faults.resumeSyscall(call, result);
+      this.debugger?.keepStepping(call.frameAt + FRAME_OFF_RFLAGS);
       this.exitSink?.syscall?.(call.nr, result);
       this.#frameLeft = true;
       return undefined;

@@ -58,6 +58,26 @@ export class TimeLimit {
     this.#signals.end();
   }
 
+  /**
+   * Stops the clock while a debugger holds the guest (docs/debugging.md): returns the
+   * milliseconds left (0: no limit), for resume(). A kick the armed timer still sends lands
+   * in the next KVM_RUN and is re-aimed there (due()).
+   */
+  pause(): number {
+    if (this.#deadline === 0) return 0;
+    const left = Math.max(1, this.#deadline - performance.now());
+    this.#deadline = 0;
+    return left;
+  }
+
+  /** Starts the clock again with `left` milliseconds (from pause()). */
+  resume(left: number): void {
+    if (left <= 0 || !this.#timer) return;
+    const now = performance.now();
+    this.#deadline = now + left;
+    this.#aim(now);
+  }
+
   /** Makes the timer fire at the deadline unless it fires before it anyway (then it is re-aimed as it does). */
   #aim(now: number): void {
     if (this.#expiry > now && this.#expiry <= this.#deadline) return;

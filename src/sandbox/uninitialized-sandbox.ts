@@ -16,6 +16,7 @@ import { type Machine, type PhaseSink, closeMachine, createMachine, layoutFor, r
 import { layoutKey } from './snapshot.js';
 import { MemorySnapshot } from '../mem/snapshot.js';
 import { captureGuestCpuState } from './vcpu-state.js';
+import { dumpOnCrash } from './crash-dump.js';
 import type { MemoryLayout } from '../mem/x86_64/index.js';
 import { AsyncSandbox, type AsyncSandboxParts } from '../async/async-sandbox.js';
 import { ExitlessSandbox, type ExitlessOptions } from '../exitless/exitless-sandbox.js';
@@ -221,6 +222,7 @@ export class UninitializedSandbox {
       }
       return this.#declared(MultiUseSandbox.create(machine, loop, interrupt, hosts, this.#config, dispatch, trace, release, budget));
     } catch (e) {
+      dumpOnCrash(e, machine, this.#config.crashDumpDir, 'guest');
       loop.close();
       interrupt.close();
       closeMachine(machine);
