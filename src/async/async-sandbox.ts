@@ -27,7 +27,7 @@ import { type CallRecord, callChannel, publishWorker } from './diagnostics.js';
 import { WorkerCrashedError } from './errors.js';
 import { HostBridge, type HostSide, insideHostFunctionOf } from './host-bridge.js';
 import { type VmResources, releaseOrphaned } from './reclaim.js';
-import { CTL_CANCEL, CTL_CLOSING, MainEnd, type Up, channelBytes } from './channel.js';
+import { CTL_CANCEL, CTL_CLOSING, Doorbell, MainEnd, type Up, channelBytes } from './channel.js';
 import {
   type FromWorker, type HostReply, type HostSignature, type ToWorker, type WorkerInit, fromWire, setCause,
 } from './wire.js';
@@ -123,8 +123,8 @@ export class AsyncSandbox {
   readonly #snapshots = new FinalizationRegistry<number>((id) => {
     this.#enqueue({ op: 'drop', id: 0, snapshot: id }, 'drop', 0, undefined).catch(() => undefined);
   });
-  /** Waiting (Atomics.waitAsync) for the worker's next message. */
-  #listening = false;
+  /** Rung by the worker after each message it writes. */
+  readonly #bell: Doorbell;
   /** The time-limit timer (#watch) and when it fires. */
   #watchdog: NodeJS.Timeout | undefined;
   #watchAt = 0;
@@ -149,6 +149,7 @@ export class AsyncSandbox {
     this.#hooks = hooks;
     this.#config = parts.config;
     this.#declared = new Map(parts.functions.map((f) => [f.name, f]));
+    this.#bell = new Doorbell(); // first: it may fail (EMFILE), and nothing else is made yet
     const shared = new SharedArrayBuffer(channelBytes(parts.config.inputDataSize, parts.config.outputDataSize));
     const { port1, port2 } = new MessageChannel();
     this.#channel = new MainEnd(shared, port1);
@@ -156,9 +157,15 @@ export class AsyncSandbox {
     const hosts: HostSignature[] = parts.hosts.list().map((h) => ({ name: h.name, params: [...h.params], returns: h.returns }));
     const init: WorkerInit = {
       guest: parts.guest, config: configOf(parts.config), hosts, logLevel: parts.logLevel, channel: shared, overflow: port2,
-      freshInit: parts.freshInit, ...(parts.snapshot ? { snapshot: parts.snapshot } : {}),
+      doorbell: this.#bell.writeFd, freshInit: parts.freshInit, ...(parts.snapshot ? { snapshot: parts.snapshot } : {}),
     };
-    this.#worker = new Worker(workerUrl(), { workerData: init, transferList: [port2] });
+    try {
+      this.#worker = new Worker(workerUrl(), { workerData: init, transferList: [port2] });
+    } catch (e) {
+      this.#bell.close(); // no thread: nothing can ring
+      throw e;
+    }
+    this.#bell.listen(this.#onWake, this.#onBellError);
     this.#bridge = new HostBridge<Op>(parts, hooks.owner ?? this, (op, r) => this.#answerHost(op, r));
     port1.unref();
     this.#exited = new Promise((resolve) => {
@@ -411,7 +418,6 @@ export class AsyncSandbox {
       this.#watch(op.deadline);
     }
     this.#channel.send(op.msg); // the worker waits for it: it has answered everything before
-    this.#listen();
   }
 
   /**
@@ -437,19 +443,15 @@ export class AsyncSandbox {
     else this.#watch(op.deadline);
   };
 
-  /** Waits (without blocking) for the worker's next message while an operation runs. */
-  #listen(): void {
-    if (this.#listening || this.#stopped) return;
-    this.#listening = true;
-    this.#channel.whenReceivable(this.#onWake);
-  }
-
+  /** The doorbell rang: handles every message the worker has written. */
   readonly #onWake = (): void => {
-    this.#listening = false;
-    if (this.#stopped) return;
-    const m = this.#channel.receive();
-    if (m !== undefined) this.#onMessage(m);
-    if (this.#current !== undefined) this.#listen();
+    for (let m = this.#channel.receive(); m !== undefined && !this.#stopped; m = this.#channel.receive()) this.#onMessage(m);
+  };
+
+  /** The doorbell's pipe failed (nothing should make it): the worker cannot be heard any more, so it is stopped. */
+  readonly #onBellError = (e: Error): void => {
+    this.#lastWorkerError = e;
+    void this.#worker.terminate();
   };
 
   /** Sends the answer of a host request, unless its operation has ended, been cancelled or moved on. */
@@ -554,7 +556,7 @@ export class AsyncSandbox {
 
   #onExit(code: number): void {
     this.#stopped = true;
-    this.#channel.release();
+    this.#bell.close(); // the thread is gone: nothing rings any more
     if (this.#interrupt === undefined) return; // never became ready: start() reports it
     // A thread that died before it began closing its sandbox ran no cleanup: its VM is
     // still open, and only this object knows its numbers.

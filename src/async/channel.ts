@@ -1,13 +1,15 @@
 // The shared-memory channel between an AsyncSandbox (main thread) and the worker that owns
 // its VM: control words and one message area per direction in a SharedArrayBuffer, each
-// message encoded as bytes. The worker blocks in Atomics.wait (after a short spin); the
-// main thread waits with Atomics.waitAsync, so its event loop is never blocked. A message
-// too large for its area goes, as the same bytes, over a MessagePort that the receiver
-// reads synchronously (receiveMessageOnPort). No sandbox logic here.
+// message encoded as bytes. The worker blocks in Atomics.wait (after a short poll); it tells
+// the main thread about each message it writes by a byte on a pipe (the doorbell) that the
+// main thread's event loop watches, so that thread never blocks. A message too large for
+// its area goes, as the same bytes, over a MessagePort that the receiver reads synchronously
+// (receiveMessageOnPort). No sandbox logic here.
 import { Buffer } from 'node:buffer';
+import net from 'node:net';
 import v8 from 'node:v8';
 import { type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
-import { schedYield } from '../kvm/libc.js';
+import { close, pipe, schedYield, write } from '../kvm/libc.js';
 import type { GuestLogRecord } from '../sandbox/codec.js';
 import type { ParameterTypeName, PlainValue, ReturnTypeName, TypedValue } from '../sandbox/values.js';
 import type { CallMeasure, FromWorker, HostReply, HostRequest, ToWorker, WireThrown } from './wire.js';
@@ -25,11 +27,20 @@ export const CTL_CLOSING = 2;
 const CTL_DOWN = 3;
 /** Byte length of the latest message to the worker (-1: it went over the port). */
 const CTL_DOWN_LEN = 4;
-/** Messages the worker has written to the main thread's area: the main thread waits on it. */
+/** Messages the worker has written to the main thread's area. */
 const CTL_UP = 5;
 /** Messages of the worker the main thread has read (the worker writes the next one only then). */
 const CTL_UP_READ = 6;
 const CTL_UP_LEN = 7;
+/**
+ * 1 + the word the worker sleeps on in Atomics.wait (0: it is awake, polling or working).
+ * Whoever bumps a word notifies only when the worker sleeps on it: an Atomics.notify takes
+ * a process-wide lock of V8 whether or not anyone waits, and most messages find the worker
+ * polling. (The worker sets this before its last check of the word; the other side bumps
+ * the word before it reads this: with sequentially consistent atomics one of them sees the
+ * other's write, so no wake-up is lost.)
+ */
+const CTL_SLEEPING = 8;
 const HEADER_BYTES = 64;
 
 /** Bytes of each direction's area, from the guest's buffer sizes (bigger messages take the port). */
@@ -39,11 +50,18 @@ export function channelBytes(inputDataSize: number, outputDataSize: number): num
 }
 
 /**
- * How long the worker polls a word before it sleeps in Atomics.wait (ms): a call that
- * follows the previous one closely then needs no thread wake-up. Each poll yields the CPU
- * (sched_yield), so on a machine with no idle CPU the poll costs the other threads nothing.
+ * How long the worker polls a word before it sleeps in Atomics.wait (ms), adapted to the
+ * gaps it sees: a message that the poll would have caught with a longer poll (the worker
+ * slept, and was woken less than SPIN_MAX_MS after it began to wait) lengthens the poll to
+ * 1.5 times that wait; a wait longer than SPIN_MAX_MS halves it, down to SPIN_MIN_MS. So a
+ * caller that makes its calls back to back finds the worker awake (no futex wake-up, which
+ * costs tens of microseconds on a VM whose idle CPUs halt), and an idle sandbox polls for at
+ * most SPIN_MIN_MS after a burst before it sleeps. Each poll yields the CPU (sched_yield), so
+ * on a machine with no idle CPU the poll costs the other threads nothing.
  */
-const SPIN_MS = 0.05;
+const SPIN_MIN_MS = 0.01;
+const SPIN_MAX_MS = 0.2;
+let spinMs = 0.05;
 
 // ---- bytes -----------------------------------------------------------------------------
 
@@ -456,7 +474,7 @@ class End {
   }
 }
 
-/** The main thread's end: sends operations and host replies, receives without ever blocking. */
+/** The main thread's end: sends operations and host replies, receives (when the doorbell rings) without ever blocking. */
 export class MainEnd extends End {
   readonly #writer: Writer;
   readonly #reader: Reader;
@@ -482,7 +500,7 @@ export class MainEnd extends End {
   /** Wakes the worker without a message (a cancel). */
   wake(): void {
     Atomics.add(this.control, CTL_WAKE, 1);
-    Atomics.notify(this.control, CTL_WAKE);
+    wakeSleeper(this.control, CTL_WAKE);
   }
 
   /** The worker's next message, if it has written one; the worker may then write another. */
@@ -493,23 +511,8 @@ export class MainEnd extends End {
     this.#upSeen = n;
     const m = readUp(this.received(this.#reader, Atomics.load(c, CTL_UP_LEN)));
     Atomics.store(c, CTL_UP_READ, n);
-    Atomics.notify(c, CTL_UP_READ);
+    wakeSleeper(c, CTL_UP_READ);
     return m;
-  }
-
-  /**
-   * Calls `then` once the worker has written a message (or `release()` was called); never
-   * blocks. Returns at once, `then` runs from the event loop.
-   */
-  whenReceivable(then: () => void): void {
-    const r = waitAsync(this.control, CTL_UP, this.#upSeen);
-    if (r.async) void r.value.then(then);
-    else queueMicrotask(then);
-  }
-
-  /** Ends a pending `whenReceivable` (the worker is gone). */
-  release(): void {
-    Atomics.notify(this.control, CTL_UP);
   }
 }
 
@@ -519,11 +522,14 @@ export class WorkerEnd extends End {
   readonly #reader: Reader;
   #downSeen = 0;
   #upWritten = 0;
+  /** The doorbell's write end (-1: none, both ends on one thread as in the unit tests). */
+  readonly #bell: number;
 
-  constructor(shared: SharedArrayBuffer, port: MessagePort) {
+  constructor(shared: SharedArrayBuffer, port: MessagePort, bell = -1) {
     super(shared, port);
     this.#writer = new Writer(this.up);
     this.#reader = new Reader(this.down);
+    this.#bell = bell;
   }
 
   /** The main thread's next message, if there is one. */
@@ -555,22 +561,76 @@ export class WorkerEnd extends End {
     writeUp(w, m);
     Atomics.store(c, CTL_UP_LEN, this.sent(w));
     Atomics.store(c, CTL_UP, ++this.#upWritten);
-    Atomics.notify(c, CTL_UP);
+    // A full pipe (EAGAIN) holds unread rings already; any other failure means the main
+    // thread has closed it, and nobody is listening any more.
+    if (this.#bell >= 0) write(this.#bell, RING);
   }
 }
 
-/** Atomics.waitAsync (in V8 since Node 16; not yet in the TypeScript lib this project targets). */
-const waitAsync = (Atomics as unknown as {
-  waitAsync(a: Int32Array, i: number, v: number): { async: false; value: string } | { async: true; value: Promise<string> };
-}).waitAsync;
+const RING = new Uint8Array([1]);
 
-/** Polls word `i` (yielding the CPU between polls) for up to SPIN_MS, then sleeps until it is no longer `seen`. */
+/**
+ * The worker's way to wake the main thread: a pipe whose read end the main thread's event
+ * loop watches (a net.Socket reading into one reused buffer). A byte written with write(2)
+ * holds no lock of V8 or Node while it wakes the main thread. (Atomics.waitAsync, the
+ * obvious alternative, posts its wake-up while holding V8's process-wide futex lock, which
+ * the woken main thread then needs at once: on a busy machine the main thread blocked on
+ * that lock about once per message, a second thread wake-up each time.)
+ */
+export class Doorbell {
+  readonly #read: number;
+  /** Give this to the worker (WorkerInit.doorbell). */
+  readonly writeFd: number;
+  #socket: net.Socket | undefined;
+  #closed = false;
+
+  /** @throws SyscallError when no pipe can be made (EMFILE: too many open files). */
+  constructor() {
+    [this.#read, this.writeFd] = pipe();
+  }
+
+  /**
+   * Calls `onRing` from the event loop after the worker rang (rings close together may come
+   * as one call), `onError` if the pipe fails. Does not keep the event loop alive.
+   */
+  listen(onRing: () => void, onError: (e: Error) => void): void {
+    // `onread` (the constructor takes it as connect() does, though @types/node lists it for connect only).
+    const options: net.SocketConstructorOpts & net.ConnectOpts = {
+      fd: this.#read, readable: true, writable: false,
+      onread: { buffer: Buffer.allocUnsafe(64), callback: () => { onRing(); return true; } },
+    };
+    const socket = new net.Socket(options);
+    socket.on('error', onError);
+    socket.unref();
+    this.#socket = socket;
+  }
+
+  /** Closes both ends. Only once the worker thread is gone: a late ring would land on whatever reuses the fd number. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#socket !== undefined) this.#socket.destroy(); // closes the read end
+    else close(this.#read);
+    close(this.writeFd);
+  }
+}
+
+/** Notifies the worker if it sleeps on word `i` (see CTL_SLEEPING). */
+function wakeSleeper(c: Int32Array, i: number): void {
+  if (Atomics.load(c, CTL_SLEEPING) === i + 1) Atomics.notify(c, i);
+}
+
+/** Polls word `i` (yielding the CPU between polls) for up to spinMs, then sleeps until it is no longer `seen`. */
 function pause(c: Int32Array, i: number, seen: number): void {
   const t0 = performance.now();
   for (let n = 1; Atomics.load(c, i) === seen; n++) {
     schedYield();
-    if ((n & 7) === 0 && performance.now() - t0 > SPIN_MS) {
-      Atomics.wait(c, i, seen);
+    if ((n & 7) === 0 && performance.now() - t0 > spinMs) {
+      Atomics.store(c, CTL_SLEEPING, i + 1);
+      if (Atomics.load(c, i) === seen) Atomics.wait(c, i, seen);
+      Atomics.store(c, CTL_SLEEPING, 0);
+      const waited = performance.now() - t0;
+      spinMs = waited <= SPIN_MAX_MS ? Math.min(SPIN_MAX_MS, waited * 1.5) : Math.max(SPIN_MIN_MS, spinMs / 2);
       return;
     }
   }

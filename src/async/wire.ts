@@ -31,6 +31,8 @@ export interface WorkerInit {
   channel: SharedArrayBuffer;
   /** Where messages too large for the channel's areas go, both ways (read with receiveMessageOnPort). */
   overflow: MessagePort;
+  /** The write end of the doorbell pipe (channel.ts): one byte after each message to the main thread. */
+  doorbell: number;
   freshInit: boolean;
   /** A snapshot file's bytes (AsyncSandbox.fromSnapshot): the worker starts from it instead of the guest ELF. */
   snapshot?: Uint8Array;

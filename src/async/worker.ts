@@ -19,7 +19,7 @@ class HostCallFailed extends Error {}
 if (parentPort === null) throw new TypeError('src/async/worker.js runs only as a worker thread');
 const port = parentPort;
 const init = workerData as WorkerInit;
-const channel = new WorkerEnd(init.channel, init.overflow);
+const channel = new WorkerEnd(init.channel, init.overflow, init.doorbell);
 const control = channel.control;
 
 /** The operation running now (host requests carry it, so late replies can be told apart). */

@@ -3,10 +3,11 @@
 // their area over the port, bounds-checked reading.
 import { MessageChannel } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MainEnd, Reader, WorkerEnd, Writer, channelBytes } from '../../src/async/channel.js';
+import { Doorbell, MainEnd, Reader, WorkerEnd, Writer, channelBytes } from '../../src/async/channel.js';
 import { fromWire, toWire } from '../../src/async/wire.js';
 import { GuestAbortedError } from '../../src/sandbox/errors.js';
 import type { TypedValue } from '../../src/sandbox/values.js';
+import { openFdCount } from '../helpers/kvm.js';
 
 const opened: MessageChannel[] = [];
 afterEach(() => {
@@ -100,6 +101,36 @@ describe('sandbox channel', () => {
     expect(worker.receive()).toEqual({ op: 'snapshot', id: 2 });
     worker.send({ kind: 'done', id: 2, ok: true, value: 'small', poisoned: false });
     expect(main.receive()).toMatchObject({ value: 'small' });
+  });
+
+  it('rings the doorbell once per message to the main thread, and close() frees both ends of its pipe', async () => {
+    const before = await openFdCount();
+    const bell = new Doorbell();
+    expect(await openFdCount()).toBe(before + 2);
+    const shared = new SharedArrayBuffer(channelBytes(0, 0));
+    const ports = new MessageChannel();
+    opened.push(ports);
+    const main = new MainEnd(shared, ports.port1);
+    const worker = new WorkerEnd(shared, ports.port2, bell.writeFd);
+    const got: unknown[] = [];
+    let rang!: () => void;
+    let ringing = new Promise<void>((r) => { rang = r; });
+    bell.listen(() => {
+      for (let m = main.receive(); m !== undefined; m = main.receive()) got.push(m);
+      rang();
+    }, (e) => { throw e; });
+    expect(main.receive()).toBeUndefined();
+    worker.send({ kind: 'print', op: 1, seq: 1, text: 'one' });
+    await ringing;
+    expect(got).toEqual([{ kind: 'print', op: 1, seq: 1, text: 'one' }]);
+    ringing = new Promise<void>((r) => { rang = r; });
+    worker.send({ kind: 'done', id: 1, ok: true, value: 5, poisoned: false });
+    await ringing;
+    expect(got).toHaveLength(2);
+    expect(got[1]).toMatchObject({ kind: 'done', id: 1, value: 5 });
+    bell.close();
+    bell.close(); // idempotent
+    expect(await openFdCount()).toBe(before);
   });
 
   it('reads only within a message: a length past its end is a RangeError, not a read of stale bytes', () => {
