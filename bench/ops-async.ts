@@ -110,7 +110,7 @@ export async function asyncBench(ctx: AsyncBenchContext): Promise<void> {
   };
   const echoSpec: AsyncRowSpec = {
     id: 'async-echo', label: 'AsyncSandbox: warm Echo("hi")', group: 'async', baseline: 'sync-echo-paired',
-    target: '<= 1.25x the sync warm call', note: 'await asb.call("Echo", "String", "hi") one at a time: request bytes into the shared channel, the same sync call in the worker, result bytes back (Atomics.waitAsync), Promise settled',
+    target: '<= 1.25x the sync warm call', note: 'await asb.call("Echo", "String", "hi") one at a time: request bytes into the shared channel, the same sync call in the worker, result bytes back (a doorbell byte on a pipe wakes the event loop), Promise settled',
   };
   const syncAddSpec: AsyncRowSpec = {
     id: 'sync-add-paired', label: 'sync Add with a host function, paired with the async one', group: 'async', baseline: 'host-call',
