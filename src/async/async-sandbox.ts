@@ -1,6 +1,7 @@
 // AsyncSandbox: a sandbox whose vCPU runs in a worker thread that owns the VM, driven with
-// Promises from the main thread, where its host functions run. Cancellation by
-// AbortSignal, per-call time limits covering host time, crash handling.
+// Promises from the main thread (over the shared channel of channel.ts), where its host
+// functions run. Cancellation by AbortSignal, per-call time limits covering host time,
+// crash handling.
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
@@ -21,13 +22,14 @@ import { type GuestFunctionSignature, argumentsFor } from '../sandbox/guest-func
 import {
   type CallArgument, type PlainOf, type PlainValue, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName,
 } from '../sandbox/values.js';
+import { errorCodeOf, newSandboxId } from '../sandbox/diagnostics.js';
 import { type CallRecord, callChannel, publishWorker } from './diagnostics.js';
 import { WorkerCrashedError } from './errors.js';
 import { HostBridge, type HostSide, insideHostFunctionOf } from './host-bridge.js';
 import { type VmResources, releaseOrphaned } from './reclaim.js';
+import { CTL_CANCEL, CTL_CLOSING, Doorbell, MainEnd, type Up, channelBytes } from './channel.js';
 import {
-  CTL_CANCEL, CTL_CLOSING, CTL_SEQ, CTL_SLOTS, type FromWorker, type HostSignature, type ToWorker, type WorkerInit,
-  fromWire, setCause,
+  type FromWorker, type HostReply, type HostSignature, type ToWorker, type WorkerInit, fromWire, setCause,
 } from './wire.js';
 
 /** Options of one asynchronous call. */
@@ -70,8 +72,6 @@ const CANCEL_GRACE_MS = 5000;
 /** How long close() waits for the worker to exit on its own. */
 const EXIT_GRACE_MS = 5000;
 
-let nextSandboxId = 1;
-
 /** A snapshot held by an AsyncSandbox's worker; restore it into the same AsyncSandbox. */
 export class AsyncSnapshot {
   /** @internal the library's way to make one (the constructor is private, so users cannot forge one). */
@@ -95,11 +95,14 @@ interface Op {
   readonly queuedAt: number;
   startedAt: number;
   onAbort: (() => void) | undefined;
-  timer: NodeJS.Timeout | undefined;
+  /** When the time limit stops it (performance.now() ms; 0: no limit). */
+  deadline: number;
   /** Set when the host stopped the call (timeout, abort, close): the error it gets. */
   canceled: ExecutionCanceledError | undefined;
   /** The last failure of a host function during this call (the GuestError's cause). */
   hostError: unknown;
+  /** The host request the worker waits on for this operation (0: none). */
+  hostSeq: number;
 }
 
 /**
@@ -110,15 +113,21 @@ interface Op {
  */
 export class AsyncSandbox {
   readonly #worker: Worker;
+  readonly #channel: MainEnd;
   readonly #control: Int32Array;
-  readonly #bridge: HostBridge;
+  readonly #bridge: HostBridge<Op>;
   readonly #hooks: AsyncSandboxHooks;
   readonly #config: ResolvedConfig;
   readonly #declared: ReadonlyMap<string, GuestFunctionSignature>;
   readonly #queue: Op[] = [];
   readonly #snapshots = new FinalizationRegistry<number>((id) => {
-    if (!this.#stopped) this.#worker.postMessage({ op: 'drop', snapshot: id } satisfies ToWorker);
+    this.#enqueue({ op: 'drop', id: 0, snapshot: id }, 'drop', 0, undefined).catch(() => undefined);
   });
+  /** Rung by the worker after each message it writes. */
+  readonly #bell: Doorbell;
+  /** The time-limit timer (#watch) and when it fires. */
+  #watchdog: NodeJS.Timeout | undefined;
+  #watchAt = 0;
   #interrupt: InterruptHandle | undefined;
   #current: Op | undefined;
   #nextOp = 1;
@@ -134,22 +143,30 @@ export class AsyncSandbox {
   /** The sandbox's state right after its guest init. */
   #initial: AsyncSnapshot | undefined;
   /** Identifies this sandbox in diagnostics records. */
-  readonly id = nextSandboxId++;
+  readonly id = newSandboxId();
 
   private constructor(parts: AsyncSandboxParts, hooks: AsyncSandboxHooks) {
     this.#hooks = hooks;
     this.#config = parts.config;
     this.#declared = new Map(parts.functions.map((f) => [f.name, f]));
-    const control = new Int32Array(new SharedArrayBuffer(CTL_SLOTS * 4));
-    this.#control = control;
+    this.#bell = new Doorbell(); // first: it may fail (EMFILE), and nothing else is made yet
+    const shared = new SharedArrayBuffer(channelBytes(parts.config.inputDataSize, parts.config.outputDataSize));
     const { port1, port2 } = new MessageChannel();
+    this.#channel = new MainEnd(shared, port1);
+    this.#control = this.#channel.control;
     const hosts: HostSignature[] = parts.hosts.list().map((h) => ({ name: h.name, params: [...h.params], returns: h.returns }));
     const init: WorkerInit = {
-      guest: parts.guest, config: configOf(parts.config), hosts, logLevel: parts.logLevel, control: control.buffer as SharedArrayBuffer,
-      replies: port2, freshInit: parts.freshInit, ...(parts.snapshot ? { snapshot: parts.snapshot } : {}),
+      guest: parts.guest, config: configOf(parts.config), hosts, logLevel: parts.logLevel, channel: shared, overflow: port2,
+      doorbell: this.#bell.writeFd, freshInit: parts.freshInit, ...(parts.snapshot ? { snapshot: parts.snapshot } : {}),
     };
-    this.#worker = new Worker(workerUrl(), { workerData: init, transferList: [port2] });
-    this.#bridge = new HostBridge(parts, hooks.owner ?? this, control, port1);
+    try {
+      this.#worker = new Worker(workerUrl(), { workerData: init, transferList: [port2] });
+    } catch (e) {
+      this.#bell.close(); // no thread: nothing can ring
+      throw e;
+    }
+    this.#bell.listen(this.#onWake, this.#onBellError);
+    this.#bridge = new HostBridge<Op>(parts, hooks.owner ?? this, (op, r) => this.#answerHost(op, r));
     port1.unref();
     this.#exited = new Promise((resolve) => {
       this.#worker.once('exit', (code) => {
@@ -180,7 +197,6 @@ export class AsyncSandbox {
           this.#resources = m.resources;
           this.#initial = this.#track(m.initSnapshot);
           this.#worker.off('exit', onEarlyExit);
-          this.#worker.on('message', (msg: FromWorker) => this.#onMessage(msg));
           this.#worker.unref();
           publishWorker({ event: 'started', sandboxId: this.id, threadId: this.#worker.threadId, poolId: this.#hooks.poolId, startMs: performance.now() - t0 });
           resolve();
@@ -312,7 +328,8 @@ export class AsyncSandbox {
       return Promise.reject(new ConfigInvalidError('guestAddress', 'must be a bigint or a number'));
     }
     if (options === null || typeof options !== 'object') return Promise.reject(new ConfigInvalidError('options', 'must be an object'));
-    const writable = typeof options.writable === 'function' || typeof options.writable === 'symbol' ? String(options.writable) : options.writable;
+    // MultiUseSandbox.mapRegion maps writable only for `writable: true`: that is all that travels.
+    const writable = options.writable === true;
     return this.#enqueue({ op: 'map', id: 0, source, guestAddress, writable }, 'mapRegion()', 0, undefined) as Promise<number>;
   }
 
@@ -375,7 +392,7 @@ export class AsyncSandbox {
       (msg as { id: number }).id = id;
       const op: Op = {
         id, msg, resolve, reject, name, timeoutMs, signal, queuedAt, startedAt: 0,
-        onAbort: undefined, timer: undefined, canceled: undefined, hostError: undefined,
+        onAbort: undefined, deadline: 0, canceled: undefined, hostError: undefined, hostSeq: 0,
       };
       if (signal) {
         op.onAbort = () => this.#cancel(op, new ExecutionCanceledError('aborted', '', { cause: signal.reason }));
@@ -397,9 +414,51 @@ export class AsyncSandbox {
     this.#current = op;
     op.startedAt = performance.now();
     if (op.timeoutMs > 0) {
-      op.timer = setTimeout(() => this.#cancel(op, new ExecutionCanceledError('timeout', ` after ${op.timeoutMs} ms`)), op.timeoutMs);
+      op.deadline = op.startedAt + op.timeoutMs;
+      this.#watch(op.deadline);
     }
-    this.#worker.postMessage(op.msg);
+    this.#channel.send(op.msg); // the worker waits for it: it has answered everything before
+  }
+
+  /**
+   * Makes sure the watchdog fires by `deadline`. One timer serves every call: it is armed
+   * for the earliest deadline and, when it fires, stops the running call if its deadline
+   * has passed or re-arms for it. Short calls in a row then cost no timer operation each.
+   */
+  #watch(deadline: number): void {
+    if (this.#watchdog !== undefined) {
+      if (this.#watchAt <= deadline) return; // fires early enough; it re-arms for this call then
+      clearTimeout(this.#watchdog);
+    }
+    this.#watchAt = deadline;
+    this.#watchdog = setTimeout(this.#onWatchdog, Math.max(0, deadline - performance.now()));
+    this.#watchdog.unref(); // a running call keeps the process alive through the worker's ref
+  }
+
+  readonly #onWatchdog = (): void => {
+    this.#watchdog = undefined;
+    const op = this.#current;
+    if (op === undefined || op.deadline === 0 || op.canceled !== undefined) return;
+    if (performance.now() >= op.deadline) this.#cancel(op, new ExecutionCanceledError('timeout', ` after ${op.timeoutMs} ms`));
+    else this.#watch(op.deadline);
+  };
+
+  /** The doorbell rang: handles every message the worker has written. */
+  readonly #onWake = (): void => {
+    for (let m = this.#channel.receive(); m !== undefined && !this.#stopped; m = this.#channel.receive()) this.#onMessage(m);
+  };
+
+  /** The doorbell's pipe failed (nothing should make it): the worker cannot be heard any more, so it is stopped. */
+  readonly #onBellError = (e: Error): void => {
+    this.#lastWorkerError = e;
+    void this.#worker.terminate();
+  };
+
+  /** Sends the answer of a host request, unless its operation has ended, been cancelled or moved on. */
+  #answerHost(op: Op, r: HostReply): void {
+    if (this.#current !== op || op.canceled !== undefined || op.hostSeq !== r.seq || this.#stopped) return;
+    op.hostSeq = 0;
+    this.#channel.send({ op: 'reply', ...r });
   }
 
   /** Stops `op`: a queued one is dropped (nothing ran); a running one is killed. */
@@ -423,14 +482,13 @@ export class AsyncSandbox {
       if (!this.#interrupt!.kill()) setTimeout(kick, 1); // not in the guest yet (or just left): again
     };
     kick();
-    Atomics.add(c, CTL_SEQ, 1);
-    Atomics.notify(c, CTL_SEQ);
+    this.#channel.wake();
     setTimeout(() => {
       if (this.#current === op) void this.#worker.terminate(); // it did not stop: give up on the worker
     }, CANCEL_GRACE_MS).unref();
   }
 
-  #onMessage(m: FromWorker): void {
+  #onMessage(m: Up): void {
     const op = this.#current;
     if (op === undefined) return;
     if (m.kind === 'done') {
@@ -447,7 +505,9 @@ export class AsyncSandbox {
         this.#settle(op, error, false);
       }
       this.#pump();
-    } else if (m.kind === 'host' || m.kind === 'print' || m.kind === 'log') {
+    } else if (op.canceled === undefined) {
+      // A host request of a cancelled operation is left unanswered: the cancel wakes the worker.
+      op.hostSeq = m.seq;
       this.#bridge.handle(m, op);
     }
   }
@@ -469,7 +529,6 @@ export class AsyncSandbox {
   }
 
   #settle(op: Op, value: unknown, ok: boolean): void {
-    if (op.timer) clearTimeout(op.timer);
     if (op.onAbort) op.signal!.removeEventListener('abort', op.onAbort);
     if (ok) op.resolve(value);
     else op.reject(value);
@@ -481,7 +540,7 @@ export class AsyncSandbox {
     const record: CallRecord = {
       function: op.name,
       outcome: error === undefined ? 'ok' : 'error',
-      errorCode: error === undefined ? undefined : error instanceof HyperlightError ? error.code : 'ERR_UNKNOWN',
+      errorCode: errorCodeOf(error),
       wallMs: now - op.queuedAt,
       queueMs: op.startedAt - op.queuedAt,
       guestMs: (measure?.guestNs ?? 0) / 1e6,
@@ -497,6 +556,7 @@ export class AsyncSandbox {
 
   #onExit(code: number): void {
     this.#stopped = true;
+    this.#bell.close(); // the thread is gone: nothing rings any more
     if (this.#interrupt === undefined) return; // never became ready: start() reports it
     // A thread that died before it began closing its sandbox ran no cleanup: its VM is
     // still open, and only this object knows its numbers.

@@ -1,11 +1,10 @@
 // The main thread's side of host calls from a sandbox worker: runs the (possibly async)
-// host function, print or logger, and wakes the waiting worker with the answer.
+// host function, print or logger, and hands the answer to the AsyncSandbox that sends it.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { MessagePort } from 'node:worker_threads';
 import type { GuestLogRecord } from '../sandbox/codec.js';
 import { type HostFunctionRegistry, isThenable } from '../sandbox/host-functions.js';
 import { type TypedValue, toPlain } from '../sandbox/values.js';
-import { CTL_SEQ, type HostReply, type HostRequest } from './wire.js';
+import type { HostReply, HostRequest } from './wire.js';
 
 /** Who is running a host function right now (an AsyncSandbox or a SandboxPool): calls on
  * it from inside its own host function would wait for themselves, so they are refused. */
@@ -29,25 +28,26 @@ export interface HostErrorSink {
   hostError: unknown;
 }
 
-export class HostBridge {
+/** Sends the answer of a host request of `sink`'s operation (if that operation still waits for it). */
+export type HostReplySender<S extends HostErrorSink> = (sink: S, reply: HostReply) => void;
+
+export class HostBridge<S extends HostErrorSink> {
   readonly #side: HostSide;
   readonly #owner: object;
-  readonly #control: Int32Array;
-  readonly #replies: MessagePort;
+  readonly #send: HostReplySender<S>;
 
-  constructor(side: HostSide, owner: object, control: Int32Array, replies: MessagePort) {
+  constructor(side: HostSide, owner: object, send: HostReplySender<S>) {
     this.#side = side;
     this.#owner = owner;
-    this.#control = control;
-    this.#replies = replies;
+    this.#send = send;
   }
 
   /** Answers `req`; a failure is also stored in `sink.hostError` (it becomes the `cause`). */
-  handle(req: HostRequest, sink: HostErrorSink): void {
+  handle(req: HostRequest, sink: S): void {
     const seq = req.seq;
     const fail = (e: unknown): void => {
       sink.hostError = e;
-      this.#reply({ seq, ok: false, message: e instanceof Error ? e.message : String(e) });
+      this.#send(sink, { seq, ok: false, message: e instanceof Error ? e.message : String(e) });
     };
     let result: unknown;
     try {
@@ -57,9 +57,9 @@ export class HostBridge {
       return;
     }
     if (isThenable(result)) {
-      result.then((v) => { this.#reply({ seq, ok: true, value: req.kind === 'host' ? toPlain(v as TypedValue | undefined) : undefined }); }, fail);
+      result.then((v) => { this.#send(sink, { seq, ok: true, value: req.kind === 'host' ? toPlain(v as TypedValue | undefined) : undefined }); }, fail);
     } else {
-      this.#reply({ seq, ok: true, value: req.kind === 'host' ? toPlain(result as TypedValue | undefined) : undefined });
+      this.#send(sink, { seq, ok: true, value: req.kind === 'host' ? toPlain(result as TypedValue | undefined) : undefined });
     }
   }
 
@@ -69,11 +69,5 @@ export class HostBridge {
       case 'print': return this.#side.print(req.text);
       case 'log': return this.#side.log?.(req.record);
     }
-  }
-
-  #reply(r: HostReply): void {
-    this.#replies.postMessage(r);
-    Atomics.add(this.#control, CTL_SEQ, 1);
-    Atomics.notify(this.#control, CTL_SEQ);
   }
 }

@@ -1,5 +1,5 @@
 // The messages between an AsyncSandbox (main thread) and the worker thread that owns its
-// VM, the shared control words, and errors made cloneable. No policy, no sandbox logic.
+// VM (channel.ts carries them as bytes), and errors made cloneable. No policy, no sandbox logic.
 import * as baseErrors from '../errors.js';
 import * as kvmErrors from '../kvm/errors.js';
 import * as sandboxErrors from '../sandbox/errors.js';
@@ -9,17 +9,6 @@ import type { GuestLogRecord } from '../sandbox/codec.js';
 import type { ParameterTypeName, PlainValue, ReturnTypeName, TypedValue } from '../sandbox/values.js';
 import * as asyncErrors from './errors.js';
 import type { VmResources } from './reclaim.js';
-
-// ---- the control words (an Int32Array over a SharedArrayBuffer) ------------------------
-
-/** Bumped by the main thread after each host-call reply and each cancel (a futex word). */
-export const CTL_SEQ = 0;
-/** The id of the operation the main thread wants stopped (0: none). */
-export const CTL_CANCEL = 1;
-/** Set to 1 by the worker right before it starts closing its sandbox (then the main thread
- * must not release the VM itself, whatever happens to the thread). */
-export const CTL_CLOSING = 2;
-export const CTL_SLOTS = 3;
 
 // ---- messages --------------------------------------------------------------------------
 
@@ -38,16 +27,18 @@ export interface WorkerInit {
   hosts: HostSignature[];
   /** Guest log level to forward (6 = None: no logger registered). */
   logLevel: number;
-  /** The control words (CTL_*). */
-  control: SharedArrayBuffer;
-  /** Host-call replies arrive here, read synchronously with receiveMessageOnPort. */
-  replies: MessagePort;
+  /** The channel's words and message areas (channel.ts). */
+  channel: SharedArrayBuffer;
+  /** Where messages too large for the channel's areas go, both ways (read with receiveMessageOnPort). */
+  overflow: MessagePort;
+  /** The write end of the doorbell pipe (channel.ts): one byte after each message to the main thread. */
+  doorbell: number;
   freshInit: boolean;
   /** A snapshot file's bytes (AsyncSandbox.fromSnapshot): the worker starts from it instead of the guest ELF. */
   snapshot?: Uint8Array;
 }
 
-/** Main -> worker. Each `id` is answered by exactly one `done` (except `drop`). */
+/** Main -> worker. Each `id` is answered by exactly one `done`. */
 export type ToWorker =
   | { op: 'call'; id: number; name: string; returns: ReturnTypeName; params: TypedValue[];
       /** Count exits and time for a diagnostics record. */
@@ -56,8 +47,8 @@ export type ToWorker =
       restoreAfter: number }
   | { op: 'snapshot'; id: number }
   | { op: 'restore'; id: number; snapshot: number }
-  | { op: 'map'; id: number; source: Uint8Array | string; guestAddress: bigint | number; writable: unknown }
-  | { op: 'drop'; snapshot: number }
+  | { op: 'map'; id: number; source: Uint8Array | string; guestAddress: bigint | number; writable: boolean }
+  | { op: 'drop'; id: number; snapshot: number }
   | { op: 'close'; id: number };
 
 /** What the worker measured for one call (only when `observe` was set). */
@@ -84,7 +75,7 @@ export type HostRequest =
   | { kind: 'print'; op: number; seq: number; text: string }
   | { kind: 'log'; op: number; seq: number; record: GuestLogRecord };
 
-/** Main -> worker, on the reply port: the answer to host request `seq`. */
+/** Main -> worker: the answer to host request `seq`. */
 export type HostReply =
   | { seq: number; ok: true; value: PlainValue }
   | { seq: number; ok: false; message: string };

@@ -1,18 +1,17 @@
-// The worker thread of an AsyncSandbox: owns one VM, runs its guest calls, and sends every
-// host call, print and log to the main thread, waiting (Atomics.wait) for the answer.
-// No policy here: poisoning is the MultiUseSandbox's, timing limits the main thread's.
-import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+// The worker thread of an AsyncSandbox: owns one VM, takes its operations from the shared
+// channel (blocking in Atomics.wait between them), and sends every host call, print and log
+// to the main thread, blocking until the answer comes. No policy here: poisoning is the
+// MultiUseSandbox's, timing limits the main thread's.
+import { parentPort, workerData } from 'node:worker_threads';
 import { ExecutionCanceledError } from '../sandbox/errors.js';
 import { GuestBinary } from '../sandbox/guest-binary.js';
 import { MultiUseSandbox } from '../sandbox/multi-use-sandbox.js';
 import { Snapshot } from '../sandbox/snapshot.js';
 import { UninitializedSandbox } from '../sandbox/uninitialized-sandbox.js';
 import type { PlainValue } from '../sandbox/values.js';
+import { CTL_CANCEL, CTL_CLOSING, type Up, WorkerEnd } from './channel.js';
 import { resourcesOf } from './reclaim.js';
-import {
-  CTL_CANCEL, CTL_CLOSING, CTL_SEQ, type CallMeasure, type FromWorker, type HostReply, type HostRequest, type ToWorker,
-  type WorkerInit, toWire,
-} from './wire.js';
+import { type CallMeasure, type FromWorker, type HostRequest, type ToWorker, type WorkerInit, toWire } from './wire.js';
 
 /** A failure the main thread reported for a host function, print or log (its message only). */
 class HostCallFailed extends Error {}
@@ -20,8 +19,8 @@ class HostCallFailed extends Error {}
 if (parentPort === null) throw new TypeError('src/async/worker.js runs only as a worker thread');
 const port = parentPort;
 const init = workerData as WorkerInit;
-const control = new Int32Array(init.control);
-const replies: MessagePort = init.replies;
+const channel = new WorkerEnd(init.channel, init.overflow, init.doorbell);
+const control = channel.control;
 
 /** The operation running now (host requests carry it, so late replies can be told apart). */
 let currentOp = 0;
@@ -31,6 +30,7 @@ let hostNs = 0;
 let hostCalls = 0;
 
 const post = (m: FromWorker): void => port.postMessage(m);
+const send = (m: Up): void => channel.send(m);
 
 /**
  * Sends a host request and blocks this thread until the main thread answers it or cancels
@@ -40,14 +40,13 @@ const post = (m: FromWorker): void => port.postMessage(m);
 function ask(request: HostRequest): PlainValue {
   const t0 = performance.now();
   hostCalls++;
-  post(request);
+  send(request);
   try {
     for (;;) {
-      const seq = Atomics.load(control, CTL_SEQ);
-      const got = receiveMessageOnPort(replies);
-      if (got !== undefined) {
-        const r = got.message as HostReply;
-        if (r.seq !== request.seq) continue; // the answer to an earlier, abandoned request
+      const wake = channel.wakeValue();
+      const r = channel.receive();
+      if (r !== undefined) {
+        if (r.op !== 'reply' || r.seq !== request.seq) continue; // nothing else is sent while the guest waits
         if (r.ok) return r.value;
         throw new HostCallFailed(r.message);
       }
@@ -58,7 +57,7 @@ function ask(request: HostRequest): PlainValue {
         sandbox?.interruptHandle().kill();
         throw new ExecutionCanceledError('killed', ' while the guest waited for the host');
       }
-      Atomics.wait(control, CTL_SEQ, seq);
+      channel.wait(wake);
     }
   } finally {
     hostNs += performance.now() - t0;
@@ -100,7 +99,7 @@ function keep(s: Snapshot): number {
 function call(m: Extract<ToWorker, { op: 'call' }>): void {
   if (Atomics.load(control, CTL_CANCEL) === m.id) {
     // Cancelled while this message was on its way: nothing runs, nothing is poisoned.
-    post({ kind: 'done', id: m.id, ok: false, error: toWire(new ExecutionCanceledError('killed', ' before it started')), poisoned: sandbox.poisoned });
+    send({ kind: 'done', id: m.id, ok: false, error: toWire(new ExecutionCanceledError('killed', ' before it started')), poisoned: sandbox.poisoned });
     return;
   }
   hostNs = 0;
@@ -108,7 +107,7 @@ function call(m: Extract<ToWorker, { op: 'call' }>): void {
   let exits = 0;
   if (m.observe) sandbox.traceExits({ exit: () => { exits++; } });
   const t0 = performance.now();
-  let reply: FromWorker;
+  let reply: Up;
   try {
     const value = sandbox.callGuestFunctionByName(m.name, m.returns, m.params);
     reply = { kind: 'done', id: m.id, ok: true, value, poisoned: false };
@@ -120,7 +119,7 @@ function call(m: Extract<ToWorker, { op: 'call' }>): void {
     const measure: CallMeasure = { guestNs: (performance.now() - t0 - hostNs) * 1e6, hostNs: hostNs * 1e6, exits, hostCalls };
     reply.measure = measure;
   }
-  post(reply);
+  send(reply);
   // Off the caller's path: the reply is on its way while the sandbox is put back.
   if (m.restoreAfter !== 0) sandbox.restore(snapshot(m.restoreAfter));
 }
@@ -131,45 +130,63 @@ function snapshot(id: number): Snapshot {
   return s;
 }
 
-/** Runs `fn` for operation `id` and posts its outcome. */
+/** Runs `fn` for operation `id` and sends its outcome. */
 function answer(id: number, fn: () => PlainValue): void {
   try {
-    post({ kind: 'done', id, ok: true, value: fn(), poisoned: sandbox.poisoned });
+    send({ kind: 'done', id, ok: true, value: fn(), poisoned: sandbox.poisoned });
   } catch (e) {
-    post({ kind: 'done', id, ok: false, error: toWire(e), poisoned: sandbox.poisoned });
+    send({ kind: 'done', id, ok: false, error: toWire(e), poisoned: sandbox.poisoned });
   }
 }
 
-function onMessage(m: ToWorker): void {
-  if (m.op === 'drop') {
-    snapshots.delete(m.snapshot);
-    return;
-  }
+/** Runs one operation; false once the sandbox is closed. */
+function run(m: ToWorker): boolean {
   currentOp = m.id;
-  switch (m.op) {
-    case 'call': call(m); break;
-    case 'snapshot': answer(m.id, () => keep(sandbox.snapshot())); break;
-    case 'restore': answer(m.id, () => { sandbox.restore(snapshot(m.snapshot)); return undefined; }); break;
-    case 'map': answer(m.id, () => sandbox.mapRegion(m.source, m.guestAddress, { writable: m.writable as boolean })); break;
-    case 'close':
-      Atomics.store(control, CTL_CLOSING, 1);
-      snapshots.clear();
-      answer(m.id, () => { sandbox.close(); return undefined; });
-      port.off('message', onMessage);
-      port.close(); // nothing else keeps this thread alive: it exits
-      replies.close();
-      break;
+  try {
+    switch (m.op) {
+      case 'call': call(m); break;
+      case 'snapshot': answer(m.id, () => keep(sandbox.snapshot())); break;
+      case 'restore': answer(m.id, () => { sandbox.restore(snapshot(m.snapshot)); return undefined; }); break;
+      case 'map': answer(m.id, () => sandbox.mapRegion(m.source, m.guestAddress, { writable: m.writable })); break;
+      case 'drop': answer(m.id, () => { snapshots.delete(m.snapshot); return undefined; }); break;
+      case 'close':
+        Atomics.store(control, CTL_CLOSING, 1);
+        snapshots.clear();
+        answer(m.id, () => { sandbox.close(); return undefined; });
+        return false;
+    }
+    return true;
+  } finally {
+    currentOp = 0;
   }
-  currentOp = 0;
 }
 
+/** Serves operations until close: this thread never returns to its event loop in between. */
+function serve(): void {
+  for (;;) {
+    const wake = channel.wakeValue();
+    const m = channel.receive();
+    if (m === undefined) {
+      channel.wait(wake); // a cancel of an operation that has already finished wakes it too
+    } else if (m.op !== 'reply' && !run(m)) {
+      return;
+    }
+  }
+}
+
+let ready = false;
 try {
   sandbox = build();
   const initSnapshot = keep(sandbox.snapshot());
   post({ kind: 'ready', interrupt: sandbox.interruptHandle().shared, initSnapshot, resources: resourcesOf(sandbox.machine) });
-  port.on('message', onMessage);
+  ready = true;
 } catch (e) {
   post({ kind: 'failed', error: toWire(e) });
   port.close();
-  replies.close();
+  init.overflow.close();
+}
+if (ready) {
+  serve();
+  port.close(); // nothing else keeps this thread alive: it exits
+  init.overflow.close();
 }

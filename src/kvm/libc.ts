@@ -23,6 +23,9 @@ const madviseFn = libc.func('int madvise(uintptr_t addr, size_t len, int advice)
 const memfdCreateFn = libc.func('int memfd_create(const char *name, unsigned int flags)');
 const gettidFn = libc.func('int gettid()');
 const getpidFn = libc.func('int getpid()');
+const schedYieldFn = libc.func('int sched_yield()');
+const pipe2Fn = libc.func('int pipe2(_Out_ int *fds, int flags)');
+const writeFn = libc.func('intptr_t write(int fd, const void *buf, size_t len)');
 const tgkillFn = libc.func('int tgkill(int tgid, int tid, int sig)');
 const sigactionFn = libc.func('int sigaction(int sig, void *act, void *oldact)');
 const timerCreateFn = libc.func('int timer_create(int clockid, void *sevp, void *timerid)');
@@ -262,6 +265,31 @@ let ownTid = 0;
 export function gettid(): number {
   if (ownTid === 0) ownTid = gettidFn() as number;
   return ownTid;
+}
+
+/** sched_yield(2): lets another runnable thread have this CPU (returns at once when none waits). */
+export function schedYield(): void {
+  schedYieldFn();
+}
+
+/** O_NONBLOCK on Linux (x86-64 and arm64). */
+const O_NONBLOCK = 0o4000;
+
+/** pipe2(2) with O_CLOEXEC | O_NONBLOCK on both ends: [read end, write end]. Throws SyscallError. */
+export function pipe(): [number, number] {
+  const fds = [0, 0];
+  if ((pipe2Fn(fds, LIBC.O_CLOEXEC | O_NONBLOCK) as number) < 0) throw new SyscallError('pipe2', koffi.errno());
+  return [fds[0]!, fds[1]!];
+}
+
+/** write(2) of `bytes` (passed without copying), EINTR retried: the count written, or -errno. */
+export function write(fd: number, bytes: Uint8Array): number {
+  for (;;) {
+    const r = writeFn(fd, bytes, bytes.length) as number;
+    if (r >= 0) return r;
+    const errno = koffi.errno();
+    if (errno !== ERRNO.EINTR) return -errno;
+  }
 }
 
 /** The process id. */

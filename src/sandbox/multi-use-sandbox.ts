@@ -4,6 +4,7 @@ import { MemorySnapshot } from '../mem/snapshot.js';
 import { hostView } from '../mem/guest-memory.js';
 import { PEB_OFF_RANDOM_SEED, writePebRandomSeed } from './abi.js';
 import { afterFailure, guardExitSink, guardPhaseSink } from './callbacks.js';
+import { type CallCounters, callChannel, newSandboxId, publishSyncCall } from './diagnostics.js';
 import type { ResolvedConfig } from './config.js';
 import {
   GuestError, OutputLimitError, PoisonedSandboxError, ReturnTypeMismatchError, SandboxBusyError,
@@ -95,7 +96,7 @@ export function callResult(codec: RunLoop['codec'], bytes: Uint8Array, name: str
 const DRIVEN: { hostError: unknown; halt: bigint } = { hostError: undefined, halt: 0n };
 
 /** Runs the guest until its call halts, answering host calls synchronously. `halt`: the halt's doorbell argument. */
-export function driveToHalt(loop: RunLoop, hosts: HostFunctionRegistry): { hostError: unknown; halt: bigint } {
+export function driveToHalt(loop: RunLoop, hosts: HostFunctionRegistry, counters?: CallCounters): { hostError: unknown; halt: bigint } {
   let hostError: unknown;
   for (;;) {
     const action = loop.step();
@@ -106,7 +107,12 @@ export function driveToHalt(loop: RunLoop, hosts: HostFunctionRegistry): { hostE
       DRIVEN.halt = action.value;
       return DRIVEN;
     }
+    const t0 = counters ? performance.now() : 0;
     const { reply, failed } = answerHostCall(loop.codec, hosts, action.call);
+    if (counters) {
+      counters.hostCalls++;
+      counters.hostNs += (performance.now() - t0) * 1e6;
+    }
     if (failed !== undefined) hostError = failed;
     loop.io.pushInput(reply);
   }
@@ -132,6 +138,8 @@ export class MultiUseSandbox {
   readonly #trace: PhaseSink | undefined;
   readonly #budget: OutputBudget;
   #poison: unknown;
+  /** Identifies this sandbox in diagnostics records (`hyperlight-ts:call`). */
+  readonly id = newSandboxId();
   #declared: (name: string) => GuestFunctionSignature | undefined = () => undefined;
   #closed = false;
   #busy = false;
@@ -313,6 +321,27 @@ export class MultiUseSandbox {
   }
 
   #invoke(name: string, returnType: ReturnTypeName, params: readonly TypedValue[]): PlainValue {
+    if (!callChannel.hasSubscribers) return this.#invokeNow(name, returnType, params, undefined);
+    // Observed: count exits (beside any sink of traceExits) and host time, then publish a record.
+    const counters: CallCounters = { hostNs: 0, hostCalls: 0, exits: 0 };
+    const loop = this.#loop;
+    const sink = loop.exitSink;
+    loop.exitSink = { exit: (exit, rip, timeNs) => { counters.exits++; sink?.exit(exit, rip, timeNs); } };
+    const t0 = performance.now();
+    let result: PlainValue;
+    try {
+      result = this.#invokeNow(name, returnType, params, counters);
+    } catch (e) {
+      loop.exitSink = sink;
+      publishSyncCall(name, e, t0, counters, this.id);
+      throw e;
+    }
+    loop.exitSink = sink;
+    publishSyncCall(name, undefined, t0, counters, this.id);
+    return result;
+  }
+
+  #invokeNow(name: string, returnType: ReturnTypeName, params: readonly TypedValue[], counters: CallCounters | undefined): PlainValue {
     this.#usable();
     if (this.#poison !== undefined) throw new PoisonedSandboxError({ cause: this.#poison });
     const loop = this.#loop;
@@ -329,7 +358,7 @@ export class MultiUseSandbox {
     try {
       loop.timeLimit.arm(this.#config.maxExecutionTimeMs);
       this.#gdb?.beforeCall();
-      result = this.#runCall(name, returnType);
+      result = this.#runCall(name, returnType, counters);
     } catch (e) {
       dumpOnCrash(e, this.#m, this.#config.crashDumpDir, 'guest');
       if (poisons(e, loop.guestEntered)) this.#poison = e;
@@ -347,9 +376,9 @@ export class MultiUseSandbox {
   }
 
   /** Drives the guest call to its Halt and checks its result. */
-  #runCall(name: string, returnType: ReturnTypeName): PlainValue {
+  #runCall(name: string, returnType: ReturnTypeName, counters: CallCounters | undefined): PlainValue {
     const loop = this.#loop;
-    const { hostError } = driveToHalt(loop, this.#hosts);
+    const { hostError } = driveToHalt(loop, this.#hosts, counters);
     return callResultPlain(loop.codec, loop.io.popOutput(), name, returnType, hostError);
   }
 

@@ -179,6 +179,17 @@ describeKvm('AsyncSandbox cancellation', () => {
     expect(await s.call('Echo', 'String', 'ok')).toBe('ok');
   });
 
+  it('a shorter timeoutMs after calls under a long limit still stops at its own deadline (one watchdog timer)', async () => {
+    const s = await start((u) => u.registerHostFunction('HostAdd', { params: ['Int', 'Int'], returns: 'Int' },
+      () => new Promise(() => undefined)), { maxExecutionTimeMs: 120_000 });
+    expect(await s.call('Echo', 'String', 'a')).toBe('a'); // arms the watchdog for its 120 s deadline
+    const t0 = performance.now();
+    await expect(s.callGuestFunctionByName('Add', 'Int', [1, 2], { timeoutMs: 50 })).rejects.toMatchObject({ reason: 'timeout' });
+    expect(performance.now() - t0).toBeLessThan(60_000); // not the 120 s of the first call's limit
+    await s.restore(s.initialSnapshot);
+    expect(await s.call('Echo', 'String', 'b')).toBe('b');
+  });
+
   it('maxExecutionTimeMs of the config also covers host time', async () => {
     const s = await start((u) => u.registerHostFunction('HostAdd', { params: ['Int', 'Int'], returns: 'Int' },
       () => new Promise(() => undefined)), { maxExecutionTimeMs: 50 });

@@ -60,6 +60,8 @@ describeKvm('benchmark suite (--quick --json)', () => {
     expect(byId.get('pool-all-workers')!.baseline).toBe('pool-1-worker');
     expect(byId.get('pool-scaling')!.unit).toBe('x');
     expect(byId.get('pool-scaling')!.median).toBeGreaterThan(0);
+    expect(byId.get('pool-scaling-per-cpu')!.unit).toBe('x');
+    expect(byId.get('pool-scaling-per-cpu')!.median).toBeGreaterThan(0);
     // The exitless rows against the C floor's mailbox, measured in the same run.
     expect(byId.get('exitless-echo')!.baseline).toBe('c3-mailbox');
     expect(byId.get('exitless-call-restore')!.baseline).toBe('c3-mailbox-restore');
