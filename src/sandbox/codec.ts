@@ -19,7 +19,9 @@ import { GuestError } from './fb/guest-error.js';
 import { GuestLogData } from './fb/guest-log-data.js';
 import { ReturnValue as FbReturnValue } from './fb/return-value.js';
 import { GuestProtocolError, ReturnTypeMismatchError } from './errors.js';
-import { checkFunctionCall, checkReturnValue, returnTypeCode, WireWriter } from './wire-writer.js';
+import {
+  PARAM_TAG_TYPES, RETURN_ENUM_TYPES, WireWriter, checkFunctionCall, checkReturnValue, returnTypeCode,
+} from './wire-writer.js';
 import { hlbool } from './fb/hlbool.js';
 import { hldouble } from './fb/hldouble.js';
 import { hlfloat } from './fb/hlfloat.js';
@@ -67,12 +69,6 @@ export const LOG_LEVEL_NAMES: readonly string[] =
 /** Most parameters one FunctionCall may carry (Hyperlight's host-function limit). */
 export const MAX_WIRE_PARAMETERS = 32;
 
-// Value types in the order of the ParameterValue/ReturnValue union tags (tag = index + 1)
-// and of the ParameterType/ReturnType enums (value = index).
-const PARAM_TAG_TYPES: readonly ParameterTypeName[] =
-  ['Int', 'UInt', 'Long', 'ULong', 'Float', 'Double', 'String', 'Bool', 'VecBytes'];
-const RETURN_ENUM_TYPES: readonly ReturnTypeName[] =
-  ['Int', 'UInt', 'Long', 'ULong', 'Float', 'Double', 'String', 'Bool', 'Void', 'VecBytes'];
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }); // ignoreBOM: keep a leading U+FEFF
 
@@ -101,6 +97,8 @@ const U16_SIGNED_LIMIT = 0x8000;
 export const RESULT_VALUE_AT = 56;
 /** The longest template (a Long, ULong or Double result). */
 const RESULT_TEMPLATE_MAX = 64;
+/** Scalar and Void results by type (WireCodec's resultFromTemplate): made once per process, on first use. */
+const RESULT_TEMPLATES = new Map<ReturnTypeName, Uint8Array>();
 
 /** The zero value of a scalar type, or undefined for Void (the templates' value). */
 function zeroOf(type: ReturnTypeName): TypedValue | undefined {
@@ -440,8 +438,6 @@ export class WireCodec {
   private readonly builder: flatbuffers.Builder;
   /** Writes FunctionCalls; the Builder writes the other messages. */
   readonly writer = new WireWriter();
-  /** Scalar and Void results by type (resultFromTemplate), made on first use. */
-  private readonly templates = new Map<ReturnTypeName, Uint8Array>();
   private readonly resultBytes = new Uint8Array(RESULT_TEMPLATE_MAX);
   private readonly resultView = new DataView(this.resultBytes.buffer);
   private readonly reader = new Reader();
@@ -503,10 +499,10 @@ export class WireCodec {
   private resultFromTemplate(value: TypedValue | undefined): Uint8Array | undefined {
     const type = value === undefined ? 'Void' : value.type;
     if (type === 'String' || type === 'VecBytes') return undefined;
-    let template = this.templates.get(type);
+    let template = RESULT_TEMPLATES.get(type);
     if (template === undefined) {
       template = this.buildFunctionCallResult({ ok: true, value: zeroOf(type) }).slice();
-      this.templates.set(type, template);
+      RESULT_TEMPLATES.set(type, template);
     }
     const out = this.resultBytes;
     out.set(template);

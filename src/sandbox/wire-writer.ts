@@ -27,17 +27,22 @@
 // size prefix, which lands at an 8-aligned guest address (I/O buffer elements do).
 import { ParameterTypeMismatchError, ReturnTypeMismatchError } from './errors.js';
 import {
-  I32_MAX, I32_MIN, I64_MAX, I64_MIN, U32_MAX, U64_MAX, describeValue, validateTypedValue, type ReturnTypeName, type TypedValue,
+  I32_MAX, I32_MIN, I64_MAX, I64_MIN, U32_MAX, U64_MAX, describeValue, validateTypedValue, type ParameterTypeName, type ReturnTypeName,
+  type TypedValue,
 } from './values.js';
 
-/** ParameterType enum values (ParameterValue union tags are these + 1). */
-const PARAM_TYPE: Readonly<Record<TypedValue['type'], number>> = {
-  Int: 0, UInt: 1, Long: 2, ULong: 3, Float: 4, Double: 5, String: 6, Bool: 7, VecBytes: 8,
-};
-/** ReturnType enum values (ReturnValue union tags are these + 1). */
-const RETURN_TYPE: Readonly<Record<ReturnTypeName, number>> = {
-  Int: 0, UInt: 1, Long: 2, ULong: 3, Float: 4, Double: 5, String: 6, Bool: 7, Void: 8, VecBytes: 9,
-};
+// Value types in the order of the ParameterValue/ReturnValue union tags (tag = index + 1)
+// and of the ParameterType/ReturnType enums (value = index).
+export const PARAM_TAG_TYPES: readonly ParameterTypeName[] =
+  ['Int', 'UInt', 'Long', 'ULong', 'Float', 'Double', 'String', 'Bool', 'VecBytes'];
+export const RETURN_ENUM_TYPES: readonly ReturnTypeName[] =
+  ['Int', 'UInt', 'Long', 'ULong', 'Float', 'Double', 'String', 'Bool', 'Void', 'VecBytes'];
+
+/** Index of each name in `names` (an enum value by name, without indexOf on the hot path). */
+const positions = <T extends string>(names: readonly T[]): Readonly<Record<T, number>> =>
+  Object.fromEntries(names.map((n, i) => [n, i])) as Record<T, number>;
+const PARAM_TYPE = positions(PARAM_TAG_TYPES);
+const RETURN_TYPE = positions(RETURN_ENUM_TYPES);
 
 /** The longest string or byte vector a message may carry (the SDK's writers stop at the same length). */
 const MAX_BLOB = 0x7fff_fff0;
