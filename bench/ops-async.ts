@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { AsyncSandbox } from '../src/async/async-sandbox.js';
-import { SandboxPool } from '../src/async/pool.js';
+import { SandboxPool, type SandboxPoolOptions } from '../src/async/pool.js';
 import { GuestBinary, bundledGuestPath } from '../src/sandbox/guest-binary.js';
 import { UninitializedSandbox } from '../src/sandbox/uninitialized-sandbox.js';
 import type { BenchRow } from './report.js';
@@ -48,7 +48,7 @@ const simpleguest = (): UninitializedSandbox => {
 const RESOLUTION_MS = 1;
 const delayNs = (intervalNs: number): number => Math.max(0, intervalNs - RESOLUTION_MS * 1e6);
 
-interface Sustained {
+export interface Sustained {
   /** Wall time per call. */
   nsPerCall: number;
   /** CPU time the whole process got per second of wall time (all threads): cores obtained. */
@@ -69,7 +69,7 @@ function threadCpuNs(): number {
 }
 
 /** Keeps `concurrency` Echo calls in flight on `pool` until `calls` have finished. */
-async function sustain(pool: SandboxPool, calls: number, concurrency: number): Promise<Sustained> {
+export async function sustain(pool: SandboxPool, calls: number, concurrency: number): Promise<Sustained> {
   let started = 0;
   const cpu0 = process.cpuUsage();
   const main0 = threadCpuNs();
@@ -86,8 +86,9 @@ async function sustain(pool: SandboxPool, calls: number, concurrency: number): P
   return { nsPerCall: wallNs / calls, cores: ((cpu.user + cpu.system) * 1000) / wallNs, mainNsPerCall: (threadCpuNs() - main0) / calls };
 }
 
-async function withPool<T>(workers: number, fn: (pool: SandboxPool) => Promise<T>): Promise<T> {
-  const pool = await SandboxPool.create({ guest: bundledGuestPath('simpleguest'), workers, print: () => undefined });
+/** A simpleguest pool of `workers`, warmed up, handed to `fn`, then closed. */
+export async function withPool<T>(workers: number, fn: (pool: SandboxPool) => Promise<T>, options: Partial<SandboxPoolOptions> = {}): Promise<T> {
+  const pool = await SandboxPool.create({ guest: bundledGuestPath('simpleguest'), workers, print: () => undefined, ...options });
   try {
     await sustain(pool, workers * 20, workers * 2); // warm-up: JIT, first touches in every worker
     return await fn(pool);

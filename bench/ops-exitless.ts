@@ -1,24 +1,27 @@
 // Benchmarks of exitless mode (docs/exitless.md): warm call, call + restore and host call through the mailbox against the C floor's mailbox, calls per second on one sandbox, and the CPU an idle parked sandbox uses. Self-contained like ops-async.ts; suite.ts only calls `exitlessBench`.
+import os from 'node:os';
 import type { ExitlessSandbox } from '../src/exitless/exitless-sandbox.js';
 import { GuestBinary, bundledGuestPath } from '../src/sandbox/guest-binary.js';
 import { UninitializedSandbox } from '../src/sandbox/uninitialized-sandbox.js';
 import { ParameterValue, ReturnType } from '../src/sandbox/values.js';
 import type { BenchRow } from './report.js';
-import { type LoopOptions, timeLoop } from './stats.js';
+import { type Sustained, sustain, withPool } from './ops-async.js';
+import { type LoopOptions, timeLoop, timeLoopAsync } from './stats.js';
 
 /** Row ids, in table order (suite.ts appends them to ROW_IDS). The two C rows are filled by suite.ts. */
 export const EXITLESS_ROW_IDS = [
   'c3-mailbox', 'c3-mailbox-restore', 'exitless-echo', 'exitless-call-restore', 'exitless-host-call',
-  'exitless-calls-per-second', 'exitless-idle-cpu',
+  'exitless-calls-per-second', 'exitless-idle-cpu', 'exitless-async-echo', 'exitless-pool-1', 'exitless-pool-all',
 ] as const;
 
 /** Progress steps exitlessBench takes. */
-export const EXITLESS_STEPS = 5;
+export const EXITLESS_STEPS = 8;
 
 /** A row's description; the runner fills in the measured fields. */
 export interface ExitlessRowSpec extends Pick<BenchRow, 'label' | 'group' | 'target' | 'note'> {
   id: typeof EXITLESS_ROW_IDS[number];
-  baseline: typeof EXITLESS_ROW_IDS[number] | null;
+  /** A row of this file or the async rows (ops-async.ts) these are compared with. */
+  baseline: typeof EXITLESS_ROW_IDS[number] | 'async-echo' | 'pool-1-worker' | 'pool-all-workers' | null;
 }
 
 /** What suite.ts lends this file (as for ops-async.ts). */
@@ -143,4 +146,59 @@ export async function exitlessBench(ctx: ExitlessBenchContext): Promise<void> {
   } finally {
     s?.close();
   }
+  await asyncExitlessBench(ctx);
+}
+
+/** The async API in exitless mode: AsyncSandbox's warm call, and pool throughput with 1 and with all workers. */
+async function asyncExitlessBench(ctx: ExitlessBenchContext): Promise<void> {
+  const calls = ctx.quick ? 20 : 2000;
+  const poolCalls = ctx.quick ? 40 : 4000;
+  const workers = os.availableParallelism();
+  const exitlessOption = { spinUs: 2000 };
+  const specs = {
+    async: {
+      id: 'exitless-async-echo', label: 'AsyncSandbox in exitless mode: warm Echo("hi")', group: 'async', baseline: 'async-echo', target: null,
+      note: 'await call("Echo") on evolveAsync({ exitless: { spinUs: 2000 } }): the shared channel to the worker and back as for any AsyncSandbox, ' +
+        'the mailbox instead of a VM exit inside it; ratio to the ordinary AsyncSandbox row',
+    },
+    one: {
+      id: 'exitless-pool-1', label: 'SandboxPool in exitless mode, 1 worker: time per call under load', group: 'async', baseline: 'pool-1-worker', target: null,
+      note: `${poolCalls} Echo calls, 2 in flight, the working-set restore after each call; ratio to the ordinary pool's 1-worker row`,
+    },
+    all: {
+      id: 'exitless-pool-all', label: `SandboxPool in exitless mode, ${workers} workers: time per call under load`, group: 'async', baseline: 'pool-all-workers', target: null,
+      note: `${poolCalls} Echo calls, ${2 * workers} in flight; each busy sandbox keeps a CPU spinning for its vCPU, so ${workers} of them ` +
+        `and the main thread share ${os.cpus().length} CPUs; ratio to the ordinary pool's ${workers}-worker row`,
+    },
+  } satisfies Record<string, ExitlessRowSpec>;
+  await ctx.step('AsyncSandbox exitless Echo', specs.async, async () => {
+    const u = UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath('simpleguest')));
+    u.registerPrint((text) => text.length);
+    const asb = await u.evolveAsync({ exitless: exitlessOption });
+    try {
+      const l = ctx.loop(calls);
+      ctx.timed(specs.async, await timeLoopAsync(l, async () => {
+        if (await asb.call('Echo', 'String', 'hi') !== 'hi') throw new Error('Echo returned something else');
+      }), l.warmup);
+    } finally {
+      await asb.close();
+    }
+  });
+  const perCall = (spec: ExitlessRowSpec, r: Sustained): void => {
+    ctx.push({ ...spec, unit: 'ns', iterations: poolCalls, warmup: 0, median: r.nsPerCall, p99: null, ratio: null });
+  };
+  let one: Sustained | undefined;
+  await ctx.step('exitless pool, 1 worker', specs.one, async () => {
+    one = await withPool(1, (p) => sustain(p, poolCalls, 2), { exitless: exitlessOption });
+    perCall(specs.one, one);
+  });
+  await ctx.step(`exitless pool, ${workers} workers`, specs.all, async () => {
+    const all = await withPool(workers, (p) => sustain(p, poolCalls, 2 * workers), { exitless: exitlessOption });
+    perCall(specs.all, all);
+    if (one) {
+      ctx.note(`SandboxPool in exitless mode: ${Math.round(1e9 / one.nsPerCall).toLocaleString('en-US')} calls/s with 1 worker ` +
+        `(${one.cores.toFixed(2)} CPUs busy), ${Math.round(1e9 / all.nsPerCall).toLocaleString('en-US')} calls/s with ${workers} ` +
+        `(${all.cores.toFixed(2)} CPUs busy).`);
+    }
+  });
 }

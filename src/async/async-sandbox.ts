@@ -14,6 +14,7 @@ import {
 } from '../sandbox/errors.js';
 import { HOST_ERROR_CODE } from '../sandbox/host-functions.js';
 import { type FromSnapshotOptions, type SnapshotHostFunctions, snapshotSandboxParts } from '../sandbox/from-snapshot.js';
+import type { ExitlessOptions } from '../exitless/exitless-sandbox.js';
 import type { MapRegionOptions } from '../sandbox/mapped-regions.js';
 import type { Snapshot } from '../sandbox/snapshot.js';
 import { encodeSnapshotFile } from '../sandbox/snapshot-file.js';
@@ -56,6 +57,8 @@ export interface AsyncSandboxParts extends HostSide {
   freshInit: boolean;
   /** A snapshot file's bytes to start from instead of `guest` (fromSnapshot). */
   snapshot?: Uint8Array;
+  /** Exitless mode for the worker's sandbox (checked options). */
+  exitless?: Required<ExitlessOptions>;
 }
 
 /** @internal how a SandboxPool drives its sandboxes. */
@@ -158,6 +161,7 @@ export class AsyncSandbox {
     const init: WorkerInit = {
       guest: parts.guest, config: configOf(parts.config), hosts, logLevel: parts.logLevel, channel: shared, overflow: port2,
       doorbell: this.#bell.writeFd, freshInit: parts.freshInit, ...(parts.snapshot ? { snapshot: parts.snapshot } : {}),
+      ...(parts.exitless ? { exitless: parts.exitless } : {}),
     };
     try {
       this.#worker = new Worker(workerUrl(), { workerData: init, transferList: [port2] });

@@ -62,6 +62,16 @@ export function channelBytes(inputDataSize: number, outputDataSize: number): num
 const SPIN_MIN_MS = 0.01;
 const SPIN_MAX_MS = 0.2;
 let spinMs = 0.05;
+/** Whether the worker polls at all (an exitless sandbox's worker does not: its vCPU thread already keeps a CPU busy). */
+let polling = true;
+
+/**
+ * Makes this thread's waits sleep at once, without the poll: for a worker whose exitless
+ * vCPU spins on another thread, so that a CPU stays free for the main thread's wake-up.
+ */
+export function sleepWithoutPolling(): void {
+  polling = false;
+}
 
 // ---- bytes -----------------------------------------------------------------------------
 
@@ -624,8 +634,8 @@ function wakeSleeper(c: Int32Array, i: number): void {
 function pause(c: Int32Array, i: number, seen: number): void {
   const t0 = performance.now();
   for (let n = 1; Atomics.load(c, i) === seen; n++) {
-    schedYield();
-    if ((n & 7) === 0 && performance.now() - t0 > spinMs) {
+    if (polling) schedYield();
+    if (!polling || ((n & 7) === 0 && performance.now() - t0 > spinMs)) {
       Atomics.store(c, CTL_SLEEPING, i + 1);
       if (Atomics.load(c, i) === seen) Atomics.wait(c, i, seen);
       Atomics.store(c, CTL_SLEEPING, 0);

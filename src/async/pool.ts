@@ -3,6 +3,7 @@
 // restored and crashed workers replaced without the callers noticing beyond their own error.
 import os from 'node:os';
 import { ConfigInvalidError, HyperlightError } from '../errors.js';
+import { type ExitlessOptions, exitlessOptionsOf } from '../exitless/exitless-sandbox.js';
 import { ResourceClosedError } from '../kvm/errors.js';
 import type { SandboxConfig } from '../sandbox/config.js';
 import { ExecutionCanceledError, SandboxBusyError } from '../sandbox/errors.js';
@@ -37,6 +38,13 @@ export interface SandboxPoolOptions {
   restoreAfterEachCall?: boolean;
   /** Calls that may wait for a free sandbox (default 1024); more reject with PoolBusyError. */
   maxQueue?: number;
+  /**
+   * Run every sandbox in exitless mode (docs/exitless.md): `true` or the options of
+   * `evolve({ exitless })`. Each busy sandbox then keeps a core spinning for its vCPU (up to
+   * `spinUs` after its last call) and its worker polls for answers up to `hostSpinUs`.
+   * Default false.
+   */
+  exitless?: ExitlessOptions | boolean;
 }
 
 export interface PoolStats {
@@ -75,7 +83,7 @@ interface Pending {
   onAbort: (() => void) | undefined;
 }
 
-const KNOWN = new Set(['guest', 'config', 'workers', 'hostFunctions', 'print', 'restoreAfterEachCall', 'maxQueue']);
+const KNOWN = new Set(['guest', 'config', 'workers', 'hostFunctions', 'print', 'restoreAfterEachCall', 'maxQueue', 'exitless']);
 /** Attempts to start a replacement for a crashed worker before giving up on its slot. */
 const REPLACE_ATTEMPTS = 3;
 const REPLACE_BACKOFF_MS = 200;
@@ -120,8 +128,8 @@ export class SandboxPool {
    *   failed guest init; no worker is left running.
    */
   static async create(options: SandboxPoolOptions): Promise<SandboxPool> {
-    const { uninit, workers, maxQueue, restoreAfter } = validate(options);
-    const pool = new SandboxPool(uninit.asyncParts(false), maxQueue, restoreAfter);
+    const { uninit, workers, maxQueue, restoreAfter, exitless } = validate(options);
+    const pool = new SandboxPool(uninit.asyncParts(false, exitless), maxQueue, restoreAfter);
     const started = await Promise.allSettled(Array.from({ length: workers }, () => pool.#start()));
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
@@ -347,7 +355,7 @@ export class SandboxPool {
 }
 
 function validate(options: SandboxPoolOptions): {
-  uninit: UninitializedSandbox; workers: number; maxQueue: number; restoreAfter: boolean;
+  uninit: UninitializedSandbox; workers: number; maxQueue: number; restoreAfter: boolean; exitless: Required<ExitlessOptions> | undefined;
 } {
   if (options === null || typeof options !== 'object') throw new ConfigInvalidError('options', 'must be an object');
   for (const key of Object.keys(options)) {
@@ -363,6 +371,7 @@ function validate(options: SandboxPoolOptions): {
   }
   const restoreAfter = options.restoreAfterEachCall ?? true;
   if (typeof restoreAfter !== 'boolean') throw new ConfigInvalidError('restoreAfterEachCall', 'must be a boolean');
+  const exitless = options.exitless === undefined || options.exitless === false ? undefined : exitlessOptionsOf(options.exitless);
   const uninit = UninitializedSandbox.create(options.guest, options.config);
   const hosts = options.hostFunctions ?? {};
   if (hosts === null || typeof hosts !== 'object') throw new ConfigInvalidError('hostFunctions', 'must be an object of { params, returns, fn }');
@@ -371,5 +380,5 @@ function validate(options: SandboxPoolOptions): {
     uninit.registerHostFunction(name, { params: h.params, returns: h.returns }, h.fn as HostFunction); // the registry checks values at run time
   }
   if (options.print !== undefined) uninit.registerPrint(options.print);
-  return { uninit, workers, maxQueue, restoreAfter };
+  return { uninit, workers, maxQueue, restoreAfter, exitless };
 }

@@ -1,7 +1,7 @@
 // Releasing the VM of a worker thread that died without closing its sandbox: a thread
 // ended by worker.terminate() (or an uncaught error) runs no cleanup, but its file
 // descriptors and mappings belong to the process. Only what the worker reported is touched.
-import { type Mapping, close, munmap } from '../kvm/libc.js';
+import { type Mapping, close, deleteOrphanedTimer, munmap, watchThreadTimers } from '../kvm/libc.js';
 import type { Machine } from '../sandbox/machine.js';
 
 /** The kernel resources of one VM, as numbers that can cross threads. */
@@ -10,12 +10,40 @@ export interface VmResources {
   vmFd: number;
   /** kvm_run of the vCPU, then guest memory (its usable part; the guard pages stay reserved). */
   maps: { address: bigint; length: number }[];
+  /**
+   * Ids of the POSIX timers the worker and its threads hold (-1: a free slot), kept up to
+   * date by the worker (trackTimers): a time limit's timer may be made after `ready`.
+   */
+  timers: Int32Array;
 }
 
-/** Called in the worker once its sandbox exists. */
-export function resourcesOf(m: Machine): VmResources {
+/** Slots of VmResources.timers: the worker's time limit, an exitless vCPU thread's slice, spares. */
+const TIMER_SLOTS = 4;
+
+/**
+ * Called in the worker before it builds its sandbox: from then on every timer a ThreadTimer of
+ * this thread makes or deletes is kept in the returned shared slots.
+ */
+export function trackTimers(): Int32Array {
+  const slots = new Int32Array(new SharedArrayBuffer(TIMER_SLOTS * 4)).fill(-1);
+  watchThreadTimers((id, live) => {
+    const i = slots.indexOf(live ? -1 : id);
+    if (i >= 0) Atomics.store(slots, i, live ? id : -1);
+  });
+  return slots;
+}
+
+/** Adds the id of a timer another thread of the worker made (an exitless vCPU thread's) to `slots`. */
+export function trackTimer(slots: Int32Array, id: number): void {
+  const i = slots.indexOf(-1);
+  if (i >= 0 && id >= 0) Atomics.store(slots, i, id);
+}
+
+/** Called in the worker once its sandbox exists; `timers` from trackTimers(). */
+export function resourcesOf(m: Machine, timers: Int32Array): VmResources {
   const run = m.vcpu.kvmRunArea;
   return {
+    timers,
     vcpuFd: m.vcpu.fd,
     vmFd: m.vm.fd,
     // FFI: addresses of mappings owned by the worker's Vcpu and GuestMemory; used only
@@ -39,6 +67,8 @@ export function releaseOrphaned(r: VmResources): unknown[] {
       failures.push(e);
     }
   };
+  // First the timers, so that nothing signals a thread that is gone.
+  for (const id of r.timers) if (id >= 0) attempt(() => { deleteOrphanedTimer(id); });
   const [run, memory] = r.maps;
   if (run) attempt(() => munmap({ address: run.address, length: run.length, pointer: null } satisfies Mapping));
   attempt(() => close(r.vcpuFd));

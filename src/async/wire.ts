@@ -4,6 +4,7 @@ import * as baseErrors from '../errors.js';
 import * as kvmErrors from '../kvm/errors.js';
 import * as sandboxErrors from '../sandbox/errors.js';
 import type { MessagePort } from 'node:worker_threads';
+import type { ExitlessOptions } from '../exitless/exitless-sandbox.js';
 import type { SandboxConfig } from '../sandbox/config.js';
 import type { GuestLogRecord } from '../sandbox/codec.js';
 import type { ParameterTypeName, PlainValue, ReturnTypeName, TypedValue } from '../sandbox/values.js';
@@ -36,6 +37,8 @@ export interface WorkerInit {
   freshInit: boolean;
   /** A snapshot file's bytes (AsyncSandbox.fromSnapshot): the worker starts from it instead of the guest ELF. */
   snapshot?: Uint8Array;
+  /** Evolve in exitless mode with these (checked) options. */
+  exitless?: Required<ExitlessOptions>;
 }
 
 /** Main -> worker. Each `id` is answered by exactly one `done`. */

@@ -3,14 +3,16 @@
 // to the main thread, blocking until the answer comes. No policy here: poisoning is the
 // MultiUseSandbox's, timing limits the main thread's.
 import { parentPort, workerData } from 'node:worker_threads';
+import { ConfigInvalidError } from '../errors.js';
+import { ExitlessSandbox } from '../exitless/exitless-sandbox.js';
 import { ExecutionCanceledError } from '../sandbox/errors.js';
 import { GuestBinary } from '../sandbox/guest-binary.js';
 import { MultiUseSandbox } from '../sandbox/multi-use-sandbox.js';
 import { Snapshot } from '../sandbox/snapshot.js';
 import { UninitializedSandbox } from '../sandbox/uninitialized-sandbox.js';
 import type { PlainValue } from '../sandbox/values.js';
-import { CTL_CANCEL, CTL_CLOSING, type Up, WorkerEnd } from './channel.js';
-import { resourcesOf } from './reclaim.js';
+import { CTL_CANCEL, CTL_CLOSING, type Up, WorkerEnd, sleepWithoutPolling } from './channel.js';
+import { resourcesOf, trackTimer, trackTimers } from './reclaim.js';
 import { type CallMeasure, type FromWorker, type HostRequest, type ToWorker, type WorkerInit, toWire } from './wire.js';
 
 /** A failure the main thread reported for a host function, print or log (its message only). */
@@ -20,6 +22,7 @@ if (parentPort === null) throw new TypeError('src/async/worker.js runs only as a
 const port = parentPort;
 const init = workerData as WorkerInit;
 const channel = new WorkerEnd(init.channel, init.overflow, init.doorbell);
+if (init.exitless) sleepWithoutPolling();
 const control = channel.control;
 
 /** The operation running now (host requests carry it, so late replies can be told apart). */
@@ -64,7 +67,10 @@ function ask(request: HostRequest): PlainValue {
   }
 }
 
-function build(): MultiUseSandbox {
+/** The worker's sandbox: a MultiUseSandbox, or an ExitlessSandbox whose vCPU spins on a thread of its own (it waits on the mailbox). */
+type Hosted = MultiUseSandbox | ExitlessSandbox;
+
+function build(): Hosted {
   const proxy = (name: string) => (...args: PlainValue[]) => ask({ kind: 'host', op: currentOp, seq: ++hostSeq, name, args });
   const print = (text: string): number => {
     ask({ kind: 'print', op: currentOp, seq: ++hostSeq, text });
@@ -83,12 +89,19 @@ function build(): MultiUseSandbox {
   if (init.logLevel < 6) {
     uninit.registerLogger((record) => { ask({ kind: 'log', op: currentOp, seq: ++hostSeq, record }); }, init.logLevel);
   }
-  return uninit.evolve({ freshInit: init.freshInit });
+  return init.exitless ? uninit.evolve({ freshInit: init.freshInit, exitless: init.exitless }) : uninit.evolve({ freshInit: init.freshInit });
 }
+
+/** Exits of the sandbox so far (exitless: every return from KVM_RUN, parks and wake-ups included). */
+function exitCount(): number {
+  return sandbox instanceof ExitlessSandbox ? sandbox.stats.exits : tracedExits;
+}
+
+let tracedExits = 0;
 
 const snapshots = new Map<number, Snapshot>();
 let nextSnapshot = 1;
-let sandbox: MultiUseSandbox;
+let sandbox: Hosted;
 
 function keep(s: Snapshot): number {
   const id = nextSnapshot++;
@@ -104,8 +117,9 @@ function call(m: Extract<ToWorker, { op: 'call' }>): void {
   }
   hostNs = 0;
   hostCalls = 0;
-  let exits = 0;
-  if (m.observe) sandbox.traceExits({ exit: () => { exits++; } });
+  const exitless = sandbox instanceof ExitlessSandbox ? sandbox : undefined;
+  if (m.observe && !exitless) (sandbox as MultiUseSandbox).traceExits({ exit: () => { tracedExits++; } });
+  const exits0 = exitCount();
   const t0 = performance.now();
   let reply: Up;
   try {
@@ -115,8 +129,8 @@ function call(m: Extract<ToWorker, { op: 'call' }>): void {
     reply = { kind: 'done', id: m.id, ok: false, error: toWire(e), poisoned: sandbox.poisoned };
   }
   if (m.observe) {
-    sandbox.traceExits(undefined);
-    const measure: CallMeasure = { guestNs: (performance.now() - t0 - hostNs) * 1e6, hostNs: hostNs * 1e6, exits, hostCalls };
+    if (!exitless) (sandbox as MultiUseSandbox).traceExits(undefined);
+    const measure: CallMeasure = { guestNs: (performance.now() - t0 - hostNs) * 1e6, hostNs: hostNs * 1e6, exits: exitCount() - exits0, hostCalls };
     reply.measure = measure;
   }
   send(reply);
@@ -139,6 +153,13 @@ function answer(id: number, fn: () => PlainValue): void {
   }
 }
 
+function mapRegion(m: Extract<ToWorker, { op: 'map' }>): number {
+  if (sandbox instanceof ExitlessSandbox) {
+    throw new ConfigInvalidError('exitless', 'mapRegion() needs a sandbox that is not exitless: evolve without `exitless` to map host memory');
+  }
+  return sandbox.mapRegion(m.source, m.guestAddress, { writable: m.writable });
+}
+
 /** Runs one operation; false once the sandbox is closed. */
 function run(m: ToWorker): boolean {
   currentOp = m.id;
@@ -147,7 +168,7 @@ function run(m: ToWorker): boolean {
       case 'call': call(m); break;
       case 'snapshot': answer(m.id, () => keep(sandbox.snapshot())); break;
       case 'restore': answer(m.id, () => { sandbox.restore(snapshot(m.snapshot)); return undefined; }); break;
-      case 'map': answer(m.id, () => sandbox.mapRegion(m.source, m.guestAddress, { writable: m.writable })); break;
+      case 'map': answer(m.id, () => mapRegion(m)); break;
       case 'drop': answer(m.id, () => { snapshots.delete(m.snapshot); return undefined; }); break;
       case 'close':
         Atomics.store(control, CTL_CLOSING, 1);
@@ -175,10 +196,13 @@ function serve(): void {
 }
 
 let ready = false;
+const timers = trackTimers();
 try {
   sandbox = build();
-  const initSnapshot = keep(sandbox.snapshot());
-  post({ kind: 'ready', interrupt: sandbox.interruptHandle().shared, initSnapshot, resources: resourcesOf(sandbox.machine) });
+  if (sandbox instanceof ExitlessSandbox) trackTimer(timers, sandbox.vcpuTimerId);
+  // An exitless sandbox took its snapshot when it parked in its mailbox loop (its restores come back there).
+  const initSnapshot = keep(sandbox instanceof ExitlessSandbox ? sandbox.initialSnapshot : sandbox.snapshot());
+  post({ kind: 'ready', interrupt: sandbox.interruptHandle().shared, initSnapshot, resources: resourcesOf(sandbox.machine, timers) });
   ready = true;
 } catch (e) {
   post({ kind: 'failed', error: toWire(e) });

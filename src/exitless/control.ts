@@ -20,7 +20,9 @@ export const CTL_STOP_REQUEST = 7;
 export const CTL_SLICE_MS = 8;
 /** KVM_RUN returns so far (every exit, wake-ups included), counted by the vCPU thread. */
 export const CTL_EXITS = 9;
-export const CTL_SLOTS = 10;
+/** The id of the vCPU thread's time-slice timer (set before CTL_TID): what to delete if the thread is terminated. */
+export const CTL_TIMER = 10;
+export const CTL_SLOTS = 11;
 
 export const GO_RUN = 1;
 export const GO_QUIT = 2;

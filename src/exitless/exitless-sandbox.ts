@@ -26,7 +26,7 @@ import {
   type CallArgument, type PlainOf, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName, toPlain,
 } from '../sandbox/values.js';
 import {
-  CTL_CALLS, CTL_EVENTS, CTL_EXITS, CTL_GO, CTL_IN_CALL, CTL_RESULT, CTL_SLICE_MS, CTL_SLOTS, CTL_STOP, CTL_STOP_REQUEST, CTL_TID,
+  CTL_CALLS, CTL_EVENTS, CTL_EXITS, CTL_GO, CTL_IN_CALL, CTL_RESULT, CTL_SLICE_MS, CTL_SLOTS, CTL_STOP, CTL_STOP_REQUEST, CTL_TID, CTL_TIMER,
   GO_QUIT, GO_RUN, STOP_ERROR, STOP_EXIT, STOP_FORCED_PARK, STOP_INTERRUPTED, STOP_NONE, STOP_PARKED,
   type VcpuThreadInit,
 } from './control.js';
@@ -82,6 +82,21 @@ function positive(name: string, v: unknown, dflt: number, max: number): number {
   return v;
 }
 
+/** `exitless` as given to evolve(), evolveAsync() or SandboxPool.create(), checked; throws ConfigInvalidError. */
+export function exitlessOptionsOf(v: unknown): Required<ExitlessOptions> {
+  if (v === true) v = {};
+  if (v === null || typeof v !== 'object') throw new ConfigInvalidError('exitless', `must be true or an object { spinUs?, hostSpinUs?, sliceMs? }, got ${String(v)}`);
+  const o = v as ExitlessOptions;
+  for (const k of Object.keys(o)) {
+    if (k !== 'spinUs' && k !== 'hostSpinUs' && k !== 'sliceMs') throw new ConfigInvalidError(`exitless.${k}`, 'is not an option (spinUs, hostSpinUs, sliceMs)');
+  }
+  const spinUs = positive('spinUs', o.spinUs, 200, 1e7);
+  return {
+    spinUs, hostSpinUs: positive('hostSpinUs', o.hostSpinUs, spinUs, 1e7),
+    sliceMs: Math.ceil(positive('sliceMs', o.sliceMs, 10, 60_000)) || 1,
+  };
+}
+
 function vcpuThreadUrl(): URL {
   return pathToFileURL(join(libraryDir(), 'exitless', 'vcpu-thread.js'));
 }
@@ -114,11 +129,9 @@ export class ExitlessSandbox {
   #workingSet: number[] | undefined;
 
   /** @internal use `uninit.evolve({ exitless })`. */
-  constructor(inner: MultiUseSandbox, options: ExitlessOptions = {}) {
-    if (options === null || typeof options !== 'object') throw new ConfigInvalidError('exitless', 'must be an object');
-    const spinUs = positive('spinUs', options.spinUs, 200, 1e7);
-    this.#hostSpinMs = positive('hostSpinUs', options.hostSpinUs, spinUs, 1e7) / 1000;
-    const sliceMs = Math.ceil(positive('sliceMs', options.sliceMs, 10, 60_000)) || 1;
+  constructor(inner: MultiUseSandbox, options: ExitlessOptions | true = {}) {
+    const { spinUs, hostSpinUs, sliceMs } = exitlessOptionsOf(options);
+    this.#hostSpinMs = hostSpinUs / 1000;
     const m = inner.machine;
     const { inputData, outputData, peb, doorbell } = m.layout;
     if (inputData.size < MIN_INPUT_SIZE) {
@@ -186,6 +199,14 @@ export class ExitlessSandbox {
    */
   get stats(): { exits: number; stops: number; sleeps: number } {
     return { exits: Atomics.load(this.#ctl, CTL_EXITS), stops: this.#stops, sleeps: this.#sleeps };
+  }
+
+  /**
+   * @internal the id of the vCPU thread's timer: released by the async API's reclaim when the
+   * worker that owns this sandbox is terminated (its vCPU thread then runs no cleanup).
+   */
+  get vcpuTimerId(): number {
+    return Atomics.load(this.#ctl, CTL_TIMER);
   }
 
   /** @internal the machine, for tests. */

@@ -5,7 +5,7 @@ import { KVM_RUN } from '../kvm/ioctl.js';
 import { ThreadTimer, blockKickSignal, consumeKicks, gettid, ioctlOnce, vcpuKickSignal, viewAtAddress } from '../kvm/libc.js';
 import { kvm_run } from '../kvm/layouts.generated.js';
 import {
-  CTL_CALLS, CTL_EVENTS, CTL_EXITS, CTL_GO, CTL_IN_CALL, CTL_RESULT, CTL_SLICE_MS, CTL_STOP, CTL_STOP_REQUEST, CTL_TID, GO_QUIT,
+  CTL_CALLS, CTL_EVENTS, CTL_EXITS, CTL_GO, CTL_IN_CALL, CTL_RESULT, CTL_SLICE_MS, CTL_STOP, CTL_STOP_REQUEST, CTL_TID, CTL_TIMER, GO_QUIT,
   STOP_ERROR, STOP_EXIT, STOP_FORCED_PARK, STOP_INTERRUPTED, STOP_NONE, STOP_PARKED, type VcpuThreadInit,
 } from './control.js';
 
@@ -84,6 +84,7 @@ function runUntilStop(): void {
   }
 }
 
+Atomics.store(ctl, CTL_TIMER, timer.timerId);
 Atomics.store(ctl, CTL_TID, gettid());
 Atomics.notify(ctl, CTL_TID);
 for (;;) {

@@ -388,6 +388,18 @@ export function consumeKicks(): number {
 }
 
 /** A POSIX timer that signals one thread (timer_create with SIGEV_THREAD_ID). */
+/** Told of every POSIX timer a ThreadTimer on this thread creates (live) or deletes. */
+let timerWatch: ((id: number, live: boolean) => void) | undefined;
+
+/**
+ * Reports each timer this thread's ThreadTimers create or delete to `watch`: an async worker
+ * keeps the ids where the main thread can delete them if the worker is terminated (a POSIX
+ * timer belongs to the process and outlives the thread it signals).
+ */
+export function watchThreadTimers(watch: (id: number, live: boolean) => void): void {
+  timerWatch = watch;
+}
+
 export class ThreadTimer {
   private id: bigint;
   private readonly spec = new Uint8Array(itimerspec.size);
@@ -405,6 +417,7 @@ export class ThreadTimer {
       throw new SyscallError('timer_create', koffi.errno());
     }
     this.id = new DataView(out.buffer).getBigInt64(0, true);
+    timerWatch?.(Number(this.id), true);
   }
 
   /** Arms the timer: first expiry after `firstNs`, then every `intervalNs` (0: once). */
@@ -428,12 +441,27 @@ export class ThreadTimer {
     }
   }
 
+  /** The kernel's id of the timer (what deleteOrphanedTimer takes), -1 once closed. */
+  get timerId(): number {
+    return Number(this.id);
+  }
+
   /** Deletes the timer; idempotent. */
   close(): void {
     if (this.id === -1n) return;
     timerDeleteFn(this.id);
+    timerWatch?.(Number(this.id), false);
     this.id = -1n;
   }
+}
+
+/**
+ * Deletes a timer of this process by id: the timer of a thread that was terminated before it
+ * could delete it (a POSIX timer belongs to the process and outlives its target thread).
+ * Returns false if there was no such timer.
+ */
+export function deleteOrphanedTimer(id: number): boolean {
+  return (timerDeleteFn(id) as number) === 0;
 }
 
 // Signals the library can watch for the application (include/uapi/asm-generic/signal.h).

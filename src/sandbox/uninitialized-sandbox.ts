@@ -19,7 +19,7 @@ import { captureGuestCpuState } from './vcpu-state.js';
 import { dumpOnCrash } from './crash-dump.js';
 import type { MemoryLayout } from '../mem/x86_64/index.js';
 import { AsyncSandbox, type AsyncSandboxParts } from '../async/async-sandbox.js';
-import { ExitlessSandbox, type ExitlessOptions } from '../exitless/exitless-sandbox.js';
+import { ExitlessSandbox, type ExitlessOptions, exitlessOptionsOf } from '../exitless/exitless-sandbox.js';
 
 /** Prints guest text; returns the number of characters printed (HostPrint's result). */
 export type PrintFunction = (text: string) => number | void;
@@ -160,7 +160,7 @@ export class UninitializedSandbox {
   evolve(options?: EvolveOptions & { exitless?: undefined }): MultiUseSandbox;
   evolve(options: EvolveOptions = {}): MultiUseSandbox | ExitlessSandbox {
     if (options.exitless === undefined) return this.#evolve(options);
-    const exitless = options.exitless === true ? {} : options.exitless;
+    const exitless = exitlessOptionsOf(options.exitless);
     const sandbox = this.#evolve(options);
     try {
       return new ExitlessSandbox(sandbox, exitless);
@@ -234,14 +234,21 @@ export class UninitializedSandbox {
    * Like evolve(), but the sandbox runs in a worker thread that owns its VM, driven with
    * Promises (an AsyncSandbox, src/async/). Host functions, print and logger stay on this
    * thread and may return Promises; the guest waits in its exit until they settle.
+   * With `exitless` the worker's sandbox is an ExitlessSandbox (docs/exitless.md): its vCPU
+   * spins on a thread of its own and the worker waits on the mailbox.
    * @throws (rejects with) what evolve() throws, with its class and fields.
    */
-  evolveAsync(options: { freshInit?: boolean } = {}): Promise<AsyncSandbox> {
-    return AsyncSandbox.start(this.asyncParts(options.freshInit === true));
+  evolveAsync(options: { freshInit?: boolean; exitless?: ExitlessOptions | true } = {}): Promise<AsyncSandbox> {
+    try {
+      const exitless = options.exitless === undefined ? undefined : exitlessOptionsOf(options.exitless);
+      return AsyncSandbox.start(this.asyncParts(options.freshInit === true, exitless));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** @internal what a worker thread needs to build this sandbox, and the host side it calls. */
-  asyncParts(freshInit: boolean): AsyncSandboxParts {
+  asyncParts(freshInit: boolean, exitless?: Required<ExitlessOptions>): AsyncSandboxParts {
     const logger = this.#logger;
     const level = this.#logLevel;
     // The worker's sandbox counts output against the budget; here only the default
@@ -249,6 +256,7 @@ export class UninitializedSandbox {
     const printed = new OutputBudget(0);
     return {
       guest: this.#binary.bytes(), config: this.#config, hosts: this.#hosts.clone(), freshInit,
+      ...(exitless ? { exitless } : {}),
       functions: this.#binary.functions(),
       print: (text) => this.#printText(text, printed),
       log: logger ? (r) => { if (r.level >= level) logger(r); } : undefined,

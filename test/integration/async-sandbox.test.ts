@@ -1,6 +1,7 @@
 // AsyncSandbox on real KVM: the guest runs in a worker thread, host functions (sync and
 // async) on this one; AbortSignal, timeouts covering host time, snapshots, close, crashes.
 import diagnosticsChannel from 'node:diagnostics_channel';
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AsyncSandbox, AsyncSnapshot } from '../../src/async/async-sandbox.js';
 import { CALL_CHANNEL, type CallRecord } from '../../src/async/diagnostics.js';
@@ -239,8 +240,10 @@ describeKvm('AsyncSandbox snapshots, close and crashes', () => {
     expect(await openFdCount()).toBe(before);
   });
 
-  it('a worker terminated from outside fails its call with WorkerCrashedError, closes the sandbox and frees its VM', async () => {
+  it('a worker terminated from outside fails its call with WorkerCrashedError, closes the sandbox and frees its VM and timer', async () => {
     const before = await openFdCount();
+    const timers = (): string[] => readFileSync('/proc/self/timers', 'utf8').split('\n').filter((l) => l.startsWith('ID:')).sort();
+    const timersBefore = timers();
     const s = await start();
     const spinning = s.call('Spin', 'Void').catch((e: unknown) => e);
     const queued = s.call('Echo', 'String', 'x').catch((e: unknown) => e);
@@ -255,6 +258,7 @@ describeKvm('AsyncSandbox snapshots, close and crashes', () => {
     await expect(s.call('Echo', 'String', 'x')).rejects.toBeInstanceOf(ResourceClosedError);
     expect((await spinning as WorkerCrashedError).releaseFailures).toBeUndefined();
     expect(await openFdCount()).toBe(before); // the dead thread's vCPU and VM fds were closed here
+    expect(timers()).toEqual(timersBefore); // and the POSIX timer of its time limit deleted
   });
 
   it('publishes a record per call on the hyperlight-ts:call diagnostics channel', async () => {

@@ -67,6 +67,11 @@ describeKvm('benchmark suite (--quick --json)', () => {
     expect(byId.get('exitless-call-restore')!.baseline).toBe('c3-mailbox-restore');
     expect(byId.get('exitless-calls-per-second')!.median).toBeGreaterThan(0);
     expect(byId.get('exitless-idle-cpu')!.unit).toBe('%');
+    // Exitless mode behind the async API, against the same async rows in ordinary mode.
+    expect(byId.get('exitless-async-echo')!.baseline).toBe('async-echo');
+    expect(byId.get('exitless-pool-1')!.baseline).toBe('pool-1-worker');
+    expect(byId.get('exitless-pool-all')!.baseline).toBe('pool-all-workers');
+    expect(result.notes.some((t) => t.startsWith('SandboxPool in exitless mode:'))).toBe(true);
     // The JavaScript rows: JsSandbox against quickjs-emscripten, which is against Node's JIT for fib(25).
     expect(byId.get('js-fib25')!.baseline).toBe('qjs-fib25');
     expect(byId.get('js-cold-pool')!.baseline).toBe('qjs-cold');
@@ -83,7 +88,7 @@ describeKvm('benchmark suite (--quick --json)', () => {
 
     // The progress count was right: the suite notes a stale BENCH_STEPS.
     expect(result.notes.filter((n) => n.includes('BENCH_STEPS'))).toEqual([]);
-    expect(BENCH_STEPS).toBe(47);
+    expect(BENCH_STEPS).toBe(50);
 
     // JSON.stringify would print NaN and Infinity as null: none anywhere.
     for (const [path, n] of numbersIn(result)) expect(Number.isFinite(n), path).toBe(true);
