@@ -167,8 +167,9 @@ async function asyncExitlessBench(ctx: ExitlessBenchContext): Promise<void> {
     },
     all: {
       id: 'exitless-pool-all', label: `SandboxPool in exitless mode, ${workers} workers: time per call under load`, group: 'async', baseline: 'pool-all-workers', target: null,
-      note: `${poolCalls} Echo calls, ${2 * workers} in flight; each busy sandbox keeps a CPU spinning for its vCPU, so ${workers} of them ` +
-        `and the main thread share ${os.cpus().length} CPUs; ratio to the ordinary pool's ${workers}-worker row`,
+      note: `${poolCalls} Echo calls, ${2 * workers} in flight; each busy sandbox keeps its vCPU and its worker spinning, so with ${workers} of ` +
+        `them (more than the default of half the CPUs) and the main thread on ${os.cpus().length} CPUs this shows what oversubscribing costs; ` +
+        `ratio to the ordinary pool's ${workers}-worker row`,
     },
   } satisfies Record<string, ExitlessRowSpec>;
   await ctx.step('AsyncSandbox exitless Echo', specs.async, async () => {

@@ -28,7 +28,10 @@ export interface SandboxPoolOptions {
   /** The guest: a GuestBinary, an ELF file path or the ELF bytes. */
   guest: GuestBinary | string | Uint8Array;
   config?: SandboxConfig;
-  /** Worker threads, one sandbox each (default `os.availableParallelism()`; 1..256). */
+  /**
+   * Worker threads, one sandbox each (1..256; default `os.availableParallelism()`, with
+   * `exitless` half that, at least 1).
+   */
   workers?: number;
   /** `{ Name: { params, returns, fn } }`; `fn` runs on the main thread and may return a Promise. */
   hostFunctions?: Readonly<Record<string, PoolHostFunction>>;
@@ -41,8 +44,8 @@ export interface SandboxPoolOptions {
   /**
    * Run every sandbox in exitless mode (docs/exitless.md): `true` or the options of
    * `evolve({ exitless })`. Each busy sandbox then keeps a core spinning for its vCPU (up to
-   * `spinUs` after its last call) and its worker polls for answers up to `hostSpinUs`.
-   * Default false.
+   * `spinUs` after its last call) and its worker polls for answers up to `hostSpinUs`, so
+   * `workers` defaults to half the CPUs. Default false.
    */
   exitless?: ExitlessOptions | boolean;
 }
@@ -361,7 +364,10 @@ function validate(options: SandboxPoolOptions): {
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) throw new ConfigInvalidError(key, `unknown SandboxPool option; known: ${[...KNOWN].join(', ')}`);
   }
-  const workers = options.workers ?? os.availableParallelism();
+  const exitless = options.exitless === undefined || options.exitless === false ? undefined : exitlessOptionsOf(options.exitless);
+  // A busy exitless sandbox keeps two threads spinning (its vCPU, and its worker waiting on the
+  // mailbox): by default half as many as there are CPUs (docs/exitless.md "Pool and async").
+  const workers = options.workers ?? (exitless ? Math.max(1, Math.floor(os.availableParallelism() / 2)) : os.availableParallelism());
   if (!Number.isSafeInteger(workers) || workers < 1 || workers > 256) {
     throw new ConfigInvalidError('workers', `must be an integer from 1 to 256, got ${String(workers)}`);
   }
@@ -371,7 +377,6 @@ function validate(options: SandboxPoolOptions): {
   }
   const restoreAfter = options.restoreAfterEachCall ?? true;
   if (typeof restoreAfter !== 'boolean') throw new ConfigInvalidError('restoreAfterEachCall', 'must be a boolean');
-  const exitless = options.exitless === undefined || options.exitless === false ? undefined : exitlessOptionsOf(options.exitless);
   const uninit = UninitializedSandbox.create(options.guest, options.config);
   const hosts = options.hostFunctions ?? {};
   if (hosts === null || typeof hosts !== 'object') throw new ConfigInvalidError('hostFunctions', 'must be an object of { params, returns, fn }');

@@ -4,6 +4,7 @@
 // per-call restore of a pool, a worker killed from outside, bad options.
 import dc from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { afterEach, expect, it } from 'vitest';
 import type { AsyncSandbox } from '../../src/async/async-sandbox.js';
 import { WorkerCrashedError } from '../../src/async/errors.js';
@@ -150,5 +151,12 @@ describeKvm('SandboxPool in exitless mode', () => {
     expect(await Promise.all([1, 2, 3, 4].map(() => pool.call('GetStatic', 'Int')))).toEqual([0, 0, 0, 0]);
     const st = pool.stats();
     expect(st).toMatchObject({ workers: 2, calls: 212, ok: 211, errors: { ERR_EXECUTION_CANCELED: 1 }, replacedWorkers: 0 });
+  });
+
+  it('defaults to half as many workers as there are CPUs (each busy sandbox keeps two threads spinning)', async () => {
+    const pool = await SandboxPool.create({ guest: GUEST, exitless: true, print: () => undefined });
+    open.push(pool);
+    expect(pool.stats().workers).toBe(Math.max(1, Math.floor(availableParallelism() / 2)));
+    expect(await pool.call('Echo', 'String', 'one')).toBe('one');
   });
 });
