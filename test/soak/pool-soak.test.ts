@@ -1,7 +1,9 @@
-// Soak of the asynchronous API on real KVM: a SandboxPool under a deterministic random mix
-// of good calls, guest crashes, timeouts, aborts (queued and running), failing and hanging
-// async host functions, a full queue and a worker terminated from outside. Every call must
-// settle with the value or the typed error its kind implies; then fds are back to the start.
+// Soak of the asynchronous API on real KVM: a SandboxPool (ordinary, and in exitless mode)
+// under a deterministic random mix of good calls, guest crashes, timeouts, aborts (queued
+// and running), failing and hanging async host functions, a full queue and a worker
+// terminated from outside. Every call must settle with the value or the typed error its kind
+// implies; then fds and POSIX timers are back to the start.
+import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { SandboxPool } from '../../src/async/pool.js';
 import { HyperlightError } from '../../src/errors.js';
@@ -19,12 +21,19 @@ const EXPECTED: Record<Kind, string | undefined> = {
   'spin-abort': 'ERR_EXECUTION_CANCELED', 'host-throws': 'ERR_GUEST_ERROR', 'host-hangs': 'ERR_EXECUTION_CANCELED',
 };
 
+/** The ids of this process's POSIX timers. */
+const posixTimers = (): string[] => readFileSync('/proc/self/timers', 'utf8').split('\n').filter((l) => l.startsWith('ID:')).sort();
+
 describeKvm('pool soak', () => {
-  it(`${POOL_SOAK_CALLS} mixed calls settle as expected; a terminated worker is replaced; fds return to the start`, async () => {
+  it.each([
+    ['ordinary', false],
+    ['exitless', true],
+  ] as const)(`%s: ${POOL_SOAK_CALLS} mixed calls settle as expected; a terminated worker is replaced; fds and timers return to the start`, async (_mode, exitless) => {
     const fds = await openFdCount();
+    const timers = posixTimers();
     const random = prng(13);
     const pool = await SandboxPool.create({
-      guest: bundledGuestPath('simpleguest'), workers: 2, maxQueue: 16, print: () => undefined,
+      guest: bundledGuestPath('simpleguest'), workers: 2, maxQueue: 16, print: () => undefined, exitless,
       hostFunctions: {
         HostAdd: {
           params: ['Int', 'Int'], returns: 'Int',
@@ -90,5 +99,6 @@ describeKvm('pool soak', () => {
     expect(await Promise.all([pool.call('Echo', 'String', 'end'), pool.call('Echo', 'String', 'end')])).toEqual(['end', 'end']);
     await pool.close();
     expect(await openFdCount()).toBe(fds); // the terminated thread's VM included
+    expect(posixTimers()).toEqual(timers); // and its time limit's timer (and, exitless, its vCPU thread's)
   }, 240_000);
 });
