@@ -43,7 +43,7 @@ export interface EvolveOptions {
    * Exitless mode (docs/exitless.md): the vCPU runs on a thread of its own and calls cross a
    * mailbox in guest memory without exits; evolve() then returns an ExitlessSandbox.
    */
-  exitless?: ExitlessOptions | true;
+  exitless?: ExitlessOptions | boolean;
 }
 
 /**
@@ -157,9 +157,9 @@ export class UninitializedSandbox {
    * post-init state, including its PRNG seed).
    */
   evolve(options: EvolveOptions & { exitless: ExitlessOptions | true }): ExitlessSandbox;
-  evolve(options?: EvolveOptions & { exitless?: undefined }): MultiUseSandbox;
+  evolve(options?: EvolveOptions & { exitless?: false }): MultiUseSandbox;
   evolve(options: EvolveOptions = {}): MultiUseSandbox | ExitlessSandbox {
-    if (options.exitless === undefined) return this.#evolve(options);
+    if (options.exitless === undefined || options.exitless === false) return this.#evolve(options);
     const exitless = exitlessOptionsOf(options.exitless);
     const sandbox = this.#evolve(options);
     try {
@@ -238,9 +238,9 @@ export class UninitializedSandbox {
    * spins on a thread of its own and the worker waits on the mailbox.
    * @throws (rejects with) what evolve() throws, with its class and fields.
    */
-  evolveAsync(options: { freshInit?: boolean; exitless?: ExitlessOptions | true } = {}): Promise<AsyncSandbox> {
+  evolveAsync(options: { freshInit?: boolean; exitless?: ExitlessOptions | boolean } = {}): Promise<AsyncSandbox> {
     try {
-      const exitless = options.exitless === undefined ? undefined : exitlessOptionsOf(options.exitless);
+      const exitless = options.exitless === undefined || options.exitless === false ? undefined : exitlessOptionsOf(options.exitless);
       return AsyncSandbox.start(this.asyncParts(options.freshInit === true, exitless));
     } catch (e) {
       return Promise.reject(e);

@@ -129,6 +129,10 @@ describeKvm('AsyncSandbox in exitless mode', () => {
       await expect(u.evolveAsync({ exitless: bad as never })).rejects.toBeInstanceOf(ConfigInvalidError);
       await expect(SandboxPool.create({ guest: GUEST, workers: 1, exitless: bad as never })).rejects.toBeInstanceOf(ConfigInvalidError);
     }
+    // false is the ordinary mode, as for a pool.
+    const ordinary = await u.evolveAsync({ exitless: false });
+    open.push(ordinary);
+    expect(await ordinary.mapRegion(new Uint8Array(4096), 0x1_0000_0000)).toBeGreaterThan(0);
     // Too small an input buffer for the mailbox: the worker's evolve fails, typed.
     const small = UninitializedSandbox.create(GuestBinary.buffer(SIMPLE), { inputDataSize: 0x2000 });
     await expect(small.evolveAsync({ exitless: true })).rejects.toMatchObject({ code: 'ERR_CONFIG_INVALID', field: 'inputDataSize' });
