@@ -3,7 +3,7 @@
 // restored and crashed workers replaced without the callers noticing beyond their own error.
 import os from 'node:os';
 import { ConfigInvalidError, HyperlightError } from '../errors.js';
-import { type ExitlessOptions, exitlessOptionsOf } from '../exitless/exitless-sandbox.js';
+import { type ExitlessOptions, exitlessModeOf } from '../exitless/exitless-sandbox.js';
 import { ResourceClosedError } from '../kvm/errors.js';
 import type { SandboxConfig } from '../sandbox/config.js';
 import { ExecutionCanceledError, SandboxBusyError } from '../sandbox/errors.js';
@@ -364,7 +364,7 @@ function validate(options: SandboxPoolOptions): {
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) throw new ConfigInvalidError(key, `unknown SandboxPool option; known: ${[...KNOWN].join(', ')}`);
   }
-  const exitless = options.exitless === undefined || options.exitless === false ? undefined : exitlessOptionsOf(options.exitless);
+  const exitless = exitlessModeOf(options.exitless);
   // A busy exitless sandbox keeps two threads spinning (its vCPU, and its worker waiting on the
   // mailbox): by default half as many as there are CPUs (docs/exitless.md "Pool and async").
   const workers = options.workers ?? (exitless ? Math.max(1, Math.floor(os.availableParallelism() / 2)) : os.availableParallelism());

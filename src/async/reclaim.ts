@@ -27,16 +27,21 @@ const TIMER_SLOTS = 4;
 export function trackTimers(): Int32Array {
   const slots = new Int32Array(new SharedArrayBuffer(TIMER_SLOTS * 4)).fill(-1);
   watchThreadTimers((id, live) => {
-    const i = slots.indexOf(live ? -1 : id);
-    if (i >= 0) Atomics.store(slots, i, live ? id : -1);
+    if (live) trackTimer(slots, id);
+    else replaceSlot(slots, id, -1);
   });
   return slots;
 }
 
-/** Adds the id of a timer another thread of the worker made (an exitless vCPU thread's) to `slots`. */
+/** Adds the id of a timer (one another thread of the worker made too: an exitless vCPU thread's) to `slots`. */
 export function trackTimer(slots: Int32Array, id: number): void {
-  const i = slots.indexOf(-1);
-  if (i >= 0 && id >= 0) Atomics.store(slots, i, id);
+  if (id >= 0) replaceSlot(slots, -1, id);
+}
+
+/** Puts `to` in the first slot holding `from`, if any (no slot free: that timer goes untracked). */
+function replaceSlot(slots: Int32Array, from: number, to: number): void {
+  const i = slots.indexOf(from);
+  if (i >= 0) Atomics.store(slots, i, to);
 }
 
 /** Called in the worker once its sandbox exists; `timers` from trackTimers(). */

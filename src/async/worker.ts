@@ -92,13 +92,6 @@ function build(): Hosted {
   return init.exitless ? uninit.evolve({ freshInit: init.freshInit, exitless: init.exitless }) : uninit.evolve({ freshInit: init.freshInit });
 }
 
-/** Exits of the sandbox so far (exitless: every return from KVM_RUN, parks and wake-ups included). */
-function exitCount(): number {
-  return sandbox instanceof ExitlessSandbox ? sandbox.stats.exits : tracedExits;
-}
-
-let tracedExits = 0;
-
 const snapshots = new Map<number, Snapshot>();
 let nextSnapshot = 1;
 let sandbox: Hosted;
@@ -117,9 +110,13 @@ function call(m: Extract<ToWorker, { op: 'call' }>): void {
   }
   hostNs = 0;
   hostCalls = 0;
-  const exitless = sandbox instanceof ExitlessSandbox ? sandbox : undefined;
-  if (m.observe && !exitless) (sandbox as MultiUseSandbox).traceExits({ exit: () => { tracedExits++; } });
-  const exits0 = exitCount();
+  const s = sandbox;
+  // Exits: traced on a MultiUseSandbox; an exitless one counts its vCPU thread's (parks and wake-ups included).
+  let exits = 0;
+  if (m.observe) {
+    if (s instanceof ExitlessSandbox) exits = -s.stats.exits;
+    else s.traceExits({ exit: () => { exits++; } });
+  }
   const t0 = performance.now();
   let reply: Up;
   try {
@@ -129,8 +126,9 @@ function call(m: Extract<ToWorker, { op: 'call' }>): void {
     reply = { kind: 'done', id: m.id, ok: false, error: toWire(e), poisoned: sandbox.poisoned };
   }
   if (m.observe) {
-    if (!exitless) (sandbox as MultiUseSandbox).traceExits(undefined);
-    const measure: CallMeasure = { guestNs: (performance.now() - t0 - hostNs) * 1e6, hostNs: hostNs * 1e6, exits: exitCount() - exits0, hostCalls };
+    if (s instanceof ExitlessSandbox) exits += s.stats.exits;
+    else s.traceExits(undefined);
+    const measure: CallMeasure = { guestNs: (performance.now() - t0 - hostNs) * 1e6, hostNs: hostNs * 1e6, exits, hostCalls };
     reply.measure = measure;
   }
   send(reply);

@@ -97,6 +97,11 @@ export function exitlessOptionsOf(v: unknown): Required<ExitlessOptions> {
   };
 }
 
+/** The `exitless` option as the options of evolve(), evolveAsync() and pools take it: undefined or false is off. */
+export function exitlessModeOf(v: unknown): Required<ExitlessOptions> | undefined {
+  return v === undefined || v === false ? undefined : exitlessOptionsOf(v);
+}
+
 function vcpuThreadUrl(): URL {
   return pathToFileURL(join(libraryDir(), 'exitless', 'vcpu-thread.js'));
 }

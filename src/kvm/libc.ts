@@ -387,7 +387,6 @@ export function consumeKicks(): number {
   return n;
 }
 
-/** A POSIX timer that signals one thread (timer_create with SIGEV_THREAD_ID). */
 /** Told of every POSIX timer a ThreadTimer on this thread creates (live) or deletes. */
 let timerWatch: ((id: number, live: boolean) => void) | undefined;
 
@@ -400,6 +399,7 @@ export function watchThreadTimers(watch: (id: number, live: boolean) => void): v
   timerWatch = watch;
 }
 
+/** A POSIX timer that signals one thread (timer_create with SIGEV_THREAD_ID). */
 export class ThreadTimer {
   private id: bigint;
   private readonly spec = new Uint8Array(itimerspec.size);

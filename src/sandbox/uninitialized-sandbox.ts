@@ -19,7 +19,7 @@ import { captureGuestCpuState } from './vcpu-state.js';
 import { dumpOnCrash } from './crash-dump.js';
 import type { MemoryLayout } from '../mem/x86_64/index.js';
 import { AsyncSandbox, type AsyncSandboxParts } from '../async/async-sandbox.js';
-import { ExitlessSandbox, type ExitlessOptions, exitlessOptionsOf } from '../exitless/exitless-sandbox.js';
+import { ExitlessSandbox, type ExitlessOptions, exitlessModeOf } from '../exitless/exitless-sandbox.js';
 
 /** Prints guest text; returns the number of characters printed (HostPrint's result). */
 export type PrintFunction = (text: string) => number | void;
@@ -159,8 +159,8 @@ export class UninitializedSandbox {
   evolve(options: EvolveOptions & { exitless: ExitlessOptions | true }): ExitlessSandbox;
   evolve(options?: EvolveOptions & { exitless?: false }): MultiUseSandbox;
   evolve(options: EvolveOptions = {}): MultiUseSandbox | ExitlessSandbox {
-    if (options.exitless === undefined || options.exitless === false) return this.#evolve(options);
-    const exitless = exitlessOptionsOf(options.exitless);
+    const exitless = exitlessModeOf(options.exitless);
+    if (exitless === undefined) return this.#evolve(options);
     const sandbox = this.#evolve(options);
     try {
       return new ExitlessSandbox(sandbox, exitless);
@@ -240,8 +240,7 @@ export class UninitializedSandbox {
    */
   evolveAsync(options: { freshInit?: boolean; exitless?: ExitlessOptions | boolean } = {}): Promise<AsyncSandbox> {
     try {
-      const exitless = options.exitless === undefined || options.exitless === false ? undefined : exitlessOptionsOf(options.exitless);
-      return AsyncSandbox.start(this.asyncParts(options.freshInit === true, exitless));
+      return AsyncSandbox.start(this.asyncParts(options.freshInit === true, exitlessModeOf(options.exitless)));
     } catch (e) {
       return Promise.reject(e);
     }
