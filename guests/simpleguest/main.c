@@ -38,6 +38,9 @@ static int32_t print_output(const char *s) {
   return n;
 }
 HYPERLIGHT_WRAP_FUNCTION(print_output, Int, 1, String)
+/* The same without fflush: the SDK sends what stdout still buffers when the call ends. */
+static int32_t print_buffered(const char *s) { return printf("%s", s); }
+HYPERLIGHT_WRAP_FUNCTION(print_buffered, Int, 1, String)
 
 static const char *yes_no(bool b) { return b ? "true" : "false"; }
 
@@ -446,6 +449,7 @@ void hyperlight_main(void) {
   HYPERLIGHT_REGISTER_FUNCTION("EchoBool", echo_bool);
   HYPERLIGHT_REGISTER_FUNCTION("NoOp", no_op);
   HYPERLIGHT_REGISTER_FUNCTION("PrintOutput", print_output);
+  HYPERLIGHT_REGISTER_FUNCTION("PrintBuffered", print_buffered);
   HYPERLIGHT_REGISTER_TYPED("PrintTwoArgs", print_2, Int, 2, String, Int);
   HYPERLIGHT_REGISTER_TYPED("PrintThreeArgs", print_3, Int, 3, String, Int, Long);
   HYPERLIGHT_REGISTER_TYPED("PrintFourArgs", print_4, Int, 4, String, Int, Long, String);

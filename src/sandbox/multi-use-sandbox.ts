@@ -400,9 +400,13 @@ export class MultiUseSandbox {
     this.#usable();
     if (this.#poison !== undefined) throw new PoisonedSandboxError({ cause: this.#poison });
     const { vm, vcpu, memory, manualDirtyLog } = this.#m;
-    // Auto-protect mode: empty the log, so from here on it holds the changes since this
-    // snapshot. Manual mode keeps accumulating: a superset is still exact for restore.
-    if (!manualDirtyLog) vm.getDirtyLog(GUEST_SLOT);
+    // Empty the log, so from here on it holds exactly the pages written since this snapshot
+    // (what a restore to it copies). Auto-protect mode: reading it does that. Manual mode:
+    // clearing re-protects the pages once; each one the guest writes again then faults once
+    // on its next write and stays writable, so the restores after it copy only what the
+    // calls write, not also every page guest init wrote.
+    if (manualDirtyLog) vm.clearDirtyLog(GUEST_SLOT);
+    else vm.getDirtyLog(GUEST_SLOT);
     if (!this.#source) throw new SnapshotIncompatibleError('this sandbox was built without what a snapshot records');
     this.#gdb?.unpatch(); // a snapshot holds the guest's code, not gdb's breakpoints
     const snap = Snapshot.of(this.#layoutKey, MemorySnapshot.capture(memory), captureGuestCpuState(vcpu), this.#source,

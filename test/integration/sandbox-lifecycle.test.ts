@@ -127,6 +127,8 @@ describeKvm('stopping a guest', () => {
   });
 });
 
+const PAGE = 4096;
+
 describeKvm('snapshots', () => {
   it('restore brings memory back byte for byte after scattered writes, any number of times', () => {
     const { sandbox } = simpleSandbox();
@@ -143,6 +145,35 @@ describeKvm('snapshots', () => {
         expect(sandbox.call('GetStatic', 'Int')).toBe(1);
         sandbox.restore(snap);
       }
+    } finally {
+      sandbox.close();
+    }
+  });
+
+  it('after snapshot() the dirty log holds only what calls write, so a restore copies those pages, not also every page guest init wrote', () => {
+    const { sandbox } = simpleSandbox();
+    try {
+      const { vm, layout, memory } = sandbox.machine;
+      const pagesIn = (log: Uint8Array): number[] => {
+        const out: number[] = [];
+        log.forEach((b, i) => { for (let k = 0; k < 8; k++) if (b & (1 << k)) out.push((i * 8 + k) * PAGE); });
+        return out;
+      };
+      const initWrote = pagesIn(vm.getDirtyLog(0)); // read only: the log still holds them
+      expect(initWrote).toContain(layout.heap.gpa); // init's registrations and mallocs
+      const snap = sandbox.snapshot();
+      const before = MemorySnapshot.capture(memory);
+      sandbox.call('Echo', 'String', 'hi');
+      const callWrote = pagesIn(vm.getDirtyLog(0));
+      // Echo writes the SDK's hot data page, both I/O buffers' stack pointers and its stack.
+      expect(callWrote).toContain(layout.inputData.gpa);
+      expect(callWrote).toContain(layout.outputData.gpa);
+      expect(callWrote).toContain(layout.stack.gpa + layout.stack.size - PAGE);
+      expect(callWrote).toHaveLength(4);
+      expect(callWrote).not.toContain(layout.heap.gpa);
+      sandbox.restore(snap);
+      expect(Buffer.from(memory.bytes).equals(restoredCopy(before, memory.size))).toBe(true);
+      expect(sandbox.call('Echo', 'String', 'again')).toBe('again');
     } finally {
       sandbox.close();
     }

@@ -42,6 +42,14 @@ describeKvm('simpleguest on a MultiUseSandbox', () => {
     expect(t.printed.join('')).toBe('Hello from a VM guest!\n');
   });
 
+  it('printf output still buffered when a call returns reaches the print function by the end of that call, once', () => {
+    t.printed.length = 0;
+    expect(call('PrintBuffered', 'Int', P.String('no newline, no fflush'))).toBe(21);
+    expect(t.printed.join('')).toBe('no newline, no fflush');
+    expect(call('Echo', 'String', P.String('x'))).toBe('x'); // nothing buffered: nothing printed again
+    expect(t.printed.join('')).toBe('no newline, no fflush');
+  });
+
   describe('echoes every value type at its boundaries', () => {
     it.each([
       ['Echo', 'String', P.String('hi'), 'hi'],

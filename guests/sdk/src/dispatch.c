@@ -4,6 +4,7 @@
 #include "flatbuf_read.h"
 #include "flatbuf_write.h"
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -267,8 +268,9 @@ static HL_HOT_ hl_Vec *run_trapped(hl_guest_function fn, const hl_FunctionCall *
   if (hl_setjmp(&call_jmp) == 0) {
     result = fn(fc);
     /* printf output still buffered goes out with the call (a writev system call, served by
-     * the host into its print function; none when nothing is buffered). */
-    fflush(stdout);
+     * the host into its print function). Only when something is buffered: fflush also
+     * resets the FILE's pointers, a write to .data that restores would then copy back. */
+    if (__fpending(stdout) != 0) fflush(stdout);
   }
   in_call = false;
   return result;
