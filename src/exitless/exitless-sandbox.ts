@@ -568,16 +568,19 @@ export class ExitlessSandbox {
     const { memory, layout } = this.#m;
     const snapMem = snapshot.memory;
     const keepFrom = layout.stack.gpa + layout.stack.size - LOOP_FRAMES;
+    // Pages that equal the snapshot are only read (restoreChanged): most of a call's dirty
+    // pages were written back to the same bytes, and not writing them leaves their cache
+    // lines with the guest's CPU.
     for (const p of pages) {
       const a = p * PAGE_SIZE;
       if (a + PAGE_SIZE <= keepFrom || a >= layout.stack.gpa + layout.stack.size) {
-        snapMem.restoreRange(memory, a, PAGE_SIZE);
+        snapMem.restoreChanged(memory, a, PAGE_SIZE);
       } else if (a < keepFrom) {
-        snapMem.restoreBytesInPage(memory, a, keepFrom - a); // byte-exact: the loop's frames stay
+        snapMem.restoreChanged(memory, a, keepFrom - a); // byte-exact: the loop's frames stay
       }
     }
-    snapMem.restoreRange(memory, layout.inputData.gpa, Math.max(8, this.#io.hostWriteEndInput));
-    snapMem.restoreRange(memory, layout.outputData.gpa, Math.max(8, this.#out.high));
+    snapMem.restoreChanged(memory, layout.inputData.gpa, Math.max(8, this.#io.hostWriteEndInput));
+    snapMem.restoreChanged(memory, layout.outputData.gpa, Math.max(8, this.#out.high));
     this.#io.clearHostWrites();
     this.#out.high = 0;
   }

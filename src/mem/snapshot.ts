@@ -4,6 +4,8 @@ import { GuestMemoryBoundsError } from '../errors.js';
 import { PAGE_SIZE, type GuestMemory, hostBytes } from './guest-memory.js';
 
 const WORDS_PER_PAGE = PAGE_SIZE / 4;
+/** What a zero page is compared with and copied from (never written). */
+const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
 
 /**
  * Where a snapshot's stored pages also live as a file (a memfd holding exactly `data`, page
@@ -30,6 +32,8 @@ export class MemorySnapshot {
   /** For page i: offset of its copy in `data`, or -1 when the page was all zero. */
   readonly #pageOffsets: Int32Array;
   readonly #data: Uint8Array;
+  /** `#data` as a Buffer (no copy): its copy() and compare() take offsets, so restores make no views. */
+  readonly #dataBuf: Buffer;
   /** Set for a snapshot loaded from a file: the pages can be mapped rather than copied. */
   readonly backing: PageBacking | undefined;
 
@@ -37,6 +41,7 @@ export class MemorySnapshot {
     this.size = size;
     this.#pageOffsets = pageOffsets;
     this.#data = data;
+    this.#dataBuf = Buffer.from(data.buffer, data.byteOffset, data.length);
     this.backing = backing;
   }
 
@@ -117,7 +122,7 @@ export class MemorySnapshot {
     const at = this.#pageOffsets[p]!;
     const dst = p * PAGE_SIZE;
     if (at < 0) bytes.fill(0, dst, dst + PAGE_SIZE);
-    else bytes.set(this.#data.subarray(at, at + PAGE_SIZE), dst);
+    else this.#dataBuf.copy(bytes, dst, at, at + PAGE_SIZE);
   }
 
   /**
@@ -193,8 +198,37 @@ export class MemorySnapshot {
     }
     const at = this.#pageOffsets[p]!;
     const from = offset - p * PAGE_SIZE;
-    if (at < 0) memory.bytes.fill(0, offset, offset + length);
-    else memory.bytes.set(this.#data.subarray(at + from, at + from + length), offset);
+    if (at < 0) hostBytes(memory).fill(0, offset, offset + length);
+    else this.#dataBuf.copy(hostBytes(memory), offset, at + from, at + from + length);
+  }
+
+  /**
+   * Restores exactly the bytes [offset, offset + length) (any number of pages), writing
+   * only the pages whose part of the range differs from the snapshot: a page that equals it
+   * is read, not written, so another CPU that holds its cache lines keeps them (exitless
+   * mode's working-set restore, where the guest runs on another CPU). Makes no views.
+   * @returns the number of pages written.
+   */
+  restoreChanged(memory: GuestMemory, offset: number, length: number): number {
+    this.#checkSize(memory);
+    memory.check(offset, length);
+    const bytes = hostBytes(memory);
+    const end = offset + length;
+    let written = 0;
+    for (let a = offset; a < end;) {
+      const p = Math.floor(a / PAGE_SIZE);
+      const segEnd = Math.min(end, (p + 1) * PAGE_SIZE);
+      const at = this.#pageOffsets[p]!;
+      const from = a - p * PAGE_SIZE;
+      const src = at < 0 ? ZERO_PAGE : this.#dataBuf;
+      const srcAt = at < 0 ? from : at + from;
+      if (src.compare(bytes, a, segEnd, srcAt, srcAt + (segEnd - a)) !== 0) {
+        src.copy(bytes, a, srcAt, srcAt + (segEnd - a));
+        written++;
+      }
+      a = segEnd;
+    }
+    return written;
   }
 
   /** The snapshot's copy of a page (zeros when it was not stored), for tests and tools. */

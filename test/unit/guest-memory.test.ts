@@ -118,6 +118,27 @@ describe('MemorySnapshot', () => {
     expect(Buffer.from(mem.bytes).equals(expected)).toBe(true);
   });
 
+  it('restoreChanged puts back exactly a byte range across pages and writes only the pages that differ', () => {
+    using mem = GuestMemory.allocate(8 * PAGE_SIZE);
+    scatter(mem, 4); // pages 0, 3 and 6 stored; the others zero
+    const snap = MemorySnapshot.capture(mem);
+    const expected = mem.copyOut(0, mem.size);
+    mem.writeU8(3 * PAGE_SIZE + 100, 0xaa); // a stored page, inside the range
+    mem.writeU8(4 * PAGE_SIZE + 7, 0xbb); // a zero page, inside the range
+    mem.writeU8(5 * PAGE_SIZE + 9, 0xcc); // just outside the range's end
+    mem.writeU8(3 * PAGE_SIZE + 1, 0xdd); // just before its start
+    // [3 * 4096 + 2, 5 * 4096 + 9): pages 3 and 4 differ inside it; page 5's part does not.
+    expect(snap.restoreChanged(mem, 3 * PAGE_SIZE + 2, 2 * PAGE_SIZE + 7)).toBe(2);
+    expect(mem.readU8(3 * PAGE_SIZE + 100)).toBe(expected[3 * PAGE_SIZE + 100]);
+    expect(mem.readU8(4 * PAGE_SIZE + 7)).toBe(0);
+    expect(mem.readU8(5 * PAGE_SIZE + 9)).toBe(0xcc);
+    expect(mem.readU8(3 * PAGE_SIZE + 1)).toBe(0xdd);
+    expect(snap.restoreChanged(mem, 3 * PAGE_SIZE + 2, 2 * PAGE_SIZE + 7)).toBe(0); // equal now: nothing written
+    expect(snap.restoreChanged(mem, 0, mem.size)).toBe(2);
+    expect(Buffer.from(mem.bytes).equals(expected)).toBe(true);
+    expect(() => snap.restoreChanged(mem, 7 * PAGE_SIZE, PAGE_SIZE + 1)).toThrow(GuestMemoryBoundsError);
+  });
+
   it('refuses memory of another size', () => {
     using a = GuestMemory.allocate(PAGE_SIZE);
     using b = GuestMemory.allocate(2 * PAGE_SIZE);
