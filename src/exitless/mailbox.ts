@@ -76,13 +76,16 @@ export class HostMailbox {
 export class OutputCopier {
   readonly #scratch: Uint8Array;
   readonly #scratchView: DataView;
+  /** Guest memory as a Buffer (no copy): its copy() takes offsets, so a pop makes no view. */
+  readonly #memory: Buffer;
   /** Highest stack pointer seen since the last `clearHigh()` (a working-set restore puts that much back). */
   high = IOBUF_EMPTY_SP;
 
-  constructor(private readonly memory: Uint8Array, private readonly view: DataView, private readonly gpa: number,
+  constructor(memory: Uint8Array, private readonly view: DataView, private readonly gpa: number,
     private readonly size: number) {
     this.#scratch = new Uint8Array(size);
     this.#scratchView = new DataView(this.#scratch.buffer);
+    this.#memory = Buffer.from(memory.buffer, memory.byteOffset, memory.length);
   }
 
   /** The top element, as a view of the host's copy (valid until the next pop). */
@@ -94,7 +97,7 @@ export class OutputCopier {
     }
     if (lo > this.high) this.high = lo;
     // One copy of the used part, then the stack pointer as it was read (not as copied).
-    this.#scratch.set(this.memory.subarray(this.gpa, this.gpa + lo));
+    this.#memory.copy(this.#scratch, 0, this.gpa, this.gpa + lo);
     this.#scratchView.setUint32(0, lo, true);
     this.#scratchView.setUint32(4, 0, true);
     const element = popElement(this.#scratch, this.#scratchView, 0, this.size);
