@@ -132,6 +132,13 @@ export class ExitlessSandbox {
   #baseline: Snapshot | undefined;
   /** Pages the guest wrote since the baseline, learned from the dirty log at exact restores. */
   #workingSet: number[] | undefined;
+  /**
+   * Pages the guest wrote before its baselines were taken (guest init's statics, heap, stack),
+   * read from the dirty log before snapshot() clears it: every working set includes them, so
+   * a call that writes one of them first after the working set was learned still gets it put
+   * back (restoreChanged only compares the ones that did not change).
+   */
+  #writtenBeforeBaseline: number[] | undefined;
 
   /** @internal use `uninit.evolve({ exitless })`. */
   constructor(inner: MultiUseSandbox, options: ExitlessOptions | true = {}) {
@@ -180,7 +187,13 @@ export class ExitlessSandbox {
       this.#close();
       throw new GuestProtocolError(`the guest did not enter exitless mode (vCPU stop ${reason}; built with an older SDK?)`);
     }
+    this.#noteWrittenBeforeBaseline();
     this.#baseline = inner.snapshot();
+  }
+
+  /** Adds the pages the dirty log holds now (before snapshot() clears it) to #writtenBeforeBaseline. */
+  #noteWrittenBeforeBaseline(): void {
+    if (this.#m.manualDirtyLog) this.#writtenBeforeBaseline = this.#learn(this.#m.vm.getDirtyLog(GUEST_SLOT), this.#writtenBeforeBaseline);
   }
 
   /** `ready`, `poisoned` or `closed`. */
@@ -496,6 +509,7 @@ export class ExitlessSandbox {
     if (this.#poison !== undefined) throw new PoisonedSandboxError({ cause: this.#poison });
     this.#stopVcpu();
     if (this.#poison !== undefined) throw new PoisonedSandboxError({ cause: this.#poison });
+    this.#noteWrittenBeforeBaseline();
     const snap = this.#inner.snapshot();
     this.#baseline = snap;
     this.#workingSet = undefined;
@@ -536,7 +550,7 @@ export class ExitlessSandbox {
       this.#baseline = snapshot;
       this.#workingSet = undefined;
     } else if (dirty) {
-      this.#workingSet = this.#learn(dirty, this.#workingSet);
+      this.#workingSet = this.#learn(dirty, this.#workingSet ?? this.#writtenBeforeBaseline);
     }
     this.#poison = undefined;
   }
@@ -568,9 +582,8 @@ export class ExitlessSandbox {
     const { memory, layout } = this.#m;
     const snapMem = snapshot.memory;
     const keepFrom = layout.stack.gpa + layout.stack.size - LOOP_FRAMES;
-    // Pages that equal the snapshot are only read (restoreChanged): most of a call's dirty
-    // pages were written back to the same bytes, and not writing them leaves their cache
-    // lines with the guest's CPU.
+    // Only what differs from the snapshot is written (restoreChanged): a page a call wrote
+    // back to the same bytes is only read, and keeps its cache lines on the guest's CPU.
     for (const p of pages) {
       const a = p * PAGE_SIZE;
       if (a + PAGE_SIZE <= keepFrom || a >= layout.stack.gpa + layout.stack.size) {

@@ -185,24 +185,6 @@ export class MemorySnapshot {
   }
 
   /**
-   * Restores exactly the bytes [offset, offset + length) of one page (no more: the rest of
-   * the page may be in use, e.g. by a running guest in exitless mode).
-   */
-  restoreBytesInPage(memory: GuestMemory, offset: number, length: number): void {
-    this.#checkSize(memory);
-    memory.check(offset, length);
-    if (length === 0) return;
-    const p = Math.floor(offset / PAGE_SIZE);
-    if (Math.floor((offset + length - 1) / PAGE_SIZE) !== p) {
-      throw new GuestMemoryBoundsError(offset, length, (p + 1) * PAGE_SIZE, 'one page of the snapshot');
-    }
-    const at = this.#pageOffsets[p]!;
-    const from = offset - p * PAGE_SIZE;
-    if (at < 0) hostBytes(memory).fill(0, offset, offset + length);
-    else this.#dataBuf.copy(hostBytes(memory), offset, at + from, at + from + length);
-  }
-
-  /**
    * Restores exactly the bytes [offset, offset + length) (any number of pages), writing
    * only the pages whose part of the range differs from the snapshot: a page that equals it
    * is read, not written, so another CPU that holds its cache lines keeps them (exitless

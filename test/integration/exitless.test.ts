@@ -127,6 +127,19 @@ describeKvm('exitless mode: restores', () => {
     expect(s.call('GetStatic', 'Int')).toBe(0);
   });
 
+  it('a working-set restore also puts back statics the calls it learned from never wrote', () => {
+    const s = exitless({ spinUs: 1_000_000 });
+    const snap = s.snapshot();
+    expect(s.call('Echo', 'String', 'x')).toBe('x');
+    s.restore(snap); // exact: learns from a call that wrote no static
+    for (let i = 0; i < 5; i++) {
+      expect(s.call('AddToStatic', 'Int', 5)).toBe(5); // written for the first time after learning
+      s.restore(snap); // working-set restore (the vCPU spins)
+      expect(s.parked).toBe(false);
+    }
+    expect(s.call('GetStatic', 'Int')).toBe(0);
+  });
+
   it('rejects a snapshot of another sandbox', () => {
     const a = exitless();
     const b = exitless({ config: { heapSize: 256 * 1024 } });
