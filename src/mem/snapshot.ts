@@ -204,8 +204,9 @@ export class MemorySnapshot {
       const from = a - p * PAGE_SIZE;
       const src = at < 0 ? ZERO_PAGE : this.#dataBuf;
       const srcAt = at < 0 ? from : at + from;
-      if (src.compare(bytes, a, segEnd, srcAt, srcAt + (segEnd - a)) !== 0) {
-        src.copy(bytes, a, srcAt, srcAt + (segEnd - a));
+      const srcEnd = srcAt + (segEnd - a);
+      if (src.compare(bytes, a, segEnd, srcAt, srcEnd) !== 0) {
+        src.copy(bytes, a, srcAt, srcEnd);
         written++;
       }
       a = segEnd;
