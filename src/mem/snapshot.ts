@@ -36,6 +36,8 @@ export class MemorySnapshot {
   readonly #dataBuf: Buffer;
   /** Set for a snapshot loaded from a file: the pages can be mapped rather than copied. */
   readonly backing: PageBacking | undefined;
+  /** storedRuns(), made at the first restoreIntoZeroed (the snapshot never changes). */
+  #runs: StoredRun[] | undefined;
 
   private constructor(size: number, pageOffsets: Int32Array, data: Uint8Array, backing?: PageBacking) {
     this.size = size;
@@ -133,10 +135,9 @@ export class MemorySnapshot {
     this.#checkSize(memory);
     if (memory.mappedFrom === this) return; // its pages are the snapshot's already (mapped)
     const bytes = hostBytes(memory);
-    const offsets = this.#pageOffsets;
-    for (let p = 0; p < offsets.length; p++) {
-      const at = offsets[p]!;
-      if (at >= 0) bytes.set(this.#data.subarray(at, at + PAGE_SIZE), p * PAGE_SIZE);
+    // One copy per run of consecutive pages (a template's are a few long runs), no views.
+    for (const run of (this.#runs ??= this.storedRuns())) {
+      this.#dataBuf.copy(bytes, run.page * PAGE_SIZE, run.dataOffset, run.dataOffset + run.pages * PAGE_SIZE);
     }
   }
 
