@@ -44,6 +44,9 @@ const simpleguest = (): UninitializedSandbox => {
   return u;
 };
 
+/** How long the paired sync/async rows call before they time (see `paired`). */
+export const WARM_MS = 1000;
+
 /** The histogram's values are timer intervals (resolution + delay): the delay is the excess. */
 const RESOLUTION_MS = 1;
 const delayNs = (intervalNs: number): number => Math.max(0, intervalNs - RESOLUTION_MS * 1e6);
@@ -86,11 +89,16 @@ export async function sustain(pool: SandboxPool, calls: number, concurrency: num
   return { nsPerCall: wallNs / calls, cores: ((cpu.user + cpu.system) * 1000) / wallNs, mainNsPerCall: (threadCpuNs() - main0) / calls };
 }
 
-/** A simpleguest pool of `workers`, warmed up, handed to `fn`, then closed. */
-export async function withPool<T>(workers: number, fn: (pool: SandboxPool) => Promise<T>, options: Partial<SandboxPoolOptions> = {}): Promise<T> {
+/**
+ * A simpleguest pool of `workers`, warmed up, handed to `fn`, then closed. The warm-up (JIT,
+ * first touches in every worker) lasts at least `warmMs`: the steady state (see `paired`).
+ */
+export async function withPool<T>(workers: number, fn: (pool: SandboxPool) => Promise<T>, options: Partial<SandboxPoolOptions> = {},
+  warmMs = 0): Promise<T> {
   const pool = await SandboxPool.create({ guest: bundledGuestPath('simpleguest'), workers, print: () => undefined, ...options });
   try {
-    await sustain(pool, workers * 20, workers * 2); // warm-up: JIT, first touches in every worker
+    const end = performance.now() + warmMs;
+    do await sustain(pool, workers * 20, workers * 2); while (performance.now() < end);
     return await fn(pool);
   } finally {
     await pool.close();
@@ -102,16 +110,17 @@ export async function asyncBench(ctx: AsyncBenchContext): Promise<void> {
   const calls = ctx.quick ? 20 : 2000;
   const poolCalls = ctx.quick ? 40 : 4000;
   const workers = os.availableParallelism();
+  const warmMs = ctx.quick ? 0 : WARM_MS;
 
   // The async calls and the sync calls they are compared with run alternately in one loop,
   // so the load drift of a shared machine hits both alike.
   const syncEchoSpec: AsyncRowSpec = {
     id: 'sync-echo-paired', label: 'sync warm Echo("hi"), paired with the async one', group: 'async', baseline: 'warm-echo',
-    target: null, note: 'MultiUseSandbox.call("Echo", "String", "hi"), timed alternately with the AsyncSandbox call below (one of each per iteration)',
+    target: null, note: 'MultiUseSandbox.call("Echo", "String", "hi"), timed alternately with the AsyncSandbox call below (one of each per iteration; 1 s of both untimed first)',
   };
   const echoSpec: AsyncRowSpec = {
     id: 'async-echo', label: 'AsyncSandbox: warm Echo("hi")', group: 'async', baseline: 'sync-echo-paired',
-    target: '<= 1.25x the sync warm call', note: 'await asb.call("Echo", "String", "hi") one at a time: request bytes into the shared channel, the same sync call in the worker, result bytes back (a doorbell byte on a pipe wakes the event loop), Promise settled',
+    target: '<= 1.25x the sync warm call', note: 'await asb.call("Echo", "String", "hi") one at a time: request bytes into the shared channel, the same sync call in the worker, result bytes back (found by the main thread\'s poll from the event loop, or a doorbell byte on a pipe wakes it), Promise settled; after 1 s of calls untimed',
   };
   const syncAddSpec: AsyncRowSpec = {
     id: 'sync-add-paired', label: 'sync Add with a host function, paired with the async one', group: 'async', baseline: 'host-call',
@@ -126,10 +135,18 @@ export async function asyncBench(ctx: AsyncBenchContext): Promise<void> {
   const syncAdd = simpleguest();
   syncAdd.registerHostFunction('HostAdd', { params: ['Int', 'Int'], returns: 'Int' }, (a: number, b: number) => a + b);
   const syncAddSandbox = syncAdd.evolve();
-  /** Times `syncCall` and `asyncCall` alternately; the samples of each. */
+  /**
+   * Times `syncCall` and `asyncCall` alternately, after WARM_MS of them untimed; the samples
+   * of each. (After an idle spell, calls that cross threads run up to 2x slower here for the
+   * first ~0.6 s, polling or not: the rows report the steady state a busy server sees.)
+   */
   const paired = async (l: LoopOptions, syncCall: () => void, asyncCall: () => Promise<void>): Promise<[Float64Array, Float64Array]> => {
     const s = new Float64Array(l.iterations);
     const a = new Float64Array(l.iterations);
+    for (const end = performance.now() + warmMs; performance.now() < end;) {
+      syncCall();
+      await asyncCall();
+    }
     for (let i = 0; i < l.iterations + l.warmup; i++) {
       const t0 = process.hrtime.bigint();
       syncCall();
@@ -177,11 +194,11 @@ export async function asyncBench(ctx: AsyncBenchContext): Promise<void> {
 
   const oneSpec: AsyncRowSpec = {
     id: 'pool-1-worker', label: 'SandboxPool, 1 worker: time per call under load', group: 'async', baseline: null, target: null,
-    note: `${poolCalls} Echo calls, 2 in flight, restore after each call (the default); wall time / calls`,
+    note: `${poolCalls} Echo calls, 2 in flight, restore after each call (the default), after 1 s of such calls untimed; wall time / calls`,
   };
   const allSpec: AsyncRowSpec = {
     id: 'pool-all-workers', label: `SandboxPool, ${workers} workers: time per call under load`, group: 'async', baseline: 'pool-1-worker',
-    target: null, note: `${poolCalls} Echo calls, ${2 * workers} in flight, restore after each call; wall time / calls (ratio < 1: faster than 1 worker)`,
+    target: null, note: `${poolCalls} Echo calls, ${2 * workers} in flight, restore after each call, after 1 s untimed; wall time / calls (ratio < 1: faster than 1 worker)`,
   };
   const scaleSpec: AsyncRowSpec = {
     id: 'pool-scaling', label: `SandboxPool scaling, ${workers} workers vs 1`, group: 'async', baseline: null,
@@ -200,11 +217,11 @@ export async function asyncBench(ctx: AsyncBenchContext): Promise<void> {
     ctx.push({ ...spec, unit: 'ns', iterations: poolCalls, warmup: 0, median: ns, p99: null, ratio: null });
   };
   await ctx.step('pool throughput, 1 worker', oneSpec, async () => {
-    one = await withPool(1, (p) => sustain(p, poolCalls, 2));
+    one = await withPool(1, (p) => sustain(p, poolCalls, 2), {}, warmMs);
     perCall(oneSpec, one.nsPerCall);
   });
   await ctx.step(`pool throughput, ${workers} workers`, allSpec, async () => {
-    all = await withPool(workers, (p) => sustain(p, poolCalls, 2 * workers));
+    all = await withPool(workers, (p) => sustain(p, poolCalls, 2 * workers), {}, warmMs);
     perCall(allSpec, all.nsPerCall);
   });
   await ctx.step('pool scaling', scaleSpec, async () => {

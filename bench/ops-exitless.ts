@@ -5,7 +5,7 @@ import { GuestBinary, bundledGuestPath } from '../src/sandbox/guest-binary.js';
 import { UninitializedSandbox } from '../src/sandbox/uninitialized-sandbox.js';
 import { ParameterValue, ReturnType } from '../src/sandbox/values.js';
 import type { BenchRow } from './report.js';
-import { type Sustained, sustain, withPool } from './ops-async.js';
+import { type Sustained, WARM_MS, sustain, withPool } from './ops-async.js';
 import { type LoopOptions, timeLoop, timeLoopAsync } from './stats.js';
 
 /** Row ids, in table order (suite.ts appends them to ROW_IDS). The two C rows are filled by suite.ts. */
@@ -190,11 +190,11 @@ async function asyncExitlessBench(ctx: ExitlessBenchContext): Promise<void> {
   };
   let one: Sustained | undefined;
   await ctx.step('exitless pool, 1 worker', specs.one, async () => {
-    one = await withPool(1, (p) => sustain(p, poolCalls, 2), { exitless: exitlessOption });
+    one = await withPool(1, (p) => sustain(p, poolCalls, 2), { exitless: exitlessOption }, ctx.quick ? 0 : WARM_MS);
     perCall(specs.one, one);
   });
   await ctx.step(`exitless pool, ${workers} workers`, specs.all, async () => {
-    const all = await withPool(workers, (p) => sustain(p, poolCalls, 2 * workers), { exitless: exitlessOption });
+    const all = await withPool(workers, (p) => sustain(p, poolCalls, 2 * workers), { exitless: exitlessOption }, ctx.quick ? 0 : WARM_MS);
     perCall(specs.all, all);
     if (one) {
       ctx.note(`SandboxPool in exitless mode: ${Math.round(1e9 / one.nsPerCall).toLocaleString('en-US')} calls/s with 1 worker ` +
