@@ -12,7 +12,7 @@ import type { HostFunction, HostFunctionSignature } from '../sandbox/host-functi
 import { type PrintFunction, UninitializedSandbox } from '../sandbox/uninitialized-sandbox.js';
 import { type GuestFunctionSignature, argumentsFor } from '../sandbox/guest-functions.js';
 import { type CallArgument, type PlainOf, type PlainValue, type ReturnTypeName, type TypedValue, parseReturnTypeName } from '../sandbox/values.js';
-import { AsyncSandbox, type AsyncSandboxParts, type CallOptions } from './async-sandbox.js';
+import { AsyncSandbox, type AsyncSandboxParts, type CallOptions, pollMsOf } from './async-sandbox.js';
 import { publishWorker } from './diagnostics.js';
 import { PoolBusyError } from './errors.js';
 import { insideHostFunctionOf } from './host-bridge.js';
@@ -48,6 +48,12 @@ export interface SandboxPoolOptions {
    * `workers` defaults to half the CPUs. Default false.
    */
   exitless?: ExitlessOptions | boolean;
+  /**
+   * How long the main thread polls for each call's answer from its event loop before it
+   * waits for the worker's wake-up, in microseconds (default 500; 0: never). It polls only
+   * while the running calls leave a CPU free for it (docs/async.md).
+   */
+  pollUs?: number;
 }
 
 export interface PoolStats {
@@ -86,7 +92,7 @@ interface Pending {
   onAbort: (() => void) | undefined;
 }
 
-const KNOWN = new Set(['guest', 'config', 'workers', 'hostFunctions', 'print', 'restoreAfterEachCall', 'maxQueue', 'exitless']);
+const KNOWN = new Set(['guest', 'config', 'workers', 'hostFunctions', 'print', 'restoreAfterEachCall', 'maxQueue', 'exitless', 'pollUs']);
 /** Attempts to start a replacement for a crashed worker before giving up on its slot. */
 const REPLACE_ATTEMPTS = 3;
 const REPLACE_BACKOFF_MS = 200;
@@ -131,8 +137,8 @@ export class SandboxPool {
    *   failed guest init; no worker is left running.
    */
   static async create(options: SandboxPoolOptions): Promise<SandboxPool> {
-    const { uninit, workers, maxQueue, restoreAfter, exitless } = validate(options);
-    const pool = new SandboxPool(uninit.asyncParts(false, exitless), maxQueue, restoreAfter);
+    const { uninit, workers, maxQueue, restoreAfter, exitless, pollMs } = validate(options);
+    const pool = new SandboxPool({ ...uninit.asyncParts(false, exitless), pollMs }, maxQueue, restoreAfter);
     const started = await Promise.allSettled(Array.from({ length: workers }, () => pool.#start()));
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
@@ -359,12 +365,14 @@ export class SandboxPool {
 
 function validate(options: SandboxPoolOptions): {
   uninit: UninitializedSandbox; workers: number; maxQueue: number; restoreAfter: boolean; exitless: Required<ExitlessOptions> | undefined;
+  pollMs: number;
 } {
   if (options === null || typeof options !== 'object') throw new ConfigInvalidError('options', 'must be an object');
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) throw new ConfigInvalidError(key, `unknown SandboxPool option; known: ${[...KNOWN].join(', ')}`);
   }
   const exitless = exitlessModeOf(options.exitless);
+  const pollMs = pollMsOf(options.pollUs);
   // A busy exitless sandbox keeps two threads spinning (its vCPU, and its worker waiting on the
   // mailbox): by default half as many as there are CPUs (docs/exitless.md "Pool and async").
   const workers = options.workers ?? (exitless ? Math.max(1, Math.floor(os.availableParallelism() / 2)) : os.availableParallelism());
@@ -385,5 +393,5 @@ function validate(options: SandboxPoolOptions): {
     uninit.registerHostFunction(name, { params: h.params, returns: h.returns }, h.fn as HostFunction); // the registry checks values at run time
   }
   if (options.print !== undefined) uninit.registerPrint(options.print);
-  return { uninit, workers, maxQueue, restoreAfter, exitless };
+  return { uninit, workers, maxQueue, restoreAfter, exitless, pollMs };
 }

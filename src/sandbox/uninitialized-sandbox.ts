@@ -18,7 +18,7 @@ import { MemorySnapshot } from '../mem/snapshot.js';
 import { captureGuestCpuState } from './vcpu-state.js';
 import { dumpOnCrash } from './crash-dump.js';
 import type { MemoryLayout } from '../mem/x86_64/index.js';
-import { AsyncSandbox, type AsyncSandboxParts } from '../async/async-sandbox.js';
+import { AsyncSandbox, type AsyncSandboxParts, pollMsOf } from '../async/async-sandbox.js';
 import { ExitlessSandbox, type ExitlessOptions, exitlessModeOf } from '../exitless/exitless-sandbox.js';
 
 /** Prints guest text; returns the number of characters printed (HostPrint's result). */
@@ -238,12 +238,16 @@ export class UninitializedSandbox {
    * Promises (an AsyncSandbox, src/async/). Host functions, print and logger stay on this
    * thread and may return Promises; the guest waits in its exit until they settle.
    * With `exitless` the worker's sandbox is an ExitlessSandbox (docs/exitless.md): its vCPU
-   * spins on a thread of its own and the worker waits on the mailbox.
+   * spins on a thread of its own and the worker waits on the mailbox. `pollUs` (default
+   * 500, 0 = never): how long this thread polls for each answer from its event loop before
+   * it waits for the worker's wake-up, when a CPU is free for it (docs/async.md).
    * @throws (rejects with) what evolve() throws, with its class and fields.
    */
-  evolveAsync(options: { freshInit?: boolean; exitless?: ExitlessOptions | boolean } = {}): Promise<AsyncSandbox> {
+  evolveAsync(options: { freshInit?: boolean; exitless?: ExitlessOptions | boolean; pollUs?: number } = {}): Promise<AsyncSandbox> {
     try {
-      return AsyncSandbox.start(this.asyncParts(options.freshInit === true, exitlessModeOf(options.exitless)));
+      return AsyncSandbox.start({
+        ...this.asyncParts(options.freshInit === true, exitlessModeOf(options.exitless)), pollMs: pollMsOf(options.pollUs),
+      });
     } catch (e) {
       return Promise.reject(e);
     }

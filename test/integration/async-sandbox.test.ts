@@ -35,6 +35,13 @@ async function start(setup?: (u: UninitializedSandbox) => void, config?: Sandbox
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** CPU time of this (the calling) thread so far, in ms (utime + stime, in USER_HZ = 100 ticks per second). */
+function mainThreadCpuMs(): number {
+  const stat = readFileSync('/proc/thread-self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 describeKvm('AsyncSandbox calls', () => {
   it('returns guest results; sync and async host functions answer the guest from the main thread', async () => {
     let hostCalls = 0;
@@ -189,6 +196,35 @@ describeKvm('AsyncSandbox cancellation', () => {
     expect(performance.now() - t0).toBeLessThan(60_000); // not the 120 s of the first call's limit
     await s.restore(s.initialSnapshot);
     expect(await s.call('Echo', 'String', 'b')).toBe('b');
+  });
+
+  it('the main thread polls for an answer only briefly: a 300 ms guest call and a 300 ms async host function cost it little CPU', async () => {
+    let release: (() => void) | undefined;
+    const s = await start((u) => u.registerHostFunction('HostAdd', { params: ['Int', 'Int'], returns: 'Int' },
+      (a: number, b: number) => new Promise<number>((r) => { release = () => r(a + b); })));
+    expect(await s.call('Echo', 'String', 'warm')).toBe('warm'); // short calls are answered while it polls
+    const before = mainThreadCpuMs();
+    await expect(s.callGuestFunctionByName('Spin', 'Void', [], { timeoutMs: 300 })).rejects.toMatchObject({ reason: 'timeout' });
+    await s.restore(s.initialSnapshot);
+    const adding = s.call('Add', 'Int', 2, 3); // the guest waits for the host function meanwhile
+    await sleep(300);
+    release!();
+    expect(await adding).toBe(5);
+    // Polling without end would take the main thread's CPU for the whole 600 ms.
+    expect(mainThreadCpuMs() - before).toBeLessThan(150);
+  });
+
+  it('pollUs: 0 turns the main thread\'s polling off (answers come by the doorbell alone); a bad pollUs rejects evolveAsync()', async () => {
+    const u = UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath('simpleguest')));
+    u.registerPrint(() => undefined);
+    for (const pollUs of [-5, Number.POSITIVE_INFINITY, 100_001, 'fast']) {
+      await expect(u.evolveAsync({ pollUs: pollUs as never })).rejects.toMatchObject({ code: 'ERR_CONFIG_INVALID', field: 'pollUs' });
+    }
+    const s = await u.evolveAsync({ pollUs: 0 });
+    open.push(s);
+    const results = await Promise.all([1, 2, 3].map((n) => s.call('AddToStatic', 'Int', n)));
+    expect(results).toEqual([1, 3, 6]);
+    expect(await s.call('Echo', 'String', 'bell')).toBe('bell');
   });
 
   it('maxExecutionTimeMs of the config also covers host time', async () => {

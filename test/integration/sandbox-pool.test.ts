@@ -143,6 +143,9 @@ describeKvm('SandboxPool.create with bad input', () => {
     await expect(SandboxPool.create({ guest: GUEST, workers: 0 })).rejects.toMatchObject({ code: 'ERR_CONFIG_INVALID', field: 'workers' });
     await expect(SandboxPool.create({ guest: GUEST, maxQueue: -1 })).rejects.toMatchObject({ field: 'maxQueue' });
     await expect(SandboxPool.create({ guest: GUEST, worker: 2 } as never)).rejects.toMatchObject({ field: 'worker' });
+    for (const pollUs of [-1, Number.NaN, 1e6, '500']) {
+      await expect(SandboxPool.create({ guest: GUEST, workers: 1, pollUs: pollUs as never })).rejects.toMatchObject({ code: 'ERR_CONFIG_INVALID', field: 'pollUs' });
+    }
     await expect(SandboxPool.create({
       guest: GUEST, hostFunctions: { HostAdd: { params: ['Nope' as never], returns: 'Int', fn: () => 1 } }, // a bad type on purpose
     })).rejects.toBeInstanceOf(ConfigInvalidError);
