@@ -20,6 +20,7 @@ const mmapAtFn = libc.func('void *mmap(uintptr_t addr, size_t len, int prot, int
 const munmapFn = libc.func('int munmap(uintptr_t addr, size_t len)');
 const mprotectFn = libc.func('int mprotect(uintptr_t addr, size_t len, int prot)');
 const madviseFn = libc.func('int madvise(uintptr_t addr, size_t len, int advice)');
+const mincoreFn = libc.func('int mincore(uintptr_t addr, size_t len, _Out_ uint8_t *vec)');
 const memfdCreateFn = libc.func('int memfd_create(const char *name, unsigned int flags)');
 const gettidFn = libc.func('int gettid()');
 const getpidFn = libc.func('int getpid()');
@@ -219,6 +220,17 @@ export function mprotect(mapping: Mapping, offset: number, length: number, prot:
 export function madvise(mapping: Mapping, offset: number, length: number, advice: number): void {
   if ((madviseFn(at(mapping, offset), length, advice) as number) < 0) {
     throw new SyscallError('madvise', koffi.errno());
+  }
+}
+
+/**
+ * mincore(2) of `length` bytes at `offset` into a mapping (both page-aligned): into `vec`,
+ * one byte per page whose bit 0 says whether the page is resident. Throws SyscallError.
+ */
+export function mincore(mapping: Mapping, offset: number, length: number, vec: Uint8Array): void {
+  if (vec.length < Math.ceil(length / 4096)) throw new RangeError(`mincore: ${vec.length} bytes cannot hold ${length / 4096} pages`);
+  if ((mincoreFn(at(mapping, offset), length, vec) as number) < 0) {
+    throw new SyscallError('mincore', koffi.errno());
   }
 }
 

@@ -1,7 +1,7 @@
 // Guest memory: one page-aligned anonymous mapping with PROT_NONE guard pages around it,
 // and bounds-checked reads and writes. Knows nothing about layout or KVM slots.
 import { GuestMemoryBoundsError } from '../errors.js';
-import { LIBC, type Mapping, madvise, mmap, mmapOver, mprotect, munmap, retire, viewOf } from '../kvm/libc.js';
+import { LIBC, type Mapping, madvise, mincore, mmap, mmapOver, mprotect, munmap, retire, viewOf } from '../kvm/libc.js';
 import { ResourceClosedError } from '../kvm/errors.js';
 import type { MemorySnapshot } from './snapshot.js';
 
@@ -203,6 +203,17 @@ export class GuestMemory {
     if (!this.#mapping) throw new ResourceClosedError('GuestMemory');
     if (this.mappedFrom) throw new GuestMemoryBoundsError(offset, length, this.size, 'memory not mapped from a snapshot file');
     madvise(this.#mapping, GUARD + offset, length, LIBC.MADV_DONTNEED);
+  }
+
+  /**
+   * Which pages are resident (have been touched and not discarded): `out[p]` bit 0 for page
+   * `p` (mincore). A page that is not resident reads as zero (or, for memory mapped from a
+   * snapshot, as the snapshot's page).
+   */
+  residentPages(out: Uint8Array = new Uint8Array(this.size / PAGE_SIZE)): Uint8Array {
+    if (!this.#mapping) throw new ResourceClosedError('GuestMemory');
+    mincore(this.#mapping, GUARD, this.size, out);
+    return out;
   }
 
   /**

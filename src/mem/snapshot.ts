@@ -65,6 +65,11 @@ export class MemorySnapshot {
     return new MemorySnapshot(pageOffsets.length * PAGE_SIZE, pageOffsets, data, backing);
   }
 
+  /** Whether page `p` is stored (it was not all zero). */
+  storesPage(p: number): boolean {
+    return (this.#pageOffsets[p] ?? -1) >= 0;
+  }
+
   /** The stored pages as runs consecutive in memory and in the data, lowest page first. */
   storedRuns(): StoredRun[] {
     const runs: StoredRun[] = [];

@@ -56,6 +56,49 @@ describeKvm('VM pool', () => {
     }
   });
 
+  it('a VM whose last sandbox wrote every byte of its memory is reset, in place, to exactly a new VM\'s memory (template and fresh init); restores after it are exact', () => {
+    const binary = pooled(1);
+    const u = UninitializedSandbox.create(binary);
+    const dirty = (): void => {
+      const s = u.evolve();
+      expect(s.call('AddToStatic', 'Int', 7)).toBe(7);
+      s.machine.memory.bytes.fill(0xa5); // every page resident and not what any start holds
+      s.close();
+      expect(binary.idleVms).toBe(1);
+    };
+    dirty();
+    const fromTemplate = u.evolve(); // the reset VM
+    const newFromTemplate = u.evolve(); // the pool is empty: a new VM from the same template
+    try {
+      expect(fromTemplate.machine.vm).not.toBe(newFromTemplate.machine.vm);
+      expect(diffPages(withoutSeed(fromTemplate), withoutSeed(newFromTemplate))).toEqual([]);
+      // The dirty log kept the last sandbox's pages: a restore copies them back too, and is exact.
+      const snap = fromTemplate.snapshot();
+      const atSnapshot = withoutSeed(fromTemplate);
+      expect(fromTemplate.call('AddToStatic', 'Int', 5)).toBe(5);
+      fromTemplate.call('CallMalloc', 'Int', 20_000);
+      fromTemplate.restore(snap);
+      expect(diffPages(withoutSeed(fromTemplate), atSnapshot)).toEqual([]);
+      expect(fromTemplate.call('GetStatic', 'Int')).toBe(0);
+    } finally {
+      fromTemplate.close();
+      newFromTemplate.close();
+    }
+    dirty();
+    const fresh = u.evolve({ freshInit: true }); // the reset VM, running guest init
+    const newFresh = u.evolve({ freshInit: true }); // a new VM running it
+    try {
+      // Only the state guest init seeds from its entropy may differ (as in the test above).
+      expect(diffPages(withoutSeed(fresh), withoutSeed(newFresh)).length).toBeLessThanOrEqual(5);
+      expect(fresh.call('GetStatic', 'Int')).toBe(0);
+      expect(fresh.call('Echo', 'String', 'clean')).toBe('clean');
+    } finally {
+      fresh.close();
+      newFresh.close();
+      binary.releaseIdleVms();
+    }
+  });
+
   it('never reuses a poisoned sandbox\'s VM, and keeps at most vmPool VMs', () => {
     const binary = pooled(1);
     const u = UninitializedSandbox.create(binary);
