@@ -31,11 +31,11 @@ export interface AsyncBenchContext {
 /** Row ids, in table order (suite.ts appends them to ROW_IDS). */
 export const ASYNC_ROW_IDS = [
   'sync-echo-paired', 'async-echo', 'sync-add-paired', 'async-host-call', 'pool-1-worker', 'pool-all-workers', 'pool-scaling',
-  'pool-scaling-per-cpu', 'loop-delay-pool', 'loop-delay-sync',
+  'pool-scaling-per-cpu', 'pool-scaling-no-poll', 'loop-delay-pool', 'loop-delay-sync',
 ] as const;
 
 /** Progress steps asyncBench takes (some steps produce two rows). */
-export const ASYNC_STEPS = 7;
+export const ASYNC_STEPS = 8;
 
 const simpleguest = (): UninitializedSandbox => {
   const u = UninitializedSandbox.create(GuestBinary.filePath(bundledGuestPath('simpleguest')));
@@ -211,6 +211,11 @@ export async function asyncBench(ctx: AsyncBenchContext): Promise<void> {
     target: '>= 0.85x (what 0.85 x workers needs once every worker has a CPU)',
     note: '(calls per CPU-second the process got, all threads, with all workers) / (the same with 1 worker): the scaling the CPUs this machine gave would allow',
   };
+  const noPollSpec: AsyncRowSpec = {
+    id: 'pool-scaling-no-poll', label: `SandboxPool scaling, ${workers} workers vs 1, pollUs: 0`, group: 'async', baseline: null,
+    target: `>= ${(0.85 * workers).toFixed(2)}x (0.85 x workers)`,
+    note: 'as the scaling row, both pools with pollUs: 0: the main thread never polls, so its CPU per call does not change with the worker count (with the default, one worker\'s pool also gets the CPU the main thread polls on)',
+  };
   let one: Sustained | undefined;
   let all: Sustained | undefined;
   const perCall = (spec: AsyncRowSpec, ns: number): void => {
@@ -237,6 +242,15 @@ export async function asyncBench(ctx: AsyncBenchContext): Promise<void> {
       `the ${os.cpus().length} CPUs with the workers and with whatever else runs): throughput per CPU obtained went ` +
       `${perCpu.toFixed(2)}x. Main-thread CPU per call: ${(one.mainNsPerCall / 1000).toFixed(1)} us with 1 worker, ` +
       `${(all.mainNsPerCall / 1000).toFixed(1)} us with ${workers}; 1 / that is the most calls per second one main thread can drive.`);
+  });
+
+  await ctx.step('pool scaling, pollUs: 0', noPollSpec, async () => {
+    const opts = { pollUs: 0 };
+    const oneNp = await withPool(1, (p) => sustain(p, poolCalls, 2), opts, warmMs);
+    const allNp = await withPool(workers, (p) => sustain(p, poolCalls, 2 * workers), opts, warmMs);
+    ctx.push({ ...noPollSpec, unit: 'x', iterations: 1, warmup: 0, median: oneNp.nsPerCall / allNp.nsPerCall, p99: null, ratio: null });
+    ctx.note(`SandboxPool with pollUs: 0: ${Math.round(1e9 / oneNp.nsPerCall).toLocaleString('en-US')} calls/s with 1 worker ` +
+      `(${oneNp.cores.toFixed(2)} CPUs busy), ${Math.round(1e9 / allNp.nsPerCall).toLocaleString('en-US')} with ${workers} (${allNp.cores.toFixed(2)} CPUs busy).`);
   });
 
   const delaySpec: AsyncRowSpec = {

@@ -62,6 +62,8 @@ describeKvm('benchmark suite (--quick --json)', () => {
     expect(byId.get('pool-scaling')!.median).toBeGreaterThan(0);
     expect(byId.get('pool-scaling-per-cpu')!.unit).toBe('x');
     expect(byId.get('pool-scaling-per-cpu')!.median).toBeGreaterThan(0);
+    expect(byId.get('pool-scaling-no-poll')!.unit).toBe('x');
+    expect(byId.get('pool-scaling-no-poll')!.median).toBeGreaterThan(0);
     // The exitless rows against the C floor's mailbox, measured in the same run.
     expect(byId.get('exitless-echo')!.baseline).toBe('c3-mailbox');
     expect(byId.get('exitless-call-restore')!.baseline).toBe('c3-mailbox-restore');
