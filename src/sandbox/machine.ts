@@ -374,18 +374,29 @@ export function resetMachine(m: Machine, start: MachineStart, sink?: PhaseSink):
 /**
  * Makes memory read as all zero before it is loaded again (loadContents), keeping its pages
  * mapped: each resident page is zeroed in place, except those a template's copy overwrites
- * whole; a page never touched reads as zero already. Discarding them instead (MADV_DONTNEED)
- * also drops KVM's mappings of the pages, and the next guest's first touch of each then
- * faults again (~27-35 us a page when guest code runs natively, as on kvm_pvm; about a
- * microsecond on VMX/SVM).
+ * whole. A page mincore does not call resident was never touched or is in swap: those are
+ * discarded (MADV_DONTNEED, one call per run of them), so a swapped-out page of the last
+ * guest reads as zero too. Discarding all of them instead also drops KVM's mappings of the
+ * resident pages, and the next guest's first touch of each then faults again (~27-35 us a
+ * page when guest code runs natively, as on kvm_pvm; about a microsecond on VMX/SVM).
  */
 function zeroForReuse(memory: GuestMemory, start: MachineStart): void {
   if (memory.mappedFrom) return memory.discard(0, memory.size); // refused: never reused
   const bytes = hostBytes(memory);
   const resident = memory.residentPages();
   const template = start.kind === 'template' ? start.template.memory : undefined;
-  for (let p = 0; p < resident.length; p++) {
-    if ((resident[p]! & 1) !== 0 && !template?.storesPage(p)) bytes.fill(0, p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+  let absentFrom = -1; // first page of the current run of pages not resident
+  for (let p = 0; p <= resident.length; p++) {
+    const isResident = p < resident.length && (resident[p]! & 1) !== 0;
+    if (!isResident && p < resident.length) {
+      if (absentFrom < 0) absentFrom = p;
+      continue;
+    }
+    if (absentFrom >= 0) {
+      memory.discard(absentFrom * PAGE_SIZE, (p - absentFrom) * PAGE_SIZE);
+      absentFrom = -1;
+    }
+    if (isResident && !template?.storesPage(p)) bytes.fill(0, p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
   }
 }
 

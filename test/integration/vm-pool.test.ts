@@ -1,6 +1,7 @@
 // GuestBinary vmPool: VMs of cleanly closed sandboxes are reset and reused; nothing of a
 // previous sandbox survives (memory, registers, FPU, debug registers); poisoned ones die.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { GuestMemory } from '../../src/mem/guest-memory.js';
 import { ConfigInvalidError } from '../../src/errors.js';
 import { PEB_OFF_RANDOM_SEED } from '../../src/sandbox/abi.js';
 import { GuestBinary, bundledGuestPath } from '../../src/sandbox/guest-binary.js';
@@ -95,6 +96,32 @@ describeKvm('VM pool', () => {
     } finally {
       fresh.close();
       newFresh.close();
+      binary.releaseIdleVms();
+    }
+  });
+
+  it('a page mincore does not report resident (a page in swap) is discarded at reset, so it reads as zero as well', () => {
+    const binary = pooled(1);
+    const u = UninitializedSandbox.create(binary);
+    const last = u.evolve();
+    last.machine.memory.bytes.fill(0x5a);
+    last.close();
+    // As if every page of the last guest had gone to swap: present, holding its bytes, not resident.
+    const spy = vi.spyOn(GuestMemory.prototype, 'residentPages').mockImplementation(function (this: GuestMemory) {
+      return new Uint8Array(this.size / 4096);
+    });
+    let reset: MultiUseSandbox | undefined;
+    let fresh: MultiUseSandbox | undefined;
+    try {
+      reset = u.evolve();
+      expect(spy).toHaveBeenCalledTimes(1);
+      fresh = u.evolve(); // a new VM from the same template
+      expect(diffPages(withoutSeed(reset), withoutSeed(fresh))).toEqual([]);
+      expect(reset.call('Echo', 'String', 'zeroed')).toBe('zeroed');
+    } finally {
+      spy.mockRestore();
+      reset?.close();
+      fresh?.close();
       binary.releaseIdleVms();
     }
   });
