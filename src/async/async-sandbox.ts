@@ -346,18 +346,20 @@ export class AsyncSandbox {
    * `Snapshot.load()`), without running guest code: MultiUseSandbox.fromSnapshot there.
    * The snapshot travels in its file form (docs/snapshot-format.md), so it cannot hold
    * mapped regions; host functions and `print` run on this thread and may return Promises.
+   * `pollUs` as for evolveAsync().
    * @throws (rejects with) what MultiUseSandbox.fromSnapshot throws, SnapshotIncompatibleError
    *   for a snapshot taken while regions were mapped.
    */
   static async fromSnapshot(snapshot: Snapshot, hostFunctions: SnapshotHostFunctions = {},
-    options: FromSnapshotOptions = {}): Promise<AsyncSandbox> {
+    options: FromSnapshotOptions & { pollUs?: number } = {}): Promise<AsyncSandbox> {
     const { printText, hosts, config } = snapshotSandboxParts(snapshot, hostFunctions, options);
+    const pollMs = pollMsOf(options.pollUs);
     if (snapshot.mappedRegionsUpTo !== 0) {
       throw new SnapshotIncompatibleError('a snapshot taken while host regions were mapped (mapRegion) cannot start an AsyncSandbox');
     }
     return AsyncSandbox.start({
       guest: new Uint8Array(0), snapshot: encodeSnapshotFile(snapshot), functions: [], config, hosts,
-      print: printText, log: undefined, logLevel: 6, freshInit: false,
+      print: printText, log: undefined, logLevel: 6, freshInit: false, pollMs,
     });
   }
 

@@ -65,7 +65,8 @@ describeKvm('AsyncSandbox: mapRegion and fromSnapshot', () => {
     const a = await AsyncSandbox.fromSnapshot(await Snapshot.load(file, { expectBinary: simple }), {
       HostAdd: { params: ['Int', 'Int'], returns: 'Int', fn: async (x: number, y: number) => x + y },
     }, { print: (t) => { printed.push(t); } });
-    const b = await AsyncSandbox.fromSnapshot(live);
+    await expect(AsyncSandbox.fromSnapshot(live, {}, { pollUs: -1 })).rejects.toMatchObject({ code: 'ERR_CONFIG_INVALID', field: 'pollUs' });
+    const b = await AsyncSandbox.fromSnapshot(live, {}, { pollUs: 0 });
     try {
       expect(await a.call('GetStatic', 'Int')).toBe(37);
       expect(await a.call('AddToStatic', 'Int', 5)).toBe(42);
