@@ -90,7 +90,7 @@ describeKvm('benchmark suite (--quick --json)', () => {
 
     // The progress count was right: the suite notes a stale BENCH_STEPS.
     expect(result.notes.filter((n) => n.includes('BENCH_STEPS'))).toEqual([]);
-    expect(BENCH_STEPS).toBe(50);
+    expect(BENCH_STEPS).toBe(51);
 
     // JSON.stringify would print NaN and Infinity as null: none anywhere.
     for (const [path, n] of numbersIn(result)) expect(Number.isFinite(n), path).toBe(true);
