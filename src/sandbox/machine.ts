@@ -381,22 +381,21 @@ export function resetMachine(m: Machine, start: MachineStart, sink?: PhaseSink):
  * page when guest code runs natively, as on kvm_pvm; about a microsecond on VMX/SVM).
  */
 function zeroForReuse(memory: GuestMemory, start: MachineStart): void {
-  if (memory.mappedFrom) return memory.discard(0, memory.size); // refused: never reused
+  // Memory mapped from a snapshot file never reaches the idle pool; discard() refuses it.
+  if (memory.mappedFrom) return memory.discard(0, memory.size);
   const bytes = hostBytes(memory);
   const resident = memory.residentPages();
   const template = start.kind === 'template' ? start.template.memory : undefined;
-  let absentFrom = -1; // first page of the current run of pages not resident
-  for (let p = 0; p <= resident.length; p++) {
-    const isResident = p < resident.length && (resident[p]! & 1) !== 0;
-    if (!isResident && p < resident.length) {
-      if (absentFrom < 0) absentFrom = p;
+  for (let p = 0; p < resident.length;) {
+    if ((resident[p]! & 1) !== 0) {
+      if (!template?.storesPage(p)) bytes.fill(0, p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+      p++;
       continue;
     }
-    if (absentFrom >= 0) {
-      memory.discard(absentFrom * PAGE_SIZE, (p - absentFrom) * PAGE_SIZE);
-      absentFrom = -1;
-    }
-    if (isResident && !template?.storesPage(p)) bytes.fill(0, p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+    let end = p + 1; // a run of pages that are not resident
+    while (end < resident.length && (resident[end]! & 1) === 0) end++;
+    memory.discard(p * PAGE_SIZE, (end - p) * PAGE_SIZE);
+    p = end;
   }
 }
 
