@@ -1,5 +1,6 @@
 // A guest's machine and its life: create (memory, image, page tables, the host's privileged environment, PEB, a VM with one vCPU at CPL3), reset for reuse, close, and the idle-VM pool. No run loop here.
 import { randomFillSync } from 'node:crypto';
+import { isMainThread } from 'node:worker_threads';
 import type { ElfImage } from '../elf/index.js';
 import { Kvm } from '../kvm/kvm.js';
 import * as K from '../kvm/constants.js';
@@ -251,7 +252,7 @@ export function createMachine(layout: MemoryLayout, start: MachineStart, sink?: 
   if (reuse) return resetMachine(reuse, start, sink);
   const clock = (): bigint => (sink ? process.hrtime.bigint() : 0n);
   let t = clock();
-  const kvm = Kvm.open();
+  const kvm = systemKvm();
   let vm: Vm | undefined;
   let memory: GuestMemory | undefined;
   try {
@@ -298,8 +299,24 @@ export function createMachine(layout: MemoryLayout, start: MachineStart, sink?: 
     memory?.close();
     throw e;
   } finally {
-    kvm.close();
+    if (kvm !== mainThreadKvm) kvm.close();
   }
+}
+
+/** The main thread's /dev/kvm, kept open from its first machine on (see systemKvm). */
+let mainThreadKvm: Kvm | undefined;
+
+/**
+ * The /dev/kvm a new machine is made with. The main thread keeps one open for the life of
+ * the process, as a VMM keeps its system fd (an open, a version check and a close fewer
+ * per evolve(); VMs do not need it after creation). A worker thread opens its own per
+ * machine and closes it: a worker can end, or be terminated, without running any cleanup,
+ * and a kept fd would then stay open in the process.
+ */
+function systemKvm(): Kvm {
+  if (!isMainThread) return Kvm.open();
+  mainThreadKvm ??= Kvm.open();
+  return mainThreadKvm;
 }
 
 /**

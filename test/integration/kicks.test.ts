@@ -1,14 +1,19 @@
 // Kicks out of KVM_RUN on real KVM: one that arrives while the vCPU thread is outside
 // KVM_RUN waits for the next entry (never lost, never left behind), and the time limit's
-// timer is re-armed only when it must be; other system calls a signal interrupts are retried.
+// timer is re-armed only when it must be (the main thread shares one among its sandboxes,
+// and keeps its /dev/kvm fd); other system calls a signal interrupts are retried.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expect, it, vi } from 'vitest';
+import { isMainThread } from 'node:worker_threads';
+import { describe, expect, it, vi } from 'vitest';
+import { Kvm } from '../../src/kvm/kvm.js';
 import { ThreadTimer, consumeKicks, getpid, gettid, tgkill, vcpuKickSignal } from '../../src/kvm/libc.js';
 import { ExecutionCanceledError } from '../../src/sandbox/errors.js';
+import { InterruptState } from '../../src/sandbox/interrupt.js';
+import { TimeLimit } from '../../src/sandbox/time-limit.js';
 import { bundledGuestPath } from '../../src/sandbox/guest-binary.js';
 import { UninitializedSandbox } from '../../src/sandbox/uninitialized-sandbox.js';
 import { catchError } from '../helpers/errors.js';
@@ -75,6 +80,65 @@ describeKvm('kicks out of KVM_RUN', () => {
     } finally {
       a.close();
       b.close();
+    }
+  });
+});
+
+/** The POSIX timers of this process (/proc/self/timers: one `ID:` line each). */
+const posixTimers = (): number => readFileSync('/proc/self/timers', 'utf8').split('\n').filter((l) => l.startsWith('ID:')).length;
+
+describeKvm('what the main thread keeps between sandboxes', () => {
+  it('sandboxes made, called and closed one after another create no timer and open no /dev/kvm after the first', () => {
+    expect(isMainThread).toBe(true); // vitest's forks pool: each test file runs on a process's main thread
+    const cycle = (): void => {
+      const sb = sandbox(5_000);
+      try {
+        expect(sb.call('Echo', 'String', 'x')).toBe('x');
+      } finally {
+        sb.close();
+      }
+    };
+    cycle();
+    const timers = posixTimers();
+    const deleted = vi.spyOn(ThreadTimer.prototype, 'close');
+    const opened = vi.spyOn(Kvm, 'open');
+    try {
+      for (let i = 0; i < 20; i++) cycle();
+      expect(posixTimers()).toBe(timers);
+      expect(deleted).not.toHaveBeenCalled(); // the shared timer is never deleted and made again
+      expect(opened).not.toHaveBeenCalled(); // nor /dev/kvm opened again: the main thread keeps its fd
+    } finally {
+      deleted.mockRestore();
+      opened.mockRestore();
+    }
+  });
+});
+
+describe('the main thread\'s shared kick timer', () => {
+  it('aimed past a call\'s deadline by another sandbox\'s call (from a host function), it is re-aimed at the next entry', () => {
+    expect(isMainThread).toBe(true);
+    const earlier = new TimeLimit(new InterruptState());
+    const outer = new TimeLimit(new InterruptState());
+    const inner = new TimeLimit(new InterruptState());
+    try {
+      earlier.arm(100); // a call that ended: the timer stays armed for its deadline, 100 ms out
+      earlier.disarm();
+      outer.arm(300); // keeps it (it fires before the outer deadline; due() re-aims it then)
+      expect(outer.due()).toBe(false); // the outer call's first entry
+      sleep(150); // the timer fires: its kick ends that entry, as a stray one
+      consumeKicks();
+      inner.arm(60_000); // a host function calls another sandbox: the timer now fires in 60 s
+      inner.disarm();
+      expect(outer.due()).toBe(false); // the outer call's next entry: it must aim the timer at its own deadline again
+      sleep(250); // past the outer deadline (300 ms)
+      expect(consumeKicks()).toBe(1); // the kick came at the outer deadline, not 60 s later
+      expect(outer.due()).toBe(true);
+      outer.disarm();
+    } finally {
+      earlier.close();
+      outer.close();
+      inner.close();
+      consumeKicks();
     }
   });
 });
