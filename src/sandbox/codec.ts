@@ -97,6 +97,10 @@ const U16_SIGNED_LIMIT = 0x8000;
 export const RESULT_VALUE_AT = 56;
 /** The longest template (a Long, ULong or Double result). */
 const RESULT_TEMPLATE_MAX = 64;
+/** What a Reader or WireCodec holds before its first message (shared: nothing writes through them). */
+const NO_BYTES = new Uint8Array(0);
+const NO_VIEW = new DataView(NO_BYTES.buffer);
+
 /** Scalar and Void results by type (WireCodec's resultFromTemplate): made once per process, on first use. */
 const RESULT_TEMPLATES = new Map<ReturnTypeName, Uint8Array>();
 
@@ -115,8 +119,8 @@ function zeroOf(type: ReturnTypeName): TypedValue | undefined {
  * start of `bytes` (the size prefix included). Reused across decodes by WireCodec.
  */
 class Reader {
-  private bytes: Uint8Array = new Uint8Array(0);
-  private view: DataView = new DataView(new ArrayBuffer(0));
+  private bytes: Uint8Array = NO_BYTES;
+  private view: DataView = NO_VIEW;
   private base = 0;
   private end = 0;
   private what = '';
@@ -435,7 +439,9 @@ export function decodeGuestLogData(bytes: Uint8Array): GuestLogRecord {
  * (force-defaults), so -0.0 and other defaults survive the trip.
  */
 export class WireCodec {
-  private readonly builder: flatbuffers.Builder;
+  /** Made at the first message other than a FunctionCall (a call's host functions' results, tools). */
+  #builder: flatbuffers.Builder | undefined;
+  readonly #initialSize: number;
   /** Writes FunctionCalls; the Builder writes the other messages. */
   readonly writer = new WireWriter();
   private readonly resultBytes = new Uint8Array(RESULT_TEMPLATE_MAX);
@@ -443,11 +449,15 @@ export class WireCodec {
   private readonly reader = new Reader();
   private readonly slot = newSlot();
   private viewBuffer: ArrayBufferLike | undefined;
-  private view: DataView = new DataView(new ArrayBuffer(0));
+  private view: DataView = NO_VIEW;
 
   /** @param initialSize the builder's first buffer size in bytes; it grows as needed and keeps its size. */
   constructor(initialSize = 1024) {
-    this.builder = new flatbuffers.Builder(initialSize);
+    this.#initialSize = initialSize;
+  }
+
+  private get builder(): flatbuffers.Builder {
+    return (this.#builder ??= new flatbuffers.Builder(this.#initialSize));
   }
 
   private start(): flatbuffers.Builder {

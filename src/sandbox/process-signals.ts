@@ -18,7 +18,8 @@ const WATCHED: ReadonlyArray<readonly [number, NodeJS.Signals]> = [[SIGINT, 'SIG
  * checking costs one memory read per watched signal, no system call.
  */
 export class ProcessSignalWatch {
-  readonly #saved = WATCHED.map(() => new Uint8Array(sigaction.size));
+  /** Node's handlers while ours are installed; made at the first call the process listens during. */
+  #saved: Uint8Array[] | undefined;
   readonly #installed: boolean[] = WATCHED.map(() => false);
   #active = false;
   #caught: NodeJS.Signals | undefined;
@@ -27,9 +28,10 @@ export class ProcessSignalWatch {
   begin(): void {
     if (!WATCHED.some(([, name]) => process.listenerCount(name) > 0)) return;
     this.#caught = undefined;
+    const saved = (this.#saved ??= WATCHED.map(() => new Uint8Array(sigaction.size)));
     WATCHED.forEach(([n, name], i) => {
       if (process.listenerCount(name) === 0) return;
-      this.#installed[i] = recordSignal(n, this.#saved[i]!);
+      this.#installed[i] = recordSignal(n, saved[i]!);
       this.#active ||= this.#installed[i]!;
     });
   }
@@ -50,7 +52,7 @@ export class ProcessSignalWatch {
   end(): void {
     if (!this.#active) return;
     WATCHED.forEach(([n], i) => {
-      if (this.#installed[i]) restoreSigaction(n, this.#saved[i]!);
+      if (this.#installed[i]) restoreSigaction(n, this.#saved![i]!);
     });
     // Flags are read after the restore, so an arrival just before it is not lost.
     const raise = WATCHED.filter(([n, name], i) => this.#installed[i] && (takeRecordedSignal(n) || this.#caught === name));

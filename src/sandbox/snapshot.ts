@@ -15,8 +15,16 @@ export type { SnapshotSource } from './snapshot-file.js';
 
 /** A key that two sandboxes share exactly when their memory maps are the same. */
 export function layoutKey(layout: MemoryLayout): string {
-  return layout.regions.map((r) => `${r.name}@${r.gpa.toString(16)}+${r.size.toString(16)}`).join(',');
+  let key = layoutKeys.get(layout);
+  if (key === undefined) {
+    key = layout.regions.map((r) => `${r.name}@${r.gpa.toString(16)}+${r.size.toString(16)}`).join(',');
+    layoutKeys.set(layout, key);
+  }
+  return key;
 }
+
+/** layoutKey's results by layout object (layouts are never changed after planLayout). */
+const layoutKeys = new WeakMap<MemoryLayout, string>();
 
 /** Options of `Snapshot.load`. */
 export interface SnapshotLoadOptions {
