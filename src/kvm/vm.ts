@@ -20,6 +20,9 @@ export interface UserMemoryRegion {
 
 interface DirtyBitmap { bytes: Uint8Array; pages: number; all?: Uint8Array }
 
+/** Whether vCPUs have KVM_CAP_SYNC_REGS for regs and sregs: asked at the first vCPU (the same for every VM of the process). */
+let syncRegs: boolean | undefined;
+
 export class Vm {
   #fd: number;
   readonly #vcpuMmapSize: number;
@@ -30,7 +33,6 @@ export class Vm {
   readonly #dirtyBuf = new Uint8Array(kvm_dirty_log.size);
   readonly #dirtyView = new DataView(this.#dirtyBuf.buffer);
   readonly #clearBuf = new Uint8Array(kvm_clear_dirty_log.size);
-  #syncRegs: boolean | undefined;
 
   /** Use `Kvm.createVm()`. */
   constructor(fd: number, vcpuMmapSize: number) {
@@ -124,9 +126,9 @@ export class Vm {
     if (r < 0) throw new KvmIoctlError(I.KVM_CREATE_VCPU, -r, `vcpu ${id}`);
     let vcpu: Vcpu;
     try {
-      this.#syncRegs ??= (this.checkExtension(KVM_CAP_SYNC_REGS) & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) ===
+      syncRegs ??= (this.checkExtension(KVM_CAP_SYNC_REGS) & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) ===
         (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
-      vcpu = new Vcpu(r, this.#vcpuMmapSize, () => this.#vcpus.delete(vcpu), this.#syncRegs);
+      vcpu = new Vcpu(r, this.#vcpuMmapSize, () => this.#vcpus.delete(vcpu), syncRegs);
     } catch (e) {
       close(r);
       throw e;
