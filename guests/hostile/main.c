@@ -43,16 +43,9 @@ static __attribute__((noreturn)) void halt_now(void) {
   __builtin_unreachable();
 }
 
-/* The PEB: the first page below this guest's image that carries the PEB magic. Every page
- * between it and our code belongs to the image, so the downward scan touches only mapped pages. */
-static const uint8_t *peb(void) {
-  static const uint8_t *found;
-  if (found) return found;
-  uintptr_t p = (uintptr_t)&peb & ~(uintptr_t)0xFFF;
-  while (rd64((const uint8_t *)p + HL_PEB_OFF_MAGIC) != HL_PEB_MAGIC) p -= 0x1000;
-  found = (const uint8_t *)p;
-  return found;
-}
+/* The PEB, as the SDK's entry code found it in RDI (docs/guest-abi.md: the CPU state at entry). */
+extern const volatile uint8_t *hl_peb;
+static const uint8_t *peb(void) { return (const uint8_t *)hl_peb; }
 static uint8_t *output_buf(void) { return (uint8_t *)(uintptr_t)rd64(peb() + HL_PEB_OFF_OUTPUT_PTR); }
 static uint64_t output_size(void) { return rd64(peb() + HL_PEB_OFF_OUTPUT_SIZE); }
 static uint8_t *input_buf(void) { return (uint8_t *)(uintptr_t)rd64(peb() + HL_PEB_OFF_INPUT_PTR); }

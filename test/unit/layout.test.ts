@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigInvalidError, ElfInvalidError } from '../../src/errors.js';
 import {
-  formatLayout, HYPERLIGHT_DEFAULTS, MAX_TOTAL_SIZE, pageTableAreaSize, planLayout, type LayoutConfig,
+  formatLayout, HYPERLIGHT_DEFAULTS, IMAGE_ALIGN, MAX_TOTAL_SIZE, pageTableAreaSize, planLayout, type LayoutConfig,
 } from '../../src/mem/x86_64/index.js';
 
 const base: LayoutConfig = { ...HYPERLIGHT_DEFAULTS, image: { span: 0x5000 } };
@@ -28,33 +28,36 @@ describe('planLayout', () => {
     expect(l.exceptionStackGuard).toEqual({ gpa: 0x7000, size: 0x1000 });
     expect(l.exceptionStack).toEqual({ gpa: 0x8000, size: 0x1000 });
     expect(l.peb).toEqual({ gpa: 0x9000, size: 0x1000 });
-    expect(l.image).toEqual({ gpa: 0xa000, size: 0x5000 });
-    expect(l.inputData).toEqual({ gpa: 0xf000, size: 0x4000 });
-    expect(l.outputData).toEqual({ gpa: 0x13000, size: 0x4000 });
+    // A static PIE starts on IMAGE_ALIGN (32 KiB) after an unmapped gap.
+    expect(l.regions.find((r) => r.name === 'gap')).toEqual(
+      { name: 'gap', gpa: 0xa000, size: 0x6000, mapped: false, writable: false, executable: false, user: false });
+    expect(l.image).toEqual({ gpa: 0x10000, size: 0x5000 });
+    expect(l.inputData).toEqual({ gpa: 0x15000, size: 0x4000 });
+    expect(l.outputData).toEqual({ gpa: 0x19000, size: 0x4000 });
     expect(l.initData).toBeNull();
-    expect(l.heap).toEqual({ gpa: 0x17000, size: 0x20000 });
-    expect(l.stackGuard).toEqual({ gpa: 0x37000, size: 0x1000 });
-    expect(l.stack).toEqual({ gpa: 0x38000, size: 0x20000 });
-    expect(l.totalSize).toBe(0x58000);
+    expect(l.heap).toEqual({ gpa: 0x1d000, size: 0x20000 });
+    expect(l.stackGuard).toEqual({ gpa: 0x3d000, size: 0x1000 });
+    expect(l.stack).toEqual({ gpa: 0x3e000, size: 0x20000 });
+    expect(l.totalSize).toBe(0x5e000);
     // The doorbell: the first page past the slot, mapped but with no memory.
-    expect(l.doorbell).toEqual({ gpa: 0x58000, size: 0x1000 });
+    expect(l.doorbell).toEqual({ gpa: 0x5e000, size: 0x1000 });
   });
 
   it('matches the drawing in docs/memory-layout.md (a 72 KiB image)', () => {
     const l = planLayout({ ...HYPERLIGHT_DEFAULTS, image: { span: 0x12000 } });
     expect(l.regions.map((r) => [r.name, r.gpa])).toEqual([
       ['nullPage', 0], ['pageTables', 0x1000], ['sysTables', 0x5000], ['sysCode', 0x6000],
-      ['exceptionStackGuard', 0x7000], ['exceptionStack', 0x8000], ['peb', 0x9000], ['image', 0xa000],
-      ['inputData', 0x1c000], ['outputData', 0x20000], ['heap', 0x24000], ['stackGuard', 0x44000], ['stack', 0x45000],
+      ['exceptionStackGuard', 0x7000], ['exceptionStack', 0x8000], ['peb', 0x9000], ['gap', 0xa000], ['image', 0x10000],
+      ['inputData', 0x22000], ['outputData', 0x26000], ['heap', 0x2a000], ['stackGuard', 0x4a000], ['stack', 0x4b000],
     ]);
-    expect(l.totalSize).toBe(0x65000);
-    expect(l.doorbell.gpa).toBe(0x65000);
+    expect(l.totalSize).toBe(0x6b000);
+    expect(l.doorbell.gpa).toBe(0x6b000);
   });
 
   it('tiles [0, total) with page-aligned regions in the documented order and rights', () => {
     const l = planLayout({ ...base, initDataSize: 100 });
     expect(l.regions.map((r) => r.name)).toEqual(['nullPage', 'pageTables', 'sysTables', 'sysCode',
-      'exceptionStackGuard', 'exceptionStack', 'peb', 'image', 'inputData', 'outputData', 'initData', 'heap',
+      'exceptionStackGuard', 'exceptionStack', 'peb', 'gap', 'image', 'inputData', 'outputData', 'initData', 'heap',
       'stackGuard', 'stack']);
     let cursor = 0;
     for (const r of l.regions) {
@@ -96,6 +99,18 @@ describe('planLayout', () => {
       expect(l.pageTables.size).toBeGreaterThanOrEqual(pageTableAreaSize(l.totalSize));
     }
     expect(planLayout({ ...base, heapSize: 0x3000_0000 }).pageTables.size).toBe((3 + 385) * 0x1000);
+  });
+
+  it('starts a static PIE on IMAGE_ALIGN, whatever lies below it, with an unmapped gap only when needed', () => {
+    for (const exceptionStackSize of [0x1000, 0x2000, 0x6000, 0x7000, 0x8000]) {
+      const l = planLayout({ ...base, exceptionStackSize });
+      expect(l.image.gpa % IMAGE_ALIGN, `exception stack 0x${exceptionStackSize.toString(16)}`).toBe(0);
+      const pebEnd = l.peb.gpa + l.peb.size;
+      const gap = l.regions.find((r) => r.name === 'gap');
+      if (pebEnd % IMAGE_ALIGN === 0) expect(gap).toBeUndefined();
+      else expect(gap).toMatchObject({ gpa: pebEnd, size: l.image.gpa - pebEnd, mapped: false });
+    }
+    expect(IMAGE_ALIGN).toBe(0x8000); // 8 page-table entries: the group KVM's shadow MMU fills per fault
   });
 
   it('places an ET_EXEC image at its fixed base with an unmapped gap', () => {
@@ -153,14 +168,15 @@ describe('formatLayout', () => {
   it('draws one row per region plus the total', () => {
     const text = formatLayout(planLayout(base));
     const lines = text.split('\n');
-    expect(lines.filter((s) => s.startsWith('| ')).length).toBe(1 + 13 + 1 + 1);
+    expect(lines.filter((s) => s.startsWith('| ')).length).toBe(1 + 14 + 1 + 1);
     expect(text).toMatch(/\| peb +\| 0x00009000 \| 0x0000a000 +\| 4 KiB +\| user r-- NX/);
-    expect(text).toMatch(/\| heap +\| 0x00017000 \| 0x00037000 +\| 128 KiB +\| user rw- NX/);
+    expect(text).toMatch(/\| gap +\| 0x0000a000 \| 0x00010000 +\| 24 KiB +\| unmapped/);
+    expect(text).toMatch(/\| heap +\| 0x0001d000 \| 0x0003d000 +\| 128 KiB +\| user rw- NX/);
     expect(text).toMatch(/\| sysCode +\| 0x00006000 \| 0x00007000 +\| 4 KiB +\| supervisor r-x/);
     expect(text).toMatch(/\| stackGuard +\| .* unmapped/);
     expect(text).toMatch(/\| image +\| .* user, per segment/);
-    expect(text).toMatch(/\| doorbell +\| 0x00058000 \| 0x00059000 .* no memory/);
-    expect(text).toMatch(/\| total +\| 0x00000000 \| 0x00058000 +\| 352 KiB/);
+    expect(text).toMatch(/\| doorbell +\| 0x0005e000 \| 0x0005f000 .* no memory/);
+    expect(text).toMatch(/\| total +\| 0x00000000 \| 0x0005e000 +\| 376 KiB/);
     const widths = new Set(lines.map((s) => s.length));
     expect(widths.size).toBe(1);
   });

@@ -143,8 +143,9 @@ describe('buildPageTables + walk', () => {
       { gva: layout.exceptionStack.gpa, gpa: layout.exceptionStack.gpa, size: layout.exceptionStack.size, writable: true,
         executable: false, user: false },
     ]);
-    // The PEB and the image's first (read-only) page form one user r-- run.
-    expect(runs[3]).toMatchObject({ gva: layout.peb.gpa, size: 0x2000, writable: false, executable: false, user: true });
+    // The PEB alone (the unmapped gap follows it), then the image's first (read-only) page.
+    expect(runs[3]).toMatchObject({ gva: layout.peb.gpa, size: 0x1000, writable: false, executable: false, user: true });
+    expect(runs[4]).toMatchObject({ gva: layout.image.gpa, size: 0x1000, writable: false, executable: false, user: true });
     expect(runs.find((r) => r.executable && r.user)).toMatchObject({ gva: layout.image.gpa + 0x1000, size: 0x1000 });
     // input + output + heap coalesce into one rw run ending at the stack guard.
     expect(runs).toContainEqual({ gva: layout.image.gpa + 0x3000, gpa: layout.image.gpa + 0x3000,

@@ -6,7 +6,7 @@ import type { MappedRange } from './page-tables.js';
 
 export {
   planLayout, formatLayout, pageUp, HYPERLIGHT_DEFAULTS, PAGE_SIZE, MAX_TOTAL_SIZE, MAX_IMAGE_SPAN,
-  MIN_IO_BUFFER_SIZE, MIN_HEAP_SIZE, MIN_STACK_SIZE, MIN_EXCEPTION_STACK_SIZE,
+  MIN_IO_BUFFER_SIZE, MIN_HEAP_SIZE, MIN_STACK_SIZE, MIN_EXCEPTION_STACK_SIZE, IMAGE_ALIGN,
   type LayoutConfig, type MemoryLayout, type Region, type RegionName, type Span,
 } from './layout.js';
 export {
