@@ -15,8 +15,12 @@ import { type GuestCpuState, guestCpuState } from './vcpu-state.js';
 
 /** "HLTSSNAP": the first 8 bytes of every snapshot file. */
 export const SNAPSHOT_MAGIC = 0x50414e5353544c48n;
-/** The format version this library writes and reads. */
-export const SNAPSHOT_FORMAT_VERSION = 1;
+/**
+ * The format version this library writes and reads. 2: a static PIE's image starts on a
+ * 32 KiB boundary (IMAGE_ALIGN), so the same layout metadata plans other addresses than in
+ * version 1.
+ */
+export const SNAPSHOT_FORMAT_VERSION = 2;
 
 // Fixed header offsets (all little-endian).
 const OFF_MAGIC = 0;

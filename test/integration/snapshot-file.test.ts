@@ -103,11 +103,13 @@ describeKvm('snapshot files', () => {
     const flipped = Buffer.from(good);
     flipped[flipped.length - 5000]! ^= 1;
     expect(await rejection(Snapshot.load(write(flipped)))).toMatchObject({ reason: 'checksum' });
-    const v2 = Buffer.from(good);
-    v2.writeUInt32LE(2, 8);
-    const e = await rejection(Snapshot.load(write(v2)));
-    expect(e).toBeInstanceOf(SnapshotIncompatibleError);
-    expect((e as Error).message).toContain('version 2');
+    for (const version of [1, 3]) { // an earlier format (another layout) and a later one
+      const other = Buffer.from(good);
+      other.writeUInt32LE(version, 8);
+      const e = await rejection(Snapshot.load(write(other)));
+      expect(e).toBeInstanceOf(SnapshotIncompatibleError);
+      expect((e as Error).message).toContain(`format version ${version}; this library reads version 2`);
+    }
     expect(catchError(() => Snapshot.fromFileBytes(new Uint8Array(8)))).toBeInstanceOf(SnapshotFileError);
   });
 });
