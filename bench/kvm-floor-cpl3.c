@@ -7,12 +7,12 @@
  *   loop_ns  - KVM_RUN of a CPL3 `dec/jnz` loop of LOOP_N iterations ending in the MMIO
  *              store, and loop1_ns the same with 1 iteration (guest instruction cost);
  *   evolve_ns - the cold cycle with exactly the syscalls `evolve()` from an init template
- *              makes (strace'd), in its order: open /dev/kvm, API version, CREATE_VM,
- *              VCPU_MMAP_SIZE, manual dirty-log protection, guest memory with guard pages,
- *              one dirty-logged slot, the template's bytes copied in, CREATE_VCPU, SET_SIGNAL_MASK, SYNC_REGS
- *              check, kvm_run, CPUID, ENFORCE_PV_FEATURE_CPUID, SET_XSAVE, the MSR filter
- *              (default deny), registers through kvm_run's sync area, one KVM_RUN to the
- *              guest's doorbell, teardown.
+ *              makes on the main thread (strace'd), in its order: CREATE_VM, manual
+ *              dirty-log protection, guest memory with guard pages, one dirty-logged slot,
+ *              the template's bytes copied in, CREATE_VCPU, SET_SIGNAL_MASK, kvm_run, CPUID,
+ *              ENFORCE_PV_FEATURE_CPUID, SET_XSAVE, the MSR filter (default deny), registers
+ *              through kvm_run's sync area, one KVM_RUN to the guest's doorbell, teardown;
+ *              /dev/kvm stays open and capabilities are asked once, as the library does.
  *   mailbox_ns - a call across a shared-memory mailbox, no exit: a CPL3 guest polls a
  *              request word (`pause` while idle) and answers in a response word, its vCPU in
  *              KVM_RUN on a thread of its own, this thread posting and spinning on the

@@ -21,19 +21,30 @@ struct floor_machine {
   int sync;
 };
 
-/* open /dev/kvm, API version, CREATE_VM, VCPU_MMAP_SIZE, manual dirty-log protection, guest
- * memory with a PROT_NONE guard page on each side (as GuestMemory.allocate), one
- * dirty-logged slot. The caller copies the memory contents in next. */
+/* As the library's main thread: /dev/kvm opened (and its API version and vCPU mmap size
+ * read) at the first machine and kept, and each capability asked at the first machine that
+ * needs it (src/sandbox/machine.ts: systemKvm, the capability caches). -1: not asked yet. */
+static int floor_kvm = -1;
+static int floor_run_size;
+static int floor_manual_dirty = -1, floor_sync = -1, floor_pv_enforce = -1, floor_msr_filter = -1;
+
+/* CREATE_VM, manual dirty-log protection, guest memory with a PROT_NONE guard page on each
+ * side (as GuestMemory.allocate), one dirty-logged slot. The caller copies the memory
+ * contents in next. */
 static void floor_create_vm(struct floor_machine *m, size_t mem_size) {
-  m->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (m->kvm < 0) die("open /dev/kvm");
-  if (ioctl(m->kvm, KVM_GET_API_VERSION, 0) != 12) die("KVM_GET_API_VERSION");
+  if (floor_kvm < 0) {
+    floor_kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (floor_kvm < 0) die("open /dev/kvm");
+    if (ioctl(floor_kvm, KVM_GET_API_VERSION, 0) != 12) die("KVM_GET_API_VERSION");
+    floor_run_size = ioctl(floor_kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (floor_run_size <= 0) die("KVM_GET_VCPU_MMAP_SIZE");
+  }
+  m->kvm = floor_kvm;
+  m->run_size = (size_t)floor_run_size;
   m->vm = ioctl(m->kvm, KVM_CREATE_VM, 0);
   if (m->vm < 0) die("KVM_CREATE_VM");
-  int run_size = ioctl(m->kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
-  if (run_size <= 0) die("KVM_GET_VCPU_MMAP_SIZE");
-  m->run_size = (size_t)run_size;
-  if (ioctl(m->vm, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) > 0) {
+  if (floor_manual_dirty < 0) floor_manual_dirty = ioctl(m->vm, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) > 0;
+  if (floor_manual_dirty) {
     struct kvm_enable_cap cap = {.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, .args = {KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE}};
     if (ioctl(m->vm, KVM_ENABLE_CAP, &cap) < 0) die("KVM_ENABLE_CAP dirty");
   }
@@ -51,7 +62,7 @@ static void floor_create_vm(struct floor_machine *m, size_t mem_size) {
 }
 
 /* CREATE_VCPU with the library's signal mask (the thread's: its kick signal is not blocked
- * here), the SYNC_REGS check, kvm_run, CPUID, ENFORCE_PV_FEATURE_CPUID. */
+ * here), kvm_run, CPUID, ENFORCE_PV_FEATURE_CPUID. */
 static void floor_create_vcpu(struct floor_machine *m, const struct kvm_cpuid2 *cpuid) {
   m->vcpu = ioctl(m->vm, KVM_CREATE_VCPU, 0);
   if (m->vcpu < 0) die("KVM_CREATE_VCPU");
@@ -60,26 +71,27 @@ static void floor_create_vcpu(struct floor_machine *m, const struct kvm_cpuid2 *
   pthread_sigmask(SIG_SETMASK, NULL, &cur);
   memcpy(mask.set, &cur, 8);
   if (ioctl(m->vcpu, KVM_SET_SIGNAL_MASK, &mask) < 0) die("KVM_SET_SIGNAL_MASK");
-  m->sync = ioctl(m->vm, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+  if (floor_sync < 0) floor_sync = ioctl(m->vm, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+  m->sync = floor_sync;
   m->run = mmap(NULL, m->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->vcpu, 0);
   if (m->run == MAP_FAILED) die("mmap kvm_run");
   if (ioctl(m->vcpu, KVM_SET_CPUID2, cpuid) < 0) die("KVM_SET_CPUID2");
-  if (ioctl(m->kvm, KVM_CHECK_EXTENSION, KVM_CAP_ENFORCE_PV_FEATURE_CPUID) > 0) {
+  if (floor_pv_enforce < 0) floor_pv_enforce = ioctl(m->kvm, KVM_CHECK_EXTENSION, KVM_CAP_ENFORCE_PV_FEATURE_CPUID) > 0;
+  if (floor_pv_enforce) {
     struct kvm_enable_cap cap = {.cap = KVM_CAP_ENFORCE_PV_FEATURE_CPUID, .args = {1}};
     if (ioctl(m->vcpu, KVM_ENABLE_CAP, &cap) < 0) die("KVM_ENABLE_CAP pv");
   }
 }
 
-/* The MSR filter (default deny), installed last as the library does, then /dev/kvm closed. */
+/* The MSR filter (default deny), installed last as the library does. /dev/kvm stays open. */
 static void floor_deny_msrs(struct floor_machine *m) {
-  if (ioctl(m->vm, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER) > 0) {
+  if (floor_msr_filter < 0) floor_msr_filter = ioctl(m->vm, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER) > 0;
+  if (floor_msr_filter) {
     static uint8_t deny[1];
     struct kvm_msr_filter f = {.flags = KVM_MSR_FILTER_DEFAULT_DENY};
     f.ranges[0] = (struct kvm_msr_filter_range){.flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE, .nmsrs = 1, .base = 0, .bitmap = deny};
     if (ioctl(m->vm, KVM_X86_SET_MSR_FILTER, &f) < 0) die("KVM_X86_SET_MSR_FILTER");
   }
-  close(m->kvm);
-  m->kvm = -1;
 }
 
 /* Whether registers go through kvm_run's sync area (both regs and sregs), as the library's do. */

@@ -204,9 +204,10 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   };
   const c3EvolveSpec: RowSpec = {
     id: C3_EVOLVE, label: 'C floor: cold cycle making evolve()\'s syscalls', group: 'C floor', baseline: C3_EVOLVE, target: null,
-    note: 'bench/kvm-floor-cpl3.c: exactly the syscalls strace shows for evolve() from an init template + one call + close: open, API version, ' +
-      'CREATE_VM, VCPU_MMAP_SIZE, manual dirty log, mmap with guard pages, dirty-logged slot, the template copied in, CREATE_VCPU, SET_SIGNAL_MASK, SYNC_REGS check, ' +
-      'kvm_run, CPUID, ENFORCE_PV_FEATURE_CPUID, SET_XSAVE, MSR filter, sync registers, KVM_RUN to the doorbell, teardown',
+    note: 'bench/kvm-floor-cpl3.c: exactly the syscalls strace shows for evolve() from an init template + one call + close on the main thread: ' +
+      'CREATE_VM, manual dirty log, mmap with guard pages, dirty-logged slot, the template copied in, CREATE_VCPU, SET_SIGNAL_MASK, ' +
+      'kvm_run, CPUID, ENFORCE_PV_FEATURE_CPUID, SET_XSAVE, MSR filter, sync registers, KVM_RUN to the doorbell, teardown (/dev/kvm kept open, ' +
+      'capabilities asked once, as the library does)',
   };
   const instrSpec: RowSpec = {
     id: 'guest-instruction', label: 'one guest instruction (CPL3)', group: 'guest', baseline: null, target: null,
