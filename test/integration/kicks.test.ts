@@ -123,14 +123,14 @@ describe('the main thread\'s shared kick timer', () => {
     try {
       earlier.arm(100); // a call that ended: the timer stays armed for its deadline, 100 ms out
       earlier.disarm();
-      outer.arm(300); // keeps it (it fires before the outer deadline; due() re-aims it then)
+      outer.arm(1000); // keeps it (it fires before the outer deadline; due() re-aims it then)
       expect(outer.due()).toBe(false); // the outer call's first entry
       sleep(150); // the timer fires: its kick ends that entry, as a stray one
       consumeKicks();
       inner.arm(60_000); // a host function calls another sandbox: the timer now fires in 60 s
       inner.disarm();
       expect(outer.due()).toBe(false); // the outer call's next entry: it must aim the timer at its own deadline again
-      sleep(250); // past the outer deadline (300 ms)
+      sleep(1000); // past the outer deadline (1 s after its arm)
       expect(consumeKicks()).toBe(1); // the kick came at the outer deadline, not 60 s later
       expect(outer.due()).toBe(true);
       outer.disarm();
