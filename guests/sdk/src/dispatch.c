@@ -13,14 +13,15 @@
 extern hl_Vec *c_guest_dispatch_function(const hl_FunctionCall *call) __attribute__((weak));
 
 /* The registry (declared in hyperlight_guest.h, filled inline by the registration
- * macro): an array in registration order and a hash table of chains through it, newest
- * first. Lookup takes the oldest match, so the first of two equal names wins. `key`: see
- * HL_KEY_ in hyperlight_guest.h. */
+ * macro): an array in registration order and a hash table of chains through it, oldest
+ * first. Lookup takes the first match, the oldest, so the first of two equal names wins.
+ * `key`: see HL_KEY_ in hyperlight_guest.h. */
 #define KEY_LEN(k) ((uint32_t)(k) & 0xFFFFFF)
 #define KEY_COUNT(k) ((unsigned)((k) >> 24) & 15)
 #define KEY_NAME_MASK 0xFFFFFFFF00FFFFFFull /* length and hash */
 typedef hl_registered_fn_ registered_fn;
-registered_fn hl_functions_[HL_MAX_FUNCTIONS];
+/* In its own section, which sdk/guest.ld places right after the hot data, on its page. */
+__attribute__((section(".bss.hl_table"))) registered_fn hl_functions_[HL_MAX_FUNCTIONS];
 size_t hl_functions_bytes_;
 HL_HOT_DATA_ const registered_fn *hl_buckets_[HL_NAME_BUCKETS_];
 
@@ -181,16 +182,15 @@ static bool names_equal(const char *a, const char *b, size_t n) {
 
 static const registered_fn *lookup(const char *name, uint32_t len) {
   uint64_t key = len | (uint64_t)hl_name_hash_(name, len) << 32;
-  const registered_fn *found = NULL;
   if (len <= 8) { /* the name's bytes are in the entry */
     uint64_t name8 = hl_name8_(name, len);
-    for (const registered_fn *r = hl_buckets_[key >> 56]; r != NULL; r = r->next)
-      if ((r->key & KEY_NAME_MASK) == key && r->name8 == name8) found = r;
-    return found;
+    for (const registered_fn *r = hl_buckets_[HL_BUCKET_(key)]; r != NULL; r = r->next)
+      if ((r->key & KEY_NAME_MASK) == key && r->name8 == name8) return r;
+    return NULL;
   }
-  for (const registered_fn *r = hl_buckets_[key >> 56]; r != NULL; r = r->next)
-    if ((r->key & KEY_NAME_MASK) == key && names_equal(r->name, name, len)) found = r;
-  return found;
+  for (const registered_fn *r = hl_buckets_[HL_BUCKET_(key)]; r != NULL; r = r->next)
+    if ((r->key & KEY_NAME_MASK) == key && names_equal(r->name, name, len)) return r;
+  return NULL;
 }
 
 static uint32_t name_len(const registered_fn *r) { return KEY_LEN(r->key); }

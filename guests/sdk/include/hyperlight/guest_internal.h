@@ -36,7 +36,8 @@ static inline __attribute__((always_inline)) uint32_t hl_name_hash_(const char *
   ((uint64_t)__builtin_strlen(name) | (uint64_t)(count) << 24 | (uint64_t)(ret) << 28 |   \
    (uint64_t)hl_name_hash_((name), __builtin_strlen(name)) << 32)
 /* The registry (internal; dispatch.c): functions in registration order and a hash table
- * of chains through them, newest first. */
+ * of chains through them, oldest first: a lookup stops at the first match, so it reads
+ * only the entries registered before it in its chain (on the hot page for the first ~36). */
 typedef struct hl_registered_fn_ {
   const char *name;
   hl_guest_function fn;
@@ -75,7 +76,10 @@ static inline __attribute__((always_inline)) uint64_t hl_pack_types_(const hl_Pa
   }
   return p;
 }
-#define HL_NAME_BUCKETS_ 256
+/* 64 chains, indexed by the name hash's top 6 bits: the table (512 bytes) and the first
+ * ~36 registered functions then share the hot data's page (sdk/guest.ld). */
+#define HL_NAME_BUCKETS_ 64
+#define HL_BUCKET_(key) ((key) >> 58)
 extern __attribute__((visibility("hidden"))) hl_registered_fn_ hl_functions_[HL_MAX_FUNCTIONS];
 extern __attribute__((visibility("hidden"))) size_t hl_functions_bytes_; /* in use */
 extern __attribute__((visibility("hidden"))) const hl_registered_fn_ *hl_buckets_[HL_NAME_BUCKETS_];
@@ -97,8 +101,10 @@ static inline __attribute__((always_inline)) void hl_register_inline_(
   r->types = hl_pack_types_(param_types, (unsigned)(key >> 24) & 15);
   r->key = key;
   if ((key & 0xFFFFFF) <= 8) r->name8 = hl_name8_(name, key & 0xFFFFFF); /* else unused */
-  r->next = hl_buckets_[key >> 56];
-  hl_buckets_[key >> 56] = r;
+  r->next = NULL;
+  const hl_registered_fn_ **link = &hl_buckets_[HL_BUCKET_(key)];
+  while (*link != NULL) link = &((hl_registered_fn_ *)*link)->next;
+  *link = r;
   hl_functions_bytes_ = used + sizeof *r;
 }
 /* Literal names with constant counts and types register inline; anything else calls the
