@@ -5,9 +5,12 @@ import * as I from './ioctl.js';
 import { kvm_msr_list } from './layouts.generated.js';
 import { LIBC, SyscallError, close, ioctlWithBuffer, ioctlWithInt, open, resourceHint } from './libc.js';
 import { type CpuidEntry, decodeCpuid, encodeCpuid } from './structs.js';
-import { Vm } from './vm.js';
+import { Vm, askedOnce } from './vm.js';
 
 export type { CpuidEntry };
+
+/** Kvm.capability's answers by capability. */
+const capabilities = new Map<number, number>();
 
 /** An open /dev/kvm. Close it when done; VMs it created stay usable after. */
 export class Kvm {
@@ -67,6 +70,11 @@ export class Kvm {
   /** KVM_CHECK_EXTENSION on the system fd: 0 when unsupported, else a cap-specific value. */
   checkExtension(cap: number): number {
     return this.ioctl(I.KVM_CHECK_EXTENSION, cap);
+  }
+
+  /** checkExtension(cap), asked once per process and remembered (what KVM offers does not change while it runs). */
+  capability(cap: number): number {
+    return askedOnce(capabilities, cap, (c) => this.checkExtension(c));
   }
 
   /** KVM_GET_VCPU_MMAP_SIZE: bytes to mmap from each vCPU fd (kvm_run and data pages). */

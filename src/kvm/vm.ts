@@ -20,8 +20,18 @@ export interface UserMemoryRegion {
 
 interface DirtyBitmap { bytes: Uint8Array; pages: number; all?: Uint8Array }
 
-/** Whether vCPUs have KVM_CAP_SYNC_REGS for regs and sregs: asked at the first vCPU (the same for every VM of the process). */
-let syncRegs: boolean | undefined;
+/** Vm.capability's answers by capability (the same for every VM of the process). */
+const capabilities = new Map<number, number>();
+
+/** `ask(cap)` the first time, then its answer from `answers` (Vm.capability, Kvm.capability). */
+export function askedOnce(answers: Map<number, number>, cap: number, ask: (cap: number) => number): number {
+  let r = answers.get(cap);
+  if (r === undefined) {
+    r = ask(cap);
+    answers.set(cap, r);
+  }
+  return r;
+}
 
 export class Vm {
   #fd: number;
@@ -50,6 +60,14 @@ export class Vm {
     const r = ioctlWithInt(this.fd, I.KVM_CHECK_EXTENSION, cap);
     if (r < 0) throw new KvmIoctlError(I.KVM_CHECK_EXTENSION, -r);
     return r;
+  }
+
+  /**
+   * checkExtension(cap), asked of the first VM that needs it and remembered: every VM here
+   * is of the default type, and what KVM offers does not change while the process runs.
+   */
+  capability(cap: number): number {
+    return askedOnce(capabilities, cap, (c) => this.checkExtension(c));
   }
 
   /** KVM_SET_USER_MEMORY_REGION: maps host memory at a guest-physical address. */
@@ -126,7 +144,7 @@ export class Vm {
     if (r < 0) throw new KvmIoctlError(I.KVM_CREATE_VCPU, -r, `vcpu ${id}`);
     let vcpu: Vcpu;
     try {
-      syncRegs ??= (this.checkExtension(KVM_CAP_SYNC_REGS) & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) ===
+      const syncRegs = (this.capability(KVM_CAP_SYNC_REGS) & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) ===
         (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
       vcpu = new Vcpu(r, this.#vcpuMmapSize, () => this.#vcpus.delete(vcpu), syncRegs);
     } catch (e) {

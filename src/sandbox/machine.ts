@@ -325,22 +325,15 @@ function systemKvm(): Kvm {
  * (~27 us each when guest code runs natively). Returns whether it is on.
  */
 function enableManualDirtyLog(vm: Vm): boolean {
-  manualDirtyLog ??= (vm.checkExtension(K.KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) & K.KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) !== 0;
-  if (!manualDirtyLog) return false;
+  if ((vm.capability(K.KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) & K.KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) === 0) return false;
   vm.enableCap(K.KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, [BigInt(K.KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE)]);
   return true;
 }
 
 /** KVM_CAP_ENFORCE_PV_FEATURE_CPUID: paravirtual MSRs and hypercalls only as CPUID offers them (none). */
 function enforcePvCpuid(vcpu: Vcpu, kvm: Kvm): void {
-  pvCpuidEnforceable ??= kvm.checkExtension(K.KVM_CAP_ENFORCE_PV_FEATURE_CPUID) > 0;
-  if (pvCpuidEnforceable) vcpu.enableCap(K.KVM_CAP_ENFORCE_PV_FEATURE_CPUID, [1n]);
+  if (kvm.capability(K.KVM_CAP_ENFORCE_PV_FEATURE_CPUID) > 0) vcpu.enableCap(K.KVM_CAP_ENFORCE_PV_FEATURE_CPUID, [1n]);
 }
-
-// What KVM offers does not change while the process runs (the module is loaded or not, and
-// every VM here is of the default type): each capability is asked once, not per machine.
-let manualDirtyLog: boolean | undefined;
-let pvCpuidEnforceable: boolean | undefined;
 
 /** Writes the guest's starting memory: the ELF image, tables and PEB, or a template. */
 function loadContents(memory: GuestMemory, layout: MemoryLayout, start: MachineStart, sink?: PhaseSink): { cr3: bigint; entry: bigint } {

@@ -31,7 +31,6 @@ export const GUEST_MSR_ALLOW: { readonly read: readonly number[]; readonly write
   Object.freeze({ read: Object.freeze([]), write: Object.freeze([]) });
 
 let bitmaps: Mapping | undefined;
-let filterSupported: boolean | undefined;
 let filter: Uint8Array | undefined;
 const denied = new WeakSet<Vm>();
 
@@ -65,8 +64,7 @@ function filterBytes(): Uint8Array {
  * filters. Returns whether the filter is installed. Call before the first KVM_RUN.
  */
 export function denyGuestMsrAccess(vm: Vm): boolean {
-  filterSupported ??= vm.checkExtension(KVM_CAP_X86_MSR_FILTER) > 0; // the same for every VM of the process
-  if (!filterSupported) return false;
+  if (vm.capability(KVM_CAP_X86_MSR_FILTER) <= 0) return false;
   const r = ioctlWithBuffer(vm.fd, KVM_X86_SET_MSR_FILTER, filterBytes());
   if (r < 0) throw new KvmIoctlError('KVM_X86_SET_MSR_FILTER', -r);
   denied.add(vm);

@@ -55,8 +55,6 @@ export class UninitializedSandbox {
   readonly #image: ElfImage;
   readonly #config: ResolvedConfig;
   readonly #layout: MemoryLayout;
-  /** layoutKey(#layout), made once: the key of its init templates and idle VMs. */
-  readonly #layoutKey: string;
   readonly #hosts = new HostFunctionRegistry();
   /** The application's print function; undefined: the default (stdout, see printToStdout). */
   #print: PrintFunction | undefined;
@@ -72,7 +70,6 @@ export class UninitializedSandbox {
     this.#image = binary.image();
     this.#config = config;
     this.#layout = layout;
-    this.#layoutKey = layoutKey(layout);
   }
 
   /**
@@ -177,9 +174,9 @@ export class UninitializedSandbox {
     const trace = options.trace;
     const phases = guardPhaseSink(trace);
     const logLevel = this.#logger ? this.#logLevel : LogLevel.None;
-    const templateKey = `${this.#layoutKey}|log${logLevel}`;
+    const vmKey = layoutKey(this.#layout); // cached per layout (snapshot.ts)
+    const templateKey = `${vmKey}|log${logLevel}`;
     const template = options.freshInit ? undefined : this.#binary.template(templateKey);
-    const vmKey = this.#layoutKey;
     const idle = this.#binary.takeIdleVm(vmKey);
     let machine: Machine;
     try {
