@@ -10,9 +10,10 @@
  *              makes on the main thread (strace'd), in its order: CREATE_VM, manual
  *              dirty-log protection, guest memory with guard pages, one dirty-logged slot,
  *              the template's bytes copied in, CREATE_VCPU, SET_SIGNAL_MASK, kvm_run, CPUID,
- *              ENFORCE_PV_FEATURE_CPUID, SET_XSAVE, the MSR filter (default deny), registers
- *              through kvm_run's sync area, one KVM_RUN to the guest's doorbell, teardown;
- *              /dev/kvm stays open and capabilities are asked once, as the library does.
+ *              ENFORCE_PV_FEATURE_CPUID, LSTAR, SET_XSAVE, the MSR filter (default deny),
+ *              registers through kvm_run's sync area, one KVM_RUN to the guest's doorbell,
+ *              teardown; /dev/kvm stays open, capabilities are asked once and an idle VM
+ *              with one vCPU is held throughout (the kernel anchor), as the library does.
  *   mailbox_ns - a call across a shared-memory mailbox, no exit: a CPL3 guest polls a
  *              request word (`pause` while idle) and answers in a response word, its vCPU in
  *              KVM_RUN on a thread of its own, this thread posting and spinning on the
@@ -119,6 +120,9 @@ static void setup(struct floor_machine *m, size_t mem_size, uint64_t rip) {
   memcpy(m->mem, template_image, template_size);
   write_guest(m->mem);
   floor_create_vcpu(m, cpuid);
+  /* The library points LSTAR at an unmapped sentinel (a guest `syscall` then faults there). */
+  struct { struct kvm_msrs hdr; struct kvm_msr_entry e[1]; } msrs = {.hdr = {.nmsrs = 1}, .e = {{.index = 0xc0000082, .data = 0x7fffffff0000ull}}};
+  if (ioctl(m->vcpu, KVM_SET_MSRS, &msrs) != 1) die("KVM_SET_MSRS");
   if (ioctl(m->vcpu, KVM_SET_XSAVE, &xsave_ref) < 0) die("KVM_SET_XSAVE");
   floor_deny_msrs(m);
   if (floor_has_sync_regs(m)) {
@@ -265,6 +269,7 @@ int main(int argc, char **argv) {
     close(ref.vm);
     close(k);
   }
+  floor_hold_anchor();
   printf("{\"evolve_ns\":[");
   for (int i = 0; i < cold; i++) {
     uint64_t t = now_ns();

@@ -28,6 +28,22 @@ static int floor_kvm = -1;
 static int floor_run_size;
 static int floor_manual_dirty = -1, floor_sync = -1, floor_pv_enforce = -1, floor_msr_filter = -1;
 
+/* As the library's main thread (src/sandbox/kernel-anchor.ts): one idle VM with one vCPU
+ * kept while machines come and go, so that KVM's static keys (preempt notifiers, the
+ * no-in-kernel-APIC vCPU count) do not switch, rewriting kernel text with IPIs to every
+ * CPU, at each machine's creation and teardown. Made once, before the first cycle; the
+ * library makes it at its first machine and keeps it across a cold-start loop. */
+static void floor_hold_anchor(void) {
+  static int anchor_vm = -1;
+  if (anchor_vm >= 0) return;
+  int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (kvm < 0) die("open /dev/kvm");
+  anchor_vm = ioctl(kvm, KVM_CREATE_VM, 0);
+  if (anchor_vm < 0) die("KVM_CREATE_VM (anchor)");
+  if (ioctl(anchor_vm, KVM_CREATE_VCPU, 0) < 0) die("KVM_CREATE_VCPU (anchor)");
+  close(kvm);
+}
+
 /* CREATE_VM, manual dirty-log protection, guest memory with a PROT_NONE guard page on each
  * side (as GuestMemory.allocate), one dirty-logged slot. The caller copies the memory
  * contents in next. */

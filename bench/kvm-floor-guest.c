@@ -4,8 +4,9 @@
  * So the guest executes exactly the code a JS call runs, touching the same pages; only the
  * host side differs. Prints JSON with per-iteration nanoseconds of:
  *   cold_ns - evolve()'s syscalls from an init template (as kvm-floor-cpl3's evolve_ns,
- *             with the captured memory, registers, XSAVE, CPUID, LSTAR and XCR0), then one
- *             KVM_RUN to the guest's Halt doorbell (the first call), then teardown;
+ *             with the captured memory, registers, XSAVE, CPUID, LSTAR and XCR0, and the
+ *             kernel anchor held), then one KVM_RUN to the guest's Halt doorbell (the first
+ *             call), then teardown;
  *   warm_ns - a warm call on one machine: the call's input and output stack pointers put
  *             back as the library's I/O buffers leave them, KVM_RUN to the Halt doorbell.
  * Every run must end at the Halt doorbell (an MMIO store): anything else (a system call
@@ -132,6 +133,7 @@ int main(int argc, char **argv) {
   int cold = atoi(argv[2]), warm = atoi(argv[3]);
   input_prefix = captured(h.input_gpa);
   output_prefix = captured(h.output_gpa);
+  floor_hold_anchor();
   printf("{\"cold_ns\":[");
   for (int i = 0; i < cold; i++) {
     struct floor_machine m;

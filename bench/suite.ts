@@ -157,7 +157,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const cColdSpec: RowSpec = {
     id: C_COLD, label: 'C floor: cold cycle (CPL0 guest)', group: 'C floor', baseline: C_COLD, target: null,
     note: 'bench/kvm-floor.c: KVM_CREATE_VM, mmap + KVM_SET_USER_MEMORY_REGION of the sandbox\'s memory size, KVM_CREATE_VCPU + mmap kvm_run, ' +
-      'set sregs/regs (long mode), KVM_RUN to the first OUT, munmap/close everything; /dev/kvm opened once',
+      'set sregs/regs (long mode), KVM_RUN to the first OUT, munmap/close everything; /dev/kvm opened once, an idle VM held (the kernel anchor)',
   };
   const cWarmSpec: RowSpec = {
     id: C_WARM, label: 'C floor: warm exit round trip, emulated CPL0 OUT', group: 'C floor', baseline: C_WARM, target: null,
@@ -206,8 +206,8 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     id: C3_EVOLVE, label: 'C floor: cold cycle making evolve()\'s syscalls', group: 'C floor', baseline: C3_EVOLVE, target: null,
     note: 'bench/kvm-floor-cpl3.c: exactly the syscalls strace shows for evolve() from an init template + one call + close on the main thread: ' +
       'CREATE_VM, manual dirty log, mmap with guard pages, dirty-logged slot, the template copied in, CREATE_VCPU, SET_SIGNAL_MASK, ' +
-      'kvm_run, CPUID, ENFORCE_PV_FEATURE_CPUID, SET_XSAVE, MSR filter, sync registers, KVM_RUN to the doorbell, teardown (/dev/kvm kept open, ' +
-      'capabilities asked once, as the library does)',
+      'kvm_run, CPUID, ENFORCE_PV_FEATURE_CPUID, LSTAR, SET_XSAVE, MSR filter, sync registers, KVM_RUN to the doorbell, teardown (/dev/kvm kept open, ' +
+      'capabilities asked once, an idle VM with one vCPU held throughout: the kernel anchor, as the library does)',
   };
   const instrSpec: RowSpec = {
     id: 'guest-instruction', label: 'one guest instruction (CPL3)', group: 'guest', baseline: null, target: null,
@@ -233,7 +233,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const cgColdSpec: RowSpec = {
     id: CG_COLD, label: 'C floor: cold cycle from the init template + the first Echo, the library\'s guest', group: 'C floor',
     baseline: CG_COLD, target: null,
-    note: 'bench/kvm-floor-guest.c: evolve()\'s syscalls (as the row above, plus LSTAR and XCR0) with the memory, registers, ' +
+    note: 'bench/kvm-floor-guest.c: evolve()\'s syscalls (as the row above, plus XCR0) with the memory, registers, ' +
       'XSAVE and CPUID a simpleguest sandbox has when its first Echo("hi") enters KVM_RUN (bench/guest-floor.ts captures them), that KVM_RUN ' +
       'to the Halt doorbell, teardown: the guest runs exactly the code and touches exactly the pages of the JS cold start',
   };

@@ -138,6 +138,11 @@ export class Vm {
     if (r < 0) throw new KvmIoctlError(I.KVM_ENABLE_CAP, -r, `capability ${cap}`);
   }
 
+  /** The fds of this VM's open vCPUs. */
+  vcpuFds(): number[] {
+    return [...this.#vcpus].map((v) => v.fd);
+  }
+
   /** KVM_CREATE_VCPU, then mmap of its kvm_run area. */
   createVcpu(id = 0): Vcpu {
     const r = ioctlWithInt(this.fd, I.KVM_CREATE_VCPU, id);

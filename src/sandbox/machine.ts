@@ -14,6 +14,7 @@ import { type MemoryLayout, buildPageTables, mappedRangesFor, planLayout } from 
 import * as X from '../x86_64/index.js';
 import { type PebFields, writePeb, writePebRandomSeed } from './abi.js';
 import type { ResolvedConfig } from './config.js';
+import { holdKernelAnchor, releaseKernelAnchor } from './kernel-anchor.js';
 import { denyGuestMsrAccess, guestMsrAccessDenied } from './msr-filter.js';
 import {
   type GuestCpuState, type VcpuState, applyGuestCpuState, captureVcpuState, resetPrivileged,
@@ -292,6 +293,7 @@ export function createMachine(layout: MemoryLayout, start: MachineStart, sink?: 
     // first KVM_RUN: the ioctl waits for an SRCU grace period, which KVM expedites only when
     // the VM's SRCU has been idle for a while (not right after KVM_CREATE_VM).
     denyGuestMsrAccess(vm);
+    holdKernelAnchor(kvm, vm);
     if (sink) sink.phase('create-vcpu', t, clock());
     return { layout, memory, vm, vcpu, cr3, entry, features: features!, manualDirtyLog, startSregs, reference };
   } catch (e) {
@@ -432,7 +434,11 @@ export function closeMachine(m: Machine): void {
     try {
       m.vm.close();
     } finally {
-      m.memory.close();
+      try {
+        m.memory.close();
+      } finally {
+        releaseKernelAnchor(m.vm);
+      }
     }
   }
 }
