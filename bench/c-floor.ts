@@ -113,6 +113,8 @@ export interface Cpl3FloorSamples {
   loopN: number;
   /** The cold cycle making exactly the syscalls of evolve() from an init template. */
   evolveNs: number[];
+  /** The same cycles without the kernel anchor (run first, before it exists). */
+  evolveBareNs: number[];
   /** A call across a shared-memory mailbox with the vCPU in KVM_RUN on another thread (no exit), and the same with 4 pages copied back per call. */
   mailboxNs: number[];
   mailboxRestoreNs: number[];
@@ -126,7 +128,7 @@ export function runCpl3Floor(memBytes: number, coldIters: number, warmIters: num
   if (typeof n !== 'number') throw new Error('C floor output: loop_n is not a number');
   return {
     mmioNs: numberArray(out, 'mmio_ns'), trapNs: numberArray(out, 'trap_ns'), loopNs: numberArray(out, 'loop_ns'),
-    loop1Ns: numberArray(out, 'loop1_ns'), loopN: n, evolveNs: numberArray(out, 'evolve_ns'),
+    loop1Ns: numberArray(out, 'loop1_ns'), loopN: n, evolveNs: numberArray(out, 'evolve_ns'), evolveBareNs: numberArray(out, 'evolve_bare_ns'),
     mailboxNs: numberArray(out, 'mailbox_ns'), mailboxRestoreNs: numberArray(out, 'mailbox_restore_ns'),
   };
 }

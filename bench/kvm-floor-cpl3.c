@@ -13,7 +13,8 @@
  *              ENFORCE_PV_FEATURE_CPUID, LSTAR, SET_XSAVE, the MSR filter (default deny),
  *              registers through kvm_run's sync area, one KVM_RUN to the guest's doorbell,
  *              teardown; /dev/kvm stays open, capabilities are asked once and an idle VM
- *              with one vCPU is held throughout (the kernel anchor), as the library does.
+ *              with one vCPU is held throughout (the kernel anchor), as the library does;
+ *   evolve_bare_ns - the same cycles run first, before the anchor exists (what it saves);
  *   mailbox_ns - a call across a shared-memory mailbox, no exit: a CPL3 guest polls a
  *              request word (`pause` while idle) and answers in a response word, its vCPU in
  *              KVM_RUN on a thread of its own, this thread posting and spinning on the
@@ -161,6 +162,20 @@ static void teardown(struct floor_machine *m) {
   floor_teardown(m);
 }
 
+/* `n` cold cycles (setup, one KVM_RUN to the doorbell, teardown) as JSON `"name":[...],`. */
+static void cold_series(const char *name, size_t mem_size, int n) {
+  printf("\"%s\":[", name);
+  for (int i = 0; i < n; i++) {
+    uint64_t t = now_ns();
+    struct floor_machine m;
+    setup(&m, mem_size, 0x4000);
+    run_to(&m, KVM_EXIT_MMIO);
+    teardown(&m);
+    printf("%s%llu", i ? "," : "", (unsigned long long)(now_ns() - t));
+  }
+  printf("],");
+}
+
 static void series(const char *name, int first, struct floor_machine *m, unsigned reason, int n) {
   printf("%s\"%s\":[", first ? "" : ",", name);
   run_to(m, reason);
@@ -269,17 +284,11 @@ int main(int argc, char **argv) {
     close(ref.vm);
     close(k);
   }
+  /* The cold cycle first without the kernel anchor (none exists yet), then with it. */
+  printf("{");
+  cold_series("evolve_bare_ns", mem_size, cold);
   floor_hold_anchor();
-  printf("{\"evolve_ns\":[");
-  for (int i = 0; i < cold; i++) {
-    uint64_t t = now_ns();
-    struct floor_machine m;
-    setup(&m, mem_size, 0x4000);
-    run_to(&m, KVM_EXIT_MMIO);
-    teardown(&m);
-    printf("%s%llu", i ? "," : "", (unsigned long long)(now_ns() - t));
-  }
-  printf("],");
+  cold_series("evolve_ns", mem_size, cold);
   struct floor_machine m;
   setup(&m, mem_size, 0x4000);
   series("mmio_ns", 1, &m, KVM_EXIT_MMIO, warm);

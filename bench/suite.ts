@@ -66,7 +66,7 @@ const QUICK: Plan = {
 
 /** Every row id a run produces, in table order. */
 export const ROW_IDS = [
-  'c-floor-cold', 'c-floor-warm', 'c-run-loop', 'c3-exit-mmio', 'c3-exit-trap', 'c3-evolve', 'c-guest-cold', 'c-guest-warm',
+  'c-floor-cold', 'c-floor-warm', 'c-run-loop', 'c3-exit-mmio', 'c3-exit-trap', 'c3-evolve', 'c3-evolve-bare', 'c-guest-cold', 'c-guest-warm',
   'js-cold-cycle', 'js-vcpu-run', 'guest-instruction',
   'compute-crc32-native', 'compute-crc32-guest', 'compute-integrate-native', 'compute-integrate-guest',
   'compute-libc-native', 'compute-libc-guest',
@@ -209,6 +209,11 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
       'kvm_run, CPUID, ENFORCE_PV_FEATURE_CPUID, LSTAR, SET_XSAVE, MSR filter, sync registers, KVM_RUN to the doorbell, teardown (/dev/kvm kept open, ' +
       'capabilities asked once, an idle VM with one vCPU held throughout: the kernel anchor, as the library does)',
   };
+  const c3EvolveBareSpec: RowSpec = {
+    id: 'c3-evolve-bare', label: 'C floor: the same cold cycle without the kernel anchor', group: 'C floor', baseline: C3_EVOLVE, target: null,
+    note: 'bench/kvm-floor-cpl3.c: the cycle above run first, before the idle VM exists: each VM\'s creation and teardown then switch ' +
+      'KVM\'s static keys (kernel text patched, IPIs to every CPU); the ratio is what the anchor saves (src/sandbox/kernel-anchor.ts)',
+  };
   const instrSpec: RowSpec = {
     id: 'guest-instruction', label: 'one guest instruction (CPL3)', group: 'guest', baseline: null, target: null,
     note: 'bench/kvm-floor-cpl3.c: median KVM_RUN of a 2n-instruction CPL3 dec/jnz loop (n = 10^6) minus one of n = 1, over 2(n - 1)',
@@ -218,7 +223,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     try {
       c3 = runCpl3Floor(memBytes, plan.cCold + wCold, plan.cWarm + wWarm);
     } catch (e) {
-      for (const spec of [c3ExitSpec, c3TrapSpec, c3EvolveSpec, instrSpec, C_MAILBOX_SPECS.call, C_MAILBOX_SPECS.restore]) skipped(spec, e);
+      for (const spec of [c3ExitSpec, c3TrapSpec, c3EvolveSpec, c3EvolveBareSpec, instrSpec, C_MAILBOX_SPECS.call, C_MAILBOX_SPECS.restore]) skipped(spec, e);
       return;
     }
     timed(C_MAILBOX_SPECS.call, c3.mailboxNs, 200);
@@ -226,6 +231,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     timed(c3ExitSpec, c3.mmioNs.slice(wWarm), wWarm);
     timed(c3TrapSpec, c3.trapNs.slice(wWarm), wWarm);
     timed(c3EvolveSpec, c3.evolveNs.slice(wCold), wCold);
+    timed(c3EvolveBareSpec, c3.evolveBareNs.slice(wCold), wCold);
     const perInstr = (summarize(c3.loopNs).median - summarize(c3.loop1Ns).median) / (2 * (c3.loopN - 1));
     rows.push({ ...instrSpec, unit: 'ns', iterations: c3.loopNs.length, warmup: 0, median: perInstr, p99: null, ratio: null });
   });
