@@ -227,6 +227,11 @@ export class ExitlessSandbox {
     return Atomics.load(this.#ctl, CTL_TIMER);
   }
 
+  /** @internal the vCPU thread's kernel tid (0 before it is up, -1 after it ended), for tests. */
+  get vcpuThreadId(): number {
+    return Atomics.load(this.#ctl, CTL_TID);
+  }
+
   /** @internal the machine, for tests. */
   get machine(): Machine {
     return this.#m;

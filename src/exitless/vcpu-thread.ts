@@ -42,10 +42,14 @@ function stopWanted(): boolean {
   return call !== 0 && c >>> 2 === call && (c & 3) !== 0;
 }
 
-/** Runs the vCPU until it must stop; returns the STOP_* reason. */
-function runUntilStop(): void {
+/**
+ * Runs the vCPU until it must stop; returns the STOP_* reason. `sliceMs`: the time slice a
+ * guest may stay idle without parking.
+ */
+function runUntilStop(sliceMs: number): void {
   const fd = init.vcpuFd;
   let idleCalls = -1;
+  let idleSince = 0;
   for (;;) {
     Atomics.store(irq, IRQ_RUNNING, 1);
     if (stopWanted()) {
@@ -70,11 +74,18 @@ function runUntilStop(): void {
     if (r === -EINTR) {
       consumeKicks(); // the kick that ended KVM_RUN stays pending outside it: take it off
       if (stopWanted()) return stop(STOP_INTERRUPTED, r);
-      // A time-slice tick: a guest that spent a whole slice idle without parking is parked here.
+      // A time-slice tick, or another signal (a profiler's SIGPROF, a stray kick): a guest
+      // seen idle, with no call started, for at least a whole slice is parked here. The time
+      // is checked, not the ticks counted: any signal ends KVM_RUN.
       if (Atomics.load(ctl, CTL_IN_CALL) === 0) {
         const calls = Atomics.load(ctl, CTL_CALLS);
-        if (calls === idleCalls) return stop(STOP_FORCED_PARK, r);
-        idleCalls = calls;
+        const now = performance.now();
+        if (calls !== idleCalls) {
+          idleCalls = calls;
+          idleSince = now;
+        } else if (now - idleSince >= sliceMs) {
+          return stop(STOP_FORCED_PARK, r);
+        }
       } else {
         idleCalls = -1;
       }
@@ -98,7 +109,7 @@ for (;;) {
   const slice = Math.max(1, Atomics.load(ctl, CTL_SLICE_MS));
   timer.arm(slice * 1e6, slice * 1e6);
   try {
-    runUntilStop();
+    runUntilStop(slice);
   } finally {
     timer.disarm();
   }

@@ -9,6 +9,7 @@ import { GuestBinary, bundledGuestPath } from '../../src/sandbox/guest-binary.js
 import type { SandboxConfig } from '../../src/sandbox/config.js';
 import { ParameterValue } from '../../src/sandbox/values.js';
 import { UninitializedSandbox } from '../../src/sandbox/uninitialized-sandbox.js';
+import { getpid, tgkill, vcpuKickSignal } from '../../src/kvm/libc.js';
 import { describeKvm } from '../helpers/kvm.js';
 import { catchError } from '../helpers/errors.js';
 
@@ -185,6 +186,22 @@ describeKvm('exitless mode: time limits, kill and parking', () => {
     const end = Date.now() + 3000;
     while (!s.parked && Date.now() < end) sleep(2);
     expect(s.parked).toBe(true);
+    expect(s.call('Ping', 'Int', 41)).toBe(42);
+  });
+
+  it('other signals (a profiler\'s SIGPROF, stray kicks) do not park a guest before its time slice has passed', () => {
+    const s = exitless({ guest: HOSTILE, spinUs: 100, sliceMs: 1000 });
+    expect(s.call('MailboxNeverPark', 'Int')).toBe(0);
+    const t0 = Date.now();
+    for (let i = 0; i < 20; i++) { // each ends KVM_RUN with EINTR, as the slice timer's tick does
+      expect(tgkill(getpid(), s.vcpuThreadId, vcpuKickSignal())).toBe(true);
+      sleep(1);
+    }
+    if (Date.now() - t0 < 900) expect(s.parked).toBe(false);
+    const end = Date.now() + 5000;
+    while (!s.parked && Date.now() < end) sleep(2);
+    expect(s.parked).toBe(true); // the slice itself still parks it
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1000);
     expect(s.call('Ping', 'Int', 41)).toBe(42);
   });
 });
