@@ -445,6 +445,20 @@ static int32_t mailbox_bad_op(int32_t op) {
   for (;;) __builtin_ia32_pause(); /* the host stops the vCPU */
 }
 
+/* A transient flip of one bit of *at (bit and hold time from x): held for a few pauses, then
+ * put back, so that reads that overlap it see it and the others do not. */
+static void transient_flip(volatile uint8_t *at, uint32_t x) {
+  uint8_t bit = (uint8_t)(1u << (x >> 3 & 7));
+  *at ^= bit;
+  for (uint32_t d = x >> 26; d != 0; d--) __builtin_ia32_pause();
+  *at ^= bit;
+}
+
+static uint32_t xorshift(uint32_t x) {
+  x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+  return x;
+}
+
 /* The race: `rounds` times, re-posts a host call (HostAdd(1, 2), built once by the SDK) and
  * flips random bytes of the output buffer, its stack pointer and the mailbox argument while
  * the host reads them, until the host answers. Returns the rounds the host answered. */
@@ -452,7 +466,12 @@ static int32_t mailbox_flip(int32_t seed, int32_t rounds) {
   if (hl_mailbox == NULL) return -1;
   hl_Parameter p[2] = {{.tag = hl_ParameterType_Int, .value.Int = 1}, {.tag = hl_ParameterType_Int, .value.Int = 2}};
   hl_FunctionCall call = {"HostAdd", p, 2, hl_ReturnType_Int};
-  hl_call_host_function(&call); /* leaves the FunctionCall's bytes at output + 8 */
+  /* Without the host's inline feature the SDK sends a FunctionCall flatbuffer, which stays
+   * at output + 8 (with it, HostAdd's scalars would go in the mailbox record). */
+  uint32_t features = MBW(HL_MB_OFF_HOST_FEATURES);
+  MBW(HL_MB_OFF_HOST_FEATURES) = 0;
+  hl_call_host_function(&call);
+  MBW(HL_MB_OFF_HOST_FEATURES) = features;
   uint8_t *out = output_buf();
   uint32_t size = *(uint32_t *)(out + 8);
   uint64_t end = ((8 + 4 + (uint64_t)size + 7) & ~(uint64_t)7) + 8; /* element, padding, back-pointer */
@@ -467,25 +486,88 @@ static int32_t mailbox_flip(int32_t seed, int32_t rounds) {
     uint32_t seen = MBW(HL_MB_OFF_HOST_WORD);
     mailbox_post_raw(HL_OP_CALL_FUNCTION, 0);
     for (long i = 0; i < 2000000 && MBW(HL_MB_OFF_HOST_WORD) == seen; i++) {
-      x ^= x << 13; x ^= x >> 17; x ^= x << 5;
-      /* a transient flip: one bit, held for a few pauses, then put back, so that reads
-       * that overlap it see it and the others do not */
+      x = xorshift(x);
       volatile uint8_t *at;
       switch (x & 7) {
       case 0: at = out + (x >> 29); break;                     /* the stack pointer */
       case 1: at = hl_mailbox + HL_MB_OFF_GUEST_ARG + (x >> 29); break;
       default: at = out + 8 + (x >> 8) % (end - 8); break;     /* the element */
       }
-      uint8_t bit = (uint8_t)(1u << (x >> 3 & 7));
-      *at ^= bit;
-      for (uint32_t d = x >> 26; d != 0; d--) __builtin_ia32_pause();
-      *at ^= bit;
+      transient_flip(at, x);
     }
     uint32_t now = MBW(HL_MB_OFF_HOST_WORD);
     MBW(HL_MB_OFF_GUEST_STATE) = now; /* consumed, as the SDK would */
     if (now != seen && (now & 15) == HL_MB_CMD_REPLY) answered++;
   }
   return answered;
+}
+
+/* An inline host call HostAdd(a, b) written into the mailbox's guest record and name line. */
+static void inline_host_add(int32_t a, int32_t b) {
+  volatile uint8_t *rec = hl_mailbox + HL_MB_OFF_GUEST_RECORD;
+  static const char name[] = "HostAdd";
+  for (size_t i = 0; i < sizeof name - 1; i++) hl_mailbox[HL_MB_OFF_GUEST_NAME + i] = (uint8_t)name[i];
+  rec[HL_MB_REC_OFF_NAME_LEN] = sizeof name - 1;
+  rec[HL_MB_REC_OFF_COUNT] = 2;
+  rec[HL_MB_REC_OFF_TYPE] = hl_ReturnType_Int;
+  rec[HL_MB_REC_OFF_PTYPES] = hl_ParameterType_Int;
+  rec[HL_MB_REC_OFF_PTYPES + 1] = hl_ParameterType_Int;
+  *(volatile uint64_t *)(rec + HL_MB_REC_OFF_VALUES) = (uint32_t)a;
+  *(volatile uint64_t *)(rec + HL_MB_REC_OFF_VALUES + 8) = (uint32_t)b;
+}
+
+/* The race on inline messages: `rounds` times, posts HostAdd(1, 2) as an inline host call and
+ * flips random bits of its record, name line and argument while the host reads them, until
+ * the host answers (inline, or with a FunctionCallResult, which is dropped). Returns the
+ * rounds the host answered. */
+static int32_t mailbox_flip_inline(int32_t seed, int32_t rounds) {
+  if (hl_mailbox == NULL) return -1;
+  uint32_t x = (uint32_t)seed | 1;
+  int32_t answered = 0;
+  for (int32_t r = 0; r < rounds; r++) {
+    inline_host_add(1, 2);
+    wr64(input_buf(), HL_IOBUF_EMPTY_SP); /* drop what a FunctionCallResult reply left */
+    uint32_t seen = MBW(HL_MB_OFF_HOST_WORD);
+    mailbox_post_raw(HL_OP_CALL_INLINE, 0);
+    for (long i = 0; i < 2000000 && MBW(HL_MB_OFF_HOST_WORD) == seen; i++) {
+      x = xorshift(x);
+      volatile uint8_t *at;
+      switch (x & 3) {
+      case 0: at = hl_mailbox + HL_MB_OFF_GUEST_NAME + (x >> 29); break;        /* the name */
+      case 1: at = hl_mailbox + HL_MB_OFF_GUEST_ARG + (x >> 29); break;
+      default: at = hl_mailbox + HL_MB_OFF_GUEST_RECORD + (x >> 8) % 24; break;  /* header, types, values */
+      }
+      transient_flip(at, x);
+    }
+    uint32_t now = MBW(HL_MB_OFF_HOST_WORD);
+    MBW(HL_MB_OFF_GUEST_STATE) = now; /* consumed, as the SDK would */
+    unsigned cmd = now & 15;
+    if (now != seen && (cmd == HL_MB_CMD_REPLY || cmd == HL_MB_CMD_REPLY_INLINE)) answered++;
+  }
+  wr64(input_buf(), HL_IOBUF_EMPTY_SP);
+  return answered;
+}
+
+/* Posts a malformed inline message (the host poisons the sandbox): 0 a name of 0 bytes, 1 of
+ * 121, 2 five parameters, 3 a String parameter, 4 a name that is not UTF-8, 5 a call's value
+ * of type String (with the right Halt argument). */
+static int32_t mailbox_bad_inline(int32_t kind) {
+  if (hl_mailbox == NULL) return -1;
+  volatile uint8_t *rec = hl_mailbox + HL_MB_OFF_GUEST_RECORD;
+  inline_host_add(1, 2);
+  switch (kind) {
+  case 0: rec[HL_MB_REC_OFF_NAME_LEN] = 0; break;
+  case 1: rec[HL_MB_REC_OFF_NAME_LEN] = HL_MB_NAME_MAX + 1; break;
+  case 2: rec[HL_MB_REC_OFF_COUNT] = HL_MB_REC_MAX_PARAMS + 1; break;
+  case 3: rec[HL_MB_REC_OFF_PTYPES + 1] = hl_ParameterType_String; break;
+  case 4: hl_mailbox[HL_MB_OFF_GUEST_NAME] = 0xff; break;
+  default:
+    rec[HL_MB_REC_OFF_TYPE] = hl_ReturnType_String;
+    mailbox_post_raw(HL_OP_HALT_INLINE, MBW(HL_MB_OFF_GUEST_STATE + 8)); /* the call word it answers */
+    for (;;) __builtin_ia32_pause();
+  }
+  mailbox_post_raw(HL_OP_CALL_INLINE, 0);
+  for (;;) __builtin_ia32_pause(); /* the host stops the vCPU */
 }
 
 /* ---------------------------------------------------------------- heap */
@@ -580,6 +662,8 @@ HYPERLIGHT_WRAP_FUNCTION(ping, Int, 1, Int)
 HYPERLIGHT_WRAP_FUNCTION(mailbox_never_park, Int, 0)
 HYPERLIGHT_WRAP_FUNCTION(mailbox_bad_op, Int, 1, Int)
 HYPERLIGHT_WRAP_FUNCTION(mailbox_flip, Int, 2, Int, Int)
+HYPERLIGHT_WRAP_FUNCTION(mailbox_flip_inline, Int, 2, Int, Int)
+HYPERLIGHT_WRAP_FUNCTION(mailbox_bad_inline, Int, 1, Int)
 HYPERLIGHT_WRAP_FUNCTION(print_then_abort, Int, 1, String)
 HYPERLIGHT_WRAP_FUNCTION(next_random, ULong, 0)
 
@@ -649,6 +733,8 @@ void hyperlight_main(void) {
   HYPERLIGHT_REGISTER_FUNCTION("MailboxNeverPark", mailbox_never_park);
   HYPERLIGHT_REGISTER_FUNCTION("MailboxBadOp", mailbox_bad_op);
   HYPERLIGHT_REGISTER_FUNCTION("MailboxFlip", mailbox_flip);
+  HYPERLIGHT_REGISTER_FUNCTION("MailboxFlipInline", mailbox_flip_inline);
+  HYPERLIGHT_REGISTER_FUNCTION("MailboxBadInline", mailbox_bad_inline);
   HYPERLIGHT_REGISTER_FUNCTION("PrintThenAbort", print_then_abort);
   HYPERLIGHT_REGISTER_FUNCTION("NextRandom", next_random);
   HYPERLIGHT_REGISTER_FUNCTION("RawSyscall", raw_syscall);

@@ -9,19 +9,20 @@ import { getpid, tgkill, vcpuKickSignal } from '../kvm/libc.js';
 import { PAGE_SIZE } from '../mem/guest-memory.js';
 import { libraryDir } from '../package-root.js';
 import {
-  MB_CMD_CALL, MB_CMD_PARK, MB_CMD_REPLY, OP_CALL_FUNCTION, OP_DEBUG_PRINT, OP_HALT, OP_LOG, OP_PARK, OP_WAKE,
-  DEBUG_PRINT_MAX, DOORBELL_STRIDE, PEB_OFF_INPUT_SIZE, PEB_OFF_MAILBOX_PTR, PEB_OFF_MAILBOX_SIZE,
+  MB_CMD_CALL, MB_CMD_CALL_INLINE, MB_CMD_PARK, MB_CMD_REPLY, MB_CMD_REPLY_INLINE, OP_CALL_FUNCTION, OP_CALL_INLINE,
+  OP_DEBUG_PRINT, OP_HALT, OP_HALT_INLINE, OP_LOG, OP_PARK, OP_WAKE, DEBUG_PRINT_MAX, DOORBELL_STRIDE, PEB_OFF_INPUT_SIZE, PEB_OFF_MAILBOX_PTR, PEB_OFF_MAILBOX_SIZE,
 } from '../sandbox/abi.js';
-import { decodeGuestLogData } from '../sandbox/codec.js';
+import { MAX_WIRE_PARAMETERS, decodeGuestLogData } from '../sandbox/codec.js';
 import {
-  ExecutionCanceledError, GuestProtocolError, PoisonedSandboxError, SandboxBusyError, poisons,
+  ExecutionCanceledError, GuestProtocolError, PoisonedSandboxError, ReturnTypeMismatchError, SandboxBusyError, poisons,
 } from '../sandbox/errors.js';
 import { declaredArguments, withUndeclaredHint } from '../sandbox/guest-functions.js';
 import { CANCEL_KILL, CANCEL_NONE, type InterruptHandle } from '../sandbox/interrupt.js';
 import { IoBuffers } from '../sandbox/iobuf.js';
 import { GUEST_SLOT, type Machine } from '../sandbox/machine.js';
-import { type MultiUseSandbox, answerHostCall, callResult } from '../sandbox/multi-use-sandbox.js';
+import { type MultiUseSandbox, answerHostCall, callResult, hostCallReply, runHostCall } from '../sandbox/multi-use-sandbox.js';
 import type { Snapshot } from '../sandbox/snapshot.js';
+import { checkFunctionCall } from '../sandbox/wire-writer.js';
 import {
   type CallArgument, type PlainOf, type ReturnTypeName, type TypedValue, fromPlain, parseReturnTypeName, toPlain,
 } from '../sandbox/values.js';
@@ -30,6 +31,7 @@ import {
   GO_QUIT, GO_RUN, STOP_ERROR, STOP_EXIT, STOP_FORCED_PARK, STOP_INTERRUPTED, STOP_NONE, STOP_PARKED,
   type VcpuThreadInit,
 } from './control.js';
+import { InlineRecords } from './inline.js';
 import { HostMailbox, OutputCopier } from './mailbox.js';
 
 /** `exitless` option of `evolve()`. */
@@ -121,6 +123,11 @@ export class ExitlessSandbox {
   readonly #mb: HostMailbox;
   readonly #io: IoBuffers;
   readonly #out: OutputCopier;
+  readonly #inl: InlineRecords;
+  /** The guest takes inline messages (it said so when it entered the mailbox loop). */
+  #inline = false;
+  /** The last call used the I/O stacks (a flatbuffer went across): an inline call empties them first. */
+  #stacksTouched = true;
   readonly #hostSpinMs: number;
   readonly #tid: number;
   #running = false;
@@ -157,6 +164,8 @@ export class ExitlessSandbox {
     const mbGpa = inputData.gpa + inputData.size - MAILBOX_SIZE;
     this.#mb = new HostMailbox(bytes, mbGpa);
     this.#mb.reset(Math.round(spinUs * m.vcpu.getTscKhz() / 1000));
+    this.#inl = new InlineRecords(bytes, mbGpa);
+    this.#inl.announce();
     this.#io = new IoBuffers(bytes, view, { gpa: inputData.gpa, size: inputData.size - MAILBOX_SIZE }, outputData);
     this.#out = new OutputCopier(bytes, view, outputData.gpa, outputData.size);
     view.setBigUint64(peb.gpa + PEB_OFF_MAILBOX_SIZE, BigInt(MAILBOX_SIZE), true);
@@ -187,6 +196,7 @@ export class ExitlessSandbox {
       this.#close();
       throw new GuestProtocolError(`the guest did not enter exitless mode (vCPU stop ${reason}; built with an older SDK?)`);
     }
+    this.#inline = this.#inl.guestTakesInline(); // read once: the guest cannot change it later
     this.#noteWrittenBeforeBaseline();
     this.#baseline = inner.snapshot();
   }
@@ -274,8 +284,16 @@ export class ExitlessSandbox {
     this.#usable();
     if (this.#poison !== undefined) throw new PoisonedSandboxError({ cause: this.#poison });
     const { codec } = this.#parts.loop;
-    const message = codec.encodeFunctionCall(name, params, 'guest', returnType);
-    this.#io.startCall(message);
+    let command = MB_CMD_CALL;
+    if (this.#inline) checkFunctionCall(name, params, 'guest', returnType, MAX_WIRE_PARAMETERS);
+    if (this.#inline && this.#inl.writeCall(name, params, returnType)) {
+      command = MB_CMD_CALL_INLINE;
+      if (this.#stacksTouched) this.#io.emptyStacks();
+      this.#stacksTouched = false;
+    } else {
+      this.#io.startCall(codec.encodeFunctionCall(name, params, 'guest', returnType));
+      this.#stacksTouched = true;
+    }
     this.#parts.budget.begin();
     const ctl = this.#ctl;
     const limit = this.#parts.config.maxExecutionTimeMs;
@@ -285,7 +303,7 @@ export class ExitlessSandbox {
     Atomics.store(ctl, CTL_IN_CALL, 1);
     Atomics.add(ctl, CTL_CALLS, 1);
     try {
-      const callWord = this.#mb.post(MB_CMD_CALL);
+      const callWord = this.#mb.post(command);
       if (!this.#running) this.#run();
       return this.#serve(name, returnType, deadline, callWord);
     } catch (e) {
@@ -310,21 +328,46 @@ export class ExitlessSandbox {
         continue;
       }
       const op = word & 0xff;
-      if (op === OP_HALT) {
+      if (op === OP_HALT || op === OP_HALT_INLINE) {
         // The guest's Halt names the call command it answers (read once).
         const answers = this.#mb.argLow();
         if (answers !== callWord) {
           throw new GuestProtocolError(`the guest's Halt answers command 0x${answers.toString(16)}, not this call's 0x${callWord.toString(16)}`);
         }
-        return callResult(loop.codec, this.#out.pop(), name, returnType, hostError);
+        if (op === OP_HALT) {
+          this.#stacksTouched = true;
+          return callResult(loop.codec, this.#out.pop(), name, returnType, hostError);
+        }
+        if (!this.#inline) throw new GuestProtocolError('an inline result from a guest that did not say it sends them');
+        const { type, value } = this.#inl.readValue();
+        if (type !== returnType) {
+          throw new ReturnTypeMismatchError(`guest function ${name} returned ${type}, the caller expected ${returnType}`);
+        }
+        return type === 'Void' ? undefined : { type, value } as TypedValue;
       }
+      let reply = MB_CMD_REPLY;
       switch (op) {
         case OP_CALL_FUNCTION: {
           loop.guestOutputs++;
           const call = loop.codec.decodeFunctionCall(this.#out.pop());
-          const { reply, failed } = answerHostCall(loop.codec, hosts, call);
+          const { reply: bytes, failed } = answerHostCall(loop.codec, hosts, call);
           if (failed !== undefined) hostError = failed;
-          this.#io.pushInput(reply);
+          this.#io.pushInput(bytes);
+          this.#stacksTouched = true;
+          break;
+        }
+        case OP_CALL_INLINE: {
+          if (!this.#inline) throw new GuestProtocolError('an inline host call from a guest that did not say it sends them');
+          loop.guestOutputs++;
+          const call = this.#inl.readHostCall();
+          const outcome = runHostCall(hosts, call.name, call.args);
+          if (outcome.failed === undefined && this.#inl.writeValue(outcome.value)) {
+            reply = MB_CMD_REPLY_INLINE;
+          } else { // an error, or a String or VecBytes value: a FunctionCallResult on the input stack
+            if (outcome.failed !== undefined) hostError = outcome.failed;
+            this.#io.pushInput(hostCallReply(loop.codec, outcome));
+            this.#stacksTouched = true;
+          }
           break;
         }
         case OP_DEBUG_PRINT:
@@ -341,7 +384,7 @@ export class ExitlessSandbox {
           throw new GuestProtocolError(`mailbox op ${op} is not one the guest may post (docs/exitless.md)`);
       }
       if (performance.now() >= deadline) this.#timeout();
-      this.#mb.post(MB_CMD_REPLY);
+      this.#mb.post(reply);
     }
   }
 
@@ -549,6 +592,7 @@ export class ExitlessSandbox {
     snapMem.restoreRange(memory, layout.inputData.gpa, layout.inputData.size);
     snapMem.restoreRange(memory, layout.outputData.gpa, layout.outputData.size);
     this.#mb.resync();
+    this.#inl.forgetName(); // the page came back from the snapshot
     this.#out.high = 0;
     this.#io.clearHostWrites();
     if (this.#baseline !== snapshot) {

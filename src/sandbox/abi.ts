@@ -72,6 +72,34 @@ export const MB_OFF_GUEST_STATE = 128;
 export const MB_CMD_CALL = 1;
 export const MB_CMD_REPLY = 2;
 export const MB_CMD_PARK = 3;
+
+// ---- Inline messages (exitless mode, docs/exitless.md "Inline messages") ----
+// A call, host call or result whose values are all scalars travels in the mailbox page, in
+// the cache line of the word that announces it: a 40-byte record (u8 name length, u8
+// parameter count, u8 type, u8 0, u8 parameter types[4], u64 values[4]); the name's bytes
+// in a line of their own. Used only when both sides set MB_FEATURE_INLINE in their features word.
+export const MB_OFF_HOST_FEATURES = 20;
+export const MB_OFF_HOST_RECORD = 24;
+export const MB_OFF_GUEST_RECORD = 80;
+export const MB_OFF_GUEST_FEATURES = 140;
+export const MB_OFF_HOST_NAME = 256;
+export const MB_OFF_GUEST_NAME = 384;
+export const MB_FEATURE_INLINE = 1;
+export const MB_REC_OFF_NAME_LEN = 0;
+export const MB_REC_OFF_COUNT = 1;
+export const MB_REC_OFF_TYPE = 2;
+export const MB_REC_OFF_PTYPES = 4;
+export const MB_REC_OFF_VALUES = 8;
+export const MB_REC_MAX_PARAMS = 4;
+export const MB_NAME_MAX = 120;
+/** A call in the host record. */
+export const MB_CMD_CALL_INLINE = 4;
+/** A host call's value in the host record. */
+export const MB_CMD_REPLY_INLINE = 5;
+/** Mailbox only: a host call in the guest record. */
+export const OP_CALL_INLINE = 112;
+/** Mailbox only: the call's value in the guest record; the argument as a Halt's. */
+export const OP_HALT_INLINE = 113;
 /** The bytes "HLTSPEB1" read as a little-endian u64. */
 export const PEB_MAGIC = 0x3142455053544C48n;
 /** Version of this ABI, stored in the PEB (2: ring-3 guests and the doorbell). */

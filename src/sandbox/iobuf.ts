@@ -123,10 +123,15 @@ export class IoBuffers {
 
   /** Empties both buffers and pushes `message` (its first `length` bytes) onto the input buffer. */
   startCall(message: Uint8Array, length = message.length): void {
-    resetStack(this.#mem, this.#view, this.#output.gpa, this.#output.size);
-    resetStack(this.#mem, this.#view, this.#input.gpa, this.#input.size);
+    this.emptyStacks();
     this.pushInput(message, length);
     if (this.hostWriteEndOutput < IOBUF_EMPTY_SP) this.hostWriteEndOutput = IOBUF_EMPTY_SP;
+  }
+
+  /** Empties both buffers (their stack pointers back to 8). */
+  emptyStacks(): void {
+    resetStack(this.#mem, this.#view, this.#output.gpa, this.#output.size);
+    resetStack(this.#mem, this.#view, this.#input.gpa, this.#input.size);
   }
 
   /** Pushes a message (its first `length` bytes) onto the input buffer (a call, or a host-call result). */

@@ -59,14 +59,25 @@ const RESTORE_WORKING_SET_MAX = 256;
  */
 export function answerHostCall(codec: RunLoop['codec'], hosts: HostFunctionRegistry, call: DecodedFunctionCall):
   { reply: Uint8Array; failed: unknown } {
+  const r = runHostCall(hosts, call.name, call.args);
+  return { reply: hostCallReply(codec, r), failed: r.failed };
+}
+
+/** What host function `name` returned (`failed` undefined) or threw; a library limit (OutputLimitError) is thrown. */
+export function runHostCall(hosts: HostFunctionRegistry, name: string, args: readonly TypedValue[]):
+  { value: TypedValue | undefined; failed: unknown } {
   try {
-    const value = hosts.call(call.name, call.args);
-    return { reply: codec.encodeFunctionCallResult({ ok: true, value }), failed: undefined };
+    return { value: hosts.call(name, args), failed: undefined };
   } catch (e) {
     if (e instanceof OutputLimitError) throw e;
-    // What a host function throws itself goes back to the guest as HostError.
-    return { reply: codec.encodeFunctionCallResult({ ok: false, code: HOST_ERROR_CODE, message: describeThrown(e) }), failed: e };
+    return { value: undefined, failed: e };
   }
+}
+
+/** The FunctionCallResult of a host call's outcome: what a host function throws itself goes back to the guest as HostError. */
+export function hostCallReply(codec: RunLoop['codec'], r: { value: TypedValue | undefined; failed: unknown }): Uint8Array {
+  if (r.failed === undefined) return codec.encodeFunctionCallResult({ ok: true, value: r.value });
+  return codec.encodeFunctionCallResult({ ok: false, code: HOST_ERROR_CODE, message: describeThrown(r.failed) });
 }
 
 /**

@@ -1,5 +1,5 @@
 // Exitless mode on real KVM: calls, host calls, prints and logs through the mailbox; errors, poisoning, restores (working set and exact), time limits, kill, parking, and hostile guests racing the host over the mailbox.
-import { afterEach, expect, it } from 'vitest';
+import { afterEach, expect, it, vi } from 'vitest';
 import { HyperlightError } from '../../src/errors.js';
 import type { ExitlessSandbox } from '../../src/exitless/exitless-sandbox.js';
 import {
@@ -7,7 +7,8 @@ import {
 } from '../../src/sandbox/errors.js';
 import { GuestBinary, bundledGuestPath } from '../../src/sandbox/guest-binary.js';
 import type { SandboxConfig } from '../../src/sandbox/config.js';
-import { ParameterValue } from '../../src/sandbox/values.js';
+import { ParameterValue, type ParameterTypeName, type ReturnTypeName } from '../../src/sandbox/values.js';
+import { InlineRecords } from '../../src/exitless/inline.js';
 import { UninitializedSandbox } from '../../src/sandbox/uninitialized-sandbox.js';
 import { getpid, tgkill, vcpuKickSignal } from '../../src/kvm/libc.js';
 import { describeKvm } from '../helpers/kvm.js';
@@ -29,6 +30,8 @@ interface Setup {
   sliceMs?: number;
   guest?: Uint8Array;
   logs?: string[];
+  /** More host functions: name -> [parameter types, return type, implementation]. */
+  hosts?: Record<string, [ParameterTypeName[], ReturnTypeName, (...args: never[]) => unknown]>;
 }
 
 function exitless(s: Setup = {}): ExitlessSandbox {
@@ -36,6 +39,7 @@ function exitless(s: Setup = {}): ExitlessSandbox {
   const prints = s.prints;
   u.registerPrint((text) => { prints?.push(text); return text.length; });
   u.registerHostFunction('HostAdd', { params: ['Int', 'Int'], returns: 'Int' }, s.hostAdd ?? ((a: number, b: number) => a + b));
+  for (const [name, [params, returns, fn]] of Object.entries(s.hosts ?? {})) u.registerHostFunction(name, { params, returns }, fn);
   if (s.logs) {
     const logs = s.logs;
     u.registerLogger((r) => { logs.push(r.message); }, 2);
@@ -43,6 +47,31 @@ function exitless(s: Setup = {}): ExitlessSandbox {
   const sandbox = u.evolve({ exitless: { spinUs: s.spinUs ?? 500, ...(s.sliceMs ? { sliceMs: s.sliceMs } : {}) } });
   open.push(sandbox);
   return sandbox;
+}
+
+/**
+ * Runs hostile race `fn` (seed, rounds) for 40 seeds of 20 rounds: the rounds the host
+ * answered, the calls that failed (each followed by a restore) and their error codes. After
+ * each, the sandbox must answer a Ping.
+ */
+function race(s: ExitlessSandbox, fn: string): { answered: number; failed: number; codes: Set<string> } {
+  let answered = 0;
+  let failed = 0;
+  const codes = new Set<string>();
+  for (let seed = 1; seed <= 40; seed++) {
+    try {
+      const n = s.call(fn, 'Int', seed * 7919, 20);
+      expect(n).toBeGreaterThanOrEqual(0);
+      answered += n;
+    } catch (e) {
+      expect(e).toBeInstanceOf(HyperlightError);
+      codes.add((e as HyperlightError).code);
+      failed++;
+      s.restore();
+    }
+    expect(s.call('Ping', 'Int', seed)).toBe(seed + 1);
+  }
+  return { answered, failed, codes };
 }
 
 function sleep(ms: number): void {
@@ -219,27 +248,119 @@ describeKvm('exitless mode: hostile guests racing the host', () => {
   it('a guest flipping bytes of its host call while the host reads them gets answers or a typed error, never more', () => {
     const added: number[] = [];
     const s = exitless({ guest: HOSTILE, hostAdd: (a, b) => { added.push(a + b); return a + b; } });
-    let answered = 0;
-    let failed = 0;
-    const codes = new Set<string>();
-    for (let seed = 1; seed <= 40; seed++) {
-      try {
-        const n = s.call('MailboxFlip', 'Int', seed * 7919, 20);
-        expect(n).toBeGreaterThanOrEqual(0);
-        answered += n;
-      } catch (e) {
-        expect(e).toBeInstanceOf(HyperlightError);
-        codes.add((e as HyperlightError).code);
-        failed++;
-        s.restore();
-      }
-      expect(s.call('Ping', 'Int', seed)).toBe(seed + 1);
-    }
+    const { answered, failed, codes } = race(s, 'MailboxFlip');
     // The host answered host calls mid-race, and every failure was a typed protocol-level error.
     expect(added.length + answered).toBeGreaterThan(0);
     expect(failed).toBeGreaterThan(0);
     for (const c of codes) expect(['ERR_GUEST_PROTOCOL', 'ERR_GUEST_ERROR', 'ERR_GUEST_ABORTED', 'ERR_BUFFER_OVERFLOW']).toContain(c);
     // Whatever the guest flipped, a host function only ever saw Int arguments.
     for (const v of added) expect(Number.isInteger(v)).toBe(true);
+  });
+});
+
+describeKvm('exitless mode: inline messages', () => {
+  const SCALARS = [
+    ['Int', [-(2 ** 31), 2 ** 31 - 1, 0]],
+    ['UInt', [0, 2 ** 32 - 1]],
+    ['Long', [-(2n ** 63n), 2n ** 63n - 1n]],
+    ['ULong', [0n, 2n ** 64n - 1n]],
+    ['Float', [1.5, -0, Infinity, 3.4028234663852886e38]],
+    ['Double', [Number.MIN_VALUE, -0, Number.NaN, -1e308]],
+    ['Bool', [true, false]],
+  ] as const;
+  const echoHosts = Object.fromEntries(SCALARS.map(([t]) =>
+    [`HostEcho${t}`, [[t], t, (v: unknown) => v]])) as Setup['hosts'];
+
+  it('scalar calls, host calls and results cross in the mailbox records, every type at its limits', () => {
+    const s = exitless({ hosts: echoHosts });
+    const wrote = vi.spyOn(InlineRecords.prototype, 'writeCall');
+    const hostCalls = vi.spyOn(InlineRecords.prototype, 'readHostCall');
+    const values = vi.spyOn(InlineRecords.prototype, 'readValue');
+    try {
+      const echoName = { Int: 'EchoI32', UInt: 'EchoU32', Long: 'EchoI64', ULong: 'EchoU64', Float: 'EchoFloat', Double: 'EchoDouble', Bool: 'EchoBool' };
+      let n = 0;
+      for (const [type, samples] of SCALARS) {
+        for (const v of samples) {
+          expect(s.call(echoName[type], type, v)).toStrictEqual(v);
+          expect(s.call(`RoundTripHost${type}`, type, v)).toStrictEqual(v); // guest -> HostEcho -> guest -> host
+          n += 2;
+        }
+      }
+      expect(s.call('Add', 'Int', 2, 3)).toBe(5);
+      expect(wrote).toHaveBeenCalledTimes(n + 1);
+      expect(wrote.mock.results.every((r) => r.value === true)).toBe(true);
+      // Echo<T>'s and Add's results came back inline (HYPERLIGHT_WRAP_FUNCTION's pending value);
+      // RoundTripHost<T> builds a FunctionCallResult itself (hl_flatbuffer_result_from_*).
+      expect(values).toHaveBeenCalledTimes(n / 2 + 1);
+      expect(hostCalls).toHaveBeenCalledTimes(n / 2 + 1);
+    } finally {
+      wrote.mockRestore();
+      hostCalls.mockRestore();
+      values.mockRestore();
+    }
+  });
+
+  it('strings, byte vectors, errors and Void take the FunctionCallResult path where a record cannot hold them', () => {
+    const thrown = new Error('no echo today');
+    const s = exitless({
+      hosts: {
+        HostEchoString: [['String'], 'String', (v: string) => v],
+        HostEchoVecBytes: [['VecBytes'], 'VecBytes', (v: Uint8Array) => v],
+        HostEchoInt: [['Int'], 'Int', () => { throw thrown; }],
+      },
+    });
+    const values = vi.spyOn(InlineRecords.prototype, 'readValue');
+    try {
+      expect(s.call('Echo', 'String', 'not inline')).toBe('not inline');
+      expect(s.call('RoundTripHostString', 'String', 'ünï')).toBe('ünï');
+      expect(s.call('RoundTripHostVecBytes', 'VecBytes', new Uint8Array([1, 2, 3]))).toStrictEqual(new Uint8Array([1, 2, 3]));
+      expect(values).not.toHaveBeenCalled();
+      // The host function's throw reaches the guest as a HostError and fails the call, as in ordinary mode.
+      const e = catchError(() => s.call('RoundTripHostInt', 'Int', 7));
+      expect(e).toBeInstanceOf(HyperlightError);
+      expect((e as HyperlightError).code).toBe('ERR_GUEST_ERROR');
+      expect((e as Error).message).toContain('no echo today');
+      expect((e as Error).cause).toBe(thrown);
+      expect(s.call('NoOp', 'Void')).toBeUndefined();
+      expect(s.call('EchoI32', 'Int', 9)).toBe(9); // inline again after the FunctionCallResults
+      expect(s.call('Echo', 'String', 'and back')).toBe('and back');
+    } finally {
+      values.mockRestore();
+    }
+  });
+
+  it('a scalar result the caller did not ask for is ReturnTypeMismatchError, as in ordinary mode', () => {
+    const s = exitless();
+    const e = catchError(() => s.callGuestFunctionByName('EchoI32', 'Long', [ParameterValue.Int(1)]));
+    expect((e as HyperlightError).code).toBe('ERR_RETURN_TYPE_MISMATCH');
+    expect(s.call('EchoI32', 'Int', 3)).toBe(3);
+  });
+
+  it.each([
+    [0, 'name'], [1, 'name'], [2, 'parameters'], [3, 'not a scalar'], [4, 'UTF-8'], [5, 'not a scalar or Void'],
+  ] as const)('a malformed inline message (kind %i) poisons with GuestProtocolError naming the %s', (kind, what) => {
+    const added: number[] = [];
+    const s = exitless({ guest: HOSTILE, hostAdd: (a, b) => { added.push(a + b); return a + b; } });
+    const e = catchError(() => s.call('MailboxBadInline', 'Int', kind));
+    expect(e).toBeInstanceOf(GuestProtocolError);
+    expect((e as Error).message).toContain(what);
+    expect(s.status()).toBe('poisoned');
+    expect(added).toEqual([]);
+    s.restore();
+    expect(s.call('Ping', 'Int', 1)).toBe(2);
+  });
+
+  it('a guest flipping bits of its inline host call while the host reads it gets answers or a typed error, never more', () => {
+    const seen: unknown[][] = [];
+    const s = exitless({ guest: HOSTILE, hostAdd: (a, b) => { seen.push([a, b]); return a + b; } });
+    const { answered, failed, codes } = race(s, 'MailboxFlipInline');
+    expect(seen.length + answered).toBeGreaterThan(0);
+    for (const c of codes) expect(['ERR_GUEST_PROTOCOL', 'ERR_GUEST_ERROR', 'ERR_GUEST_ABORTED']).toContain(c);
+    // Whatever the guest flipped, HostAdd only ever ran with two Int (i32) arguments.
+    for (const [a, b] of seen) {
+      expect(Number.isInteger(a) && Number.isInteger(b)).toBe(true);
+      expect(Math.abs(a as number) <= 2 ** 31 && Math.abs(b as number) <= 2 ** 31).toBe(true);
+    }
+    expect(answered + failed).toBeGreaterThan(0);
   });
 });

@@ -276,6 +276,118 @@ static HL_HOT_ hl_Vec *run_trapped(hl_guest_function fn, const hl_FunctionCall *
   return result;
 }
 
+/* Pops the input stack to `bp` (0: an inline call, nothing on the stack). */
+static inline void pop_input(uint64_t bp) {
+  if (bp != 0) io_wr64(hl_env.input, bp);
+}
+
+/* Whether `t` is a type an inline record carries (a scalar; Void only as a value). */
+static inline bool inline_type(uint8_t t, bool value) {
+  return t <= HLFB_PT_DOUBLE || t == HLFB_PT_BOOL || (value && t == HLFB_RT_VOID);
+}
+
+/* The bits of scalar `p` in an inline record (32-bit values zero-extended, Bool 0 or 1). */
+static inline uint64_t scalar_bits(const hl_Parameter *p) {
+  switch ((uint8_t)p->tag) {
+  case hl_ParameterType_Bool: return p->value.Bool ? 1 : 0;
+  case hl_ParameterType_Int: case hl_ParameterType_UInt: case hl_ParameterType_Float: return p->value.UInt;
+  default: return p->value.ULong;
+  }
+}
+
+static inline void set_scalar(hl_Parameter *p, uint8_t type, uint64_t bits) {
+  p->tag = (hl_ParameterType)type;
+  p->value.ULong = 0;
+  if (type == HLFB_PT_BOOL) p->value.Bool = bits != 0;
+  else if (type == HLFB_PT_INT || type == HLFB_PT_UINT || type == HLFB_PT_FLOAT) p->value.UInt = (uint32_t)bits;
+  else p->value.ULong = bits;
+}
+
+/* Runs guest call `fc` (its name `name_len` bytes) and leaves its FunctionCallResult (or
+ * GuestError) on the output stack, or, for an inline call with a scalar value, the value in
+ * the mailbox's guest record; then pops the input stack to `bp`. */
+static HL_HOT_ void run_call(hl_FunctionCall *fc, uint32_t name_len, uint64_t bp) {
+  const char *name = fc->function_name;
+  const registered_fn *fn = lookup(name, name_len);
+  hl_guest_function target;
+  if (fn != NULL) {
+    if (!check_signature(fn, fc->parameters, fc->parameters_len)) {
+      pop_input(bp);
+      return;
+    }
+    target = fn->fn;
+  } else if (c_guest_dispatch_function != NULL) {
+    target = c_guest_dispatch_function;
+  } else {
+    em_len = 0;
+    em_str("guest function not found: ");
+    em_bytes(name, name_len);
+    push_error(hl_ErrorCode_GuestFunctionNotFound, error_copy, em_len);
+    pop_input(bp);
+    return;
+  }
+  /* The call stays on the input stack while it runs, so host-call results pushed
+   * above it cannot overwrite its String/VecBytes parameters; it is popped here. */
+  hl_Vec *result = run_trapped(target, fc);
+  if (error_code != 0) {
+    push_error(error_code, error_message, error_message_len);
+  } else if (result == NULL && target == c_guest_dispatch_function) {
+    /* the fallback knows no such function: Hyperlight's GuestFunctionNotFound, with the name */
+    const char *n = fc->function_name ? fc->function_name : "";
+    push_error(hl_ErrorCode_GuestFunctionNotFound, n, strlen(n));
+  } else if (result == NULL) {
+    static const char m[] = "guest function returned no result (heap exhausted?)";
+    push_error(hl_ErrorCode_MallocFailed, m, sizeof m - 1);
+  } else if (result == &pending_vec && hl_mb_inline_call_ && inline_type(pending.type, true)) {
+    volatile uint8_t *rec = hl_mailbox + HL_MB_OFF_GUEST_RECORD;
+    hl_Parameter v;
+    set_scalar(&v, pending.type, pending.v.u64);
+    rec[HL_MB_REC_OFF_TYPE] = pending.type;
+    *(volatile uint64_t *)(rec + HL_MB_REC_OFF_VALUES) = pending.type == HLFB_RT_VOID ? 0 : scalar_bits(&v);
+    hl_mb_inline_result_ = true;
+  } else if (result == &pending_vec) { /* written in place, no copy */
+    static const char m[] = "result does not fit in the output buffer";
+    size_t cap;
+    uint8_t *dst = push_space(&cap);
+    size_t n = hlfb_build_result(dst, cap, &pending);
+    if (n == 0) push_error(hl_ErrorCode_UnknownError, m, sizeof m - 1);
+    else push_commit(n);
+  } else if (!push_bytes(result->data, result->len)) {
+    static const char m[] = "result does not fit in the output buffer";
+    push_error(hl_ErrorCode_UnknownError, m, sizeof m - 1);
+  }
+  if (result != NULL && result != &pending_vec) free(result);
+  pop_input(bp);
+}
+
+/* An inline call (HL_MB_CMD_CALL_INLINE): the name, return type and scalar parameters from
+ * the mailbox's host record, copied out before the call runs. */
+static HL_HOT_ void dispatch_inline(void) {
+  HL_HOT_DATA_ static hl_Parameter params[HL_MB_REC_MAX_PARAMS];
+  static char name[HL_MB_NAME_MAX + 1];
+  static const char bad[] = "malformed inline FunctionCall";
+  const volatile uint8_t *rec = hl_mailbox + HL_MB_OFF_HOST_RECORD;
+  uint32_t len = rec[HL_MB_REC_OFF_NAME_LEN];
+  unsigned n = rec[HL_MB_REC_OFF_COUNT];
+  uint8_t rt = rec[HL_MB_REC_OFF_TYPE];
+  if (len == 0 || len > HL_MB_NAME_MAX || n > HL_MB_REC_MAX_PARAMS) {
+    push_error(hl_ErrorCode_UnknownError, bad, sizeof bad - 1);
+    return;
+  }
+  for (unsigned i = 0; i < n; i++) {
+    uint8_t t = rec[HL_MB_REC_OFF_PTYPES + i];
+    if (!inline_type(t, false)) {
+      push_error(hl_ErrorCode_UnknownError, bad, sizeof bad - 1);
+      return;
+    }
+    set_scalar(&params[i], t, *(const volatile uint64_t *)(rec + HL_MB_REC_OFF_VALUES + 8 * i));
+  }
+  for (uint32_t i = 0; i < len; i++) name[i] = (char)hl_mailbox[HL_MB_OFF_HOST_NAME + i];
+  name[len] = 0;
+  hl_FunctionCall fc = {name, params, n, (hl_ReturnType)rt};
+  run_call(&fc, len, 0);
+}
+
 /* Called from entry.S on a fresh stack for each guest call. */
 __attribute__((used)) HL_HOT_ void hl_sdk_dispatch(void) {
   HL_HOT_DATA_ static hlfb_value values[HL_MAX_PARAMS];
@@ -283,6 +395,10 @@ __attribute__((used)) HL_HOT_ void hl_sdk_dispatch(void) {
   uint8_t *elem;
   uint64_t avail, bp;
   error_code = 0; /* error_message and its length are set with every nonzero code */
+  if (hl_mb_inline_call_) {
+    dispatch_inline();
+    return;
+  }
   if (!stack_top(hl_env.input, hl_env.input_size, &elem, &avail, &bp)) {
     static const char m[] = "no FunctionCall in the input buffer";
     push_error(hl_ErrorCode_UnknownError, m, sizeof m - 1);
@@ -302,49 +418,7 @@ __attribute__((used)) HL_HOT_ void hl_sdk_dispatch(void) {
   }
   for (uint32_t i = 0; i < call.param_count; i++) to_parameter(&values[i], &params[i]);
   hl_FunctionCall fc = {call.name, params, call.param_count, (hl_ReturnType)call.return_type};
-  const registered_fn *fn = lookup(call.name, call.name_len);
-  hl_guest_function target;
-  if (fn != NULL) {
-    if (!check_signature(fn, params, call.param_count)) {
-      io_wr64(hl_env.input, bp);
-      return;
-    }
-    target = fn->fn;
-  } else if (c_guest_dispatch_function != NULL) {
-    target = c_guest_dispatch_function;
-  } else {
-    em_len = 0;
-    em_str("guest function not found: ");
-    em_bytes(call.name, call.name_len);
-    push_error(hl_ErrorCode_GuestFunctionNotFound, error_copy, em_len);
-    io_wr64(hl_env.input, bp);
-    return;
-  }
-  /* The call stays on the input stack while it runs, so host-call results pushed
-   * above it cannot overwrite its String/VecBytes parameters; it is popped here. */
-  hl_Vec *result = run_trapped(target, &fc);
-  if (error_code != 0) {
-    push_error(error_code, error_message, error_message_len);
-  } else if (result == NULL && target == c_guest_dispatch_function) {
-    /* the fallback knows no such function: Hyperlight's GuestFunctionNotFound, with the name */
-    const char *name = fc.function_name ? fc.function_name : "";
-    push_error(hl_ErrorCode_GuestFunctionNotFound, name, strlen(name));
-  } else if (result == NULL) {
-    static const char m[] = "guest function returned no result (heap exhausted?)";
-    push_error(hl_ErrorCode_MallocFailed, m, sizeof m - 1);
-  } else if (result == &pending_vec) { /* written in place, no copy */
-    static const char m[] = "result does not fit in the output buffer";
-    size_t cap;
-    uint8_t *dst = push_space(&cap);
-    size_t n = hlfb_build_result(dst, cap, &pending);
-    if (n == 0) push_error(hl_ErrorCode_UnknownError, m, sizeof m - 1);
-    else push_commit(n);
-  } else if (!push_bytes(result->data, result->len)) {
-    static const char m[] = "result does not fit in the output buffer";
-    push_error(hl_ErrorCode_UnknownError, m, sizeof m - 1);
-  }
-  if (result != NULL && result != &pending_vec) free(result);
-  io_wr64(hl_env.input, bp);
+  run_call(&fc, call.name_len, bp);
 }
 
 /* ---------------------------------------------------------------- results */
@@ -440,6 +514,49 @@ hl_Vec *hl_flatbuffer_result_from_Bytes(const uint8_t *data, size_t len) {
 
 /* ---------------------------------------------------------------- host calls */
 
+/* A host call with only scalar parameters, in exitless mode: posted in the mailbox's guest
+ * record (HL_OP_CALL_INLINE). Returns false, having posted nothing, when a parameter is not
+ * a scalar. The name is written only where it differs from the last one, so that an
+ * unchanged name line stays in the host's cache. */
+static HL_HOT_ bool call_inline_(const char *name, size_t name_len, uint8_t return_type, const hl_Parameter *params,
+                                 size_t n) {
+  static const char bad[] = "malformed host function result";
+  for (size_t i = 0; i < n; i++)
+    if (!inline_type((uint8_t)params[i].tag, false)) return false;
+  volatile uint8_t *rec = hl_mailbox + HL_MB_OFF_GUEST_RECORD;
+  volatile uint8_t *nm = hl_mailbox + HL_MB_OFF_GUEST_NAME;
+  bool same = rec[HL_MB_REC_OFF_NAME_LEN] == name_len;
+  for (size_t i = 0; same && i < name_len; i++) same = nm[i] == (uint8_t)name[i];
+  if (!same)
+    for (size_t i = 0; i < name_len; i++) nm[i] = (uint8_t)name[i];
+  rec[HL_MB_REC_OFF_NAME_LEN] = (uint8_t)name_len;
+  rec[HL_MB_REC_OFF_COUNT] = (uint8_t)n;
+  rec[HL_MB_REC_OFF_TYPE] = return_type;
+  for (size_t i = 0; i < n; i++) {
+    rec[HL_MB_REC_OFF_PTYPES + i] = (uint8_t)params[i].tag;
+    *(volatile uint64_t *)(rec + HL_MB_REC_OFF_VALUES + 8 * i) = scalar_bits(&params[i]);
+  }
+  if (hl_mailbox_call_inline() == HL_MB_CMD_REPLY_INLINE) {
+    const volatile uint8_t *hr = hl_mailbox + HL_MB_OFF_HOST_RECORD;
+    uint8_t t = hr[HL_MB_REC_OFF_TYPE];
+    uint64_t bits = *(const volatile uint64_t *)(hr + HL_MB_REC_OFF_VALUES);
+    if (!inline_type(t, true)) hl_sdk_fail_call(hl_ErrorCode_UnknownError, bad, sizeof bad - 1);
+    host_result.type = t;
+    host_result.v.u64 = t == HLFB_PT_BOOL ? (bits != 0) : bits;
+    return true;
+  }
+  /* A FunctionCallResult on the input stack: an error, or a value that is not a scalar. */
+  uint8_t *elem;
+  uint64_t avail, bp;
+  hlfb_result res;
+  if (!stack_top(hl_env.input, hl_env.input_size, &elem, &avail, &bp) || read_result_(elem, avail, &res) != HLFB_OK)
+    hl_sdk_fail_call(hl_ErrorCode_UnknownError, bad, sizeof bad - 1);
+  io_wr64(hl_env.input, bp);
+  if (res.is_error) hl_sdk_fail_call(res.error_code, res.error_message, res.error_message_len);
+  host_result = res.value;
+  return true;
+}
+
 /* The FunctionCall is written straight into the output buffer from the hl_Parameters
  * (flatbuf_write.h: the bytes hlfb_build_call writes, without an hlfb_value copy or a
  * call), and the FunctionCallResult is read with the inlined reader: every bound checked. */
@@ -451,6 +568,9 @@ static inline __attribute__((always_inline)) void call_host_(const char *name, s
   static const char nofit[] = "host call does not fit in the output buffer";
   static const char bad[] = "malformed host function result";
   if (n > HL_MAX_PARAMS) hl_sdk_fail_call(hl_ErrorCode_UnsupportedParameterType, toomany, sizeof toomany - 1);
+  if (n <= HL_MB_REC_MAX_PARAMS && name_len != 0 && name_len <= HL_MB_NAME_MAX && hl_mailbox_inline() &&
+      call_inline_(name, name_len, return_type, params, n))
+    return;
   size_t cap;
   uint8_t *dst = push_space(&cap);
   size_t len = 0;

@@ -52,6 +52,19 @@ static inline void hl_doorbell_ring(unsigned op, uint64_t arg) {
 extern volatile uint8_t *hl_mailbox;
 /* Posts `op` with `arg` to the mailbox and waits for the host's reply (parking when idle). */
 void hl_mailbox_ring(unsigned op, uint64_t arg);
+/* Inline messages (abi.h): the call in progress came in the host record (hl_mailbox_next),
+ * and its value, if the dispatcher wrote it to the guest record, goes back with the Halt. */
+extern bool hl_mb_inline_call_;
+extern bool hl_mb_inline_result_;
+/* Whether the host takes inline messages (its features word). */
+static inline bool hl_mailbox_inline(void) {
+  return hl_mailbox != NULL &&
+         (*(volatile uint32_t *)(hl_mailbox + HL_MB_OFF_HOST_FEATURES) & HL_MB_FEATURE_INLINE) != 0;
+}
+/* Posts the host call written in the guest record; returns the host's reply command
+ * (HL_MB_CMD_REPLY: a FunctionCallResult on the input stack; _REPLY_INLINE: the value in
+ * the host record). */
+unsigned hl_mailbox_call_inline(void);
 
 /* Rings the host: with a mailbox, a message through it (no exit) for everything but an
  * abort; otherwise the doorbell. */

@@ -20,7 +20,10 @@ static inline uint64_t rdtsc(void) {
   return (uint64_t)hi << 32 | lo;
 }
 
-/* Waits for the host's next command and returns it (HL_MB_CMD_CALL or _REPLY). After
+HL_HOT_DATA_ bool hl_mb_inline_call_;
+HL_HOT_DATA_ bool hl_mb_inline_result_;
+
+/* Waits for the host's next command and returns it (a call or a reply, HL_MB_CMD_*). After
  * spin_ticks without one, or when the host asks, the guest parks: one doorbell exit; the
  * host re-enters it when there is work. */
 static HL_HOT_ unsigned wait_host(void) {
@@ -53,16 +56,32 @@ static HL_HOT_ void post(unsigned op, uint64_t arg) {
   if (MB_U32(HL_MB_OFF_WAITING) != 0) hl_doorbell_ring(HL_OP_WAKE, 0);
 }
 
+static __attribute__((noreturn, cold, noinline)) void protocol_abort(bool reply) {
+  static const char call[] = "exitless: call command while waiting for a reply";
+  static const char rep[] = "exitless: reply command with no host call open";
+  if (reply) hl_sdk_abort(HL_SDK_ABORT_RUNTIME, rep, sizeof rep - 1);
+  hl_sdk_abort(HL_SDK_ABORT_RUNTIME, call, sizeof call - 1);
+}
+
 HL_HOT_ void hl_mailbox_ring(unsigned op, uint64_t arg) {
-  /* A Halt names the call command it answers, so that the host can never take one for another. */
-  if (op == HL_OP_HALT) arg = CALL_SEEN;
-  post(op, arg);
-  if (op == HL_OP_HALT) return; /* the next call's command is waited for by hl_mailbox_next */
-  while (wait_host() != HL_MB_CMD_REPLY) {
-    /* a call command while a host call is open breaks the protocol: fail the guest */
-    static const char m[] = "exitless: call command while waiting for a reply";
-    hl_sdk_abort(HL_SDK_ABORT_RUNTIME, m, sizeof m - 1);
+  if (op == HL_OP_HALT) {
+    /* A Halt names the call command it answers, so that the host can never take one for
+     * another; the next call's command is waited for by hl_mailbox_next. */
+    bool value = hl_mb_inline_result_;
+    hl_mb_inline_result_ = false; /* before the post: after it, a restore may be copying .bss back */
+    post(value ? HL_OP_HALT_INLINE : HL_OP_HALT, CALL_SEEN);
+    return;
   }
+  post(op, arg);
+  /* a call command while a host call is open breaks the protocol: fail the guest */
+  if (wait_host() != HL_MB_CMD_REPLY) protocol_abort(false);
+}
+
+HL_HOT_ unsigned hl_mailbox_call_inline(void) {
+  post(HL_OP_CALL_INLINE, 0);
+  unsigned cmd = wait_host();
+  if (cmd != HL_MB_CMD_REPLY && cmd != HL_MB_CMD_REPLY_INLINE) protocol_abort(false);
+  return cmd;
 }
 
 /* Called from entry.S once the host resumed the init Halt with RCX != 0: finds the mailbox
@@ -76,13 +95,13 @@ __attribute__((used)) void hl_mailbox_enable(void) {
   }
   hl_env.input_size = *(const volatile uint64_t *)(hl_peb + HL_PEB_OFF_INPUT_SIZE);
   hl_mailbox = (volatile uint8_t *)(uintptr_t)ptr;
+  MB_U32(HL_MB_OFF_GUEST_FEATURES) = HL_MB_FEATURE_INLINE;
 }
 
 /* Called from entry.S before each exitless call: waits for the host's call command. */
 __attribute__((used)) HL_HOT_ void hl_mailbox_next(void) {
-  while (wait_host() != HL_MB_CMD_CALL) {
-    static const char m[] = "exitless: reply command with no host call open";
-    hl_sdk_abort(HL_SDK_ABORT_RUNTIME, m, sizeof m - 1);
-  }
+  unsigned cmd = wait_host();
+  if (cmd != HL_MB_CMD_CALL && cmd != HL_MB_CMD_CALL_INLINE) protocol_abort(true);
+  hl_mb_inline_call_ = cmd == HL_MB_CMD_CALL_INLINE;
   CALL_SEEN = HOST_SEEN;
 }

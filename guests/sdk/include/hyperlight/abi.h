@@ -66,6 +66,36 @@
 #define HL_MB_CMD_REPLY 2
 #define HL_MB_CMD_PARK 3
 
+/* Inline messages (exitless mode, docs/exitless.md "Inline messages"): a call, host call or
+ * result whose values are all scalars travels in the mailbox page itself, in the cache line
+ * of the word that announces it, instead of as a flatbuffer on an I/O stack. Each side says
+ * at start-up that it understands them (a features word, bit HL_MB_FEATURE_INLINE). A record
+ * is 40 bytes: u8 name length, u8 parameter count, u8 type (a call's return type, or the
+ * type of the value carried), u8 0, u8 parameter types[4] (hl_ParameterType), u64 values[4]
+ * (a 32-bit value zero-extended, a Bool 0 or 1); the name's bytes are in a line of their own. */
+#define HL_MB_OFF_HOST_FEATURES 20
+#define HL_MB_OFF_HOST_RECORD 24
+#define HL_MB_OFF_GUEST_RECORD 80
+#define HL_MB_OFF_GUEST_FEATURES 140
+#define HL_MB_OFF_HOST_NAME 256
+#define HL_MB_OFF_GUEST_NAME 384
+#define HL_MB_FEATURE_INLINE 1
+#define HL_MB_REC_OFF_NAME_LEN 0
+#define HL_MB_REC_OFF_COUNT 1
+#define HL_MB_REC_OFF_TYPE 2
+#define HL_MB_REC_OFF_PTYPES 4
+#define HL_MB_REC_OFF_VALUES 8
+#define HL_MB_REC_MAX_PARAMS 4
+#define HL_MB_NAME_MAX 120
+/* A call in the host record (host -> guest). */
+#define HL_MB_CMD_CALL_INLINE 4
+/* The reply to a host call: its value in the host record. */
+#define HL_MB_CMD_REPLY_INLINE 5
+/* Guest -> host, mailbox only: a host call in the guest record; the call's value in the guest
+ * record, with a Halt's argument (the command word of the call it ends). */
+#define HL_OP_CALL_INLINE 112
+#define HL_OP_HALT_INLINE 113
+
 /* Aborts: at most this many message bytes are kept by the host. */
 #define HL_ABORT_MAX_BYTES 1024
 
