@@ -549,8 +549,9 @@ static int32_t mailbox_flip_inline(int32_t seed, int32_t rounds) {
 }
 
 /* Posts a malformed inline message (the host poisons the sandbox): 0 a name of 0 bytes, 1 of
- * 121, 2 five parameters, 3 a String parameter, 4 a name that is not UTF-8, 5 a call's value
- * of type String (with the right Halt argument). */
+ * 121, 2 five parameters, 3 a String parameter whose bytes run past the name line, 4 a name
+ * that is not UTF-8, 5 a call's String value of 121 bytes, 6 a call's value of type VecBytes
+ * (5 and 6 with the right Halt argument). */
 static int32_t mailbox_bad_inline(int32_t kind) {
   if (hl_mailbox == NULL) return -1;
   volatile uint8_t *rec = hl_mailbox + HL_MB_OFF_GUEST_RECORD;
@@ -559,10 +560,14 @@ static int32_t mailbox_bad_inline(int32_t kind) {
   case 0: rec[HL_MB_REC_OFF_NAME_LEN] = 0; break;
   case 1: rec[HL_MB_REC_OFF_NAME_LEN] = HL_MB_NAME_MAX + 1; break;
   case 2: rec[HL_MB_REC_OFF_COUNT] = HL_MB_REC_MAX_PARAMS + 1; break;
-  case 3: rec[HL_MB_REC_OFF_PTYPES + 1] = hl_ParameterType_String; break;
+  case 3:
+    rec[HL_MB_REC_OFF_PTYPES + 1] = hl_ParameterType_String;
+    *(volatile uint64_t *)(rec + HL_MB_REC_OFF_VALUES + 8) = HL_MB_NAME_MAX - 6; /* + the 7-byte name */
+    break;
   case 4: hl_mailbox[HL_MB_OFF_GUEST_NAME] = 0xff; break;
   default:
-    rec[HL_MB_REC_OFF_TYPE] = hl_ReturnType_String;
+    rec[HL_MB_REC_OFF_TYPE] = kind == 5 ? hl_ReturnType_String : hl_ReturnType_VecBytes;
+    *(volatile uint64_t *)(rec + HL_MB_REC_OFF_VALUES) = HL_MB_NAME_MAX + 1;
     mailbox_post_raw(HL_OP_HALT_INLINE, MBW(HL_MB_OFF_GUEST_STATE + 8)); /* the call word it answers */
     for (;;) __builtin_ia32_pause();
   }

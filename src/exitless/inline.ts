@@ -8,11 +8,14 @@ import { GuestProtocolError } from '../sandbox/errors.js';
 import type { ParameterTypeName, ReturnTypeName, TypedValue } from '../sandbox/values.js';
 import { PARAM_TAG_TYPES, RETURN_ENUM_TYPES, returnTypeCode } from '../sandbox/wire-writer.js';
 
-/** The type codes a record carries (hl_ParameterType / ReturnType: the scalars; Void only as a value). */
-const SCALAR: Readonly<Record<string, number>> = { Int: 0, UInt: 1, Long: 2, ULong: 3, Float: 4, Double: 5, Bool: 7 };
+/**
+ * The type codes a record carries (hl_ParameterType / ReturnType): the scalars, and String
+ * (its length in the value, its bytes in the name line after the name); Void only as a value.
+ */
+const INLINE: Readonly<Record<string, number>> = { Int: 0, UInt: 1, Long: 2, ULong: 3, Float: 4, Double: 5, String: 6, Bool: 7 };
 const VOID_CODE = returnTypeCode('Void');
 const utf8 = new TextEncoder();
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }); // as the codec's
 
 /** A host call read from the guest record: valid until the next read (its objects are reused). */
 export interface InlineHostCall {
@@ -31,8 +34,13 @@ export class InlineRecords {
   readonly #base: number;
   /** The name bytes of each call name the host sent (a few names per sandbox). */
   readonly #names = new Map<string, Uint8Array>();
-  /** What the host name line holds now (undefined: unknown, write it). */
-  #hostName: string | undefined;
+  /** What the host name line holds (its first #lineLength bytes; -1: unknown): only changed bytes are written. */
+  readonly #line = new Uint8Array(MB_NAME_MAX);
+  #lineLength = -1;
+  /** The bytes a call or value puts in the host name line, assembled before they are compared with #line. */
+  readonly #next = new Uint8Array(MB_NAME_MAX);
+  /** Each String parameter's UTF-8 length, as writeCall encodes them. */
+  readonly #lengths = new Uint32Array(MB_REC_MAX_PARAMS);
   /** The last host function name read, and its bytes: a repeated name is not decoded again. */
   #lastName = '';
   readonly #lastBytes = new Uint8Array(MB_NAME_MAX);
@@ -53,7 +61,7 @@ export class InlineRecords {
   /** Says that the host takes inline messages (written at each mailbox reset). */
   announce(): void {
     this.#view.setUint32(MB_OFF_HOST_FEATURES, MB_FEATURE_INLINE, true);
-    this.#hostName = undefined;
+    this.#lineLength = -1;
   }
 
   /** Whether the guest said it understands inline messages (read once by the caller, at start-up). */
@@ -63,44 +71,60 @@ export class InlineRecords {
 
   /** The host name line is no longer known to hold the last name (a restore put the page back). */
   forgetName(): void {
-    this.#hostName = undefined;
+    this.#lineLength = -1;
   }
 
   /**
    * Writes guest call `name(params)` into the host record, if it fits one (at most 4 scalar
-   * parameters, a name of 1-120 UTF-8 bytes); false (nothing written) otherwise. `params`
-   * are checked TypedValues.
+   * or String parameters, the name and the strings together at most 120 UTF-8 bytes); false
+   * (nothing written) otherwise. `params` are checked TypedValues.
    */
   writeCall(name: string, params: readonly TypedValue[], returnType: ReturnTypeName): boolean {
     if (params.length > MB_REC_MAX_PARAMS) return false;
-    for (let i = 0; i < params.length; i++) if (SCALAR[params[i]!.type] === undefined) return false;
-    let bytes = this.#names.get(name);
-    if (bytes === undefined) {
-      bytes = utf8.encode(name);
-      if (bytes.length === 0 || bytes.length > MB_NAME_MAX) return false;
+    let nameBytes = this.#names.get(name);
+    if (nameBytes === undefined) {
+      nameBytes = utf8.encode(name);
+      if (nameBytes.length === 0 || nameBytes.length > MB_NAME_MAX) return false;
       if (this.#names.size >= 64) this.#names.clear();
-      this.#names.set(name, bytes);
+      this.#names.set(name, nameBytes);
     }
+    const next = this.#next;
+    next.set(nameBytes);
+    let used = nameBytes.length;
+    for (let i = 0; i < params.length; i++) {
+      const p = params[i]!;
+      if (INLINE[p.type] === undefined) return false;
+      if (p.type === 'String') {
+        if (p.value.length > MB_NAME_MAX - used) return false; // UTF-8 has at least one byte per UTF-16 unit
+        const { read, written } = utf8.encodeInto(p.value, next.subarray(used));
+        if (read !== p.value.length) return false; // more than the line holds
+        this.#lengths[i] = written;
+        used += written;
+      }
+    }
+    this.#putLine(used);
     const v = this.#view;
-    if (this.#hostName !== name) { // an unchanged name line stays in the guest's cache
-      this.#mem.set(bytes, this.#base + MB_OFF_HOST_NAME);
-      this.#hostName = name;
-    }
     const r = MB_OFF_HOST_RECORD;
-    v.setUint8(r + MB_REC_OFF_NAME_LEN, bytes.length);
+    v.setUint8(r + MB_REC_OFF_NAME_LEN, nameBytes.length);
     v.setUint8(r + MB_REC_OFF_COUNT, params.length);
     v.setUint8(r + MB_REC_OFF_TYPE, returnTypeCode(returnType));
     for (let i = 0; i < params.length; i++) {
       const p = params[i]!;
-      v.setUint8(r + MB_REC_OFF_PTYPES + i, SCALAR[p.type]!);
-      writeScalar(v, r + MB_REC_OFF_VALUES + 8 * i, p);
+      v.setUint8(r + MB_REC_OFF_PTYPES + i, INLINE[p.type]!);
+      if (p.type === 'String') {
+        v.setUint32(r + MB_REC_OFF_VALUES + 8 * i, this.#lengths[i]!, true);
+        v.setUint32(r + MB_REC_OFF_VALUES + 8 * i + 4, 0, true);
+      } else {
+        writeScalar(v, r + MB_REC_OFF_VALUES + 8 * i, p);
+      }
     }
     return true;
   }
 
   /**
-   * Writes a host function's result into the host record when it is a scalar or Void;
-   * false (nothing written) for a String or VecBytes, which go as a FunctionCallResult.
+   * Writes a host function's result into the host record when it is a scalar, Void or a
+   * String of at most 120 UTF-8 bytes; false (nothing written) otherwise (a VecBytes or a
+   * longer String goes as a FunctionCallResult).
    */
   writeValue(value: TypedValue | undefined): boolean {
     const r = MB_OFF_HOST_RECORD;
@@ -108,11 +132,36 @@ export class InlineRecords {
       this.#view.setUint8(r + MB_REC_OFF_TYPE, VOID_CODE);
       return true;
     }
-    const code = SCALAR[value.type];
+    const code = INLINE[value.type];
     if (code === undefined) return false;
+    if (value.type === 'String') {
+      if (value.value.length > MB_NAME_MAX) return false;
+      const { read, written } = utf8.encodeInto(value.value, this.#next);
+      if (read !== value.value.length) return false;
+      this.#putLine(written);
+      this.#view.setUint32(r + MB_REC_OFF_VALUES, written, true);
+      this.#view.setUint32(r + MB_REC_OFF_VALUES + 4, 0, true);
+    } else {
+      writeScalar(this.#view, r + MB_REC_OFF_VALUES, value);
+    }
     this.#view.setUint8(r + MB_REC_OFF_TYPE, code);
-    writeScalar(this.#view, r + MB_REC_OFF_VALUES, value);
     return true;
+  }
+
+  /** Puts #next[0, n) in the host name line, writing only the bytes that differ (an unchanged line stays in the guest's cache). */
+  #putLine(n: number): void {
+    const line = this.#line;
+    const next = this.#next;
+    const at = this.#base + MB_OFF_HOST_NAME;
+    const known = this.#lineLength;
+    for (let i = 0; i < n; i++) {
+      const b = next[i]!;
+      if (i >= known || line[i] !== b) {
+        this.#mem[at + i] = b;
+        line[i] = b;
+      }
+    }
+    if (n > known) this.#lineLength = n;
   }
 
   /** The host call in the guest record, checked (GuestProtocolError when malformed). */
@@ -124,52 +173,83 @@ export class InlineRecords {
     if (len === 0 || len > MB_NAME_MAX) throw new GuestProtocolError(`inline host call with a ${len}-byte name (1-${MB_NAME_MAX})`);
     if (count > MB_REC_MAX_PARAMS) throw new GuestProtocolError(`inline host call with ${count} parameters (at most ${MB_REC_MAX_PARAMS})`);
     const args = this.#args[count]!;
+    let used = len; // the name, then each String's bytes, in the guest name line
     for (let i = 0; i < count; i++) {
       const code = v.getUint8(r + MB_REC_OFF_PTYPES + i);
       const type = PARAM_TAG_TYPES[code];
-      if (type === undefined || SCALAR[type] === undefined) {
-        throw new GuestProtocolError(`inline host call parameter ${i} has type code ${code}, not a scalar`);
+      if (type === undefined || INLINE[type] === undefined) {
+        throw new GuestProtocolError(`inline host call parameter ${i} has type code ${code}, not a scalar or String`);
       }
       const a = args[i]!;
       a.type = type;
-      a.value = readScalar(v, r + MB_REC_OFF_VALUES + 8 * i, type);
+      if (type === 'String') {
+        const n = v.getUint32(r + MB_REC_OFF_VALUES + 8 * i, true);
+        if (n > MB_NAME_MAX - used) throw new GuestProtocolError(`inline host call strings run past the ${MB_NAME_MAX}-byte name line`);
+        a.value = n; // its length, until the line is copied below
+        used += n;
+      } else {
+        a.value = readScalar(v, r + MB_REC_OFF_VALUES + 8 * i, type);
+      }
     }
+    const s = this.#copyLine(used);
     const call = this.#call;
-    call.name = this.#name(len);
+    call.name = this.#name(s, len);
+    let at = len;
+    for (let i = 0; i < count; i++) {
+      const a = args[i]!;
+      if (a.type !== 'String') continue;
+      const n = a.value as number;
+      a.value = decodeUtf8(s, at, n, 'inline host call string');
+      at += n;
+    }
     call.args = args as TypedValue[];
     return call;
   }
 
   /** The value in the guest record (a guest call's result), checked. */
   readValue(): { type: ReturnTypeName; value: TypedValue['value'] | undefined } {
-    const code = this.#view.getUint8(MB_OFF_GUEST_RECORD + MB_REC_OFF_TYPE);
+    const v = this.#view;
+    const code = v.getUint8(MB_OFF_GUEST_RECORD + MB_REC_OFF_TYPE);
     const type = RETURN_ENUM_TYPES[code];
-    if (type === undefined || (type !== 'Void' && SCALAR[type] === undefined)) {
-      throw new GuestProtocolError(`inline result of type code ${code}, not a scalar or Void`);
+    if (type === undefined || (type !== 'Void' && INLINE[type] === undefined)) {
+      throw new GuestProtocolError(`inline result of type code ${code}, not a scalar, String or Void`);
     }
-    return { type, value: type === 'Void' ? undefined : readScalar(this.#view, MB_OFF_GUEST_RECORD + MB_REC_OFF_VALUES, type as ParameterTypeName) as TypedValue['value'] };
+    if (type === 'Void') return { type, value: undefined };
+    if (type === 'String') {
+      const n = v.getUint32(MB_OFF_GUEST_RECORD + MB_REC_OFF_VALUES, true);
+      if (n > MB_NAME_MAX) throw new GuestProtocolError(`inline String result of ${n} bytes (at most ${MB_NAME_MAX})`);
+      return { type, value: decodeUtf8(this.#copyLine(n), 0, n, 'inline String result') };
+    }
+    return { type, value: readScalar(v, MB_OFF_GUEST_RECORD + MB_REC_OFF_VALUES, type as ParameterTypeName) as TypedValue['value'] };
   }
 
-  /** The guest name line's first `len` bytes, copied out once, as a string. */
-  #name(len: number): string {
-    const s = this.#scratch;
+  /** The guest name line's first `n` bytes, copied out once (valid until the next copy). */
+  #copyLine(n: number): Uint8Array {
     const at = this.#base + MB_OFF_GUEST_NAME;
-    this.#mem.copy(s, 0, at, at + len);
+    this.#mem.copy(this.#scratch, 0, at, at + n);
+    return this.#scratch;
+  }
+
+  /** The name in the copied line's first `len` bytes: a repeated name is not decoded again. */
+  #name(s: Uint8Array, len: number): string {
     if (len === this.#lastLength) {
       let same = true;
       for (let i = 0; i < len; i++) if (s[i] !== this.#lastBytes[i]) { same = false; break; }
       if (same) return this.#lastName;
     }
-    let name: string;
-    try {
-      name = utf8Decoder.decode(s.subarray(0, len));
-    } catch {
-      throw new GuestProtocolError('inline host call name is not UTF-8');
-    }
+    const name = decodeUtf8(s, 0, len, 'inline host call name');
     this.#lastBytes.set(s.subarray(0, len));
     this.#lastLength = len;
     this.#lastName = name;
     return name;
+  }
+}
+
+function decodeUtf8(bytes: Uint8Array, at: number, n: number, what: string): string {
+  try {
+    return utf8Decoder.decode(bytes.subarray(at, at + n));
+  } catch {
+    throw new GuestProtocolError(`${what} is not UTF-8`);
   }
 }
 

@@ -300,7 +300,7 @@ describeKvm('exitless mode: inline messages', () => {
     }
   });
 
-  it('strings, byte vectors, errors and Void take the FunctionCallResult path where a record cannot hold them', () => {
+  it('short strings cross inline (name and strings share 120 bytes); longer ones, byte vectors and errors take FunctionCallResults', () => {
     const thrown = new Error('no echo today');
     const s = exitless({
       hosts: {
@@ -310,11 +310,20 @@ describeKvm('exitless mode: inline messages', () => {
       },
     });
     const values = vi.spyOn(InlineRecords.prototype, 'readValue');
+    const hostCalls = vi.spyOn(InlineRecords.prototype, 'readHostCall');
     try {
-      expect(s.call('Echo', 'String', 'not inline')).toBe('not inline');
+      const fits = 'ü'.repeat(58); // 116 bytes: with "Echo" (4) exactly the line's 120
+      for (const text of ['', 'hi', 'ünï', '\u{1F600}', fits]) expect(s.call('Echo', 'String', text)).toBe(text);
+      expect(values).toHaveBeenCalledTimes(5);
+      for (const text of [fits + 'x', 'y'.repeat(1000)]) expect(s.call('Echo', 'String', text)).toBe(text);
+      expect(values).toHaveBeenCalledTimes(5); // 121 bytes and more: a FunctionCall and a FunctionCallResult
+      // The host call's String goes inline both ways; RoundTripHostString's own result is a
+      // FunctionCallResult it built itself.
       expect(s.call('RoundTripHostString', 'String', 'ünï')).toBe('ünï');
+      expect(s.call('RoundTripHostString', 'String', 'z'.repeat(300))).toBe('z'.repeat(300));
+      expect(hostCalls).toHaveBeenCalledTimes(1);
       expect(s.call('RoundTripHostVecBytes', 'VecBytes', new Uint8Array([1, 2, 3]))).toStrictEqual(new Uint8Array([1, 2, 3]));
-      expect(values).not.toHaveBeenCalled();
+      expect(hostCalls).toHaveBeenCalledTimes(1);
       // The host function's throw reaches the guest as a HostError and fails the call, as in ordinary mode.
       const e = catchError(() => s.call('RoundTripHostInt', 'Int', 7));
       expect(e).toBeInstanceOf(HyperlightError);
@@ -326,6 +335,7 @@ describeKvm('exitless mode: inline messages', () => {
       expect(s.call('Echo', 'String', 'and back')).toBe('and back');
     } finally {
       values.mockRestore();
+      hostCalls.mockRestore();
     }
   });
 
@@ -337,7 +347,7 @@ describeKvm('exitless mode: inline messages', () => {
   });
 
   it.each([
-    [0, 'name'], [1, 'name'], [2, 'parameters'], [3, 'not a scalar'], [4, 'UTF-8'], [5, 'not a scalar or Void'],
+    [0, 'name'], [1, 'name'], [2, 'parameters'], [3, 'name line'], [4, 'UTF-8'], [5, 'at most 120'], [6, 'not a scalar, String or Void'],
   ] as const)('a malformed inline message (kind %i) poisons with GuestProtocolError naming the %s', (kind, what) => {
     const added: number[] = [];
     const s = exitless({ guest: HOSTILE, hostAdd: (a, b) => { added.push(a + b); return a + b; } });

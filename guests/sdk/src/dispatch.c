@@ -281,9 +281,10 @@ static inline void pop_input(uint64_t bp) {
   if (bp != 0) io_wr64(hl_env.input, bp);
 }
 
-/* Whether `t` is a type an inline record carries (a scalar; Void only as a value). */
+/* Whether `t` is a type an inline record carries (a scalar or a String whose bytes go in the
+ * name line; Void only as a value). */
 static inline bool inline_type(uint8_t t, bool value) {
-  return t <= HLFB_PT_DOUBLE || t == HLFB_PT_BOOL || (value && t == HLFB_RT_VOID);
+  return t <= HLFB_PT_STRING || t == HLFB_PT_BOOL || (value && t == HLFB_RT_VOID);
 }
 
 /* The bits of scalar `p` in an inline record (32-bit values zero-extended, Bool 0 or 1). */
@@ -338,12 +339,20 @@ static HL_HOT_ void run_call(hl_FunctionCall *fc, uint32_t name_len, uint64_t bp
   } else if (result == NULL) {
     static const char m[] = "guest function returned no result (heap exhausted?)";
     push_error(hl_ErrorCode_MallocFailed, m, sizeof m - 1);
-  } else if (result == &pending_vec && hl_mb_inline_call_ && inline_type(pending.type, true)) {
+  } else if (result == &pending_vec && hl_mb_inline_call_ && inline_type(pending.type, true) &&
+             (pending.type != HLFB_RT_STRING || pending.v.buf.len <= HL_MB_NAME_MAX)) {
     volatile uint8_t *rec = hl_mailbox + HL_MB_OFF_GUEST_RECORD;
-    hl_Parameter v;
-    set_scalar(&v, pending.type, pending.v.u64);
+    uint64_t bits = 0;
+    if (pending.type == HLFB_RT_STRING) { /* its bytes in the guest name line */
+      for (uint32_t i = 0; i < pending.v.buf.len; i++) hl_mailbox[HL_MB_OFF_GUEST_NAME + i] = pending.v.buf.ptr[i];
+      bits = pending.v.buf.len;
+    } else if (pending.type != HLFB_RT_VOID) {
+      hl_Parameter v;
+      set_scalar(&v, pending.type, pending.v.u64);
+      bits = scalar_bits(&v);
+    }
     rec[HL_MB_REC_OFF_TYPE] = pending.type;
-    *(volatile uint64_t *)(rec + HL_MB_REC_OFF_VALUES) = pending.type == HLFB_RT_VOID ? 0 : scalar_bits(&v);
+    *(volatile uint64_t *)(rec + HL_MB_REC_OFF_VALUES) = bits;
     hl_mb_inline_result_ = true;
   } else if (result == &pending_vec) { /* written in place, no copy */
     static const char m[] = "result does not fit in the output buffer";
@@ -360,13 +369,16 @@ static HL_HOT_ void run_call(hl_FunctionCall *fc, uint32_t name_len, uint64_t bp
   pop_input(bp);
 }
 
-/* An inline call (HL_MB_CMD_CALL_INLINE): the name, return type and scalar parameters from
- * the mailbox's host record, copied out before the call runs. */
+/* An inline call (HL_MB_CMD_CALL_INLINE): the name, return type and parameters from the
+ * mailbox's host record, the name and String parameters' bytes from the host name line (in
+ * that order), all copied out before the call runs: each string ends with a NUL in `text`. */
 static HL_HOT_ void dispatch_inline(void) {
   HL_HOT_DATA_ static hl_Parameter params[HL_MB_REC_MAX_PARAMS];
   static char name[HL_MB_NAME_MAX + 1];
+  static char text[HL_MB_NAME_MAX + HL_MB_REC_MAX_PARAMS];
   static const char bad[] = "malformed inline FunctionCall";
   const volatile uint8_t *rec = hl_mailbox + HL_MB_OFF_HOST_RECORD;
+  const volatile uint8_t *line = hl_mailbox + HL_MB_OFF_HOST_NAME;
   uint32_t len = rec[HL_MB_REC_OFF_NAME_LEN];
   unsigned n = rec[HL_MB_REC_OFF_COUNT];
   uint8_t rt = rec[HL_MB_REC_OFF_TYPE];
@@ -374,15 +386,25 @@ static HL_HOT_ void dispatch_inline(void) {
     push_error(hl_ErrorCode_UnknownError, bad, sizeof bad - 1);
     return;
   }
+  uint32_t at = len; /* the next String's bytes in the line */
+  size_t out = 0;    /* and in `text` */
   for (unsigned i = 0; i < n; i++) {
     uint8_t t = rec[HL_MB_REC_OFF_PTYPES + i];
-    if (!inline_type(t, false)) {
+    uint64_t bits = *(const volatile uint64_t *)(rec + HL_MB_REC_OFF_VALUES + 8 * i);
+    if (!inline_type(t, false) || (t == HLFB_PT_STRING && bits > HL_MB_NAME_MAX - at)) {
       push_error(hl_ErrorCode_UnknownError, bad, sizeof bad - 1);
       return;
     }
-    set_scalar(&params[i], t, *(const volatile uint64_t *)(rec + HL_MB_REC_OFF_VALUES + 8 * i));
+    if (t == HLFB_PT_STRING) {
+      params[i].tag = hl_ParameterType_String;
+      params[i].value.String = &text[out];
+      for (uint64_t k = 0; k < bits; k++) text[out++] = (char)line[at++];
+      text[out++] = 0;
+    } else {
+      set_scalar(&params[i], t, bits);
+    }
   }
-  for (uint32_t i = 0; i < len; i++) name[i] = (char)hl_mailbox[HL_MB_OFF_HOST_NAME + i];
+  for (uint32_t i = 0; i < len; i++) name[i] = (char)line[i];
   name[len] = 0;
   hl_FunctionCall fc = {name, params, n, (hl_ReturnType)rt};
   run_call(&fc, len, 0);
@@ -518,31 +540,61 @@ hl_Vec *hl_flatbuffer_result_from_Bytes(const uint8_t *data, size_t len) {
  * record (HL_OP_CALL_INLINE). Returns false, having posted nothing, when a parameter is not
  * a scalar. The name is written only where it differs from the last one, so that an
  * unchanged name line stays in the host's cache. */
+/* Writes `len` bytes at `at` of the guest name line where they differ from what is there. */
+static inline void line_put(size_t at, const char *p, size_t len) {
+  volatile uint8_t *line = hl_mailbox + HL_MB_OFF_GUEST_NAME;
+  for (size_t i = 0; i < len; i++)
+    if (line[at + i] != (uint8_t)p[i]) line[at + i] = (uint8_t)p[i];
+}
+
 static HL_HOT_ bool call_inline_(const char *name, size_t name_len, uint8_t return_type, const hl_Parameter *params,
                                  size_t n) {
+  static char reply_text[HL_MB_NAME_MAX + 1];
   static const char bad[] = "malformed host function result";
-  for (size_t i = 0; i < n; i++)
-    if (!inline_type((uint8_t)params[i].tag, false)) return false;
+  size_t used = name_len;
+  for (size_t i = 0; i < n; i++) {
+    uint8_t t = (uint8_t)params[i].tag;
+    if (!inline_type(t, false)) return false;
+    if (t == HLFB_PT_STRING) {
+      size_t l = params[i].value.String ? strlen(params[i].value.String) : 0;
+      if (l > HL_MB_NAME_MAX - used) return false;
+      used += l;
+    }
+  }
   volatile uint8_t *rec = hl_mailbox + HL_MB_OFF_GUEST_RECORD;
-  volatile uint8_t *nm = hl_mailbox + HL_MB_OFF_GUEST_NAME;
-  bool same = rec[HL_MB_REC_OFF_NAME_LEN] == name_len;
-  for (size_t i = 0; same && i < name_len; i++) same = nm[i] == (uint8_t)name[i];
-  if (!same)
-    for (size_t i = 0; i < name_len; i++) nm[i] = (uint8_t)name[i];
+  line_put(0, name, name_len);
+  size_t at = name_len;
   rec[HL_MB_REC_OFF_NAME_LEN] = (uint8_t)name_len;
   rec[HL_MB_REC_OFF_COUNT] = (uint8_t)n;
   rec[HL_MB_REC_OFF_TYPE] = return_type;
   for (size_t i = 0; i < n; i++) {
+    uint64_t bits;
+    if (params[i].tag == hl_ParameterType_String) {
+      const char *str = params[i].value.String ? params[i].value.String : "";
+      bits = strlen(str);
+      line_put(at, str, bits);
+      at += bits;
+    } else {
+      bits = scalar_bits(&params[i]);
+    }
     rec[HL_MB_REC_OFF_PTYPES + i] = (uint8_t)params[i].tag;
-    *(volatile uint64_t *)(rec + HL_MB_REC_OFF_VALUES + 8 * i) = scalar_bits(&params[i]);
+    *(volatile uint64_t *)(rec + HL_MB_REC_OFF_VALUES + 8 * i) = bits;
   }
   if (hl_mailbox_call_inline() == HL_MB_CMD_REPLY_INLINE) {
     const volatile uint8_t *hr = hl_mailbox + HL_MB_OFF_HOST_RECORD;
     uint8_t t = hr[HL_MB_REC_OFF_TYPE];
     uint64_t bits = *(const volatile uint64_t *)(hr + HL_MB_REC_OFF_VALUES);
-    if (!inline_type(t, true)) hl_sdk_fail_call(hl_ErrorCode_UnknownError, bad, sizeof bad - 1);
+    if (!inline_type(t, true) || (t == HLFB_RT_STRING && bits > HL_MB_NAME_MAX))
+      hl_sdk_fail_call(hl_ErrorCode_UnknownError, bad, sizeof bad - 1);
     host_result.type = t;
-    host_result.v.u64 = t == HLFB_PT_BOOL ? (bits != 0) : bits;
+    if (t == HLFB_RT_STRING) { /* its bytes from the host name line, kept until the next host call */
+      for (uint64_t i = 0; i < bits; i++) reply_text[i] = (char)hl_mailbox[HL_MB_OFF_HOST_NAME + i];
+      reply_text[bits] = 0;
+      host_result.v.buf.ptr = (const uint8_t *)reply_text;
+      host_result.v.buf.len = (uint32_t)bits;
+    } else {
+      host_result.v.u64 = t == HLFB_PT_BOOL ? (bits != 0) : bits;
+    }
     return true;
   }
   /* A FunctionCallResult on the input stack: an error, or a value that is not a scalar. */
