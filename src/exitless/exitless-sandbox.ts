@@ -126,7 +126,10 @@ export class ExitlessSandbox {
   readonly #inl: InlineRecords;
   /** The guest takes inline messages (it said so when it entered the mailbox loop). */
   #inline = false;
-  /** The last call used the I/O stacks (a flatbuffer went across): an inline call empties them first. */
+  /**
+   * The I/O stacks may not be empty (a flatbuffer went across, or a restore put back a
+   * snapshot's, whose stack pointers may be 0): an inline call empties them first.
+   */
   #stacksTouched = true;
   readonly #hostSpinMs: number;
   readonly #tid: number;
@@ -593,6 +596,7 @@ export class ExitlessSandbox {
     snapMem.restoreRange(memory, layout.outputData.gpa, layout.outputData.size);
     this.#mb.resync();
     this.#inl.forgetName(); // the page came back from the snapshot
+    this.#stacksTouched = true; // and so did the I/O stacks, perhaps never used (stack pointers 0)
     this.#out.high = 0;
     this.#io.clearHostWrites();
     if (this.#baseline !== snapshot) {
@@ -643,6 +647,7 @@ export class ExitlessSandbox {
     }
     snapMem.restoreChanged(memory, layout.inputData.gpa, Math.max(8, this.#io.hostWriteEndInput));
     snapMem.restoreChanged(memory, layout.outputData.gpa, Math.max(8, this.#out.high));
+    this.#stacksTouched = true; // the stacks are the snapshot's again, perhaps never used (stack pointers 0)
     this.#io.clearHostWrites();
     this.#out.high = 0;
   }

@@ -339,6 +339,22 @@ describeKvm('exitless mode: inline messages', () => {
     }
   });
 
+  it('after either restore, an inline call whose host function throws still gets its FunctionCallResult', () => {
+    // The baseline snapshot's I/O stacks were never used (stack pointers 0): a restore brings
+    // that back, and the host must empty the stacks before the next reply goes on one.
+    const s = exitless({ hosts: { HostEchoInt: [['Int'], 'Int', () => { throw new Error('refused'); }] } });
+    const snap = s.snapshot();
+    for (const exact of [true, false, false]) {
+      expect(s.call('EchoI32', 'Int', 1)).toBe(1);
+      s.restore(snap, exact ? { exact: true } : undefined);
+      const e = catchError(() => s.call('RoundTripHostInt', 'Int', 7));
+      expect((e as HyperlightError).code).toBe('ERR_GUEST_ERROR');
+      expect((e as Error).message).toContain('refused');
+      expect(s.call('EchoI32', 'Int', 2)).toBe(2);
+      s.restore(snap);
+    }
+  });
+
   it('a scalar result the caller did not ask for is ReturnTypeMismatchError, as in ordinary mode', () => {
     const s = exitless();
     const e = catchError(() => s.callGuestFunctionByName('EchoI32', 'Long', [ParameterValue.Int(1)]));
