@@ -1,4 +1,4 @@
-// Inline messages of the mailbox page (docs/exitless.md "Inline messages"): a call, host call or result whose values are all scalars, as a 40-byte record in the line of the word that announces it; encode and decode only, no thread or call logic.
+// Inline messages of the mailbox page (docs/exitless.md "Inline messages"): a call, host call or result of scalars or short Strings, as a 40-byte record in the line of the word that announces it and a name line; encode and decode only, no thread or call logic.
 import {
   MB_FEATURE_INLINE, MB_NAME_MAX, MB_OFF_GUEST_FEATURES, MB_OFF_GUEST_NAME, MB_OFF_GUEST_RECORD, MB_OFF_HOST_FEATURES,
   MB_OFF_HOST_NAME, MB_OFF_HOST_RECORD, MB_REC_MAX_PARAMS, MB_REC_OFF_COUNT, MB_REC_OFF_NAME_LEN, MB_REC_OFF_PTYPES,
