@@ -88,16 +88,14 @@ export class InlineRecords {
       if (this.#names.size >= 64) this.#names.clear();
       this.#names.set(name, nameBytes);
     }
-    const next = this.#next;
-    next.set(nameBytes);
+    this.#next.set(nameBytes);
     let used = nameBytes.length;
     for (let i = 0; i < params.length; i++) {
       const p = params[i]!;
       if (INLINE[p.type] === undefined) return false;
       if (p.type === 'String') {
-        if (p.value.length > MB_NAME_MAX - used) return false; // UTF-8 has at least one byte per UTF-16 unit
-        const { read, written } = utf8.encodeInto(p.value, next.subarray(used));
-        if (read !== p.value.length) return false; // more than the line holds
+        const written = this.#encode(p.value, used);
+        if (written < 0) return false;
         this.#lengths[i] = written;
         used += written;
       }
@@ -135,9 +133,8 @@ export class InlineRecords {
     const code = INLINE[value.type];
     if (code === undefined) return false;
     if (value.type === 'String') {
-      if (value.value.length > MB_NAME_MAX) return false;
-      const { read, written } = utf8.encodeInto(value.value, this.#next);
-      if (read !== value.value.length) return false;
+      const written = this.#encode(value.value, 0);
+      if (written < 0) return false;
       this.#putLine(written);
       this.#view.setUint32(r + MB_REC_OFF_VALUES, written, true);
       this.#view.setUint32(r + MB_REC_OFF_VALUES + 4, 0, true);
@@ -146,6 +143,13 @@ export class InlineRecords {
     }
     this.#view.setUint8(r + MB_REC_OFF_TYPE, code);
     return true;
+  }
+
+  /** Encodes `s` into #next at `at`: its UTF-8 length, or -1 when it does not fit in the line. */
+  #encode(s: string, at: number): number {
+    if (s.length > MB_NAME_MAX - at) return -1; // UTF-8 has at least one byte per UTF-16 unit
+    const { read, written } = utf8.encodeInto(s, at === 0 ? this.#next : this.#next.subarray(at));
+    return read === s.length ? written : -1;
   }
 
   /** Puts #next[0, n) in the host name line, writing only the bytes that differ (an unchanged line stays in the guest's cache). */

@@ -540,6 +540,22 @@ hl_Vec *hl_flatbuffer_result_from_Bytes(const uint8_t *data, size_t len) {
  * record (HL_OP_CALL_INLINE). Returns false, having posted nothing, when a parameter is not
  * a scalar. The name is written only where it differs from the last one, so that an
  * unchanged name line stays in the host's cache. */
+static const char bad_host_result[] = "malformed host function result";
+
+/* Reads the host's FunctionCallResult from the input stack into host_result (a host
+ * error fails the guest call), every bound checked; pops it: its bytes stay readable until
+ * the next host call. */
+static inline __attribute__((always_inline)) void take_host_result(void) {
+  uint8_t *elem;
+  uint64_t avail, bp;
+  hlfb_result res;
+  if (!stack_top(hl_env.input, hl_env.input_size, &elem, &avail, &bp) || read_result_(elem, avail, &res) != HLFB_OK)
+    hl_sdk_fail_call(hl_ErrorCode_UnknownError, bad_host_result, sizeof bad_host_result - 1);
+  io_wr64(hl_env.input, bp);
+  if (res.is_error) hl_sdk_fail_call(res.error_code, res.error_message, res.error_message_len);
+  host_result = res.value;
+}
+
 /* Writes `len` bytes at `at` of the guest name line where they differ from what is there. */
 static inline void line_put(size_t at, const char *p, size_t len) {
   volatile uint8_t *line = hl_mailbox + HL_MB_OFF_GUEST_NAME;
@@ -550,7 +566,6 @@ static inline void line_put(size_t at, const char *p, size_t len) {
 static HL_HOT_ bool call_inline_(const char *name, size_t name_len, uint8_t return_type, const hl_Parameter *params,
                                  size_t n) {
   static char reply_text[HL_MB_NAME_MAX + 1];
-  static const char bad[] = "malformed host function result";
   size_t used = name_len;
   for (size_t i = 0; i < n; i++) {
     uint8_t t = (uint8_t)params[i].tag;
@@ -585,7 +600,7 @@ static HL_HOT_ bool call_inline_(const char *name, size_t name_len, uint8_t retu
     uint8_t t = hr[HL_MB_REC_OFF_TYPE];
     uint64_t bits = *(const volatile uint64_t *)(hr + HL_MB_REC_OFF_VALUES);
     if (!inline_type(t, true) || (t == HLFB_RT_STRING && bits > HL_MB_NAME_MAX))
-      hl_sdk_fail_call(hl_ErrorCode_UnknownError, bad, sizeof bad - 1);
+      hl_sdk_fail_call(hl_ErrorCode_UnknownError, bad_host_result, sizeof bad_host_result - 1);
     host_result.type = t;
     if (t == HLFB_RT_STRING) { /* its bytes from the host name line, kept until the next host call */
       for (uint64_t i = 0; i < bits; i++) reply_text[i] = (char)hl_mailbox[HL_MB_OFF_HOST_NAME + i];
@@ -597,15 +612,7 @@ static HL_HOT_ bool call_inline_(const char *name, size_t name_len, uint8_t retu
     }
     return true;
   }
-  /* A FunctionCallResult on the input stack: an error, or a value that is not a scalar. */
-  uint8_t *elem;
-  uint64_t avail, bp;
-  hlfb_result res;
-  if (!stack_top(hl_env.input, hl_env.input_size, &elem, &avail, &bp) || read_result_(elem, avail, &res) != HLFB_OK)
-    hl_sdk_fail_call(hl_ErrorCode_UnknownError, bad, sizeof bad - 1);
-  io_wr64(hl_env.input, bp);
-  if (res.is_error) hl_sdk_fail_call(res.error_code, res.error_message, res.error_message_len);
-  host_result = res.value;
+  take_host_result(); /* a FunctionCallResult: an error, or a value that is not inline */
   return true;
 }
 
@@ -618,7 +625,6 @@ static inline __attribute__((always_inline)) void call_host_(const char *name, s
                                                              size_t n) {
   static const char toomany[] = "too many parameters for a host call";
   static const char nofit[] = "host call does not fit in the output buffer";
-  static const char bad[] = "malformed host function result";
   if (n > HL_MAX_PARAMS) hl_sdk_fail_call(hl_ErrorCode_UnsupportedParameterType, toomany, sizeof toomany - 1);
   if (n <= HL_MB_REC_MAX_PARAMS && name_len != 0 && name_len <= HL_MB_NAME_MAX && hl_mailbox_inline() &&
       call_inline_(name, name_len, return_type, params, n))
@@ -657,15 +663,7 @@ static inline __attribute__((always_inline)) void call_host_(const char *name, s
   if (len == 0) hl_sdk_fail_call(hl_ErrorCode_OutbError, nofit, sizeof nofit - 1);
   push_commit(len);
   hl_ring(HL_OP_CALL_FUNCTION, 0);
-  uint8_t *elem;
-  uint64_t avail, bp;
-  hlfb_result res;
-  if (!stack_top(hl_env.input, hl_env.input_size, &elem, &avail, &bp) ||
-      read_result_(elem, avail, &res) != HLFB_OK)
-    hl_sdk_fail_call(hl_ErrorCode_UnknownError, bad, sizeof bad - 1);
-  io_wr64(hl_env.input, bp); /* pop; the bytes stay readable until the next host call */
-  if (res.is_error) hl_sdk_fail_call(res.error_code, res.error_message, res.error_message_len);
-  host_result = res.value;
+  take_host_result();
 }
 
 HL_HOT_ void hl_call_host_function(const hl_FunctionCall *call) {
